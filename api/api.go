@@ -1,0 +1,135 @@
+// Package api is vault's client API: the JSON types of the versioned HTTP
+// endpoints (/v1/...) served by a node on its Unix socket, the error model,
+// and a Client for them.
+//
+// # Errors
+//
+// Every failed request answers with an HTTP status and an Error body. Code is
+// stable and meant for programs; Message says what happened and Hint what to
+// do, both for operators. Secret data never appears in an error.
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Error codes.
+const (
+	CodeInvalid        = "invalid"         // bad input; nothing changed
+	CodeNotFound       = "not_found"       // no such secret
+	CodeExists         = "exists"          // name taken
+	CodeAmbiguous      = "ambiguous"       // id prefix matches several
+	CodeNotInitialized = "not_initialized" // daemon has no cluster yet
+	CodeInitialized    = "initialized"     // cluster init on an initialized node
+	CodeLocked         = "locked"          // node is locked
+	CodeUnavailable    = "unavailable"     // no quorum or shard not ready; retry
+	CodeConflict       = "conflict"        // concurrent change; retry
+	CodeInternal       = "internal"
+)
+
+// Error is the body of every failed request.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Status returns the HTTP status for the error's code.
+func (e *Error) Status() int {
+	switch e.Code {
+	case CodeInvalid, CodeAmbiguous:
+		return http.StatusBadRequest
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeExists, CodeInitialized, CodeConflict:
+		return http.StatusConflict
+	case CodeNotInitialized, CodeLocked, CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Errorf returns an Error with a code and message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithHint returns e with a hint.
+func (e *Error) WithHint(format string, args ...any) *Error {
+	e.Hint = fmt.Sprintf(format, args...)
+	return e
+}
+
+// Status is a node's view of itself (GET /v1/status).
+type Status struct {
+	Initialized bool     `json:"initialized"`
+	Locked      bool     `json:"locked"`
+	NodeID      string   `json:"node_id,omitempty"`
+	ClusterID   string   `json:"cluster_id,omitempty"`
+	Addr        string   `json:"addr,omitempty"`
+	Shards      int      `json:"shards,omitempty"`
+	Autolock    bool     `json:"autolock"`
+	KEKVersion  uint32   `json:"kek_version,omitempty"`
+	ActiveDEK   uint32   `json:"active_dek,omitempty"`
+	DEKVersions []uint32 `json:"dek_versions,omitempty"`
+}
+
+// InitRequest is POST /v1/cluster/init.
+type InitRequest struct {
+	Shards int `json:"shards"`
+}
+
+// InitResponse answers InitRequest.
+type InitResponse struct {
+	ClusterID string `json:"cluster_id"`
+	NodeID    string `json:"node_id"`
+	Shards    int    `json:"shards"`
+}
+
+// CreateSecretRequest is POST /v1/secrets.
+type CreateSecretRequest struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Data   []byte            `json:"data"`
+}
+
+// UpdateSecretRequest is POST /v1/secrets/{ref}/versions: a new version.
+type UpdateSecretRequest struct {
+	Data []byte `json:"data"`
+}
+
+// SecretRef answers create and update.
+type SecretRef struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version uint32 `json:"version"`
+}
+
+// Secret is what inspect and ls show. It never carries data.
+type Secret struct {
+	ID        string            `json:"ID"`
+	Name      string            `json:"Name"`
+	Labels    map[string]string `json:"Labels"`
+	CreatedAt time.Time         `json:"CreatedAt"`
+	UpdatedAt time.Time         `json:"UpdatedAt"`
+	Version   uint32            `json:"Version"` // latest data version
+	Size      int               `json:"Size"`    // of the latest version, bytes
+	Versions  []SecretVersion   `json:"Versions"`
+}
+
+// SecretVersion describes one data version.
+type SecretVersion struct {
+	Version   uint32    `json:"Version"`
+	Size      int       `json:"Size"`
+	CreatedAt time.Time `json:"CreatedAt"`
+}
+
+// RemoveResponse answers DELETE /v1/secrets/{ref}.
+type RemoveResponse struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}

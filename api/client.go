@@ -1,0 +1,130 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+)
+
+// Client talks to one node's API over its Unix socket.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// Socket returns the socket path.
+func (c *Client) Socket() string { return c.socket }
+
+// ErrNoDaemon is returned when nothing listens on the socket.
+var ErrNoDaemon = errors.New("no vault daemon")
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vault"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
+				WithHint("start one with `vault daemon --state-dir DIR`, or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("permission denied on %s", c.socket)}).
+				WithHint("the socket is readable by root only: run as root")
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error *Error `json:"error"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil {
+			return fmt.Errorf("daemon answered %s", resp.Status)
+		}
+		return e.Error
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status returns the node's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Init creates a cluster on an uninitialized node.
+func (c *Client) Init(ctx context.Context, req InitRequest) (*InitResponse, error) {
+	var r InitResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/cluster/init", req, &r)
+}
+
+// CreateSecret creates a secret.
+func (c *Client) CreateSecret(ctx context.Context, req CreateSecretRequest) (*SecretRef, error) {
+	var r SecretRef
+	return &r, c.do(ctx, http.MethodPost, "/v1/secrets", req, &r)
+}
+
+// UpdateSecret adds a new data version to a secret (by name or id).
+func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*SecretRef, error) {
+	var r SecretRef
+	return &r, c.do(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", UpdateSecretRequest{Data: data}, &r)
+}
+
+// Secrets lists every secret.
+func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
+	var r []Secret
+	return r, c.do(ctx, http.MethodGet, "/v1/secrets", nil, &r)
+}
+
+// Secret inspects one secret by name, id or unique id prefix.
+func (c *Client) Secret(ctx context.Context, ref string) (*Secret, error) {
+	var r Secret
+	return &r, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(ref), nil, &r)
+}
+
+// RemoveSecret removes a secret by name, id or unique id prefix.
+func (c *Client) RemoveSecret(ctx context.Context, ref string) (*RemoveResponse, error) {
+	var r RemoveResponse
+	return &r, c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(ref), nil, &r)
+}
+
+// IsCode reports whether err is an API error with the given code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}

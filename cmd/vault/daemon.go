@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/vault"
+)
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "run a vault node in the foreground",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "state-dir", Required: true, Usage: "where the node keeps its state"},
+			&cli.StringFlag{Name: "listen-addr", Value: vault.DefaultListenAddr, Usage: "Raft listen address HOST:PORT"},
+			&cli.StringFlag{Name: "advertise-addr", Usage: "Raft address peers use (default: --listen-addr)"},
+			&cli.Uint64Flag{Name: "snapshot-entries", Hidden: true, Usage: "entries between snapshots (tests)"},
+			&cli.BoolFlag{Name: "debug", Usage: "log debug lines, Raft internals included"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("", "daemon takes no arguments, got %q", c.Args().First())
+			}
+			cfg := vault.Config{
+				StateDir:        c.String("state-dir"),
+				SocketPath:      c.String("socket"),
+				ListenAddr:      c.String("listen-addr"),
+				AdvertiseAddr:   c.String("advertise-addr"),
+				SnapshotEntries: c.Uint64("snapshot-entries"),
+				Logger:          newLogger(c.Bool("debug")),
+			}
+			return runNode(cfg, nil)
+		},
+	}
+}
+
+func newLogger(debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// harden keeps secrets out of core dumps and away from ptrace by other users.
+func harden(log *slog.Logger) {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		log.Warn("could not make the process non-dumpable", "err", err)
+	}
+}
+
+// runNode starts a node, calls ready once it serves, and runs until SIGINT or
+// SIGTERM.
+func runNode(cfg vault.Config, ready func(n *vault.Node) error) error {
+	harden(cfg.Logger)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	n, err := vault.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		if err := ready(n); err != nil {
+			n.Close()
+			return err
+		}
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("stopping")
+	return n.Close()
+}
+
+func devCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "run a throwaway single-node cluster in a temporary directory (autolock off)",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups"},
+			&cli.BoolFlag{Name: "debug", Usage: "log debug lines"},
+		},
+		Action: func(c *cli.Context) error {
+			dir, err := os.MkdirTemp("", "vault-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			sock := c.String("socket")
+			if !c.IsSet("socket") {
+				sock = filepath.Join(dir, "vault.sock")
+			}
+			cfg := vault.Config{
+				StateDir:   filepath.Join(dir, "state"),
+				SocketPath: sock,
+				ListenAddr: fmt.Sprintf("127.0.0.1:%d", port),
+				Logger:     newLogger(c.Bool("debug")),
+			}
+			return runNode(cfg, func(n *vault.Node) error {
+				if _, err := n.Init(c.Context, c.Int("shards")); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "vault dev: a single-node cluster is running; its state is in %s and is deleted on exit\n", dir)
+				fmt.Fprintf(os.Stderr, "vault dev: autolock is off: this is for trying vault, not for real secrets\n")
+				fmt.Fprintf(os.Stderr, "vault dev: to use it from another terminal, run:\n\n")
+				fmt.Printf("export VAULT_SOCKET=%s\n", sock)
+				fmt.Fprintf(os.Stderr, "\nvault dev: press Ctrl-C to stop\n")
+				return nil
+			})
+		},
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show this node's state",
+		Flags: []cli.Flag{formatFlag()},
+		Action: func(c *cli.Context) error {
+			s, err := client(c).Status(c.Context)
+			if err != nil {
+				return err
+			}
+			if f := c.String("format"); f != "" && f != "table" {
+				return printFormatted(f, s)
+			}
+			return printStatus(s)
+		},
+	}
+}
+
+func printStatus(s *api.Status) error {
+	if !s.Initialized {
+		fmt.Println("Initialized: false")
+		fmt.Fprintln(os.Stderr, "vault: hint: run `vault cluster init` to create a cluster")
+		return nil
+	}
+	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nSecret shards: %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
+		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
+	return nil
+}
+
+func clusterCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "manage the cluster",
+		Subcommands: []*cli.Command{{
+			Name:  "init",
+			Usage: "create a cluster with this node as its first manager",
+			Flags: []cli.Flag{&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups (fixed for the cluster's life)"}},
+			Action: func(c *cli.Context) error {
+				if c.Args().Present() {
+					return usagef("", "cluster init takes no arguments")
+				}
+				r, err := client(c).Init(c.Context, api.InitRequest{Shards: c.Int("shards")})
+				if err != nil {
+					return err
+				}
+				fmt.Printf("Cluster %s initialized; this node is %s; %d secret groups.\n", r.ClusterID, r.NodeID, r.Shards)
+				return nil
+			},
+		}},
+	}
+}

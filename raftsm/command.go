@@ -1,0 +1,158 @@
+package raftsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/vaultd/vault/crypto"
+)
+
+// Op names a state machine operation.
+type Op string
+
+const (
+	// OpKeyringSet replaces the shard's wrapped keyring. It introduces DEK
+	// versions into a shard's log before any entry is sealed with them.
+	OpKeyringSet Op = "keyring.set"
+	// OpClusterSet replaces the sealed cluster record (control shard only).
+	OpClusterSet Op = "cluster.set"
+	// OpSecretCreate creates a secret; its name must not exist.
+	OpSecretCreate Op = "secret.create"
+	// OpSecretUpdate writes a new record (and optionally a new data version)
+	// for an existing secret whose generation matches.
+	OpSecretUpdate Op = "secret.update"
+	// OpSecretRemove removes a secret, its name index and every data version.
+	OpSecretRemove Op = "secret.rm"
+)
+
+// Command is one Raft log entry before sealing. Everything random or
+// time-dependent is chosen by the proposer, so Update is deterministic.
+type Command struct {
+	Op        Op     `json:"op"`
+	RequestID []byte `json:"req"`  // 16 random bytes: a retried proposal applies once
+	Time      int64  `json:"time"` // proposer's clock, unix nanoseconds
+
+	Keyring []byte       `json:"keyring,omitempty"` // keys.WrappedKeyring, marshalled
+	Cluster []byte       `json:"cluster,omitempty"` // sealed ClusterRecord
+	Secret  *SecretWrite `json:"secret,omitempty"`
+}
+
+// SecretWrite carries a secret mutation. Record and Data are sealed by the
+// proposer (crypto.PurposeValue, bound to the shard and to RecordObject /
+// DataObject), so the state machine stores them without opening them.
+type SecretWrite struct {
+	ID        string `json:"id"`
+	NameMAC   []byte `json:"name_mac"`
+	ExpectGen uint64 `json:"expect_gen,omitempty"` // update/rm: the generation read
+	Record    []byte `json:"record,omitempty"`
+	Version   uint32 `json:"version,omitempty"` // the data version Data holds
+	Data      []byte `json:"data,omitempty"`
+}
+
+// Result codes returned in statemachine.Result.Value.
+const (
+	ResultOK       uint64 = 1
+	ResultExists   uint64 = 2 // create: the name is taken
+	ResultNotFound uint64 = 3 // update/rm: no such secret
+	ResultConflict uint64 = 4 // update/rm: generation moved on; read again and retry
+	ResultInvalid  uint64 = 5 // malformed command
+)
+
+// MaxIDLen bounds secret ids inside keys.
+const MaxIDLen = 64
+
+// Validate checks the shape of a command. It never looks at sealed contents.
+func (c *Command) Validate() error {
+	if len(c.RequestID) != 16 {
+		return errors.New("request id must be 16 bytes")
+	}
+	switch c.Op {
+	case OpKeyringSet:
+		if len(c.Keyring) == 0 {
+			return errors.New("keyring.set without keyring")
+		}
+	case OpClusterSet:
+		if len(c.Cluster) == 0 {
+			return errors.New("cluster.set without cluster record")
+		}
+	case OpSecretCreate, OpSecretUpdate, OpSecretRemove:
+		s := c.Secret
+		if s == nil {
+			return fmt.Errorf("%s without secret", c.Op)
+		}
+		if s.ID == "" || len(s.ID) > MaxIDLen {
+			return fmt.Errorf("%s: bad id length %d", c.Op, len(s.ID))
+		}
+		if len(s.NameMAC) != 32 {
+			return fmt.Errorf("%s: name MAC must be 32 bytes", c.Op)
+		}
+		if c.Op != OpSecretRemove && len(s.Record) == 0 {
+			return fmt.Errorf("%s without record", c.Op)
+		}
+		if c.Op == OpSecretCreate && (s.Version != 1 || len(s.Data) == 0) {
+			return errors.New("secret.create must carry data version 1")
+		}
+		if (len(s.Data) == 0) != (s.Version == 0) {
+			return fmt.Errorf("%s: data and version go together", c.Op)
+		}
+	default:
+		return fmt.Errorf("unknown op %q", c.Op)
+	}
+	return nil
+}
+
+// EntryBinding is the associated data of a log entry in shard.
+func EntryBinding(shard uint64) crypto.Binding {
+	return crypto.Binding{Purpose: crypto.PurposeEntry, Shard: shard}
+}
+
+// SealCommand encodes c and seals it under k for shard's log.
+func SealCommand(k *crypto.Key, shard uint64, c *Command) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("raftsm: invalid command: %w", err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return crypto.Seal(k, EntryBinding(shard), b)
+}
+
+// OpenCommand opens and decodes a sealed log entry of shard. It returns the
+// key version the entry was sealed under. A decoding failure after a
+// successful open is reported as malformed, never as an integrity failure.
+func OpenCommand(ks crypto.KeySource, shard uint64, entry []byte) (*Command, uint32, error) {
+	v, err := crypto.EnvelopeKeyVersion(entry)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := crypto.Open(ks, EntryBinding(shard), entry)
+	if err != nil {
+		return nil, v, err
+	}
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, v, fmt.Errorf("raftsm: decode command: %w", crypto.ErrMalformed)
+	}
+	if err := c.Validate(); err != nil {
+		return &c, v, fmt.Errorf("raftsm: invalid command: %v: %w", err, crypto.ErrMalformed)
+	}
+	return &c, v, nil
+}
+
+// RecordObject is the identity a secret's sealed record is bound to.
+func RecordObject(id string) []byte { return []byte("secret/" + id) }
+
+// DataObject is the identity a secret's sealed data version is bound to.
+func DataObject(id string, version uint32) []byte {
+	return []byte(fmt.Sprintf("secret/%s/v%d", id, version))
+}
+
+// ClusterObject is the identity the sealed cluster record is bound to.
+var ClusterObject = []byte("cluster")
+
+// ValueBinding is the associated data of a stored value in shard.
+func ValueBinding(shard uint64, object []byte) crypto.Binding {
+	return crypto.Binding{Purpose: crypto.PurposeValue, Shard: shard, Object: object}
+}

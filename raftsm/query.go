@@ -1,0 +1,99 @@
+package raftsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Queries accepted by Lookup. Results are copies of stored (sealed) bytes; the
+// caller opens them.
+type (
+	// QueryKeyring returns the shard's wrapped keyring ([]byte, nil if none).
+	QueryKeyring struct{}
+	// QueryCluster returns the sealed cluster record ([]byte, nil if none).
+	QueryCluster struct{}
+	// QueryName returns the secret indexed under a name MAC (*StoredSecret or nil).
+	QueryName struct{ MAC []byte }
+	// QueryIDPrefix returns the secrets whose id starts with Prefix ([]StoredSecret).
+	QueryIDPrefix struct{ Prefix string }
+	// QueryData returns one sealed data version ([]byte, nil if none).
+	QueryData struct {
+		ID      string
+		Version uint32
+	}
+	// QuerySeals returns entries sealed per key version (map[uint32]uint64).
+	QuerySeals struct{}
+)
+
+// StoredSecret is a secret record as stored: its generation (the index of the
+// entry that last wrote it) and the sealed record.
+type StoredSecret struct {
+	ID     string
+	Gen    uint64
+	Sealed []byte
+}
+
+// Lookup answers a query from the shard's applied state.
+func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	key := func(sub ...byte) []byte { return dataKey(s.shard, s.gen, sub...) }
+	switch q := q.(type) {
+	case QueryKeyring:
+		return s.store.get(key(subKeyring))
+	case QueryCluster:
+		return s.store.get(key(subCluster))
+	case QueryName:
+		id, err := s.store.get(key(append([]byte{subName}, q.MAC...)...))
+		if err != nil || id == nil {
+			return (*StoredSecret)(nil), err
+		}
+		obj, err := s.store.get(key(append([]byte{subObject}, id...)...))
+		if err != nil || len(obj) < 8 {
+			return (*StoredSecret)(nil), err
+		}
+		return &StoredSecret{ID: string(id), Gen: binary.BigEndian.Uint64(obj), Sealed: obj[8:]}, nil
+	case QueryIDPrefix:
+		var out []StoredSecret
+		p := key(append([]byte{subObject}, q.Prefix...)...)
+		err := s.scan(p, func(k, v []byte) {
+			if len(v) < 8 {
+				return
+			}
+			id := string(k[len(key(subObject)):])
+			if strings.HasPrefix(id, q.Prefix) {
+				out = append(out, StoredSecret{ID: id, Gen: binary.BigEndian.Uint64(v), Sealed: append([]byte(nil), v[8:]...)})
+			}
+		})
+		return out, err
+	case QueryData:
+		return s.store.get(key(append(dataPrefix(q.ID), u32(q.Version)...)...))
+	case QuerySeals:
+		out := map[uint32]uint64{}
+		base := key(subSeals)
+		err := s.scan(base, func(k, v []byte) {
+			if len(k) == len(base)+4 {
+				out[binary.BigEndian.Uint32(k[len(base):])] = getU64(v)
+			}
+		})
+		return out, err
+	}
+	return nil, fmt.Errorf("raftsm: unknown query %T", q)
+}
+
+// scan calls f for every key with prefix p (key and value valid during f only).
+func (s *StateMachine) scan(p []byte, f func(k, v []byte)) error {
+	return s.store.with(func(db *pebble.DB) error {
+		it := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		for it.First(); it.Valid(); it.Next() {
+			f(it.Key(), it.Value())
+		}
+		return it.Close()
+	})
+}

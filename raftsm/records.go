@@ -1,0 +1,56 @@
+package raftsm
+
+// SecretRecord is a secret's metadata. It is stored sealed (crypto.PurposeValue,
+// bound to RecordObject(ID)); the data of each version is sealed separately, so
+// listing and inspecting never open secret data.
+type SecretRecord struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Created  int64             `json:"created"` // unix nanoseconds
+	Updated  int64             `json:"updated"`
+	Versions []VersionInfo     `json:"versions"`
+}
+
+// VersionInfo describes one data version of a secret.
+type VersionInfo struct {
+	Version uint32 `json:"version"`
+	Size    int    `json:"size"`
+	Created int64  `json:"created"`
+}
+
+// Latest returns the newest version.
+func (r *SecretRecord) Latest() VersionInfo {
+	if len(r.Versions) == 0 {
+		return VersionInfo{}
+	}
+	return r.Versions[len(r.Versions)-1]
+}
+
+// ClusterRecord is the cluster object held by the control shard.
+type ClusterRecord struct {
+	ID       string   `json:"id"`
+	Created  int64    `json:"created"`
+	Shards   int      `json:"shards"` // secret shards; their ids are 2..Shards+1
+	Autolock bool     `json:"autolock"`
+	Members  []Member `json:"members"`
+}
+
+// Member is a manager of the cluster.
+type Member struct {
+	NodeID    string `json:"node_id"`
+	ReplicaID uint64 `json:"replica_id"`
+	Addr      string `json:"addr"`
+}
+
+// ControlShard is the Raft shard id of the control group.
+const ControlShard uint64 = 1
+
+// SecretShards returns the shard ids of n secret groups.
+func SecretShards(n int) []uint64 {
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i] = ControlShard + 1 + uint64(i)
+	}
+	return ids
+}

@@ -1,0 +1,337 @@
+package raftsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/vaultd/vault/crypto"
+)
+
+// Hooks connect a state machine to its node.
+type Hooks struct {
+	// Keys opens log entries and snapshot streams: the node's unwrapped keyring.
+	Keys crypto.KeySource
+	// SnapshotKey returns the key to seal outgoing snapshot streams with (the
+	// active DEK).
+	SnapshotKey func() (*crypto.Key, error)
+	// KeyringApplied is called inside Update after an entry replaced the
+	// shard's wrapped keyring, and after a snapshot was recovered, so the node
+	// can unwrap DEK versions it did not have yet. It must not block.
+	KeyringApplied func(shard uint64, wrapped []byte)
+}
+
+// Validate reports a missing hook.
+func (h Hooks) Validate() error {
+	if h.Keys == nil || h.SnapshotKey == nil || h.KeyringApplied == nil {
+		return errors.New("raftsm: Hooks needs Keys, SnapshotKey and KeyringApplied")
+	}
+	return nil
+}
+
+// dedupWindow is how long a request id is remembered (in proposer time).
+const dedupWindow = int64(10 * 60 * 1e9)
+
+// StateMachine is one shard's replica, backed by the node's shared Store.
+type StateMachine struct {
+	store   *Store
+	shard   uint64
+	replica uint64
+	hooks   Hooks
+
+	mu      sync.RWMutex // guards gen and closed against Recover and Close
+	gen     uint64
+	applied uint64
+	closed  bool
+}
+
+var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
+
+// NewFactory returns the Dragonboat constructor for vault's state machines.
+func NewFactory(store *Store, hooks Hooks) (sm.CreateOnDiskStateMachineFunc, error) {
+	if err := hooks.Validate(); err != nil {
+		return nil, err
+	}
+	return func(shardID, replicaID uint64) sm.IOnDiskStateMachine {
+		return &StateMachine{store: store, shard: shardID, replica: replicaID, hooks: hooks}
+	}, nil
+}
+
+// Open loads the shard's generation and applied index.
+func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
+	gen, err := s.store.Generation(s.shard)
+	if err != nil {
+		return 0, err
+	}
+	if gen == 0 {
+		gen = 1
+		err := s.store.with(func(db *pebble.DB) error {
+			return db.Set(metaKey(s.shard), u64(gen), pebble.Sync)
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	// Drop any other generation: leftovers of a recovery that crashed.
+	err = s.store.with(func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.DeleteRange(dataKey(s.shard, 0), dataKey(s.shard, gen), nil); err != nil {
+			return err
+		}
+		if err := b.DeleteRange(dataKey(s.shard, gen+1), shardEnd(s.shard), nil); err != nil {
+			return err
+		}
+		return b.Commit(pebble.Sync)
+	})
+	if err != nil {
+		return 0, err
+	}
+	v, err := s.store.get(dataKey(s.shard, gen, subApplied))
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.gen = gen
+	s.applied = getU64(v)
+	s.mu.Unlock()
+	return s.applied, nil
+}
+
+// Update applies committed entries in one Pebble batch, together with the new
+// applied index. A crash may lose a suffix of batches; Dragonboat replays them.
+func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keyrings [][]byte
+	err := s.store.with(func(db *pebble.DB) error {
+		b := db.NewIndexedBatch()
+		defer b.Close()
+		a := applier{b: b, shard: s.shard, gen: s.gen}
+		for i := range entries {
+			e := &entries[i]
+			c, kv, err := OpenCommand(s.hooks.Keys, s.shard, e.Cmd)
+			if err != nil {
+				// An entry this node cannot open means a missing key or a
+				// corrupted log: applying anything after it would diverge.
+				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
+			}
+			res, err := a.apply(c, kv, e.Index)
+			if err != nil {
+				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
+			}
+			e.Result = res
+			if c.Op == OpKeyringSet && res.Value == ResultOK {
+				keyrings = append(keyrings, c.Keyring)
+			}
+		}
+		last := entries[len(entries)-1].Index
+		if err := b.Set(dataKey(s.shard, s.gen, subApplied), u64(last), nil); err != nil {
+			return err
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		s.applied = last
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keyrings {
+		s.hooks.KeyringApplied(s.shard, k)
+	}
+	return entries, nil
+}
+
+// applier applies commands to one batch.
+type applier struct {
+	b     *pebble.Batch
+	shard uint64
+	gen   uint64
+}
+
+func (a *applier) key(sub ...byte) []byte { return dataKey(a.shard, a.gen, sub...) }
+
+func (a *applier) get(key []byte) ([]byte, error) {
+	v, c, err := a.b.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	return out, c.Close()
+}
+
+func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result, error) {
+	// Count the seal: key status reports how much each DEK version sealed.
+	ck := a.key(append([]byte{subSeals}, u32(keyVersion)...)...)
+	n, err := a.get(ck)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	if err := a.b.Set(ck, u64(getU64(n)+1), nil); err != nil {
+		return sm.Result{}, err
+	}
+
+	rk := a.key(append([]byte{subRequests}, c.RequestID...)...)
+	prev, err := a.get(rk)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	if len(prev) >= 16 {
+		// A retried proposal: answer as the first time, change nothing.
+		return sm.Result{Value: binary.BigEndian.Uint64(prev[8:16]), Data: prev[16:]}, nil
+	}
+	if err := a.pruneRequests(c.Time); err != nil {
+		return sm.Result{}, err
+	}
+	res, err := a.applyOp(c, index)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	rec := make([]byte, 16, 16+len(res.Data))
+	binary.BigEndian.PutUint64(rec, uint64(c.Time))
+	binary.BigEndian.PutUint64(rec[8:], res.Value)
+	rec = append(rec, res.Data...)
+	return res, a.b.Set(rk, rec, nil)
+}
+
+// pruneRequests forgets request ids older than dedupWindow, at most once a
+// minute of proposer time. Deterministic: it depends only on state and c.Time.
+func (a *applier) pruneRequests(now int64) error {
+	const period = int64(60 * 1e9)
+	pk := a.key(subRequests) // the bare prefix holds the last prune time
+	last, err := a.get(pk)
+	if err != nil {
+		return err
+	}
+	if last != nil && now/period == int64(getU64(last))/period {
+		return nil
+	}
+	if err := a.b.Set(pk, u64(uint64(now)), nil); err != nil {
+		return err
+	}
+	lo := a.key(subRequests, 0)
+	it := a.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(a.key(subRequests))})
+	var stale [][]byte
+	for it.First(); it.Valid(); it.Next() {
+		v := it.Value()
+		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < now-dedupWindow {
+			stale = append(stale, append([]byte(nil), it.Key()...))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := a.b.Delete(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
+	switch c.Op {
+	case OpKeyringSet:
+		return sm.Result{Value: ResultOK}, a.b.Set(a.key(subKeyring), c.Keyring, nil)
+	case OpClusterSet:
+		return sm.Result{Value: ResultOK}, a.b.Set(a.key(subCluster), c.Cluster, nil)
+	}
+	w := c.Secret
+	nk := a.key(append([]byte{subName}, w.NameMAC...)...)
+	ok := a.key(append([]byte{subObject}, w.ID...)...)
+	owner, err := a.get(nk)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	obj, err := a.get(ok)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	gen := u64(index)
+	switch c.Op {
+	case OpSecretCreate:
+		if owner != nil || obj != nil {
+			return sm.Result{Value: ResultExists, Data: owner}, nil
+		}
+		if err := a.b.Set(nk, []byte(w.ID), nil); err != nil {
+			return sm.Result{}, err
+		}
+	case OpSecretUpdate, OpSecretRemove:
+		if obj == nil || len(obj) < 8 {
+			return sm.Result{Value: ResultNotFound}, nil
+		}
+		if !bytes.Equal(owner, []byte(w.ID)) {
+			return sm.Result{Value: ResultInvalid}, nil
+		}
+		if w.ExpectGen != 0 && binary.BigEndian.Uint64(obj) != w.ExpectGen {
+			return sm.Result{Value: ResultConflict}, nil
+		}
+	}
+	if c.Op == OpSecretRemove {
+		if err := a.b.Delete(nk, nil); err != nil {
+			return sm.Result{}, err
+		}
+		if err := a.b.Delete(ok, nil); err != nil {
+			return sm.Result{}, err
+		}
+		dp := a.key(dataPrefix(w.ID)...)
+		return sm.Result{Value: ResultOK, Data: gen}, a.b.DeleteRange(dp, prefixEnd(dp), nil)
+	}
+	if err := a.b.Set(ok, append(gen, w.Record...), nil); err != nil {
+		return sm.Result{}, err
+	}
+	if w.Version != 0 {
+		dk := a.key(append(dataPrefix(w.ID), u32(w.Version)...)...)
+		if err := a.b.Set(dk, w.Data, nil); err != nil {
+			return sm.Result{}, err
+		}
+	}
+	return sm.Result{Value: ResultOK, Data: gen}, nil
+}
+
+func dataPrefix(id string) []byte {
+	p := append([]byte{subData}, id...)
+	return append(p, 0)
+}
+
+// Sync makes every applied batch durable.
+func (s *StateMachine) Sync() error {
+	return s.store.with(func(db *pebble.DB) error { return db.LogData(nil, pebble.Sync) })
+}
+
+// Close marks the replica closed. The Store belongs to the node.
+func (s *StateMachine) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func u32(v uint32) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint32(b, v)
+	return b
+}
+
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}

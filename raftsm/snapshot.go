@@ -1,0 +1,324 @@
+package raftsm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/vaultd/vault/crypto"
+)
+
+// Snapshot stream format, inside a crypto sealed stream (PurposeSnapshot,
+// bound to the shard):
+//
+//	"vault-snapshot" 0x00 0x01           magic and format version
+//	shard (8) applied index (8)          big endian
+//	{ uvarint klen>0, key, uvarint vlen, value }...   sub-keys of the generation
+//	uvarint 0, uvarint record count      end marker
+//
+// The stream carries the applied index because RecoverFromSnapshot is not
+// told it, and the wrapped keyring because it is one of the records.
+var snapshotMagic = []byte("vault-snapshot\x00\x01")
+
+// maxSnapshotRecord bounds one key or value so a corrupt length cannot make
+// the reader allocate without limit.
+const maxSnapshotRecord = 16 << 20
+
+// ErrBadSnapshot is returned for a snapshot stream whose contents are not
+// well formed (after it authenticated).
+var ErrBadSnapshot = errors.New("raftsm: malformed snapshot")
+
+type preparedSnapshot struct {
+	snap    *pebble.Snapshot
+	gen     uint64
+	applied uint64
+}
+
+// SnapshotBinding is the associated data of a shard's snapshot stream.
+func SnapshotBinding(shard uint64) crypto.Binding {
+	return crypto.Binding{Purpose: crypto.PurposeSnapshot, Shard: shard}
+}
+
+// PrepareSnapshot pins a consistent view; it runs exclusively with Update.
+func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p := &preparedSnapshot{gen: s.gen, applied: s.applied}
+	err := s.store.with(func(db *pebble.DB) error {
+		p.snap = db.NewSnapshot()
+		return nil
+	})
+	return p, err
+}
+
+// SaveSnapshot streams the prepared view, sealed under the active DEK. It is
+// only called to send a snapshot to another replica (or to export one).
+func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan struct{}) error {
+	p := ctx.(*preparedSnapshot)
+	defer p.snap.Close()
+	k, err := s.hooks.SnapshotKey()
+	if err != nil {
+		return err
+	}
+	sw, err := crypto.NewStreamWriter(w, k, SnapshotBinding(s.shard))
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(sw, 64<<10)
+	if err := WriteSnapshot(bw, s.shard, p.applied, func(emit func(k, v []byte) error) error {
+		base := dataKey(s.shard, p.gen)
+		it := p.snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		defer it.Close()
+		n := 0
+		for it.First(); it.Valid(); it.Next() {
+			sub := it.Key()[len(base):]
+			if len(sub) == 1 && sub[0] == subApplied {
+				continue
+			}
+			if n++; n%1024 == 0 {
+				select {
+				case <-stopc:
+					return errors.New("raftsm: snapshot stopped")
+				default:
+				}
+			}
+			if err := emit(sub, it.Value()); err != nil {
+				return err
+			}
+		}
+		return it.Error()
+	}); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return sw.Close()
+}
+
+// WriteSnapshot writes the plaintext snapshot format to w; each calls emit
+// for every record.
+func WriteSnapshot(w io.Writer, shard, applied uint64, each func(emit func(k, v []byte) error) error) error {
+	hdr := append(append([]byte(nil), snapshotMagic...), u64(shard)...)
+	hdr = append(hdr, u64(applied)...)
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	var n uint64
+	var lb [binary.MaxVarintLen64]byte
+	emit := func(k, v []byte) error {
+		if len(k) == 0 {
+			return errors.New("raftsm: empty key in snapshot")
+		}
+		for _, b := range [][]byte{k, v} {
+			if _, err := w.Write(lb[:binary.PutUvarint(lb[:], uint64(len(b)))]); err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		n++
+		return nil
+	}
+	if err := each(emit); err != nil {
+		return err
+	}
+	if _, err := w.Write(lb[:binary.PutUvarint(lb[:], 0)]); err != nil {
+		return err
+	}
+	_, err := w.Write(lb[:binary.PutUvarint(lb[:], n)])
+	return err
+}
+
+// SnapshotReader decodes the plaintext snapshot format.
+type SnapshotReader struct {
+	r       *bufio.Reader
+	Shard   uint64
+	Applied uint64
+	n       uint64
+	done    bool
+}
+
+// NewSnapshotReader reads the header.
+func NewSnapshotReader(r io.Reader) (*SnapshotReader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	hdr := make([]byte, len(snapshotMagic)+16)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return nil, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
+	}
+	if string(hdr[:len(snapshotMagic)]) != string(snapshotMagic) {
+		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
+	}
+	h := hdr[len(snapshotMagic):]
+	return &SnapshotReader{r: br, Shard: binary.BigEndian.Uint64(h), Applied: binary.BigEndian.Uint64(h[8:])}, nil
+}
+
+// Next returns the next record, or io.EOF after a verified end marker. The
+// caller must still check that the underlying stream ends (the sealed stream
+// reader does: it returns io.EOF only after its authenticated last chunk).
+func (sr *SnapshotReader) Next() (k, v []byte, err error) {
+	if sr.done {
+		return nil, nil, io.EOF
+	}
+	kl, err := binary.ReadUvarint(sr.r)
+	if err != nil {
+		return nil, nil, sr.bad(err)
+	}
+	if kl == 0 {
+		count, err := binary.ReadUvarint(sr.r)
+		if err != nil {
+			return nil, nil, sr.bad(err)
+		}
+		if count != sr.n {
+			return nil, nil, fmt.Errorf("%w: %d records, end marker says %d", ErrBadSnapshot, sr.n, count)
+		}
+		if _, err := sr.r.ReadByte(); err != io.EOF {
+			if err == nil {
+				return nil, nil, fmt.Errorf("%w: data after end marker", ErrBadSnapshot)
+			}
+			return nil, nil, err
+		}
+		sr.done = true
+		return nil, nil, io.EOF
+	}
+	if k, err = sr.field(kl); err != nil {
+		return nil, nil, err
+	}
+	vl, err := binary.ReadUvarint(sr.r)
+	if err != nil {
+		return nil, nil, sr.bad(err)
+	}
+	if v, err = sr.field(vl); err != nil {
+		return nil, nil, err
+	}
+	sr.n++
+	return k, v, nil
+}
+
+func (sr *SnapshotReader) field(n uint64) ([]byte, error) {
+	if n > maxSnapshotRecord {
+		return nil, fmt.Errorf("%w: record of %d bytes", ErrBadSnapshot, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(sr.r, b); err != nil {
+		return nil, sr.bad(err)
+	}
+	return b, nil
+}
+
+// bad keeps integrity errors from the sealed stream as they are and reports
+// anything else as a malformed snapshot.
+func (sr *SnapshotReader) bad(err error) error {
+	if crypto.IsIntegrityError(err) {
+		return err
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+}
+
+// RecoverFromSnapshot replaces the shard's state with a received stream. The
+// stream is written into the next generation and becomes live only after the
+// whole stream authenticated; on any error the live state is untouched.
+func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) error {
+	s.mu.RLock()
+	old := s.gen
+	s.mu.RUnlock()
+	next := old + 1
+	wipeNext := func() error {
+		return s.store.with(func(db *pebble.DB) error {
+			return db.DeleteRange(dataKey(s.shard, next), dataKey(s.shard, next+1), pebble.NoSync)
+		})
+	}
+	if err := wipeNext(); err != nil {
+		return err
+	}
+	applied, keyring, err := s.recoverInto(r, next, stopc)
+	if err != nil {
+		_ = wipeNext()
+		return fmt.Errorf("raftsm: shard %d: recover snapshot: %w", s.shard, err)
+	}
+	s.mu.Lock()
+	err = s.store.with(func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.Set(dataKey(s.shard, next, subApplied), u64(applied), nil); err != nil {
+			return err
+		}
+		if err := b.Set(metaKey(s.shard), u64(next), nil); err != nil {
+			return err
+		}
+		if err := b.DeleteRange(dataKey(s.shard, old), dataKey(s.shard, old+1), nil); err != nil {
+			return err
+		}
+		return b.Commit(pebble.Sync)
+	})
+	if err == nil {
+		s.gen, s.applied = next, applied
+	}
+	s.mu.Unlock()
+	if err != nil {
+		_ = wipeNext()
+		return err
+	}
+	if keyring != nil {
+		s.hooks.KeyringApplied(s.shard, keyring)
+	}
+	return nil
+}
+
+func (s *StateMachine) recoverInto(r io.Reader, gen uint64, stopc <-chan struct{}) (applied uint64, keyring []byte, err error) {
+	sr, err := crypto.NewStreamReader(r, s.hooks.Keys, SnapshotBinding(s.shard))
+	if err != nil {
+		return 0, nil, err
+	}
+	dec, err := NewSnapshotReader(sr)
+	if err != nil {
+		return 0, nil, err
+	}
+	if dec.Shard != s.shard {
+		return 0, nil, fmt.Errorf("%w: stream is for shard %d", ErrBadSnapshot, dec.Shard)
+	}
+	err = s.store.with(func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer func() { b.Close() }()
+		for {
+			k, v, err := dec.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if len(k) == 1 && k[0] == subApplied {
+				return fmt.Errorf("%w: applied index record inside stream", ErrBadSnapshot)
+			}
+			if len(k) == 1 && k[0] == subKeyring {
+				keyring = v
+			}
+			if err := b.Set(dataKey(s.shard, gen, k...), v, nil); err != nil {
+				return err
+			}
+			if b.Len() > 4<<20 {
+				select {
+				case <-stopc:
+					return errors.New("snapshot recovery stopped")
+				default:
+				}
+				if err := b.Commit(pebble.NoSync); err != nil {
+					return err
+				}
+				b.Close()
+				b = db.NewBatch()
+			}
+		}
+		return b.Commit(pebble.NoSync)
+	})
+	return dec.Applied, keyring, err
+}
