@@ -1,0 +1,21 @@
+// Package vault is a vault node: it owns the node's state directory, its
+// Dragonboat NodeHost and the replicas of every Raft group, the unwrapped
+// keyring in memory, the secret service built on them, and the local API
+// served on a Unix socket.
+//
+// # State directory
+//
+//	node.json   the node's identity (ids, Raft address, hostname); no keys
+//	kek         the KEK while autolock is off (0600)
+//	state/      one Pebble database holding every shard's state (sealed values, name MACs)
+//	raft/       Dragonboat's Raft logs (sealed commands only)
+//
+// # Invariants
+//
+//   - Plaintext secret data and names exist only in memory: the proposer
+//     seals records and data (crypto.PurposeValue bound to shard and
+//     identity) and the whole command (crypto.PurposeEntry) before proposing.
+//   - A node that cannot open its keyring does not start its replicas.
+//   - node.json is written last by init: a state dir without it holds
+//     nothing acknowledged and is cleaned up at the next start.
+package vault

@@ -1,0 +1,492 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// Config configures a node. Validate fills defaults.
+type Config struct {
+	StateDir      string       // required
+	SocketPath    string       // the local API's Unix socket; required
+	ListenAddr    string       // Raft listen address, HOST:PORT
+	AdvertiseAddr string       // Raft address peers use; defaults to ListenAddr
+	Logger        *slog.Logger // nil: discard
+
+	// SnapshotEntries is how many entries a shard applies between snapshots
+	// (after which its log is compacted). 0 means the default.
+	SnapshotEntries uint64
+}
+
+// DefaultListenAddr is the Raft address a daemon listens on by default.
+const DefaultListenAddr = "127.0.0.1:4700"
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.StateDir == "" {
+		return errors.New("a state directory is required (--state-dir)")
+	}
+	if c.SocketPath == "" {
+		return errors.New("a socket path is required (--socket)")
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if c.AdvertiseAddr == "" {
+		c.AdvertiseAddr = c.ListenAddr
+	}
+	for _, a := range []string{c.ListenAddr, c.AdvertiseAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("address %q: want HOST:PORT", a)
+		}
+	}
+	if host, _, _ := net.SplitHostPort(c.AdvertiseAddr); host == "" || host == "0.0.0.0" || host == "::" {
+		return fmt.Errorf("advertise address %q: peers need a concrete host (--advertise-addr)", c.AdvertiseAddr)
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Node is one vault node: its Raft replicas, keyring and local API.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	lock *os.File // flock on the state dir
+	srv  *http.Server
+	ln   net.Listener
+
+	mu    sync.RWMutex // guards everything below
+	st    *nodeState   // nil until initialized
+	store *raftsm.Store
+	nh    *dragonboat.NodeHost
+	kek   *crypto.Key
+	ring  *keys.Keyring
+	ready bool // replicas started and keyring open
+
+	initMu sync.Mutex // serializes Init
+}
+
+// Start opens the state dir, brings up the replicas of an initialized node,
+// and serves the API on the socket.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	quietDragonboat(n.log)
+	if err := os.MkdirAll(cfg.StateDir, stateMode); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := n.lockStateDir(); err != nil {
+		return nil, err
+	}
+	st, err := readNodeState(cfg.StateDir)
+	if err != nil {
+		n.unlockStateDir()
+		return nil, err
+	}
+	if st == nil {
+		// A failed init may have left files behind; nothing in them was acknowledged.
+		if err := n.removeClusterFiles(); err != nil {
+			n.unlockStateDir()
+			return nil, err
+		}
+		n.log.Info("node is not part of a cluster yet: run `vault cluster init` (or join one)", "state_dir", cfg.StateDir)
+	} else {
+		if err := n.bringUp(ctx, st, nil); err != nil {
+			n.unlockStateDir()
+			return nil, err
+		}
+	}
+	if err := n.serve(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) lockStateDir() error {
+	f, err := os.OpenFile(filepath.Join(n.cfg.StateDir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("state dir %s is in use by another vault daemon", n.cfg.StateDir)
+	}
+	n.lock = f
+	return nil
+}
+
+func (n *Node) unlockStateDir() {
+	if n.lock != nil {
+		n.lock.Close()
+		n.lock = nil
+	}
+}
+
+func (n *Node) removeClusterFiles() error {
+	for _, p := range []string{raftDir, storeDir, kekFile} {
+		if err := os.RemoveAll(filepath.Join(n.cfg.StateDir, p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bringUp opens the store and keyring and starts every replica. members is
+// set only when a new cluster is bootstrapped.
+func (n *Node) bringUp(ctx context.Context, st *nodeState, members map[uint64]string) error {
+	if err := n.checkIdentity(st); err != nil {
+		return err
+	}
+	kek, err := readKEKFile(n.cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("read KEK: %w", err)
+	}
+	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
+	if err != nil {
+		kek.Wipe()
+		return err
+	}
+	ring, err := loadKeyring(store, st, kek)
+	if err != nil {
+		store.Close()
+		kek.Wipe()
+		return err
+	}
+	if err := n.startRaft(ctx, st, store, kek, ring, members); err != nil {
+		ring.Wipe()
+		store.Close()
+		kek.Wipe()
+		return err
+	}
+	n.log.Info("node started", "node_id", st.NodeID, "cluster_id", st.ClusterID, "raft_addr", st.RaftAddr, "shards", st.Shards)
+	return nil
+}
+
+// loadKeyring unwraps the keyring stored in every shard.
+func loadKeyring(store *raftsm.Store, st *nodeState, kek *crypto.Key) (*keys.Keyring, error) {
+	var ring *keys.Keyring
+	for _, shard := range allShards(st.Shards) {
+		b, err := store.Keyring(shard)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			continue
+		}
+		w, err := keys.UnmarshalWrappedKeyring(b)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
+		}
+		if w.KEKVersion != kek.Version() {
+			continue // superseded by a later rewrap in this or another shard
+		}
+		if ring == nil {
+			ring, err = w.Unwrap(kek)
+		} else {
+			err = ring.Update(w, kek)
+		}
+		if err != nil {
+			if errors.Is(err, keys.ErrWrongKey) {
+				return nil, fmt.Errorf("shard %d keyring: the KEK file does not open it (%w)", shard, err)
+			}
+			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
+		}
+	}
+	if ring == nil {
+		return nil, fmt.Errorf("no keyring found in the state database (%s): the state dir is incomplete", storeDir)
+	}
+	return ring, nil
+}
+
+func (n *Node) checkIdentity(st *nodeState) error {
+	host, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	if st.Hostname != host {
+		return fmt.Errorf("this state dir belongs to host %q but this host is %q: Raft data is tied to the hostname; "+
+			"run with hostname %q (in a container: --hostname %s)", st.Hostname, host, st.Hostname, st.Hostname)
+	}
+	if st.RaftAddr != n.cfg.AdvertiseAddr {
+		return fmt.Errorf("this node's Raft address is %s but --advertise-addr is %s: peers know it by %s; "+
+			"start with --advertise-addr %s", st.RaftAddr, n.cfg.AdvertiseAddr, st.RaftAddr, st.RaftAddr)
+	}
+	return nil
+}
+
+func (n *Node) startRaft(ctx context.Context, st *nodeState, store *raftsm.Store, kek *crypto.Key, ring *keys.Keyring, members map[uint64]string) error {
+	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st))
+	if err != nil {
+		if isHostnameChange(err) {
+			return fmt.Errorf("start raft: the hostname changed since this state dir was created: %w", err)
+		}
+		return fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
+	}
+	n.mu.Lock()
+	n.st, n.store, n.nh, n.kek, n.ring = st, store, nh, kek, ring
+	n.mu.Unlock()
+	create, err := raftsm.NewFactory(store, raftsm.Hooks{
+		Keys:           ring,
+		SnapshotKey:    ring.Active,
+		KeyringApplied: n.keyringApplied,
+	})
+	if err == nil {
+		err = n.startReplicas(nh, st, create, members)
+	}
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = waitReady(wctx, nh, allShards(st.Shards))
+		cancel()
+	}
+	if err != nil {
+		nh.Close()
+		n.mu.Lock()
+		n.st, n.store, n.nh, n.kek, n.ring = nil, nil, nil, nil, nil
+		n.mu.Unlock()
+		return err
+	}
+	n.mu.Lock()
+	n.ready = true
+	n.mu.Unlock()
+	return nil
+}
+
+// keyringApplied unwraps DEK versions a shard's log introduced.
+func (n *Node) keyringApplied(shard uint64, b []byte) {
+	w, err := keys.UnmarshalWrappedKeyring(b)
+	if err != nil {
+		n.log.Error("a replicated keyring does not decode", "shard", shard, "err", err)
+		return
+	}
+	n.mu.RLock()
+	kek, ring := n.kek, n.ring
+	n.mu.RUnlock()
+	if kek == nil || ring == nil || w.KEKVersion != kek.Version() {
+		return
+	}
+	if err := ring.Update(w, kek); err != nil {
+		n.log.Error("a replicated keyring does not open with this node's KEK", "shard", shard, "err", err)
+	}
+}
+
+// running returns the NodeHost and keyring of a ready node, or the API error
+// that says why the node cannot serve.
+func (n *Node) running() (*dragonboat.NodeHost, *keys.Keyring, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if !n.ready {
+		return nil, nil, api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster").
+			WithHint("run `vault cluster init` to create one")
+	}
+	return n.nh, n.ring, nil
+}
+
+func (n *Node) shardCount() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.st == nil {
+		return 0
+	}
+	return n.st.Shards
+}
+
+// MaxShards bounds --shards.
+const MaxShards = 64
+
+// Init creates a new cluster with this node as its only manager.
+func (n *Node) Init(ctx context.Context, shards int) (*api.InitResponse, error) {
+	n.initMu.Lock()
+	defer n.initMu.Unlock()
+	if n.shardCount() != 0 {
+		return nil, api.Errorf(api.CodeInitialized, "this node is already part of cluster %s", n.clusterID()).
+			WithHint("`vault status` shows it; to start over, stop the daemon and use a new --state-dir")
+	}
+	if shards < 1 || shards > MaxShards {
+		return nil, api.Errorf(api.CodeInvalid, "--shards %d: want 1 to %d secret groups", shards, MaxShards)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	clusterID, nodeID := newID(), newID()
+	sum := sha256.Sum256([]byte("vault/deployment/" + clusterID))
+	st := &nodeState{
+		Format: 1, NodeID: nodeID, ReplicaID: 1, ClusterID: clusterID,
+		RaftAddr: n.cfg.AdvertiseAddr, Hostname: host, Shards: shards,
+		DeploymentID: binary.BigEndian.Uint64(sum[:8])&(1<<63-1) | 1,
+	}
+	resp, err := n.bootstrap(ctx, st)
+	if err != nil {
+		n.shutdownRaft()
+		if rerr := n.removeClusterFiles(); rerr != nil {
+			n.log.Error("cleaning up after a failed init", "err", rerr)
+		}
+		return nil, err
+	}
+	n.log.Info("cluster initialized", "cluster_id", clusterID, "node_id", nodeID, "shards", shards)
+	return resp, nil
+}
+
+func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse, error) {
+	if err := n.removeClusterFiles(); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	kek, err := newKEK(n.cfg.StateDir, 1)
+	if err != nil {
+		return nil, err
+	}
+	w, ring, err := keys.NewKeyring(kek, now)
+	if err != nil {
+		kek.Wipe()
+		return nil, err
+	}
+	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
+	if err != nil {
+		kek.Wipe()
+		ring.Wipe()
+		return nil, err
+	}
+	members := map[uint64]string{st.ReplicaID: st.RaftAddr}
+	if err := n.startRaft(ctx, st, store, kek, ring, members); err != nil {
+		store.Close()
+		kek.Wipe()
+		ring.Wipe()
+		return nil, err
+	}
+	// Introduce the keyring into every shard's log before anything else.
+	wrapped := w.Marshal()
+	for _, shard := range allShards(st.Shards) {
+		c := &raftsm.Command{Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: now.UnixNano(), Keyring: wrapped}
+		if _, err := n.propose(ctx, shard, c); err != nil {
+			return nil, fmt.Errorf("introduce keyring to shard %d: %w", shard, err)
+		}
+	}
+	rec := raftsm.ClusterRecord{
+		ID: st.ClusterID, Created: now.UnixNano(), Shards: st.Shards,
+		Members: []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr}},
+	}
+	if err := n.writeCluster(ctx, &rec); err != nil {
+		return nil, err
+	}
+	if err := writeNodeState(n.cfg.StateDir, st); err != nil {
+		return nil, err
+	}
+	return &api.InitResponse{ClusterID: st.ClusterID, NodeID: st.NodeID, Shards: st.Shards}, nil
+}
+
+func (n *Node) clusterID() string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.st == nil {
+		return ""
+	}
+	return n.st.ClusterID
+}
+
+// Status reports the node's state.
+func (n *Node) Status() *api.Status {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s := &api.Status{}
+	if n.st == nil || !n.ready {
+		return s
+	}
+	s.Initialized = true
+	s.NodeID, s.ClusterID, s.Addr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.Shards
+	s.KEKVersion = n.kek.Version()
+	if k, err := n.ring.Active(); err == nil {
+		s.ActiveDEK = k.Version()
+	}
+	s.DEKVersions = n.ring.Versions()
+	return s
+}
+
+// shutdownRaft stops the replicas and wipes keys from memory.
+func (n *Node) shutdownRaft() {
+	n.mu.Lock()
+	nh, store, kek, ring := n.nh, n.store, n.kek, n.ring
+	n.nh, n.store, n.kek, n.ring, n.st, n.ready = nil, nil, nil, nil, nil, false
+	n.mu.Unlock()
+	if nh != nil {
+		nh.Close()
+	}
+	if store != nil {
+		store.Close()
+	}
+	if ring != nil {
+		ring.Wipe()
+	}
+	if kek != nil {
+		kek.Wipe()
+	}
+}
+
+// Close stops serving, stops the replicas and wipes keys from memory.
+func (n *Node) Close() error {
+	if n.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.srv.Shutdown(ctx)
+		cancel()
+		os.Remove(n.cfg.SocketPath)
+	}
+	n.shutdownRaft()
+	n.unlockStateDir()
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a random 26-character id.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return idEncoding.EncodeToString(b[:])
+}
+
+func newRequestID() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func isID(s string) bool {
+	if s == "" || len(s) > 26 {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz234567") == ""
+}

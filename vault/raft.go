@@ -1,0 +1,236 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/logger"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// Raft timing. RTT is Dragonboat's logical tick; elections take
+// electionRTT ticks, heartbeats heartbeatRTT ticks.
+const (
+	rttMillisecond = 20
+	electionRTT    = 25 // 500 ms
+	heartbeatRTT   = 2
+)
+
+var loggerOnce sync.Once
+
+// quietDragonboat routes Dragonboat's own log lines into slog at debug level
+// (warnings and errors of the storage layers at warn), so vault's log says
+// what happened in operator terms. It can be installed once per process.
+func quietDragonboat(log *slog.Logger) {
+	loggerOnce.Do(func() {
+		logger.SetLoggerFactory(func(pkg string) logger.ILogger {
+			return &dbLogger{log: log.With("component", "raft/"+pkg), pkg: pkg}
+		})
+	})
+}
+
+type dbLogger struct {
+	log *slog.Logger
+	pkg string
+}
+
+func (l *dbLogger) SetLevel(logger.LogLevel)          {}
+func (l *dbLogger) Debugf(f string, a ...interface{}) {}
+func (l *dbLogger) Infof(f string, a ...interface{}) {
+	l.log.Debug(fmt.Sprintf(f, a...))
+}
+func (l *dbLogger) Warningf(f string, a ...interface{}) {
+	l.log.Debug(fmt.Sprintf(f, a...))
+}
+func (l *dbLogger) Errorf(f string, a ...interface{}) {
+	switch l.pkg {
+	case "transport", "grpc", "raft", "dragonboat":
+		// Unreachable peers and elections: reported by vault in its own words.
+		l.log.Debug(fmt.Sprintf(f, a...))
+	default:
+		l.log.Warn(fmt.Sprintf(f, a...))
+	}
+}
+func (l *dbLogger) Panicf(f string, a ...interface{}) {
+	panic(fmt.Sprintf(f, a...))
+}
+
+func (n *Node) nodeHostConfig(st *nodeState) config.NodeHostConfig {
+	return config.NodeHostConfig{
+		NodeHostDir:    filepath.Join(n.cfg.StateDir, raftDir),
+		RTTMillisecond: rttMillisecond,
+		RaftAddress:    st.RaftAddr,
+		ListenAddress:  n.cfg.ListenAddr,
+		DeploymentID:   st.DeploymentID,
+		Expert:         config.ExpertConfig{LogDB: config.GetTinyMemLogDBConfig()},
+	}
+}
+
+func (n *Node) shardConfig(shard, replica uint64) config.Config {
+	return config.Config{
+		ShardID:             shard,
+		ReplicaID:           replica,
+		ElectionRTT:         electionRTT,
+		HeartbeatRTT:        heartbeatRTT,
+		CheckQuorum:         true,
+		PreVote:             true,
+		SnapshotEntries:     n.cfg.SnapshotEntries,
+		CompactionOverhead:  n.cfg.SnapshotEntries / 10,
+		OrderedConfigChange: true,
+	}
+}
+
+// allShards returns the control shard followed by the secret shards.
+func allShards(secretShards int) []uint64 {
+	return append([]uint64{raftsm.ControlShard}, raftsm.SecretShards(secretShards)...)
+}
+
+// startReplicas starts every shard's replica on the NodeHost. members is the
+// initial membership for a new cluster, nil on restart.
+func (n *Node) startReplicas(nh *dragonboat.NodeHost, st *nodeState, create sm.CreateOnDiskStateMachineFunc, members map[uint64]string) error {
+	for _, shard := range allShards(st.Shards) {
+		if err := nh.StartOnDiskReplica(members, false, create, n.shardConfig(shard, st.ReplicaID)); err != nil {
+			return fmt.Errorf("start shard %d: %w", shard, err)
+		}
+	}
+	return nil
+}
+
+// waitReady waits until every shard has a leader.
+func waitReady(ctx context.Context, nh *dragonboat.NodeHost, shards []uint64) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for _, s := range shards {
+		for {
+			_, _, ok, err := nh.GetLeaderID(s)
+			if err == nil && ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("shard %d has no leader: %w", s, ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+// attemptTimeout bounds one proposal or read; requestTimeout bounds retries.
+const (
+	attemptTimeout = 3 * time.Second
+	requestTimeout = 10 * time.Second
+)
+
+func retryable(err error) bool {
+	return errors.Is(err, dragonboat.ErrShardNotReady) ||
+		errors.Is(err, dragonboat.ErrTimeout) ||
+		errors.Is(err, dragonboat.ErrSystemBusy) ||
+		errors.Is(err, dragonboat.ErrShardNotFound) ||
+		errors.Is(err, dragonboat.ErrAborted) ||
+		errors.Is(err, dragonboat.ErrCanceled)
+}
+
+// withRetry runs op until it succeeds, fails for good, or the request's time
+// runs out. Proposals keep their request id across attempts, so an attempt
+// that timed out but committed applies once.
+func withRetry(ctx context.Context, what string, op func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	backoff := 20 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		acancel()
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer in %s (%v)", what, requestTimeout, err).
+				WithHint("check that a quorum of managers is up and reachable, then retry")
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+// propose seals c under the active DEK and proposes it to shard.
+func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm.Result, error) {
+	nh, ring, err := n.running()
+	if err != nil {
+		return sm.Result{}, err
+	}
+	dek, err := ring.Active()
+	if err != nil {
+		return sm.Result{}, err
+	}
+	cmd, err := raftsm.SealCommand(dek, shard, c)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	var res sm.Result
+	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
+		var err error
+		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
+		return err
+	})
+	return res, err
+}
+
+// read runs a linearizable query on shard (ReadIndex).
+func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
+	nh, _, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	var out interface{}
+	err = withRetry(ctx, "read", func(ctx context.Context) error {
+		var err error
+		out, err = nh.SyncRead(ctx, shard, q)
+		return err
+	})
+	return out, err
+}
+
+// readAll runs q on every secret shard concurrently and returns the answers
+// in shard order.
+func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
+	if _, _, err := n.running(); err != nil {
+		return nil, err
+	}
+	shards := raftsm.SecretShards(n.shardCount())
+	out := make([]interface{}, len(shards))
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, s := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = n.read(ctx, s, q)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func isHostnameChange(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "hostname changed")
+}

@@ -1,0 +1,375 @@
+package vault
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// Secret limits, as Docker Swarm's.
+const (
+	MaxNameLen  = 64
+	MaxDataSize = 500*1024 - 1
+	maxLabels   = 64
+	maxLabelLen = 1024
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)
+
+// ValidateName checks a secret name.
+func ValidateName(name string) error {
+	if len(name) > MaxNameLen || !nameRE.MatchString(name) {
+		return api.Errorf(api.CodeInvalid, "invalid secret name %q: use at most %d characters [a-zA-Z0-9-_.], starting and ending with a letter or digit", name, MaxNameLen)
+	}
+	return nil
+}
+
+// ValidateData checks a secret's data size.
+func ValidateData(data []byte) error {
+	if len(data) == 0 {
+		return api.Errorf(api.CodeInvalid, "secret data is empty").WithHint("give the data in a file or on stdin")
+	}
+	if len(data) > MaxDataSize {
+		return api.Errorf(api.CodeInvalid, "secret data is %d bytes; the limit is %d bytes (500 KiB - 1)", len(data), MaxDataSize)
+	}
+	return nil
+}
+
+func validateLabels(l map[string]string) error {
+	if len(l) > maxLabels {
+		return api.Errorf(api.CodeInvalid, "%d labels: at most %d are allowed", len(l), maxLabels)
+	}
+	for k, v := range l {
+		if k == "" || len(k) > maxLabelLen || len(v) > maxLabelLen {
+			return api.Errorf(api.CodeInvalid, "label %q: keys must be non-empty and keys and values at most %d bytes", k, maxLabelLen)
+		}
+	}
+	return nil
+}
+
+// nameMAC is the name's index key and decides its shard.
+func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
+	_, ring, err := n.running()
+	if err != nil {
+		return nil, 0, err
+	}
+	ik, err := ring.IndexKey()
+	if err != nil {
+		return nil, 0, err
+	}
+	mac, err := crypto.MAC(ik, crypto.Binding{Purpose: crypto.PurposeName}, []byte(name))
+	if err != nil {
+		return nil, 0, err
+	}
+	shards := raftsm.SecretShards(n.shardCount())
+	return mac, shards[binary.BigEndian.Uint64(mac[:8])%uint64(len(shards))], nil
+}
+
+func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
+	_, ring, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	k, err := ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	return crypto.Seal(k, raftsm.ValueBinding(shard, object), plaintext)
+}
+
+func (n *Node) open(shard uint64, object, sealed []byte) ([]byte, error) {
+	_, ring, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return crypto.Open(ring, raftsm.ValueBinding(shard, object), sealed)
+}
+
+// writeCluster seals and stores the cluster record in the control shard.
+func (n *Node) writeCluster(ctx context.Context, rec *raftsm.ClusterRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	sealed, err := n.seal(raftsm.ControlShard, raftsm.ClusterObject, b)
+	if err != nil {
+		return err
+	}
+	c := &raftsm.Command{Op: raftsm.OpClusterSet, RequestID: newRequestID(), Time: time.Now().UnixNano(), Cluster: sealed}
+	_, err = n.propose(ctx, raftsm.ControlShard, c)
+	return err
+}
+
+// secretEntry is a secret found in a shard, opened.
+type secretEntry struct {
+	shard uint64
+	gen   uint64
+	rec   raftsm.SecretRecord
+}
+
+func (n *Node) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntry, error) {
+	b, err := n.open(shard, raftsm.RecordObject(s.ID), s.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open record of secret %s in shard %d: %w", s.ID, shard, err)
+	}
+	e := &secretEntry{shard: shard, gen: s.Gen}
+	if err := json.Unmarshal(b, &e.rec); err != nil {
+		return nil, fmt.Errorf("decode record of secret %s: %w", s.ID, err)
+	}
+	return e, nil
+}
+
+// resolve finds a secret by name, or by id or unique id prefix.
+func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
+	if ValidateName(ref) == nil {
+		mac, shard, err := n.nameMAC(ref)
+		if err != nil {
+			return nil, err
+		}
+		out, err := n.read(ctx, shard, raftsm.QueryName{MAC: mac})
+		if err != nil {
+			return nil, err
+		}
+		if s := out.(*raftsm.StoredSecret); s != nil {
+			return n.openStored(shard, s)
+		}
+	}
+	if isID(ref) {
+		outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{Prefix: ref})
+		if err != nil {
+			return nil, err
+		}
+		var found []*secretEntry
+		shards := raftsm.SecretShards(n.shardCount())
+		for i, o := range outs {
+			for _, s := range o.([]raftsm.StoredSecret) {
+				e, err := n.openStored(shards[i], &s)
+				if err != nil {
+					return nil, err
+				}
+				if e.rec.ID == ref {
+					return e, nil
+				}
+				found = append(found, e)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		if len(found) > 1 {
+			return nil, api.Errorf(api.CodeAmbiguous, "%q matches %d secret ids", ref, len(found)).WithHint("give more of the id, or the name")
+		}
+	}
+	return nil, api.Errorf(api.CodeNotFound, "no such secret: %s", ref).WithHint("`vault secret ls` lists them")
+}
+
+// CreateSecret creates a secret with its first data version.
+func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
+	if err := ValidateName(req.Name); err != nil {
+		return nil, err
+	}
+	if err := ValidateData(req.Data); err != nil {
+		return nil, err
+	}
+	if err := validateLabels(req.Labels); err != nil {
+		return nil, err
+	}
+	mac, shard, err := n.nameMAC(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixNano()
+	rec := raftsm.SecretRecord{
+		ID: newID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
+		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
+	}
+	w, err := n.secretWrite(shard, mac, &rec, 0, req.Data)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretCreate, RequestID: newRequestID(), Time: now, Secret: w})
+	if err != nil {
+		return nil, err
+	}
+	switch res.Value {
+	case raftsm.ResultOK:
+		return &api.SecretRef{ID: rec.ID, Name: rec.Name, Version: 1}, nil
+	case raftsm.ResultExists:
+		return nil, api.Errorf(api.CodeExists, "secret %s already exists", req.Name).
+			WithHint("use `vault secret update %s FILE` to add a new version", req.Name)
+	}
+	return nil, resultError(res, req.Name)
+}
+
+// secretWrite seals a record, and data as its latest version when given.
+func (n *Node) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, expectGen uint64, data []byte) (*raftsm.SecretWrite, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	w := &raftsm.SecretWrite{ID: rec.ID, NameMAC: mac, ExpectGen: expectGen}
+	if w.Record, err = n.seal(shard, raftsm.RecordObject(rec.ID), b); err != nil {
+		return nil, err
+	}
+	if data != nil {
+		w.Version = rec.Latest().Version
+		if w.Data, err = n.seal(shard, raftsm.DataObject(rec.ID, w.Version), data); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func resultError(res sm.Result, ref string) error {
+	switch res.Value {
+	case raftsm.ResultNotFound:
+		return api.Errorf(api.CodeNotFound, "no such secret: %s", ref)
+	case raftsm.ResultConflict:
+		return api.Errorf(api.CodeConflict, "secret %s changed concurrently", ref).WithHint("retry")
+	}
+	return api.Errorf(api.CodeInternal, "secret %s: the state machine rejected the change (result %d)", ref, res.Value)
+}
+
+// maxConflictRetries bounds read-modify-write retries under concurrent updates.
+const maxConflictRetries = 20
+
+// UpdateSecret adds a new data version.
+func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
+	if err := ValidateData(data); err != nil {
+		return nil, err
+	}
+	for range maxConflictRetries {
+		e, err := n.resolve(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		mac, _, err := n.nameMAC(e.rec.Name)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now().UnixNano()
+		rec := e.rec
+		v := rec.Latest().Version + 1
+		rec.Versions = append(append([]raftsm.VersionInfo(nil), rec.Versions...), raftsm.VersionInfo{Version: v, Size: len(data), Created: now})
+		rec.Updated = now
+		w, err := n.secretWrite(e.shard, mac, &rec, e.gen, data)
+		if err != nil {
+			return nil, err
+		}
+		res, err := n.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretUpdate, RequestID: newRequestID(), Time: now, Secret: w})
+		if err != nil {
+			return nil, err
+		}
+		switch res.Value {
+		case raftsm.ResultOK:
+			return &api.SecretRef{ID: rec.ID, Name: rec.Name, Version: v}, nil
+		case raftsm.ResultConflict, raftsm.ResultNotFound:
+			continue // changed or removed since we read it: look again
+		}
+		return nil, resultError(res, ref)
+	}
+	return nil, api.Errorf(api.CodeConflict, "secret %s keeps changing concurrently", ref).WithHint("retry")
+}
+
+// RemoveSecret removes a secret and every version of its data.
+func (n *Node) RemoveSecret(ctx context.Context, ref string) (*api.RemoveResponse, error) {
+	for range maxConflictRetries {
+		e, err := n.resolve(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		mac, _, err := n.nameMAC(e.rec.Name)
+		if err != nil {
+			return nil, err
+		}
+		w := &raftsm.SecretWrite{ID: e.rec.ID, NameMAC: mac, ExpectGen: e.gen}
+		res, err := n.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretRemove, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
+		if err != nil {
+			return nil, err
+		}
+		switch res.Value {
+		case raftsm.ResultOK:
+			return &api.RemoveResponse{ID: e.rec.ID, Name: e.rec.Name}, nil
+		case raftsm.ResultConflict, raftsm.ResultNotFound:
+			continue
+		}
+		return nil, resultError(res, ref)
+	}
+	return nil, api.Errorf(api.CodeConflict, "secret %s keeps changing concurrently", ref).WithHint("retry")
+}
+
+// InspectSecret returns a secret's metadata (never its data).
+func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, error) {
+	e, err := n.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return toAPISecret(&e.rec), nil
+}
+
+// ListSecrets returns every secret, sorted by name.
+func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
+	outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{})
+	if err != nil {
+		return nil, err
+	}
+	shards := raftsm.SecretShards(n.shardCount())
+	list := []api.Secret{}
+	for i, o := range outs {
+		for _, s := range o.([]raftsm.StoredSecret) {
+			e, err := n.openStored(shards[i], &s)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, *toAPISecret(&e.rec))
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return list, nil
+}
+
+// SecretData returns one version of a secret's data (0: the latest).
+func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]byte, uint32, error) {
+	e, err := n.resolve(ctx, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	if version == 0 {
+		version = e.rec.Latest().Version
+	}
+	out, err := n.read(ctx, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
+	if err != nil {
+		return nil, 0, err
+	}
+	sealed := out.([]byte)
+	if sealed == nil {
+		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", ref, version)
+	}
+	data, err := n.open(e.shard, raftsm.DataObject(e.rec.ID, version), sealed)
+	return data, version, err
+}
+
+func toAPISecret(r *raftsm.SecretRecord) *api.Secret {
+	s := &api.Secret{
+		ID: r.ID, Name: r.Name, Labels: r.Labels,
+		CreatedAt: time.Unix(0, r.Created).UTC(), UpdatedAt: time.Unix(0, r.Updated).UTC(),
+		Version: r.Latest().Version, Size: r.Latest().Size,
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	for _, v := range r.Versions {
+		s.Versions = append(s.Versions, api.SecretVersion{Version: v.Version, Size: v.Size, CreatedAt: time.Unix(0, v.Created).UTC()})
+	}
+	return s
+}

@@ -1,0 +1,115 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vaultd/vault/api"
+)
+
+// maxBody bounds a request body: the largest secret, base64 in JSON, and room.
+const maxBody = 2 << 20
+
+// serve listens on the Unix socket (mode 0600) and serves the API.
+func (n *Node) serve() error {
+	p := n.cfg.SocketPath
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("socket dir: %w", err)
+	}
+	if c, err := net.Dial("unix", p); err == nil {
+		c.Close()
+		return fmt.Errorf("another daemon is listening on %s", p)
+	}
+	_ = os.Remove(p) // stale socket of a daemon that died
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", p)
+	syscall.Umask(old)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", p, err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	n.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", n.handle(func(r *http.Request) (any, error) { return n.Status(), nil }))
+	mux.HandleFunc("POST /v1/cluster/init", n.handle(func(r *http.Request) (any, error) {
+		var req api.InitRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.Init(r.Context(), req.Shards)
+	}))
+	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
+	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
+		var req api.CreateSecretRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.CreateSecret(r.Context(), &req)
+	}))
+	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
+		return n.InspectSecret(r.Context(), r.PathValue("ref"))
+	}))
+	mux.HandleFunc("POST /v1/secrets/{ref}/versions", n.handle(func(r *http.Request) (any, error) {
+		var req api.UpdateSecretRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.UpdateSecret(r.Context(), r.PathValue("ref"), req.Data)
+	}))
+	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
+		return n.RemoveSecret(r.Context(), r.PathValue("ref"))
+	}))
+	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "err", err)
+		}
+	}()
+	n.log.Info("serving the API", "socket", p)
+	return nil
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
+		}
+		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+	}
+	return nil
+}
+
+// handle adapts f to HTTP: JSON out, errors as api.Error bodies.
+func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		out, err := f(r.WithContext(ctx))
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			var e *api.Error
+			if !errors.As(err, &e) {
+				n.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				e = api.Errorf(api.CodeInternal, "%v", err)
+			}
+			w.WriteHeader(e.Status())
+			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}
+}

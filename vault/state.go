@@ -1,0 +1,141 @@
+package vault
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vaultd/vault/crypto"
+)
+
+// State directory layout.
+const (
+	nodeFile  = "node.json" // identity, written last by init
+	kekFile   = "kek"       // the KEK while autolock is off
+	storeDir  = "state"     // the Pebble database of every shard
+	raftDir   = "raft"      // Dragonboat's NodeHostDir (Raft logs)
+	lockFile  = "vault.lock"
+	stateMode = 0o700
+)
+
+// nodeState is node.json: who this node is. It holds no key material.
+type nodeState struct {
+	Format       int    `json:"format"`
+	NodeID       string `json:"node_id"`
+	ReplicaID    uint64 `json:"replica_id"`
+	ClusterID    string `json:"cluster_id"`
+	RaftAddr     string `json:"raft_addr"`
+	Hostname     string `json:"hostname"`
+	Shards       int    `json:"shards"`
+	DeploymentID uint64 `json:"deployment_id"`
+}
+
+func readNodeState(dir string) (*nodeState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, nodeFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s nodeState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, nodeFile), err)
+	}
+	if s.Format != 1 || s.NodeID == "" || s.ClusterID == "" || s.Shards < 1 || s.ReplicaID == 0 {
+		return nil, fmt.Errorf("%s: not a vault node file (format %d)", filepath.Join(dir, nodeFile), s.Format)
+	}
+	return &s, nil
+}
+
+func writeNodeState(dir string, s *nodeState) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, nodeFile), append(b, '\n'), 0o600)
+}
+
+// KEK file: magic, KEK version (uint32 BE), 32 key bytes, with mode 0600.
+var kekMagic = []byte("vault-kek\x00\x01")
+
+func writeKEKFile(dir string, version uint32, raw []byte) error {
+	b := append(append([]byte(nil), kekMagic...), 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(b[len(kekMagic):], version)
+	b = append(b, raw...)
+	defer wipe(b)
+	return writeFileAtomic(filepath.Join(dir, kekFile), b, 0o600)
+}
+
+func readKEKFile(dir string) (*crypto.Key, error) {
+	p := filepath.Join(dir, kekFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(b)
+	if len(b) != len(kekMagic)+4+crypto.KeySize || string(b[:len(kekMagic)]) != string(kekMagic) {
+		return nil, fmt.Errorf("%s: not a vault KEK file (corrupt?)", p)
+	}
+	v := binary.BigEndian.Uint32(b[len(kekMagic):])
+	return crypto.NewKey(v, b[len(kekMagic)+4:])
+}
+
+// newKEK makes a random KEK and writes it to the state dir.
+func newKEK(dir string, version uint32) (*crypto.Key, error) {
+	raw := make([]byte, crypto.KeySize)
+	defer wipe(raw)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	if err := writeKEKFile(dir, version, raw); err != nil {
+		return nil, fmt.Errorf("write KEK: %w", err)
+	}
+	return crypto.NewKey(version, raw)
+}
+
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
+}
+
+// writeFileAtomic writes through a temporary file, fsyncs, renames, and
+// fsyncs the directory, so a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
