@@ -71,6 +71,7 @@ type Status struct {
 	NodeID      string   `json:"node_id,omitempty"`
 	ClusterID   string   `json:"cluster_id,omitempty"`
 	Addr        string   `json:"addr,omitempty"`
+	APIAddr     string   `json:"api_addr,omitempty"`
 	Shards      int      `json:"shards,omitempty"`
 	Autolock    bool     `json:"autolock"`
 	KEKVersion  uint32   `json:"kek_version,omitempty"`
@@ -132,4 +133,30 @@ type SecretVersion struct {
 type RemoveResponse struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+}
+
+// JoinRequest is POST /v1/cluster/join: join the cluster a token is for.
+type JoinRequest struct {
+	Token       string `json:"token"`
+	ManagerAddr string `json:"manager_addr"`
+}
+
+// JoinTokenResponse answers GET /v1/cluster/join-token/{role}.
+type JoinTokenResponse struct {
+	Role    string `json:"role"`
+	Token   string `json:"token"`
+	Rotated bool   `json:"rotated"`
+}
+
+// Node is a manager as `vault node ls` shows it.
+type Node struct {
+	ID       string    `json:"ID"`
+	Addr     string    `json:"Addr"`
+	APIAddr  string    `json:"APIAddr"`
+	Role     string    `json:"Role"`
+	Status   string    `json:"Status"` // ready, unreachable, locked
+	Leader   int       `json:"Leader"` // groups this node leads
+	Groups   int       `json:"Groups"`
+	Self     bool      `json:"Self"`
+	JoinedAt time.Time `json:"JoinedAt"`
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"syscall"
 )
 
@@ -127,4 +128,37 @@ func (c *Client) RemoveSecret(ctx context.Context, ref string) (*RemoveResponse,
 func IsCode(err error, code string) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
+}
+
+// Join joins this (fresh) node to the cluster a token is for.
+func (c *Client) Join(ctx context.Context, req JoinRequest) (*InitResponse, error) {
+	var r InitResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/cluster/join", req, &r)
+}
+
+// JoinToken prints (or rotates) a role's join token.
+func (c *Client) JoinToken(ctx context.Context, role string, rotate bool) (*JoinTokenResponse, error) {
+	var r JoinTokenResponse
+	method := http.MethodGet
+	if rotate {
+		method = http.MethodPost
+	}
+	return &r, c.do(ctx, method, "/v1/cluster/join-token/"+url.PathEscape(role), nil, &r)
+}
+
+// Leave takes this node out of its cluster.
+func (c *Client) Leave(ctx context.Context, force bool) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/leave?force="+strconv.FormatBool(force), nil, nil)
+}
+
+// Nodes lists the managers.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var r []Node
+	return r, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &r)
+}
+
+// RemoveNode removes a manager from the cluster.
+func (c *Client) RemoveNode(ctx context.Context, id string, force bool) (*Node, error) {
+	var r Node
+	return &r, c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(id)+"?force="+strconv.FormatBool(force), nil, &r)
 }

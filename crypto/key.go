@@ -182,3 +182,16 @@ func (k Key) GoString() string { return k.String() }
 // Format prints the redacted String for every verb and flag (%v %+v %#v %s %x
 // %q ...), so no formatting directive can reach the key bytes.
 func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+
+// ExportKey returns a copy of k's bytes. It exists for the few places where
+// key material must leave this package in the clear: the KEK file a node
+// keeps while autolock is off, and tests that scan disks for key bytes. The
+// caller owns the copy and should zero it as soon as it is written.
+func ExportKey(k *Key) ([]byte, error) {
+	var out []byte
+	err := k.use(func(b *[KeySize]byte) error {
+		out = append([]byte(nil), b[:]...)
+		return nil
+	})
+	return out, err
+}

@@ -15,7 +15,8 @@ const (
 	// OpKeyringSet replaces the shard's wrapped keyring. It introduces DEK
 	// versions into a shard's log before any entry is sealed with them.
 	OpKeyringSet Op = "keyring.set"
-	// OpClusterSet replaces the sealed cluster record (control shard only).
+	// OpClusterSet replaces the sealed cluster record (control shard only)
+	// if its generation is still ClusterGen.
 	OpClusterSet Op = "cluster.set"
 	// OpSecretCreate creates a secret; its name must not exist.
 	OpSecretCreate Op = "secret.create"
@@ -33,8 +34,9 @@ type Command struct {
 	RequestID []byte `json:"req"`  // 16 random bytes: a retried proposal applies once
 	Time      int64  `json:"time"` // proposer's clock, unix nanoseconds
 
-	Keyring []byte       `json:"keyring,omitempty"` // keys.WrappedKeyring, marshalled
-	Cluster []byte       `json:"cluster,omitempty"` // sealed ClusterRecord
+	Keyring    []byte       `json:"keyring,omitempty"`     // keys.WrappedKeyring, marshalled
+	Cluster    []byte       `json:"cluster,omitempty"`     // sealed ClusterRecord
+	ClusterGen uint64       `json:"cluster_gen,omitempty"` // cluster.set: the generation read (0: none yet)
 	Secret  *SecretWrite `json:"secret,omitempty"`
 }
 

@@ -13,7 +13,7 @@ import (
 type (
 	// QueryKeyring returns the shard's wrapped keyring ([]byte, nil if none).
 	QueryKeyring struct{}
-	// QueryCluster returns the sealed cluster record ([]byte, nil if none).
+	// QueryCluster returns the cluster record (*StoredCluster, nil if none).
 	QueryCluster struct{}
 	// QueryName returns the secret indexed under a name MAC (*StoredSecret or nil).
 	QueryName struct{ MAC []byte }
@@ -27,6 +27,13 @@ type (
 	// QuerySeals returns entries sealed per key version (map[uint32]uint64).
 	QuerySeals struct{}
 )
+
+// StoredCluster is the cluster record as stored: its generation and the
+// sealed ClusterRecord.
+type StoredCluster struct {
+	Gen    uint64
+	Sealed []byte
+}
 
 // StoredSecret is a secret record as stored: its generation (the index of the
 // entry that last wrote it) and the sealed record.
@@ -48,7 +55,11 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 	case QueryKeyring:
 		return s.store.get(key(subKeyring))
 	case QueryCluster:
-		return s.store.get(key(subCluster))
+		v, err := s.store.get(key(subCluster))
+		if err != nil || len(v) < 8 {
+			return (*StoredCluster)(nil), err
+		}
+		return &StoredCluster{Gen: binary.BigEndian.Uint64(v), Sealed: v[8:]}, nil
 	case QueryName:
 		id, err := s.store.get(key(append([]byte{subName}, q.MAC...)...))
 		if err != nil || id == nil {

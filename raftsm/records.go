@@ -27,20 +27,38 @@ func (r *SecretRecord) Latest() VersionInfo {
 	return r.Versions[len(r.Versions)-1]
 }
 
-// ClusterRecord is the cluster object held by the control shard.
+// ClusterRecord is the cluster object held by the control shard. It is
+// stored sealed; it holds the root CA's private key and the join tokens.
 type ClusterRecord struct {
-	ID       string   `json:"id"`
-	Created  int64    `json:"created"`
-	Shards   int      `json:"shards"` // secret shards; their ids are 2..Shards+1
-	Autolock bool     `json:"autolock"`
-	Members  []Member `json:"members"`
+	ID            string            `json:"id"`
+	Created       int64             `json:"created"`
+	Shards        int               `json:"shards"` // secret shards; their ids are 2..Shards+1
+	Autolock      bool              `json:"autolock"`
+	Members       []Member          `json:"members"`
+	NextReplicaID uint64            `json:"next_replica_id"` // replica ids are never reused
+	CACert        []byte            `json:"ca_cert"`         // PEM
+	CAKey         []byte            `json:"ca_key"`          // PEM; secret
+	Tokens        map[string][]byte `json:"tokens"`          // role -> join token secret
 }
 
 // Member is a manager of the cluster.
 type Member struct {
 	NodeID    string `json:"node_id"`
 	ReplicaID uint64 `json:"replica_id"`
-	Addr      string `json:"addr"`
+	Addr      string `json:"addr"`     // Raft address
+	APIAddr   string `json:"api_addr"` // manager API address (mutual TLS)
+	Role      string `json:"role"`
+	Joined    int64  `json:"joined"`
+}
+
+// Member returns the member with a node id, or nil.
+func (r *ClusterRecord) Member(nodeID string) *Member {
+	for i := range r.Members {
+		if r.Members[i].NodeID == nodeID {
+			return &r.Members[i]
+		}
+	}
+	return nil
 }
 
 // ControlShard is the Raft shard id of the control group.

@@ -134,7 +134,14 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if err := b.Set(dataKey(s.shard, s.gen, subApplied), u64(last), nil); err != nil {
 			return err
 		}
-		if err := b.Commit(pebble.NoSync); err != nil {
+		// Batches are not synced: a crash loses at most a suffix, which
+		// Dragonboat replays from its log. A batch that changed the keyring
+		// is synced, because the replay itself needs the keys it holds.
+		opts := pebble.NoSync
+		if len(keyrings) > 0 {
+			opts = pebble.Sync
+		}
+		if err := b.Commit(opts); err != nil {
 			return err
 		}
 		s.applied = last
@@ -244,7 +251,14 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 	case OpKeyringSet:
 		return sm.Result{Value: ResultOK}, a.b.Set(a.key(subKeyring), c.Keyring, nil)
 	case OpClusterSet:
-		return sm.Result{Value: ResultOK}, a.b.Set(a.key(subCluster), c.Cluster, nil)
+		cur, err := a.get(a.key(subCluster))
+		if err != nil {
+			return sm.Result{}, err
+		}
+		if len(cur) >= 8 && binary.BigEndian.Uint64(cur) != c.ClusterGen || len(cur) < 8 && c.ClusterGen != 0 {
+			return sm.Result{Value: ResultConflict}, nil
+		}
+		return sm.Result{Value: ResultOK, Data: u64(index)}, a.b.Set(a.key(subCluster), append(u64(index), c.Cluster...), nil)
 	}
 	w := c.Secret
 	nk := a.key(append([]byte{subName}, w.NameMAC...)...)

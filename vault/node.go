@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
@@ -32,6 +35,7 @@ type Config struct {
 	SocketPath    string       // the local API's Unix socket; required
 	ListenAddr    string       // Raft listen address, HOST:PORT
 	AdvertiseAddr string       // Raft address peers use; defaults to ListenAddr
+	APIAddr       string       // manager API (mutual TLS) listen address; default: Raft port + 1
 	Logger        *slog.Logger // nil: discard
 
 	// SnapshotEntries is how many entries a shard applies between snapshots
@@ -64,6 +68,17 @@ func (c *Config) Validate() error {
 	if host, _, _ := net.SplitHostPort(c.AdvertiseAddr); host == "" || host == "0.0.0.0" || host == "::" {
 		return fmt.Errorf("advertise address %q: peers need a concrete host (--advertise-addr)", c.AdvertiseAddr)
 	}
+	if c.APIAddr == "" {
+		host, port, _ := net.SplitHostPort(c.ListenAddr)
+		p, err := strconv.Atoi(port)
+		if err != nil || p == 0 || p >= 65535 {
+			return fmt.Errorf("listen address %q: give an explicit --api-addr", c.ListenAddr)
+		}
+		c.APIAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		return fmt.Errorf("API address %q: want HOST:PORT", c.APIAddr)
+	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = 10000
 	}
@@ -81,6 +96,7 @@ type Node struct {
 	lock *os.File // flock on the state dir
 	srv  *http.Server
 	ln   net.Listener
+	peer *peerServer // manager API (mutual TLS)
 
 	mu    sync.RWMutex // guards everything below
 	st    *nodeState   // nil until initialized
@@ -88,7 +104,12 @@ type Node struct {
 	nh    *dragonboat.NodeHost
 	kek   *crypto.Key
 	ring  *keys.Keyring
-	ready bool // replicas started and keyring open
+	tls   *tlsMaterial
+	ready bool          // replicas started and keyring open
+	stop  chan struct{} // closed when the replicas stop
+
+	liveMu sync.Mutex
+	live   map[string]time.Time // node id -> last successful ping
 
 	initMu sync.Mutex // serializes Init
 }
@@ -120,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.log.Info("node is not part of a cluster yet: run `vault cluster init` (or join one)", "state_dir", cfg.StateDir)
 	} else {
-		if err := n.bringUp(ctx, st, nil); err != nil {
+		if err := n.bringUp(ctx, st); err != nil {
 			n.unlockStateDir()
 			return nil, err
 		}
@@ -153,7 +174,7 @@ func (n *Node) unlockStateDir() {
 }
 
 func (n *Node) removeClusterFiles() error {
-	for _, p := range []string{raftDir, storeDir, kekFile} {
+	for _, p := range []string{raftDir, storeDir, kekFile, tlsDir, joinKeyringFile} {
 		if err := os.RemoveAll(filepath.Join(n.cfg.StateDir, p)); err != nil {
 			return err
 		}
@@ -161,42 +182,78 @@ func (n *Node) removeClusterFiles() error {
 	return nil
 }
 
-// bringUp opens the store and keyring and starts every replica. members is
-// set only when a new cluster is bootstrapped.
-func (n *Node) bringUp(ctx context.Context, st *nodeState, members map[uint64]string) error {
+// boot is what a node needs to start its replicas.
+type boot struct {
+	st      *nodeState
+	kek     *crypto.Key
+	store   *raftsm.Store
+	ring    *keys.Keyring
+	tls     *tlsMaterial
+	members map[uint64]string // initial members of a new cluster
+	join    bool              // joining an existing cluster
+}
+
+// release frees what a boot holds (after a failed start).
+func (b *boot) release() {
+	if b.store != nil {
+		b.store.Close()
+	}
+	if b.ring != nil {
+		b.ring.Wipe()
+	}
+	if b.kek != nil {
+		b.kek.Wipe()
+	}
+	b.tls.close()
+}
+
+// bringUp restarts the replicas of an initialized node.
+func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 	if err := n.checkIdentity(st); err != nil {
 		return err
 	}
-	kek, err := readKEKFile(n.cfg.StateDir)
+	b := &boot{st: st}
+	err := func() error {
+		var err error
+		if b.kek, err = readKEKFile(n.cfg.StateDir); err != nil {
+			return fmt.Errorf("read KEK: %w", err)
+		}
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+			return err
+		}
+		if b.ring, err = loadKeyring(n.cfg.StateDir, b.store, st, b.kek); err != nil {
+			return err
+		}
+		if b.tls, err = loadTLS(n.cfg.StateDir, b.kek); err != nil {
+			return err
+		}
+		return n.startRaft(ctx, b)
+	}()
 	if err != nil {
-		return fmt.Errorf("read KEK: %w", err)
-	}
-	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
-	if err != nil {
-		kek.Wipe()
+		b.release()
 		return err
 	}
-	ring, err := loadKeyring(store, st, kek)
-	if err != nil {
-		store.Close()
-		kek.Wipe()
-		return err
-	}
-	if err := n.startRaft(ctx, st, store, kek, ring, members); err != nil {
-		ring.Wipe()
-		store.Close()
-		kek.Wipe()
-		return err
-	}
-	n.log.Info("node started", "node_id", st.NodeID, "cluster_id", st.ClusterID, "raft_addr", st.RaftAddr, "shards", st.Shards)
+	n.log.Info("node started", "node_id", st.NodeID, "cluster_id", st.ClusterID, "raft_addr", st.RaftAddr, "api_addr", st.APIAddr, "shards", st.Shards)
 	return nil
 }
 
 // loadKeyring unwraps the keyring stored in every shard.
-func loadKeyring(store *raftsm.Store, st *nodeState, kek *crypto.Key) (*keys.Keyring, error) {
+func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypto.Key) (*keys.Keyring, error) {
 	var ring *keys.Keyring
-	for _, shard := range allShards(st.Shards) {
-		b, err := store.Keyring(shard)
+	sources := allShards(st.Shards)
+	// The keyring a joining node received, until its shards have caught up.
+	sources = append(sources, 0)
+	for _, shard := range sources {
+		var b []byte
+		var err error
+		if shard == 0 {
+			b, err = os.ReadFile(filepath.Join(stateDir, joinKeyringFile))
+			if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		} else {
+			b, err = store.Keyring(shard)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -244,8 +301,9 @@ func (n *Node) checkIdentity(st *nodeState) error {
 	return nil
 }
 
-func (n *Node) startRaft(ctx context.Context, st *nodeState, store *raftsm.Store, kek *crypto.Key, ring *keys.Keyring, members map[uint64]string) error {
-	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st))
+func (n *Node) startRaft(ctx context.Context, b *boot) error {
+	st := b.st
+	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, b.tls))
 	if err != nil {
 		if isHostnameChange(err) {
 			return fmt.Errorf("start raft: the hostname changed since this state dir was created: %w", err)
@@ -253,30 +311,37 @@ func (n *Node) startRaft(ctx context.Context, st *nodeState, store *raftsm.Store
 		return fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
 	}
 	n.mu.Lock()
-	n.st, n.store, n.nh, n.kek, n.ring = st, store, nh, kek, ring
+	n.st, n.store, n.nh, n.kek, n.ring, n.tls = st, b.store, nh, b.kek, b.ring, b.tls
 	n.mu.Unlock()
-	create, err := raftsm.NewFactory(store, raftsm.Hooks{
-		Keys:           ring,
-		SnapshotKey:    ring.Active,
+	create, err := raftsm.NewFactory(b.store, raftsm.Hooks{
+		Keys:           b.ring,
+		SnapshotKey:    b.ring.Active,
 		KeyringApplied: n.keyringApplied,
 	})
 	if err == nil {
-		err = n.startReplicas(nh, st, create, members)
+		err = n.startReplicas(nh, st, create, b.members, b.join)
 	}
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err == nil && (b.members != nil || b.join) {
+		// A new or joining node proposes next: wait for its groups. A
+		// restarted node serves at once (its requests wait for a quorum).
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		err = waitReady(wctx, nh, allShards(st.Shards))
 		cancel()
+	}
+	if err == nil {
+		n.peer, err = n.startPeerServer(st.APIAddr, b.tls)
 	}
 	if err != nil {
 		nh.Close()
 		n.mu.Lock()
-		n.st, n.store, n.nh, n.kek, n.ring = nil, nil, nil, nil, nil
+		n.st, n.store, n.nh, n.kek, n.ring, n.tls = nil, nil, nil, nil, nil, nil
 		n.mu.Unlock()
 		return err
 	}
 	n.mu.Lock()
 	n.ready = true
+	n.stop = make(chan struct{})
+	go n.balanceLoop(n.stop)
 	n.mu.Unlock()
 	return nil
 }
@@ -327,23 +392,16 @@ const MaxShards = 64
 func (n *Node) Init(ctx context.Context, shards int) (*api.InitResponse, error) {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
-	if n.shardCount() != 0 {
-		return nil, api.Errorf(api.CodeInitialized, "this node is already part of cluster %s", n.clusterID()).
-			WithHint("`vault status` shows it; to start over, stop the daemon and use a new --state-dir")
+	if err := n.checkUninitialized(); err != nil {
+		return nil, err
 	}
 	if shards < 1 || shards > MaxShards {
 		return nil, api.Errorf(api.CodeInvalid, "--shards %d: want 1 to %d secret groups", shards, MaxShards)
 	}
-	host, err := os.Hostname()
+	clusterID := newID()
+	st, err := n.newNodeState(clusterID, newID(), 1, shards)
 	if err != nil {
 		return nil, err
-	}
-	clusterID, nodeID := newID(), newID()
-	sum := sha256.Sum256([]byte("vault/deployment/" + clusterID))
-	st := &nodeState{
-		Format: 1, NodeID: nodeID, ReplicaID: 1, ClusterID: clusterID,
-		RaftAddr: n.cfg.AdvertiseAddr, Hostname: host, Shards: shards,
-		DeploymentID: binary.BigEndian.Uint64(sum[:8])&(1<<63-1) | 1,
 	}
 	resp, err := n.bootstrap(ctx, st)
 	if err != nil {
@@ -353,8 +411,41 @@ func (n *Node) Init(ctx context.Context, shards int) (*api.InitResponse, error) 
 		}
 		return nil, err
 	}
-	n.log.Info("cluster initialized", "cluster_id", clusterID, "node_id", nodeID, "shards", shards)
+	n.log.Info("cluster initialized", "cluster_id", clusterID, "node_id", st.NodeID, "shards", shards)
 	return resp, nil
+}
+
+func (n *Node) checkUninitialized() error {
+	if n.shardCount() != 0 {
+		return api.Errorf(api.CodeInitialized, "this node is already part of cluster %s", n.clusterID()).
+			WithHint("`vault status` shows it; to start over, stop the daemon and use a new --state-dir")
+	}
+	return nil
+}
+
+func (n *Node) newNodeState(clusterID, nodeID string, replicaID uint64, shards int) (*nodeState, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	return &nodeState{
+		Format: 1, NodeID: nodeID, ReplicaID: replicaID, ClusterID: clusterID,
+		RaftAddr: n.cfg.AdvertiseAddr, APIAddr: n.advertisedAPIAddr(), Hostname: host, Shards: shards,
+		DeploymentID: deploymentID(clusterID),
+	}, nil
+}
+
+// advertisedAPIAddr is the advertised host with the API port.
+func (n *Node) advertisedAPIAddr() string {
+	host, _, _ := net.SplitHostPort(n.cfg.AdvertiseAddr)
+	_, port, _ := net.SplitHostPort(n.cfg.APIAddr)
+	return net.JoinHostPort(host, port)
+}
+
+// deploymentID keeps Raft traffic of different clusters apart.
+func deploymentID(clusterID string) uint64 {
+	sum := sha256.Sum256([]byte("vault/deployment/" + clusterID))
+	return binary.BigEndian.Uint64(sum[:8])&(1<<63-1) | 1
 }
 
 func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse, error) {
@@ -362,26 +453,58 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 		return nil, err
 	}
 	now := time.Now()
-	kek, err := newKEK(n.cfg.StateDir, 1)
+	b := &boot{st: st, members: map[uint64]string{st.ReplicaID: st.RaftAddr}}
+	var w *keys.WrappedKeyring
+	var rec *raftsm.ClusterRecord
+	err := func() error {
+		var err error
+		if b.kek, err = newKEK(n.cfg.StateDir, 1); err != nil {
+			return err
+		}
+		if w, b.ring, err = keys.NewKeyring(b.kek, now); err != nil {
+			return err
+		}
+		root, rootKey, err := ca.NewRoot(st.ClusterID, now)
+		if err != nil {
+			return err
+		}
+		defer wipe(rootKey)
+		keyPEM, csr, err := ca.NewNodeKey(st.NodeID)
+		if err != nil {
+			return err
+		}
+		defer wipe(keyPEM)
+		cert, err := root.Sign(csr, st.NodeID, ca.RoleManager, certHosts(st.RaftAddr, st.APIAddr), now)
+		if err != nil {
+			return err
+		}
+		if err := writeTLS(n.cfg.StateDir, b.kek, root.CertPEM, cert, keyPEM); err != nil {
+			return err
+		}
+		if b.tls, err = newTLSMaterial(root.CertPEM, cert, keyPEM); err != nil {
+			return err
+		}
+		rec = &raftsm.ClusterRecord{
+			ID: st.ClusterID, Created: now.UnixNano(), Shards: st.Shards,
+			Members:       []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr, APIAddr: st.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano()}},
+			NextReplicaID: st.ReplicaID + 1,
+			CACert:        root.CertPEM, CAKey: bytes.Clone(rootKey),
+			Tokens: map[string][]byte{},
+		}
+		for _, role := range []string{ca.RoleManager, ca.RoleWorker} {
+			sec, err := ca.NewTokenSecret()
+			if err != nil {
+				return err
+			}
+			rec.Tokens[role] = sec[:]
+		}
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+			return err
+		}
+		return n.startRaft(ctx, b)
+	}()
 	if err != nil {
-		return nil, err
-	}
-	w, ring, err := keys.NewKeyring(kek, now)
-	if err != nil {
-		kek.Wipe()
-		return nil, err
-	}
-	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
-	if err != nil {
-		kek.Wipe()
-		ring.Wipe()
-		return nil, err
-	}
-	members := map[uint64]string{st.ReplicaID: st.RaftAddr}
-	if err := n.startRaft(ctx, st, store, kek, ring, members); err != nil {
-		store.Close()
-		kek.Wipe()
-		ring.Wipe()
+		b.release()
 		return nil, err
 	}
 	// Introduce the keyring into every shard's log before anything else.
@@ -392,11 +515,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 			return nil, fmt.Errorf("introduce keyring to shard %d: %w", shard, err)
 		}
 	}
-	rec := raftsm.ClusterRecord{
-		ID: st.ClusterID, Created: now.UnixNano(), Shards: st.Shards,
-		Members: []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr}},
-	}
-	if err := n.writeCluster(ctx, &rec); err != nil {
+	if err := n.writeCluster(ctx, rec, 0); err != nil {
 		return nil, err
 	}
 	if err := writeNodeState(n.cfg.StateDir, st); err != nil {
@@ -423,7 +542,7 @@ func (n *Node) Status() *api.Status {
 		return s
 	}
 	s.Initialized = true
-	s.NodeID, s.ClusterID, s.Addr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.Shards
+	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
 	s.KEKVersion = n.kek.Version()
 	if k, err := n.ring.Active(); err == nil {
 		s.ActiveDEK = k.Version()
@@ -435,9 +554,17 @@ func (n *Node) Status() *api.Status {
 // shutdownRaft stops the replicas and wipes keys from memory.
 func (n *Node) shutdownRaft() {
 	n.mu.Lock()
-	nh, store, kek, ring := n.nh, n.store, n.kek, n.ring
-	n.nh, n.store, n.kek, n.ring, n.st, n.ready = nil, nil, nil, nil, nil, false
+	nh, store, kek, ring, tm, peer := n.nh, n.store, n.kek, n.ring, n.tls, n.peer
+	n.nh, n.store, n.kek, n.ring, n.tls, n.peer, n.st, n.ready = nil, nil, nil, nil, nil, nil, nil, false
+	if n.stop != nil {
+		close(n.stop)
+		n.stop = nil
+	}
 	n.mu.Unlock()
+	if peer != nil {
+		peer.close()
+	}
+	tm.close()
 	if nh != nil {
 		nh.Close()
 	}

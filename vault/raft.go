@@ -15,7 +15,6 @@ import (
 	"github.com/lni/dragonboat/v4/logger"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
-	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -66,14 +65,21 @@ func (l *dbLogger) Panicf(f string, a ...interface{}) {
 	panic(fmt.Sprintf(f, a...))
 }
 
-func (n *Node) nodeHostConfig(st *nodeState) config.NodeHostConfig {
+func (n *Node) nodeHostConfig(st *nodeState, tm *tlsMaterial) config.NodeHostConfig {
+	caFile, certFile, keyFile := tm.files(n.cfg.StateDir)
 	return config.NodeHostConfig{
-		NodeHostDir:    filepath.Join(n.cfg.StateDir, raftDir),
-		RTTMillisecond: rttMillisecond,
-		RaftAddress:    st.RaftAddr,
-		ListenAddress:  n.cfg.ListenAddr,
-		DeploymentID:   st.DeploymentID,
-		Expert:         config.ExpertConfig{LogDB: config.GetTinyMemLogDBConfig()},
+		MutualTLS:           true,
+		CAFile:              caFile,
+		CertFile:            certFile,
+		KeyFile:             keyFile,
+		NodeHostDir:         filepath.Join(n.cfg.StateDir, raftDir),
+		RTTMillisecond:      rttMillisecond,
+		RaftAddress:         st.RaftAddr,
+		ListenAddress:       n.cfg.ListenAddr,
+		DeploymentID:        st.DeploymentID,
+		RaftEventListener:   events{n.log},
+		SystemEventListener: events{n.log},
+		Expert:              config.ExpertConfig{LogDB: config.GetTinyMemLogDBConfig()},
 	}
 }
 
@@ -98,9 +104,9 @@ func allShards(secretShards int) []uint64 {
 
 // startReplicas starts every shard's replica on the NodeHost. members is the
 // initial membership for a new cluster, nil on restart.
-func (n *Node) startReplicas(nh *dragonboat.NodeHost, st *nodeState, create sm.CreateOnDiskStateMachineFunc, members map[uint64]string) error {
+func (n *Node) startReplicas(nh *dragonboat.NodeHost, st *nodeState, create sm.CreateOnDiskStateMachineFunc, members map[uint64]string, join bool) error {
 	for _, shard := range allShards(st.Shards) {
-		if err := nh.StartOnDiskReplica(members, false, create, n.shardConfig(shard, st.ReplicaID)); err != nil {
+		if err := nh.StartOnDiskReplica(members, join, create, n.shardConfig(shard, st.ReplicaID)); err != nil {
 			return fmt.Errorf("start shard %d: %w", shard, err)
 		}
 	}
@@ -129,9 +135,29 @@ func waitReady(ctx context.Context, nh *dragonboat.NodeHost, shards []uint64) er
 
 // attemptTimeout bounds one proposal or read; requestTimeout bounds retries.
 const (
-	attemptTimeout = 3 * time.Second
-	requestTimeout = 10 * time.Second
+	attemptTimeout = 2 * time.Second
+	requestTimeout = 6 * time.Second
 )
+
+// unavailableError is a request that ran out of time while its Raft group
+// made no progress; the node turns it into a "no quorum" error with counts.
+type unavailableError struct {
+	what string
+	last error
+}
+
+func (e *unavailableError) Error() string {
+	return fmt.Sprintf("%s: the Raft group did not answer (%v)", e.what, e.last)
+}
+
+// explain turns an unavailableError into the operator's "no quorum" error.
+func (n *Node) explain(err error) error {
+	var u *unavailableError
+	if errors.As(err, &u) {
+		return n.quorumError(u.what)
+	}
+	return err
+}
 
 func retryable(err error) bool {
 	return errors.Is(err, dragonboat.ErrShardNotReady) ||
@@ -139,7 +165,9 @@ func retryable(err error) bool {
 		errors.Is(err, dragonboat.ErrSystemBusy) ||
 		errors.Is(err, dragonboat.ErrShardNotFound) ||
 		errors.Is(err, dragonboat.ErrAborted) ||
-		errors.Is(err, dragonboat.ErrCanceled)
+		errors.Is(err, dragonboat.ErrCanceled) ||
+		errors.Is(err, dragonboat.ErrInvalidDeadline) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // withRetry runs op until it succeeds, fails for good, or the request's time
@@ -150,6 +178,9 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 	defer cancel()
 	backoff := 20 * time.Millisecond
 	for {
+		if dl, _ := ctx.Deadline(); time.Until(dl) < 50*time.Millisecond {
+			return &unavailableError{what: what, last: context.DeadlineExceeded}
+		}
 		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
 		err := op(actx)
 		acancel()
@@ -157,8 +188,7 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 			return err
 		}
 		if ctx.Err() != nil {
-			return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer in %s (%v)", what, requestTimeout, err).
-				WithHint("check that a quorum of managers is up and reachable, then retry")
+			return &unavailableError{what: what, last: err}
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -192,7 +222,7 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
-	return res, err
+	return res, n.explain(err)
 }
 
 // read runs a linearizable query on shard (ReadIndex).
@@ -207,7 +237,7 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 		out, err = nh.SyncRead(ctx, shard, q)
 		return err
 	})
-	return out, err
+	return out, n.explain(err)
 }
 
 // readAll runs q on every secret shard concurrently and returns the answers
@@ -228,7 +258,12 @@ func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func isHostnameChange(err error) bool {

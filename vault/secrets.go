@@ -95,21 +95,6 @@ func (n *Node) open(shard uint64, object, sealed []byte) ([]byte, error) {
 	return crypto.Open(ring, raftsm.ValueBinding(shard, object), sealed)
 }
 
-// writeCluster seals and stores the cluster record in the control shard.
-func (n *Node) writeCluster(ctx context.Context, rec *raftsm.ClusterRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	sealed, err := n.seal(raftsm.ControlShard, raftsm.ClusterObject, b)
-	if err != nil {
-		return err
-	}
-	c := &raftsm.Command{Op: raftsm.OpClusterSet, RequestID: newRequestID(), Time: time.Now().UnixNano(), Cluster: sealed}
-	_, err = n.propose(ctx, raftsm.ControlShard, c)
-	return err
-}
-
 // secretEntry is a secret found in a shard, opened.
 type secretEntry struct {
 	shard uint64

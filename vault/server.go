@@ -49,6 +49,26 @@ func (n *Node) serve() error {
 		}
 		return n.Init(r.Context(), req.Shards)
 	}))
+	mux.HandleFunc("POST /v1/cluster/join", n.handle(func(r *http.Request) (any, error) {
+		var req api.JoinRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.Join(r.Context(), req.Token, req.ManagerAddr)
+	}))
+	mux.HandleFunc("GET /v1/cluster/join-token/{role}", n.handle(func(r *http.Request) (any, error) {
+		return n.JoinToken(r.Context(), r.PathValue("role"), false)
+	}))
+	mux.HandleFunc("POST /v1/cluster/join-token/{role}", n.handle(func(r *http.Request) (any, error) {
+		return n.JoinToken(r.Context(), r.PathValue("role"), true)
+	}))
+	mux.HandleFunc("POST /v1/cluster/leave", n.handle(func(r *http.Request) (any, error) {
+		return struct{}{}, n.Leave(r.Context(), r.URL.Query().Get("force") == "true")
+	}))
+	mux.HandleFunc("GET /v1/nodes", n.handle(func(r *http.Request) (any, error) { return n.NodeList(r.Context()) }))
+	mux.HandleFunc("DELETE /v1/nodes/{id}", n.handle(func(r *http.Request) (any, error) {
+		return n.RemoveNode(r.Context(), r.PathValue("id"), r.URL.Query().Get("force") == "true")
+	}))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest

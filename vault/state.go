@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,16 +9,20 @@ import (
 	"path/filepath"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/keys"
 )
 
 // State directory layout.
 const (
-	nodeFile  = "node.json" // identity, written last by init
-	kekFile   = "kek"       // the KEK while autolock is off
-	storeDir  = "state"     // the Pebble database of every shard
-	raftDir   = "raft"      // Dragonboat's NodeHostDir (Raft logs)
-	lockFile  = "vault.lock"
-	stateMode = 0o700
+	nodeFile = "node.json" // identity, written last by init
+	kekFile  = "kek"       // the KEK while autolock is off
+	storeDir = "state"     // the Pebble database of every shard
+	raftDir  = "raft"      // Dragonboat's NodeHostDir (Raft logs)
+	lockFile = "vault.lock"
+	// joinKeyringFile is the wrapped keyring a joining node received (sealed
+	// under the KEK), used until its shards have caught up.
+	joinKeyringFile = "keyring.join"
+	stateMode       = 0o700
 )
 
 // nodeState is node.json: who this node is. It holds no key material.
@@ -29,6 +32,7 @@ type nodeState struct {
 	ReplicaID    uint64 `json:"replica_id"`
 	ClusterID    string `json:"cluster_id"`
 	RaftAddr     string `json:"raft_addr"`
+	APIAddr      string `json:"api_addr"`
 	Hostname     string `json:"hostname"`
 	Shards       int    `json:"shards"`
 	DeploymentID uint64 `json:"deployment_id"`
@@ -63,9 +67,14 @@ func writeNodeState(dir string, s *nodeState) error {
 // KEK file: magic, KEK version (uint32 BE), 32 key bytes, with mode 0600.
 var kekMagic = []byte("vault-kek\x00\x01")
 
-func writeKEKFile(dir string, version uint32, raw []byte) error {
+func writeKEKFile(dir string, kek *crypto.Key) error {
+	raw, err := crypto.ExportKey(kek)
+	if err != nil {
+		return err
+	}
+	defer wipe(raw)
 	b := append(append([]byte(nil), kekMagic...), 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(b[len(kekMagic):], version)
+	binary.BigEndian.PutUint32(b[len(kekMagic):], kek.Version())
 	b = append(b, raw...)
 	defer wipe(b)
 	return writeFileAtomic(filepath.Join(dir, kekFile), b, 0o600)
@@ -87,15 +96,15 @@ func readKEKFile(dir string) (*crypto.Key, error) {
 
 // newKEK makes a random KEK and writes it to the state dir.
 func newKEK(dir string, version uint32) (*crypto.Key, error) {
-	raw := make([]byte, crypto.KeySize)
-	defer wipe(raw)
-	if _, err := rand.Read(raw); err != nil {
+	kek, err := keys.GenerateKEK(version)
+	if err != nil {
 		return nil, err
 	}
-	if err := writeKEKFile(dir, version, raw); err != nil {
+	if err := writeKEKFile(dir, kek); err != nil {
+		kek.Wipe()
 		return nil, fmt.Errorf("write KEK: %w", err)
 	}
-	return crypto.NewKey(version, raw)
+	return kek, nil
 }
 
 func wipe(b []byte) {

@@ -25,6 +25,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "state-dir", Required: true, Usage: "where the node keeps its state"},
 			&cli.StringFlag{Name: "listen-addr", Value: vault.DefaultListenAddr, Usage: "Raft listen address HOST:PORT"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "Raft address peers use (default: --listen-addr)"},
+			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Hidden: true, Usage: "entries between snapshots (tests)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines, Raft internals included"},
 		},
@@ -37,6 +38,7 @@ func daemonCommand() *cli.Command {
 				SocketPath:      c.String("socket"),
 				ListenAddr:      c.String("listen-addr"),
 				AdvertiseAddr:   c.String("advertise-addr"),
+				APIAddr:         c.String("api-addr"),
 				SnapshotEntries: c.Uint64("snapshot-entries"),
 				Logger:          newLogger(c.Bool("debug")),
 			}
@@ -160,27 +162,4 @@ func printStatus(s *api.Status) error {
 	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nSecret shards: %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
 		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
 	return nil
-}
-
-func clusterCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "cluster",
-		Usage: "manage the cluster",
-		Subcommands: []*cli.Command{{
-			Name:  "init",
-			Usage: "create a cluster with this node as its first manager",
-			Flags: []cli.Flag{&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups (fixed for the cluster's life)"}},
-			Action: func(c *cli.Context) error {
-				if c.Args().Present() {
-					return usagef("", "cluster init takes no arguments")
-				}
-				r, err := client(c).Init(c.Context, api.InitRequest{Shards: c.Int("shards")})
-				if err != nil {
-					return err
-				}
-				fmt.Printf("Cluster %s initialized; this node is %s; %d secret groups.\n", r.ClusterID, r.NodeID, r.Shards)
-				return nil
-			},
-		}},
-	}
 }

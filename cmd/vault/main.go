@@ -30,6 +30,7 @@ func main() {
 			devCommand(),
 			statusCommand(),
 			clusterCommand(),
+			nodeCommand(),
 			secretCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {},

@@ -95,12 +95,13 @@ func secretCommand() *cli.Command {
 				ArgsUsage: "NAME|ID...",
 				Flags:     []cli.Flag{formatFlag()},
 				Action: func(c *cli.Context) error {
-					if !c.Args().Present() {
-						return usagef("vault secret inspect NAME|ID...", "name the secret to inspect")
+					args, err := refs(c, "vault secret inspect [--format F] NAME|ID...")
+					if err != nil {
+						return err
 					}
 					var out []api.Secret
 					var errs []error
-					for _, ref := range c.Args().Slice() {
+					for _, ref := range args {
 						s, err := client(c).Secret(c.Context, ref)
 						if err != nil {
 							errs = append(errs, err)
@@ -125,11 +126,12 @@ func secretCommand() *cli.Command {
 				Usage:     "remove secrets and every version of their data",
 				ArgsUsage: "NAME|ID...",
 				Action: func(c *cli.Context) error {
-					if !c.Args().Present() {
-						return usagef("vault secret rm NAME|ID...", "name the secret to remove")
+					args, err := refs(c, "vault secret rm NAME|ID...")
+					if err != nil {
+						return err
 					}
 					var errs []error
-					for _, ref := range c.Args().Slice() {
+					for _, ref := range args {
 						r, err := client(c).RemoveSecret(c.Context, ref)
 						if err != nil {
 							errs = append(errs, err)
@@ -142,6 +144,21 @@ func secretCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// refs returns the NAME|ID arguments, refusing flags placed after them
+// (urfave/cli stops parsing flags at the first argument).
+func refs(c *cli.Context, usage string) ([]string, error) {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return nil, usagef(usage, "name the secret")
+	}
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' {
+			return nil, usagef(usage, "flag %s after the arguments: give flags first", a)
+		}
+	}
+	return args, nil
 }
 
 // firstAfterPrinting prints all but the last error and returns the last, so

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vaultd/vault/api"
+)
+
+func clusterCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "create, join and leave a cluster",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "init",
+				Usage: "create a cluster with this node as its first manager",
+				Flags: []cli.Flag{&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups (fixed for the cluster's life)"}},
+				Action: func(c *cli.Context) error {
+					if c.Args().Present() {
+						return usagef("", "cluster init takes no arguments")
+					}
+					r, err := client(c).Init(c.Context, api.InitRequest{Shards: c.Int("shards")})
+					if err != nil {
+						return err
+					}
+					fmt.Printf("Cluster %s initialized; this node is %s; %d secret groups.\n", r.ClusterID, r.NodeID, r.Shards)
+					fmt.Println("To add a manager, run `vault cluster join-token manager` and follow its instructions.")
+					return nil
+				},
+			},
+			{
+				Name:      "join",
+				Usage:     "join this fresh node to a cluster as a manager",
+				ArgsUsage: "MANAGER_API_ADDR",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "token", Required: true, Usage: "a join token (`vault cluster join-token manager` prints one)"}},
+				Action: func(c *cli.Context) error {
+					if c.Args().Len() != 1 {
+						return usagef("vault cluster join --token TOKEN MANAGER_API_ADDR", "give one manager address")
+					}
+					r, err := client(c).Join(c.Context, api.JoinRequest{Token: c.String("token"), ManagerAddr: c.Args().First()})
+					if err != nil {
+						return err
+					}
+					fmt.Printf("This node joined cluster %s as manager %s.\n", r.ClusterID, r.NodeID)
+					return nil
+				},
+			},
+			{
+				Name:      "join-token",
+				Usage:     "print (or rotate) the token to join as a manager or worker",
+				ArgsUsage: "manager|worker",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "rotate", Usage: "replace the token; the old one stops working"},
+					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print the token only"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.Args().Len() != 1 {
+						return usagef("vault cluster join-token manager|worker", "name the role")
+					}
+					r, err := client(c).JoinToken(c.Context, c.Args().First(), c.Bool("rotate"))
+					if err != nil {
+						return err
+					}
+					if c.Bool("quiet") {
+						fmt.Println(r.Token)
+						return nil
+					}
+					st, err := client(c).Status(c.Context)
+					if err != nil {
+						return err
+					}
+					if r.Rotated {
+						fmt.Printf("Rotated the %s join token; the old one no longer works.\n\n", r.Role)
+					}
+					fmt.Printf("To add a %s to this cluster, run on a fresh node (its daemon running):\n\n", r.Role)
+					fmt.Printf("    vault cluster join --token %s %s\n\n", r.Token, st.APIAddr)
+					return nil
+				},
+			},
+			{
+				Name:  "leave",
+				Usage: "take this node out of the cluster and wipe its cluster state",
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "leave even if this breaks quorum or ends the cluster"}},
+				Action: func(c *cli.Context) error {
+					if err := client(c).Leave(c.Context, c.Bool("force")); err != nil {
+						return err
+					}
+					fmt.Println("This node left the cluster.")
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func nodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "node",
+		Usage: "list and remove managers",
+		Subcommands: []*cli.Command{
+			{
+				Name:    "ls",
+				Aliases: []string{"list"},
+				Usage:   "list the managers: status and how many groups each leads",
+				Flags:   []cli.Flag{formatFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print ids only"}},
+				Action: func(c *cli.Context) error {
+					nodes, err := client(c).Nodes(c.Context)
+					if err != nil {
+						return err
+					}
+					if c.Bool("quiet") {
+						for _, n := range nodes {
+							fmt.Println(n.ID)
+						}
+						return nil
+					}
+					if f := c.String("format"); f != "" && f != "table" {
+						return printFormattedEach(f, nodes)
+					}
+					w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+					fmt.Fprintln(w, "ID\tADDRESS\tROLE\tSTATUS\tLEADS")
+					for _, n := range nodes {
+						id := n.ID
+						if n.Self {
+							id += " *"
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\n", id, n.Addr, n.Role, n.Status, n.Leader, n.Groups)
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name:      "rm",
+				Aliases:   []string{"remove"},
+				Usage:     "remove a dead manager from every group",
+				ArgsUsage: "ID",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "remove even a reachable node, or one whose removal breaks quorum"}},
+				Action: func(c *cli.Context) error {
+					if c.Args().Len() != 1 {
+						return usagef("vault node rm ID", "give one node id")
+					}
+					n, err := client(c).RemoveNode(c.Context, c.Args().First(), c.Bool("force"))
+					if err != nil {
+						return err
+					}
+					fmt.Println(n.ID)
+					return nil
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,307 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// joinRequest is what a joining node sends (POST /v1/peer/join), over TLS
+// whose server it verified against the token's CA digest.
+type joinRequest struct {
+	Token       string `json:"token"`
+	CSR         []byte `json:"csr"`
+	RaftAddr    string `json:"raft_addr"`
+	APIAddr     string `json:"api_addr"`
+	TransferKey []byte `json:"transfer_key"` // 32 random bytes; the KEK comes back wrapped under it
+}
+
+// joinResponse admits a node: its identity and certificate, the cluster's
+// membership, and what it needs to open the keyring.
+type joinResponse struct {
+	ClusterID  string          `json:"cluster_id"`
+	NodeID     string          `json:"node_id"`
+	ReplicaID  uint64          `json:"replica_id"`
+	Shards     int             `json:"shards"`
+	CACert     []byte          `json:"ca_cert"`
+	Cert       []byte          `json:"cert"`
+	KEKVersion uint32          `json:"kek_version"`
+	KEK        []byte          `json:"kek"`     // wrapped under the transfer key
+	Keyring    []byte          `json:"keyring"` // keys.WrappedKeyring (under the KEK)
+	Members    []raftsm.Member `json:"members"`
+}
+
+var transferBinding = crypto.Binding{Purpose: crypto.PurposeTransfer, Object: []byte("kek")}
+
+// admit runs on a manager: it checks a join request, gives the new node an
+// identity and a certificate, and adds it to every Raft group. On any
+// failure nothing of the new member is left behind.
+func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joinResponse, error) {
+	nh, _, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := ca.ParseToken(req.Token)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+	}
+	n.mu.RLock()
+	tm, kek, st := n.tls, n.kek, n.st
+	n.mu.RUnlock()
+	if ca.Digest(tm.root) != tok.Digest {
+		return nil, api.Errorf(api.CodeInvalid, "the join token is for another cluster")
+	}
+	if len(req.TransferKey) != crypto.KeySize {
+		return nil, api.Errorf(api.CodeInvalid, "join request without a transfer key")
+	}
+	for _, a := range []string{req.RaftAddr, req.APIAddr} {
+		if h, _, err := net.SplitHostPort(a); err != nil || h == "" {
+			return nil, api.Errorf(api.CodeInvalid, "join request: bad address %q", a)
+		}
+	}
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var sec [20]byte
+	copy(sec[:], rec.Tokens[ca.RoleManager])
+	if !ca.SecretEqual(tok.Secret, sec) {
+		copy(sec[:], rec.Tokens[ca.RoleWorker])
+		if ca.SecretEqual(tok.Secret, sec) {
+			return nil, api.Errorf(api.CodeInvalid, "this is a worker join token: worker nodes are not supported yet").
+				WithHint("use the manager token: `vault cluster join-token manager`")
+		}
+		n.log.Warn("join refused: invalid token", "from", remote)
+		return nil, api.Errorf(api.CodeInvalid, "the join token is not valid: it was rotated, or mistyped").
+			WithHint("print the current one on a manager with `vault cluster join-token manager`")
+	}
+	for _, m := range rec.Members {
+		if m.Addr == req.RaftAddr || m.APIAddr == req.APIAddr {
+			return nil, api.Errorf(api.CodeExists, "node %s already uses address %s", m.NodeID, req.RaftAddr).
+				WithHint("if that node is gone, remove it first with `vault node rm %s`", m.NodeID)
+		}
+	}
+
+	now := time.Now()
+	nodeID := newID()
+	var member raftsm.Member
+	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano()}
+		rec.NextReplicaID++
+		rec.Members = append(rec.Members, member)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.admitMember(ctx, nh, rec, &member, req, kek, st)
+	if err != nil {
+		n.log.Warn("join failed; rolling back", "node_id", nodeID, "err", err)
+		n.dropMember(context.Background(), nh, &member)
+		return nil, err
+	}
+	n.log.Info("manager joined", "node_id", nodeID, "replica_id", member.ReplicaID, "raft_addr", req.RaftAddr)
+	return resp, nil
+}
+
+func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, req *joinRequest, kek *crypto.Key, st *nodeState) (*joinResponse, error) {
+	root, err := ca.ParseRoot(rec.CACert, rec.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := root.Sign(req.CSR, m.NodeID, ca.RoleManager, certHosts(req.RaftAddr, req.APIAddr), time.Now())
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+	}
+	tk, err := crypto.NewKey(1, req.TransferKey)
+	if err != nil {
+		return nil, err
+	}
+	defer tk.Wipe()
+	wrappedKEK, err := crypto.WrapKey(tk, transferBinding, kek)
+	if err != nil {
+		return nil, err
+	}
+	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyring{})
+	if err != nil {
+		return nil, err
+	}
+	for _, shard := range allShards(st.Shards) {
+		if err := n.addReplica(ctx, nh, shard, m.ReplicaID, m.Addr); err != nil {
+			return nil, fmt.Errorf("add the new node to group %d: %w", shard, err)
+		}
+	}
+	return &joinResponse{
+		ClusterID: rec.ID, NodeID: m.NodeID, ReplicaID: m.ReplicaID, Shards: rec.Shards,
+		CACert: rec.CACert, Cert: cert, KEKVersion: kek.Version(), KEK: wrappedKEK,
+		Keyring: out.([]byte), Members: rec.Members,
+	}, nil
+}
+
+// addReplica adds a voting replica to a shard (idempotent).
+func (n *Node) addReplica(ctx context.Context, nh *dragonboat.NodeHost, shard, replica uint64, addr string) error {
+	return withRetry(ctx, "add replica", func(ctx context.Context) error {
+		m, err := nh.SyncGetShardMembership(ctx, shard)
+		if err != nil {
+			return err
+		}
+		if a, ok := m.Nodes[replica]; ok && a == addr {
+			return nil
+		}
+		err = nh.SyncRequestAddReplica(ctx, shard, replica, addr, m.ConfigChangeID)
+		if errors.Is(err, dragonboat.ErrRejected) {
+			return dragonboat.ErrShardNotReady // config change id moved on: retry
+		}
+		return err
+	})
+}
+
+// deleteReplica removes a replica from a shard (idempotent).
+func (n *Node) deleteReplica(ctx context.Context, nh *dragonboat.NodeHost, shard, replica uint64) error {
+	return withRetry(ctx, "delete replica", func(ctx context.Context) error {
+		m, err := nh.SyncGetShardMembership(ctx, shard)
+		if err != nil {
+			return err
+		}
+		if _, ok := m.Nodes[replica]; !ok {
+			return nil
+		}
+		err = nh.SyncRequestDeleteReplica(ctx, shard, replica, m.ConfigChangeID)
+		if errors.Is(err, dragonboat.ErrRejected) {
+			return dragonboat.ErrShardNotReady
+		}
+		return err
+	})
+}
+
+// dropMember removes a member from every group and from the cluster record.
+func (n *Node) dropMember(ctx context.Context, nh *dragonboat.NodeHost, m *raftsm.Member) error {
+	var errs []error
+	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		rec.Members = slices.DeleteFunc(rec.Members, func(x raftsm.Member) bool { return x.NodeID == m.NodeID })
+		return nil
+	})
+	errs = append(errs, err)
+	// Secret groups first, the control group last: this node may be the one
+	// leaving, and it proposes through the control group until the end.
+	shards := allShards(n.shardCount())
+	for _, shard := range append(shards[1:], shards[0]) {
+		errs = append(errs, n.deleteReplica(ctx, nh, shard, m.ReplicaID))
+	}
+	return errors.Join(errs...)
+}
+
+// Join makes this fresh node a manager of the cluster a token is for.
+func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitResponse, error) {
+	n.initMu.Lock()
+	defer n.initMu.Unlock()
+	if err := n.checkUninitialized(); err != nil {
+		return nil, err
+	}
+	tok, err := ca.ParseToken(token)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(managerAddr); err != nil {
+		return nil, api.Errorf(api.CodeInvalid, "manager address %q: want HOST:PORT (the manager's API address)", managerAddr)
+	}
+	keyPEM, csr, err := ca.NewNodeKey("joining")
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(keyPEM)
+	transfer := make([]byte, crypto.KeySize)
+	if _, err := rand.Read(transfer); err != nil {
+		return nil, err
+	}
+	tk, err := crypto.NewKey(1, transfer)
+	if err != nil {
+		return nil, err
+	}
+	defer tk.Wipe()
+	req := &joinRequest{Token: tok.String(), CSR: csr, RaftAddr: n.cfg.AdvertiseAddr, APIAddr: n.advertisedAPIAddr(), TransferKey: transfer}
+	var resp joinResponse
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = httpsCall(cctx, tokenTLSConfig(managerAddr, tok.Digest), managerAddr, "POST", "/v1/peer/join", req, &resp)
+	cancel()
+	wipe(transfer)
+	if err != nil {
+		var ae *api.Error
+		switch {
+		case errors.Is(err, errCADigest):
+			return nil, api.Errorf(api.CodeInvalid, "the manager at %s does not belong to the cluster this token is for: its CA does not match the token; nothing was sent", managerAddr).
+				WithHint("check the token and the address")
+		case errors.As(err, &ae):
+			return nil, ae
+		}
+		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %v", managerAddr, err).
+			WithHint("give a manager's API address (by default its Raft port + 1) and check that it is up and reachable")
+	}
+	st, err := n.newNodeState(resp.ClusterID, resp.NodeID, resp.ReplicaID, resp.Shards)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.startJoined(ctx, st, &resp, tk, keyPEM); err != nil {
+		n.shutdownRaft()
+		if rerr := n.removeClusterFiles(); rerr != nil {
+			n.log.Error("cleaning up after a failed join", "err", rerr)
+		}
+		return nil, fmt.Errorf("joined the cluster as node %s but could not start (remove it with `vault node rm %s` on a manager): %w", resp.NodeID, resp.NodeID, err)
+	}
+	n.log.Info("joined the cluster", "cluster_id", st.ClusterID, "node_id", st.NodeID, "replica_id", st.ReplicaID)
+	return &api.InitResponse{ClusterID: st.ClusterID, NodeID: st.NodeID, Shards: st.Shards}, nil
+}
+
+func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinResponse, tk *crypto.Key, keyPEM []byte) error {
+	if err := n.removeClusterFiles(); err != nil {
+		return err
+	}
+	b := &boot{st: st, join: true}
+	err := func() error {
+		var err error
+		if b.kek, err = crypto.UnwrapKey(tk, transferBinding, resp.KEKVersion, resp.KEK); err != nil {
+			return fmt.Errorf("open the KEK sent by the manager: %w", err)
+		}
+		w, err := keys.UnmarshalWrappedKeyring(resp.Keyring)
+		if err != nil {
+			return err
+		}
+		if b.ring, err = w.Unwrap(b.kek); err != nil {
+			return err
+		}
+		if err := writeKEKFile(n.cfg.StateDir, b.kek); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, joinKeyringFile), resp.Keyring, 0o600); err != nil {
+			return err
+		}
+		if err := writeTLS(n.cfg.StateDir, b.kek, resp.CACert, resp.Cert, keyPEM); err != nil {
+			return err
+		}
+		if b.tls, err = newTLSMaterial(resp.CACert, resp.Cert, keyPEM); err != nil {
+			return err
+		}
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+			return err
+		}
+		return n.startRaft(ctx, b)
+	}()
+	if err != nil {
+		b.release()
+		return err
+	}
+	return writeNodeState(n.cfg.StateDir, st)
+}

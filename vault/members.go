@@ -1,0 +1,301 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// pingTimeout bounds one liveness check of another manager.
+const pingTimeout = time.Second
+
+// ping asks every member for its status, concurrently. Members that answer
+// are recorded as live.
+func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*peerStatus {
+	n.mu.RLock()
+	tm, self := n.tls, n.st
+	n.mu.RUnlock()
+	out := map[string]*peerStatus{}
+	if tm == nil || self == nil {
+		return out
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if m.NodeID == self.NodeID {
+			mu.Lock()
+			out[m.NodeID] = &peerStatus{NodeID: m.NodeID, Ready: true}
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			defer cancel()
+			var ps peerStatus
+			if err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/status", nil, &ps); err == nil && ps.NodeID == m.NodeID {
+				mu.Lock()
+				out[m.NodeID] = &ps
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	n.liveMu.Lock()
+	if n.live == nil {
+		n.live = map[string]time.Time{}
+	}
+	for id := range out {
+		n.live[id] = time.Now()
+	}
+	n.liveMu.Unlock()
+	return out
+}
+
+// quorumError explains a request that timed out: how many managers answer.
+func (n *Node) quorumError(what string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
+	defer cancel()
+	members := n.cachedMembers()
+	if len(members) == 0 {
+		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer", what)
+	}
+	up := len(n.ping(ctx, members))
+	return api.Errorf(api.CodeUnavailable, "no quorum: %d of %d managers reachable (%s needs %d)", up, len(members), what, len(members)/2+1).
+		WithHint("bring managers back or restore their network; requests succeed again by themselves once a quorum is up")
+}
+
+// cachedMembers reads the membership from this node's own applied state,
+// without a quorum (the control group's Raft membership).
+func (n *Node) cachedMembers() []raftsm.Member {
+	rec, err := n.staleCluster()
+	if err != nil {
+		return nil
+	}
+	return rec.Members
+}
+
+// staleCluster reads the cluster record from local state (no quorum needed).
+func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
+	n.mu.RLock()
+	nh := n.nh
+	n.mu.RUnlock()
+	if nh == nil {
+		return nil, fmt.Errorf("not running")
+	}
+	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil {
+		return nil, err
+	}
+	return n.openCluster(out.(*raftsm.StoredCluster))
+}
+
+// NodeList lists the managers with their status and leadership counts.
+func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
+	nh, _, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		// Without a quorum, show what this node last applied: the operator
+		// needs the list most when managers are down.
+		if rec, err = n.staleCluster(); err != nil {
+			return nil, err
+		}
+	}
+	live := n.ping(ctx, rec.Members)
+	leads := map[uint64]int{}
+	for _, shard := range allShards(rec.Shards) {
+		if id, _, ok, err := nh.GetLeaderID(shard); err == nil && ok {
+			leads[id]++
+		}
+	}
+	self := n.Status().NodeID
+	var out []api.Node
+	for _, m := range rec.Members {
+		status := "unreachable"
+		if ps, ok := live[m.NodeID]; ok {
+			status = "ready"
+			if ps.Locked {
+				status = "locked"
+			}
+		}
+		out = append(out, api.Node{
+			ID: m.NodeID, Addr: m.Addr, APIAddr: m.APIAddr, Role: m.Role, Status: status,
+			Leader: leads[m.ReplicaID], Groups: rec.Shards + 1, Self: m.NodeID == self,
+			JoinedAt: time.Unix(0, m.Joined).UTC(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].JoinedAt.Before(out[j].JoinedAt) })
+	return out, nil
+}
+
+// findMember resolves a node id or unique prefix.
+func findMember(rec *raftsm.ClusterRecord, ref string) (*raftsm.Member, error) {
+	var found []*raftsm.Member
+	for i, m := range rec.Members {
+		if m.NodeID == ref {
+			return &rec.Members[i], nil
+		}
+		if ref != "" && strings.HasPrefix(m.NodeID, ref) {
+			found = append(found, &rec.Members[i])
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, api.Errorf(api.CodeNotFound, "no such node: %s", ref).WithHint("`vault node ls` lists the managers")
+	}
+	return nil, api.Errorf(api.CodeAmbiguous, "%q matches %d nodes", ref, len(found)).WithHint("give more of the id")
+}
+
+// RemoveNode removes another manager from every group.
+func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Node, error) {
+	nh, _, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := findMember(rec, ref)
+	if err != nil {
+		return nil, err
+	}
+	if m.NodeID == n.Status().NodeID {
+		return nil, api.Errorf(api.CodeInvalid, "node %s is this node", m.NodeID).
+			WithHint("to take this node out, run `vault cluster leave` here")
+	}
+	live := n.ping(ctx, rec.Members)
+	if !force {
+		if _, up := live[m.NodeID]; up {
+			return nil, api.Errorf(api.CodeInvalid, "node %s is up and reachable", m.NodeID).
+				WithHint("run `vault cluster leave` on it, or use --force")
+		}
+		if err := quorumAfter(rec.Members, live, m.NodeID); err != nil {
+			return nil, err
+		}
+	}
+	removed := *m
+	if err := n.dropMember(ctx, nh, &removed); err != nil {
+		return nil, err
+	}
+	n.log.Info("manager removed", "node_id", removed.NodeID, "replica_id", removed.ReplicaID)
+	return &api.Node{ID: removed.NodeID, Addr: removed.Addr, Role: removed.Role}, nil
+}
+
+// quorumAfter refuses a removal that would leave fewer live managers than a
+// quorum of those that remain.
+func quorumAfter(members []raftsm.Member, live map[string]*peerStatus, leaving string) error {
+	remain, up := 0, 0
+	for _, m := range members {
+		if m.NodeID == leaving {
+			continue
+		}
+		remain++
+		if _, ok := live[m.NodeID]; ok {
+			up++
+		}
+	}
+	if remain == 0 {
+		return api.Errorf(api.CodeInvalid, "this is the last manager: leaving would end the cluster").
+			WithHint("use --force to end it anyway")
+	}
+	if need := remain/2 + 1; up < need {
+		return api.Errorf(api.CodeInvalid, "no quorum after this: %d of %d remaining managers are reachable, %d needed", up, remain, need).
+			WithHint("bring managers back first, or use --force")
+	}
+	return nil
+}
+
+// Leave takes this node out of the cluster and wipes its cluster state.
+func (n *Node) Leave(ctx context.Context, force bool) error {
+	n.initMu.Lock()
+	defer n.initMu.Unlock()
+	nh, _, err := n.running()
+	if err != nil {
+		return err
+	}
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		return err
+	}
+	self := rec.Member(n.Status().NodeID)
+	if self == nil {
+		return api.Errorf(api.CodeInternal, "this node is not in the cluster record")
+	}
+	live := n.ping(ctx, rec.Members)
+	if err := quorumAfter(rec.Members, live, self.NodeID); err != nil && !force {
+		return err
+	}
+	if len(rec.Members) > 1 {
+		me := *self
+		if err := n.dropMember(ctx, nh, &me); err != nil {
+			return err
+		}
+	}
+	n.log.Info("left the cluster", "node_id", self.NodeID)
+	n.shutdownRaft()
+	return n.removeClusterFiles()
+}
+
+// balanceLoop spreads group leadership across managers: every few seconds,
+// a node leading a group whose preferred leader (by group number, over the
+// members in join order) is another live manager hands leadership over.
+func (n *Node) balanceLoop(stop <-chan struct{}) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		n.balanceOnce()
+	}
+}
+
+func (n *Node) balanceOnce() {
+	n.mu.RLock()
+	nh, st := n.nh, n.st
+	n.mu.RUnlock()
+	if nh == nil || st == nil {
+		return
+	}
+	rec, err := n.staleCluster()
+	if err != nil || len(rec.Members) < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
+	defer cancel()
+	live := n.ping(ctx, rec.Members)
+	members := slices.Clone(rec.Members)
+	sort.Slice(members, func(i, j int) bool { return members[i].ReplicaID < members[j].ReplicaID })
+	for i, shard := range allShards(rec.Shards) {
+		leader, _, ok, err := nh.GetLeaderID(shard)
+		if err != nil || !ok || leader != st.ReplicaID {
+			continue
+		}
+		want := members[i%len(members)]
+		if want.ReplicaID == st.ReplicaID {
+			continue
+		}
+		if ps, up := live[want.NodeID]; !up || !ps.Ready || ps.Locked {
+			continue
+		}
+		if err := nh.RequestLeaderTransfer(shard, want.ReplicaID); err == nil {
+			n.log.Debug("handing group leadership over", "shard", shard, "to", want.NodeID)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vaultd/vault/api"
+)
+
+// peerServer is the manager API: TCP with TLS on the node's API address.
+// Peer endpoints need a client certificate from the cluster CA; the join
+// endpoint is authenticated by its token instead.
+type peerServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func (p *peerServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = p.srv.Shutdown(ctx)
+}
+
+// peerStatus is what GET /v1/peer/status answers.
+type peerStatus struct {
+	NodeID string `json:"node_id"`
+	Locked bool   `json:"locked"`
+	Ready  bool   `json:"ready"`
+}
+
+func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
+	ln, err := tls.Listen("tcp", n.cfg.APIAddr, tm.serverConfig())
+	if err != nil {
+		return nil, fmt.Errorf("manager API on %s: %w", n.cfg.APIAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/peer/join", n.handle(func(r *http.Request) (any, error) {
+		var req joinRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.admit(r.Context(), &req, r.RemoteAddr)
+	}))
+	mux.HandleFunc("GET /v1/peer/status", n.peerOnly(func(r *http.Request) (any, error) {
+		s := n.Status()
+		return &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized}, nil
+	}))
+	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}, ln: ln}
+	go func() {
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("manager API stopped", "err", err)
+		}
+	}()
+	return p, nil
+}
+
+// peerOnly requires a verified client certificate from the cluster CA.
+func (n *Node) peerOnly(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	h := n.handle(f)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": api.Errorf("forbidden", "a certificate from this cluster's CA is required")})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// peerCall makes a request to another manager's API with this node's certificate.
+func (n *Node) peerCall(ctx context.Context, tm *tlsMaterial, addr, method, path string, in, out any) error {
+	return httpsCall(ctx, tm.clientConfig(addr), addr, method, path, in, out)
+}
+
+func httpsCall(ctx context.Context, cfg *tls.Config, addr, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, body)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error *api.Error `json:"error"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil {
+			return fmt.Errorf("%s answered %s", addr, resp.Status)
+		}
+		return e.Error
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}

@@ -1,0 +1,205 @@
+package vault
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/crypto"
+)
+
+// TLS material in the state dir. The node's private key is stored sealed
+// under the KEK; Dragonboat reads key files by path, so the unsealed key is
+// handed to it through an in-memory file (memfd), never a file on disk.
+const (
+	tlsDir         = "tls"
+	caCertFile     = "ca.crt"
+	nodeCertFile   = "node.crt"
+	nodeKeyFile    = "node.key.sealed"
+	nodeKeyBinding = "node.key"
+)
+
+type tlsMaterial struct {
+	caPEM, certPEM []byte
+	root           *x509.Certificate
+	pool           *x509.CertPool
+	cert           tls.Certificate // leaf + root, for servers and clients
+	keyPath        string          // /proc/self/fd/N of a memfd holding the key
+	keyFile        *os.File
+}
+
+func (m *tlsMaterial) close() {
+	if m != nil && m.keyFile != nil {
+		m.keyFile.Close()
+	}
+}
+
+func nodeKeyBind() crypto.Binding {
+	return crypto.Binding{Purpose: crypto.PurposeFile, Object: []byte(nodeKeyBinding)}
+}
+
+// writeTLS stores the CA certificate, the node certificate, and the node key
+// sealed under kek.
+func writeTLS(stateDir string, kek *crypto.Key, caPEM, certPEM, keyPEM []byte) error {
+	dir := filepath.Join(stateDir, tlsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	sealed, err := crypto.Seal(kek, nodeKeyBind(), keyPEM)
+	if err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{caCertFile: caPEM, nodeCertFile: certPEM, nodeKeyFile: sealed} {
+		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadTLS reads the TLS material and unseals the node key into a memfd.
+func loadTLS(stateDir string, kek *crypto.Key) (*tlsMaterial, error) {
+	dir := filepath.Join(stateDir, tlsDir)
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("TLS material: %w", err)
+		}
+		return b, nil
+	}
+	caPEM, err := read(caCertFile)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := read(nodeCertFile)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := read(nodeKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, nodeKeyFile), err)
+	}
+	defer wipe(keyPEM)
+	return newTLSMaterial(caPEM, certPEM, keyPEM)
+}
+
+func newTLSMaterial(caPEM, certPEM, keyPEM []byte) (*tlsMaterial, error) {
+	root, err := ca.ParseCert(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	pair.Certificate = append(pair.Certificate, root.Raw)
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	f, err := memFile("vault-node-key", keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tlsMaterial{
+		caPEM: caPEM, certPEM: certPEM, root: root, pool: pool, cert: pair,
+		keyFile: f, keyPath: fmt.Sprintf("/proc/self/fd/%d", f.Fd()),
+	}, nil
+}
+
+// memFile returns an anonymous in-memory file holding data.
+func memFile(name string, data []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// caFiles writes the CA and node certificates where Dragonboat can read
+// them by path (they are public) and returns the paths.
+func (m *tlsMaterial) files(stateDir string) (caFile, certFile, keyFile string) {
+	dir := filepath.Join(stateDir, tlsDir)
+	return filepath.Join(dir, caCertFile), filepath.Join(dir, nodeCertFile), m.keyPath
+}
+
+// serverConfig is the manager API's TLS: client certificates from the
+// cluster CA are verified when given (peer endpoints require one; join is
+// authenticated by its token instead).
+func (m *tlsMaterial) serverConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{m.cert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    m.pool,
+	}
+}
+
+// clientConfig dials another manager with this node's certificate.
+func (m *tlsMaterial) clientConfig(addr string) *tls.Config {
+	host, _, _ := net.SplitHostPort(addr)
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{m.cert},
+		RootCAs:      m.pool,
+		ServerName:   host,
+	}
+}
+
+// errCADigest is returned by a join dial whose server is not of the token's cluster.
+var errCADigest = errors.New("CA digest mismatch")
+
+// tokenTLSConfig verifies a manager against a join token's root digest:
+// the handshake fails, before any request is sent, unless the manager's chain
+// ends in a root with that digest and names the host dialed.
+func tokenTLSConfig(addr string, digest [32]byte) *tls.Config {
+	host, _, _ := net.SplitHostPort(addr)
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // verified below against the token's digest
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			var root *x509.Certificate
+			for _, c := range cs.PeerCertificates {
+				if c.IsCA && ca.Digest(c) == digest {
+					root = c
+				}
+			}
+			if root == nil || len(cs.PeerCertificates) == 0 {
+				return errCADigest
+			}
+			pool := x509.NewCertPool()
+			pool.AddCert(root)
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+				Roots: pool, DNSName: host, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			})
+			return err
+		},
+	}
+}
+
+func certHosts(addrs ...string) []string {
+	var hosts []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		h, _, err := net.SplitHostPort(a)
+		if err == nil && h != "" && !seen[h] {
+			seen[h] = true
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
