@@ -37,7 +37,7 @@ type Command struct {
 	Keyring    []byte       `json:"keyring,omitempty"`     // keys.WrappedKeyring, marshalled
 	Cluster    []byte       `json:"cluster,omitempty"`     // sealed ClusterRecord
 	ClusterGen uint64       `json:"cluster_gen,omitempty"` // cluster.set: the generation read (0: none yet)
-	Secret  *SecretWrite `json:"secret,omitempty"`
+	Secret     *SecretWrite `json:"secret,omitempty"`
 }
 
 // SecretWrite carries a secret mutation. Record and Data are sealed by the

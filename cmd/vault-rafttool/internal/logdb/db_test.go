@@ -283,7 +283,6 @@ func TestReadsDragonboatLogDB(t *testing.T) {
 					t.Errorf("entry %d after %d", r.Entry.Index, last)
 				}
 				last = r.Entry.Index
-				t.Logf("entry %d type %v cmd %q", r.Entry.Index, r.Entry.Type, r.Entry.Cmd)
 				switch r.Entry.Type {
 				case pb.ConfigChangeEntry:
 					cc, err := DecodeConfigChange(r.Entry)
@@ -291,9 +290,15 @@ func TestReadsDragonboatLogDB(t *testing.T) {
 						return err
 					}
 					ccs = append(ccs, cc)
-				case pb.ApplicationEntry:
-					if len(r.Entry.Cmd) > 0 {
-						cmds = append(cmds, string(r.Entry.Cmd))
+				default:
+					// Dragonboat stores proposals as EncodedEntry: a
+					// one-byte header before the command.
+					p, err := Payload(r.Entry)
+					if err != nil {
+						return err
+					}
+					if len(p) > 0 {
+						cmds = append(cmds, string(p))
 					}
 				}
 				return nil
@@ -318,7 +323,9 @@ func TestReadsDragonboatLogDB(t *testing.T) {
 	if got := strings.Join(cmds, ","); got != "cmd-1,cmd-2,cmd-3,cmd-4,cmd-5,cmd-6" {
 		t.Fatalf("commands: %s", got)
 	}
-	if len(ccs) != 1 || ccs[0].Type != pb.AddNonVoting || ccs[0].ReplicaID != 2 || ccs[0].Address != "127.0.0.1:1" {
+	// The bootstrap writes the initial member as the first entry.
+	if len(ccs) != 2 || ccs[0].Type != pb.AddNode || !ccs[0].Initialize || ccs[0].ReplicaID != 1 ||
+		ccs[1].Type != pb.AddNonVoting || ccs[1].ReplicaID != 2 || ccs[1].Address != "127.0.0.1:1" {
 		t.Fatalf("config changes: %+v", ccs)
 	}
 }
