@@ -45,7 +45,8 @@ type daemon struct {
 	t        *testing.T
 	stateDir string
 	socket   string
-	addr     string
+	addr     string // Raft
+	apiAddr  string // manager API
 	extra    []string
 	cmd      *exec.Cmd
 	logs     *bytes.Buffer
@@ -67,14 +68,14 @@ func freeAddr(t *testing.T) string {
 func newDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "vault.sock"), addr: freeAddr(t), extra: extra}
+	d := &daemon{t: t, stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "vault.sock"), addr: freeAddr(t), apiAddr: freeAddr(t), extra: extra}
 	t.Cleanup(func() { d.kill() })
 	return d
 }
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr}, d.extra...)
+	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
 	d.logs = &bytes.Buffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs

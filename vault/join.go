@@ -171,8 +171,12 @@ func (n *Node) addReplica(ctx context.Context, nh *dragonboat.NodeHost, shard, r
 
 // deleteReplica removes a replica from a shard (idempotent).
 func (n *Node) deleteReplica(ctx context.Context, nh *dragonboat.NodeHost, shard, replica uint64) error {
+	self := n.replicaID()
 	return withRetry(ctx, "delete replica", func(ctx context.Context) error {
 		m, err := nh.SyncGetShardMembership(ctx, shard)
+		if replica == self && errors.Is(err, dragonboat.ErrShardClosed) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -183,8 +187,20 @@ func (n *Node) deleteReplica(ctx context.Context, nh *dragonboat.NodeHost, shard
 		if errors.Is(err, dragonboat.ErrRejected) {
 			return dragonboat.ErrShardNotReady
 		}
+		if replica == self && errors.Is(err, dragonboat.ErrShardClosed) {
+			return nil // this node's own replica went away as the removal applied
+		}
 		return err
 	})
+}
+
+func (n *Node) replicaID() uint64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.st == nil {
+		return 0
+	}
+	return n.st.ReplicaID
 }
 
 // dropMember removes a member from every group and from the cluster record.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -53,7 +54,10 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		s := n.Status()
 		return &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized}, nil
 	}))
-	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}, ln: ln}
+	// Refused handshakes (foreign certificates, joiners that found the wrong
+	// CA) are routine: keep them out of the operator's log unless debugging.
+	errLog := slog.NewLogLogger(n.log.With("component", "manager-api").Handler(), slog.LevelDebug)
+	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: ln}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("manager API stopped", "err", err)
