@@ -77,6 +77,49 @@ type Status struct {
 	KEKVersion  uint32   `json:"kek_version,omitempty"`
 	ActiveDEK   uint32   `json:"active_dek,omitempty"`
 	DEKVersions []uint32 `json:"dek_versions,omitempty"`
+	// While locked and given Shamir shares: progress towards the threshold.
+	SharesGiven  int `json:"shares_given,omitempty"`
+	SharesNeeded int `json:"shares_needed,omitempty"`
+}
+
+// AutolockRequest is POST /v1/cluster/autolock.
+type AutolockRequest struct {
+	Enable       bool `json:"enable"`
+	KeyShares    int  `json:"key_shares,omitempty"`
+	KeyThreshold int  `json:"key_threshold,omitempty"`
+}
+
+// UnlockKeyRequest is POST /v1/unlock-key/rotate.
+type UnlockKeyRequest struct {
+	KeyShares    int `json:"key_shares,omitempty"`
+	KeyThreshold int `json:"key_threshold,omitempty"`
+}
+
+// UnlockKeyResponse carries a new or the current unlock key, or its shares.
+type UnlockKeyResponse struct {
+	Key        string   `json:"key,omitempty"`
+	Shares     []string `json:"shares,omitempty"`
+	Threshold  int      `json:"threshold,omitempty"`
+	KEKVersion uint32   `json:"kek_version"`
+	DEKVersion uint32   `json:"dek_version,omitempty"` // the DEK made active with it
+	Autolock   bool     `json:"autolock"`
+}
+
+// UnlockRequest is POST /v1/unlock: a whole key or one Shamir share.
+type UnlockRequest struct {
+	Key string `json:"key"`
+}
+
+// UnlockResponse answers UnlockRequest.
+type UnlockResponse struct {
+	Unlocked     bool `json:"unlocked"`
+	SharesGiven  int  `json:"shares_given,omitempty"`
+	SharesNeeded int  `json:"shares_needed,omitempty"`
+}
+
+// LockRequest is POST /v1/lock.
+type LockRequest struct {
+	Force bool `json:"force"`
 }
 
 // InitRequest is POST /v1/cluster/init.

@@ -162,3 +162,32 @@ func (c *Client) RemoveNode(ctx context.Context, id string, force bool) (*Node, 
 	var r Node
 	return &r, c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(id)+"?force="+strconv.FormatBool(force), nil, &r)
 }
+
+// SetAutolock turns autolock on or off.
+func (c *Client) SetAutolock(ctx context.Context, req AutolockRequest) (*UnlockKeyResponse, error) {
+	var r UnlockKeyResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/cluster/autolock", req, &r)
+}
+
+// UnlockKey shows the current unlock key.
+func (c *Client) UnlockKey(ctx context.Context) (*UnlockKeyResponse, error) {
+	var r UnlockKeyResponse
+	return &r, c.do(ctx, http.MethodGet, "/v1/unlock-key", nil, &r)
+}
+
+// RotateUnlockKey makes a new unlock key (and a new active DEK).
+func (c *Client) RotateUnlockKey(ctx context.Context, req UnlockKeyRequest) (*UnlockKeyResponse, error) {
+	var r UnlockKeyResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/unlock-key/rotate", req, &r)
+}
+
+// Unlock gives a locked node its unlock key, or one share of it.
+func (c *Client) Unlock(ctx context.Context, key string) (*UnlockResponse, error) {
+	var r UnlockResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/unlock", UnlockRequest{Key: key}, &r)
+}
+
+// Lock locks the node now.
+func (c *Client) Lock(ctx context.Context, force bool) error {
+	return c.do(ctx, http.MethodPost, "/v1/lock", LockRequest{Force: force}, nil)
+}

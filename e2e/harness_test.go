@@ -9,8 +9,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +31,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	vaultBin = filepath.Join(dir, "vault")
-	build := exec.Command("go", "build", "-o", vaultBin, "../cmd/vault")
+	// The vaulttest tag adds a debug endpoint that exports raw keys, so the
+	// disk scans can look for key bytes; nothing else differs.
+	build := exec.Command("go", "build", "-tags", "vaulttest", "-o", vaultBin, "../cmd/vault")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building vault:", err)
@@ -190,6 +194,25 @@ func mustFail(t *testing.T, r result, want ...string) {
 			t.Fatalf("stderr lacks %q: %s", w, r)
 		}
 	}
+}
+
+// runVaultHTTP GETs a path from the daemon's socket and returns the body.
+func runVaultHTTP(t *testing.T, d *daemon, path string) result {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", d.socket)
+	}}}
+	resp, err := c.Get("http://vault" + path)
+	if err != nil {
+		return result{stderr: err.Error(), code: 1}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return result{stderr: string(b), code: 1}
+	}
+	return result{stdout: string(b)}
 }
 
 // canaries are byte strings that must never appear in any file on disk.

@@ -369,3 +369,7 @@ func forEachSubset(n, k int, f func([]int) bool) {
 		}
 	}
 }
+
+// Progress returns how many shares were added and how many are needed (0
+// before the first share).
+func (s *ShareSet) Progress() (have, need int) { return s.counts(), s.need() }

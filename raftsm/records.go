@@ -39,6 +39,10 @@ type ClusterRecord struct {
 	CACert        []byte            `json:"ca_cert"`         // PEM
 	CAKey         []byte            `json:"ca_key"`          // PEM; secret
 	Tokens        map[string][]byte `json:"tokens"`          // role -> join token secret
+	// UnlockKey is the current unlock key's text while autolock is on and
+	// the key is not split into shares (so `vault unlock-key` can show it).
+	UnlockKey string `json:"unlock_key,omitempty"`
+	KeyShares int    `json:"key_shares,omitempty"` // shares the key was split into (0: not split)
 }
 
 // Member is a manager of the cluster.

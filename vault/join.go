@@ -42,6 +42,7 @@ type joinResponse struct {
 	KEK        []byte          `json:"kek"`     // wrapped under the transfer key
 	Keyring    []byte          `json:"keyring"` // keys.WrappedKeyring (under the KEK)
 	Members    []raftsm.Member `json:"members"`
+	Autolock   bool            `json:"autolock"` // keep the KEK in memory only
 }
 
 var transferBinding = crypto.Binding{Purpose: crypto.PurposeTransfer, Object: []byte("kek")}
@@ -147,7 +148,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	return &joinResponse{
 		ClusterID: rec.ID, NodeID: m.NodeID, ReplicaID: m.ReplicaID, Shards: rec.Shards,
 		CACert: rec.CACert, Cert: cert, KEKVersion: kek.Version(), KEK: wrappedKEK,
-		Keyring: out.([]byte), Members: rec.Members,
+		Keyring: out.([]byte), Members: rec.Members, Autolock: rec.Autolock,
 	}, nil
 }
 
@@ -298,8 +299,10 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		if b.ring, err = w.Unwrap(b.kek); err != nil {
 			return err
 		}
-		if err := writeKEKFile(n.cfg.StateDir, b.kek); err != nil {
-			return err
+		if !resp.Autolock {
+			if err := writeKEKFile(n.cfg.StateDir, b.kek); err != nil {
+				return err
+			}
 		}
 		if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, joinKeyringFile), resp.Keyring, 0o600); err != nil {
 			return err

@@ -98,15 +98,19 @@ type Node struct {
 	ln   net.Listener
 	peer *peerServer // manager API (mutual TLS)
 
-	mu    sync.RWMutex // guards everything below
-	st    *nodeState   // nil until initialized
-	store *raftsm.Store
-	nh    *dragonboat.NodeHost
-	kek   *crypto.Key
-	ring  *keys.Keyring
-	tls   *tlsMaterial
-	ready bool          // replicas started and keyring open
-	stop  chan struct{} // closed when the replicas stop
+	mu          sync.RWMutex // guards everything below
+	st          *nodeState   // nil until initialized
+	store       *raftsm.Store
+	nh          *dragonboat.NodeHost
+	kek         *crypto.Key
+	ring        *keys.Keyring
+	tls         *tlsMaterial
+	ready       bool           // replicas started and keyring open
+	locked      bool           // identity known, keys not: serves status and unlock only
+	lockedStore *raftsm.Store  // the state database while locked (metadata only)
+	shares      *keys.ShareSet // unlock shares given so far while locked
+	pendingKEK  *pendingKEK    // a KEK pushed by the manager changing it
+	stop        chan struct{}  // closed when the replicas stop
 
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
@@ -207,29 +211,56 @@ func (b *boot) release() {
 	b.tls.close()
 }
 
-// bringUp restarts the replicas of an initialized node.
+// bringUp restarts the replicas of an initialized node. A node whose KEK
+// file is missing (autolock) or no longer opens its keyring starts locked.
 func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 	if err := n.checkIdentity(st); err != nil {
 		return err
 	}
-	b := &boot{st: st}
+	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
+	if err != nil {
+		return err
+	}
+	kek, err := readKEKFile(n.cfg.StateDir)
+	if errors.Is(err, os.ErrNotExist) {
+		n.enterLocked(st, store, "autolock is on")
+		return nil
+	}
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("read KEK: %w", err)
+	}
+	err = n.startWithKEK(ctx, st, store, kek)
+	if errors.Is(err, errKEKMismatch) {
+		n.enterLocked(st, store, "the KEK file does not open the keyring (the unlock key changed while this node was down)")
+		return nil
+	}
+	if err != nil {
+		store.Close()
+	}
+	return err
+}
+
+// errKEKMismatch: no keyring in the state is wrapped under the KEK given.
+var errKEKMismatch = errors.New("no keyring in this node's state is wrapped under this KEK")
+
+// startWithKEK opens the keyring and TLS key with kek and starts the
+// replicas. It takes kek; store stays the caller's on error.
+func (n *Node) startWithKEK(ctx context.Context, st *nodeState, store *raftsm.Store, kek *crypto.Key) error {
+	b := &boot{st: st, kek: kek}
 	err := func() error {
 		var err error
-		if b.kek, err = readKEKFile(n.cfg.StateDir); err != nil {
-			return fmt.Errorf("read KEK: %w", err)
-		}
-		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+		if b.ring, err = loadKeyring(n.cfg.StateDir, store, st, kek); err != nil {
 			return err
 		}
-		if b.ring, err = loadKeyring(n.cfg.StateDir, b.store, st, b.kek); err != nil {
+		if b.tls, err = loadTLS(n.cfg.StateDir, kek); err != nil {
 			return err
 		}
-		if b.tls, err = loadTLS(n.cfg.StateDir, b.kek); err != nil {
-			return err
-		}
+		b.store = store
 		return n.startRaft(ctx, b)
 	}()
 	if err != nil {
+		b.store = nil // the caller's
 		b.release()
 		return err
 	}
@@ -265,7 +296,7 @@ func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypt
 			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
 		}
 		if w.KEKVersion != kek.Version() {
-			continue // superseded by a later rewrap in this or another shard
+			continue // wrapped under another KEK (before or after a rotation)
 		}
 		if ring == nil {
 			ring, err = w.Unwrap(kek)
@@ -280,7 +311,7 @@ func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypt
 		}
 	}
 	if ring == nil {
-		return nil, fmt.Errorf("no keyring found in the state database (%s): the state dir is incomplete", storeDir)
+		return nil, errKEKMismatch
 	}
 	return ring, nil
 }
@@ -356,11 +387,28 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	n.mu.RLock()
 	kek, ring := n.kek, n.ring
 	n.mu.RUnlock()
-	if kek == nil || ring == nil || w.KEKVersion != kek.Version() {
+	if kek == nil || ring == nil {
 		return
+	}
+	if w.KEKVersion != kek.Version() {
+		if w.KEKVersion < kek.Version() || !n.switchKEK(w) {
+			if w.KEKVersion > kek.Version() {
+				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", w.KEKVersion)
+			}
+			return
+		}
+		n.mu.RLock()
+		kek = n.kek
+		n.mu.RUnlock()
 	}
 	if err := ring.Update(w, kek); err != nil {
 		n.log.Error("a replicated keyring does not open with this node's KEK", "shard", shard, "err", err)
+		return
+	}
+	// A joined node's groups now hold the keyring: the copy it received at
+	// join time is no longer needed.
+	if err := os.Remove(filepath.Join(n.cfg.StateDir, joinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.log.Warn("removing the join keyring", "err", err)
 	}
 }
 
@@ -369,6 +417,9 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 func (n *Node) running() (*dragonboat.NodeHost, *keys.Keyring, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	if n.locked {
+		return nil, nil, errLocked()
+	}
 	if !n.ready {
 		return nil, nil, api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster").
 			WithHint("run `vault cluster init` to create one")
@@ -536,18 +587,43 @@ func (n *Node) clusterID() string {
 // Status reports the node's state.
 func (n *Node) Status() *api.Status {
 	n.mu.RLock()
-	defer n.mu.RUnlock()
 	s := &api.Status{}
-	if n.st == nil || !n.ready {
+	if n.st == nil {
+		n.mu.RUnlock()
 		return s
 	}
 	s.Initialized = true
 	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
-	s.KEKVersion = n.kek.Version()
-	if k, err := n.ring.Active(); err == nil {
-		s.ActiveDEK = k.Version()
+	if n.locked {
+		s.Locked, s.Autolock = true, true
+		if w := newestKeyring(n.lockedStore, n.st); w != nil {
+			s.KEKVersion, s.ActiveDEK = w.KEKVersion, w.Active()
+			for _, d := range w.DEKs {
+				if d.State != keys.DEKRetired {
+					s.DEKVersions = append(s.DEKVersions, d.Version)
+				}
+			}
+		}
+		if n.shares != nil {
+			s.SharesGiven, s.SharesNeeded = n.shares.Progress()
+		}
+		n.mu.RUnlock()
+		return s
 	}
-	s.DEKVersions = n.ring.Versions()
+	ready := n.ready
+	if ready {
+		s.KEKVersion = n.kek.Version()
+		if k, err := n.ring.Active(); err == nil {
+			s.ActiveDEK = k.Version()
+		}
+		s.DEKVersions = n.ring.Versions()
+	}
+	n.mu.RUnlock()
+	if ready {
+		if rec, err := n.staleCluster(); err == nil {
+			s.Autolock = rec.Autolock
+		}
+	}
 	return s
 }
 
@@ -588,6 +664,16 @@ func (n *Node) Close() error {
 		os.Remove(n.cfg.SocketPath)
 	}
 	n.shutdownRaft()
+	n.mu.Lock()
+	if n.lockedStore != nil {
+		n.lockedStore.Close()
+		n.lockedStore = nil
+	}
+	if n.shares != nil {
+		n.shares.Wipe()
+		n.shares = nil
+	}
+	n.mu.Unlock()
 	n.unlockStateDir()
 	return nil
 }

@@ -57,6 +57,13 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	// Refused handshakes (foreign certificates, joiners that found the wrong
 	// CA) are routine: keep them out of the operator's log unless debugging.
 	errLog := slog.NewLogLogger(n.log.With("component", "manager-api").Handler(), slog.LevelDebug)
+	mux.HandleFunc("POST /v1/peer/kek", n.peerOnly(func(r *http.Request) (any, error) {
+		var req peerKEK
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.acceptPendingKEK(&req)
+	}))
 	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: ln}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -69,6 +69,35 @@ func (n *Node) serve() error {
 	mux.HandleFunc("DELETE /v1/nodes/{id}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveNode(r.Context(), r.PathValue("id"), r.URL.Query().Get("force") == "true")
 	}))
+	mux.HandleFunc("POST /v1/cluster/autolock", n.handle(func(r *http.Request) (any, error) {
+		var req api.AutolockRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.SetAutolock(r.Context(), &req)
+	}))
+	mux.HandleFunc("GET /v1/unlock-key", n.handle(func(r *http.Request) (any, error) { return n.ShowUnlockKey(r.Context()) }))
+	mux.HandleFunc("POST /v1/unlock-key/rotate", n.handle(func(r *http.Request) (any, error) {
+		var req api.UnlockKeyRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.RotateUnlockKey(r.Context(), &req)
+	}))
+	mux.HandleFunc("POST /v1/unlock", n.handle(func(r *http.Request) (any, error) {
+		var req api.UnlockRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.Unlock(r.Context(), req.Key)
+	}))
+	mux.HandleFunc("POST /v1/lock", n.handle(func(r *http.Request) (any, error) {
+		var req api.LockRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.Lock(r.Context(), req.Force)
+	}))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest
@@ -90,6 +119,7 @@ func (n *Node) serve() error {
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"))
 	}))
+	n.registerDebug(mux)
 	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -130,6 +130,19 @@ func memFile(name string, data []byte) (*os.File, error) {
 	return f, nil
 }
 
+// keyPEM reads the node key back from its memfd.
+func (m *tlsMaterial) keyPEM() ([]byte, error) {
+	fi, err := m.keyFile.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, fi.Size())
+	if _, err := m.keyFile.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // caFiles writes the CA and node certificates where Dragonboat can read
 // them by path (they are public) and returns the paths.
 func (m *tlsMaterial) files(stateDir string) (caFile, certFile, keyFile string) {

@@ -32,6 +32,7 @@ func clusterCommand() *cli.Command {
 					return nil
 				},
 			},
+			clusterUpdateCommand(),
 			{
 				Name:      "join",
 				Usage:     "join this fresh node to a cluster as a manager",

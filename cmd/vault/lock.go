@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/vaultd/vault/api"
+)
+
+func shareFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "key-shares", Usage: "split the unlock key into N Shamir shares (with --key-threshold)"},
+		&cli.IntFlag{Name: "key-threshold", Usage: "how many shares unlock a manager"},
+	}
+}
+
+func clusterUpdateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "update",
+		Usage: "change cluster settings",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "autolock", Usage: "true: managers need the unlock key after a restart; false: each keeps its KEK on disk"},
+		}, shareFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("vault cluster update --autolock=true|false", "cluster update takes no arguments")
+			}
+			if !c.IsSet("autolock") {
+				return usagef("vault cluster update --autolock=true|false", "nothing to update")
+			}
+			var enable bool
+			switch c.String("autolock") {
+			case "true":
+				enable = true
+			case "false":
+			default:
+				return usagef("", "--autolock=%s: want true or false", c.String("autolock"))
+			}
+			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+			if err != nil {
+				return err
+			}
+			if !enable {
+				fmt.Println("Autolock is off.")
+				fmt.Fprintln(os.Stderr, "vault: warning: every manager stores its KEK on its own disk again: a copy of any manager's disk now opens every secret. This protects nothing against a disk image.")
+				return nil
+			}
+			fmt.Println("Autolock is on.")
+			printUnlockKey(r)
+			return nil
+		},
+	}
+}
+
+func printUnlockKey(r *api.UnlockKeyResponse) {
+	if len(r.Shares) > 0 {
+		fmt.Printf("The unlock key is split into %d shares; any %d of them unlock a manager\n", len(r.Shares), r.Threshold)
+		fmt.Printf("(run `vault unlock` once per share):\n\n")
+		for i, s := range r.Shares {
+			fmt.Printf("    share %d: %s\n", i+1, s)
+		}
+		fmt.Printf("\nGive each share to a different key holder and store them offline. The whole key is\nnot kept anywhere, and these shares are not shown again.\n")
+		return
+	}
+	fmt.Printf("To unlock a manager after it restarts, run `vault unlock` and give this key:\n\n    %s\n\n", r.Key)
+	fmt.Printf("Store it offline (a password manager, a safe): without it a restarted manager cannot\nread its own data. `vault unlock-key` shows it again on an unlocked manager.\n")
+}
+
+func unlockKeyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "unlock-key",
+		Usage: "show the current unlock key, or rotate it",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "rotate", Usage: "make a new unlock key and a new data key; the old key stops working after a restart"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print the key only"},
+		}, shareFlags()...),
+		Action: func(c *cli.Context) error {
+			var r *api.UnlockKeyResponse
+			var err error
+			if c.Bool("rotate") {
+				r, err = client(c).RotateUnlockKey(c.Context, api.UnlockKeyRequest{KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+			} else {
+				if c.IsSet("key-shares") || c.IsSet("key-threshold") {
+					return usagef("vault unlock-key --rotate --key-shares N --key-threshold T", "--key-shares and --key-threshold go with --rotate")
+				}
+				r, err = client(c).UnlockKey(c.Context)
+			}
+			if err != nil {
+				return err
+			}
+			if c.Bool("quiet") {
+				if r.Key != "" {
+					fmt.Println(r.Key)
+				}
+				for _, s := range r.Shares {
+					fmt.Println(s)
+				}
+				return nil
+			}
+			if c.Bool("rotate") {
+				fmt.Printf("Rotated the unlock key (KEK version %d) and activated data key v%d.\n", r.KEKVersion, r.DEKVersion)
+			}
+			printUnlockKey(r)
+			return nil
+		},
+	}
+}
+
+func unlockCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "unlock",
+		Usage: "unlock this manager with the unlock key, or one Shamir share at a time",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "key-file", Usage: "read the key (or a share) from this file"}},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("vault unlock [--key-file F], or pipe the key to stdin", "the key is never taken from the command line")
+			}
+			key, err := readKey(c.String("key-file"))
+			if err != nil {
+				return err
+			}
+			r, err := client(c).Unlock(c.Context, key)
+			if err != nil {
+				return err
+			}
+			if !r.Unlocked {
+				fmt.Printf("Unlock progress: %d of %d shares.\n", r.SharesGiven, r.SharesNeeded)
+				return nil
+			}
+			fmt.Println("This manager is unlocked.")
+			return nil
+		},
+	}
+}
+
+// readKey reads a key from a file, the terminal (without echo) or stdin.
+func readKey(file string) (string, error) {
+	var b []byte
+	var err error
+	switch {
+	case file != "":
+		b, err = os.ReadFile(file)
+	case term.IsTerminal(int(os.Stdin.Fd())):
+		fmt.Fprint(os.Stderr, "Unlock key (or share): ")
+		b, err = term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+	default:
+		b, err = io.ReadAll(io.LimitReader(bufio.NewReader(os.Stdin), 4096))
+	}
+	if err != nil {
+		return "", err
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", usagef("the key starts with VLTKEY-1- (a share with VLTSHR-1-)", "no key given")
+	}
+	return key, nil
+}
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "lock",
+		Usage: "lock this manager now: stop its replicas and wipe its keys from memory",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "lock even if the cluster loses its quorum"}},
+		Action: func(c *cli.Context) error {
+			if err := client(c).Lock(c.Context, c.Bool("force")); err != nil {
+				return err
+			}
+			fmt.Println("This manager is locked; `vault unlock` brings it back.")
+			return nil
+		},
+	}
+}
