@@ -203,3 +203,74 @@ type Node struct {
 	Self     bool      `json:"Self"`
 	JoinedAt time.Time `json:"JoinedAt"`
 }
+
+// KeyStatus is `vault key status`: every DEK version and what still uses it.
+type KeyStatus struct {
+	DEKs        []DEKStatus   `json:"DEKs"`
+	Unreachable []string      `json:"Unreachable,omitempty"` // managers that did not answer
+	MaxAge      time.Duration `json:"MaxAge"`                // automatic rotation (0: default)
+	MaxSeals    uint64        `json:"MaxSeals"`
+	Rotation    uint32        `json:"Rotation,omitempty"` // target of a full rotation in progress
+}
+
+// DEKStatus is one DEK version. Counts are the most any manager holds.
+type DEKStatus struct {
+	Version    uint32    `json:"Version"`
+	State      string    `json:"State"` // active, old, retired
+	CreatedAt  time.Time `json:"CreatedAt"`
+	Seals      uint64    `json:"Seals"`      // log entries sealed under it
+	Values     int       `json:"Values"`     // stored values still sealed under it
+	LogEntries int       `json:"LogEntries"` // log entries not yet compacted away
+	Snapshots  int       `json:"Snapshots"`  // snapshot files holding a stream under it
+	InUseOn    []KeyUse  `json:"InUseOn,omitempty"`
+}
+
+// KeyUse is what one manager holds under a DEK version.
+type KeyUse struct {
+	NodeID     string `json:"NodeID"`
+	Values     int    `json:"Values"`
+	LogEntries int    `json:"LogEntries"`
+	Snapshots  int    `json:"Snapshots"`
+}
+
+// RotateRequest is POST /v1/keys/rotate.
+type RotateRequest struct {
+	Full bool `json:"full"`
+}
+
+// RotateResponse answers RotateRequest.
+type RotateResponse struct {
+	Version uint32 `json:"version"` // the new active DEK
+	Full    bool   `json:"full"`
+	Resumed bool   `json:"resumed"` // a full rotation already in progress continues
+}
+
+// ResealRequest is POST /v1/keys/reseal: one step of a full rotation.
+type ResealRequest struct {
+	Limit int `json:"limit"`
+}
+
+// ResealProgress answers ResealRequest.
+type ResealProgress struct {
+	Target    uint32 `json:"target"`
+	Resealed  int    `json:"resealed"`
+	Remaining int    `json:"remaining"`
+}
+
+// CompactResponse answers POST /v1/keys/compact.
+type CompactResponse struct {
+	Managers []string `json:"managers"`
+}
+
+// RotationPolicy is POST /v1/cluster/rotation.
+type RotationPolicy struct {
+	MaxAge      time.Duration `json:"max_age"`
+	SetMaxAge   bool          `json:"set_max_age"`
+	MaxSeals    uint64        `json:"max_seals"`
+	SetMaxSeals bool          `json:"set_max_seals"`
+}
+
+// RetireRequest is POST /v1/keys/retire.
+type RetireRequest struct {
+	Version uint32 `json:"version"`
+}

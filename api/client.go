@@ -191,3 +191,43 @@ func (c *Client) Unlock(ctx context.Context, key string) (*UnlockResponse, error
 func (c *Client) Lock(ctx context.Context, force bool) error {
 	return c.do(ctx, http.MethodPost, "/v1/lock", LockRequest{Force: force}, nil)
 }
+
+// KeyStatus reports every DEK version and what still uses it.
+func (c *Client) KeyStatus(ctx context.Context) (*KeyStatus, error) {
+	var r KeyStatus
+	return &r, c.do(ctx, http.MethodGet, "/v1/keys", nil, &r)
+}
+
+// RotateKey rotates the DEK (full: starts or resumes a full rotation).
+func (c *Client) RotateKey(ctx context.Context, full bool) (*RotateResponse, error) {
+	var r RotateResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/keys/rotate", RotateRequest{Full: full}, &r)
+}
+
+// Reseal re-seals up to limit secrets under the active DEK.
+func (c *Client) Reseal(ctx context.Context, limit int) (*ResealProgress, error) {
+	var r ResealProgress
+	return &r, c.do(ctx, http.MethodPost, "/v1/keys/reseal", ResealRequest{Limit: limit}, &r)
+}
+
+// Compact snapshots and compacts every group on every manager.
+func (c *Client) Compact(ctx context.Context) (*CompactResponse, error) {
+	var r CompactResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/keys/compact", nil, &r)
+}
+
+// FinishRotation checks a full rotation and ends it.
+func (c *Client) FinishRotation(ctx context.Context) (*KeyStatus, error) {
+	var r KeyStatus
+	return &r, c.do(ctx, http.MethodPost, "/v1/keys/rotate/finish", nil, &r)
+}
+
+// RetireKey retires a DEK version.
+func (c *Client) RetireKey(ctx context.Context, version uint32) error {
+	return c.do(ctx, http.MethodPost, "/v1/keys/retire", RetireRequest{Version: version}, nil)
+}
+
+// SetRotationPolicy sets the automatic rotation limits.
+func (c *Client) SetRotationPolicy(ctx context.Context, p RotationPolicy) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/rotation", p, nil)
+}

@@ -355,3 +355,13 @@ func (r *StreamReader) fail(err error) {
 	r.pt = nil
 	clear(r.ptBuf[:cap(r.ptBuf)])
 }
+
+// StreamKeyVersion reports the key version named by a sealed stream's
+// header, given at least its first 7 bytes; ok is false when b does not
+// start like a stream of this format. Nothing is authenticated.
+func StreamKeyVersion(b []byte) (version uint32, ok bool) {
+	if len(b) < 7 || b[0] != streamMagic0 || b[1] != streamMagic1 || b[2] != streamFormat {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[3:7]), true
+}

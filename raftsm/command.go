@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	pb "github.com/lni/dragonboat/v4/raftpb"
+
 	"github.com/vaultd/vault/crypto"
 )
 
@@ -12,8 +14,9 @@ import (
 type Op string
 
 const (
-	// OpKeyringSet replaces the shard's wrapped keyring. It introduces DEK
-	// versions into a shard's log before any entry is sealed with them.
+	// OpKeyringSet replaces the shard's wrapped keyring with a newer one (by
+	// KeyringEpoch). It introduces DEK versions into a shard's log before
+	// any entry is sealed with them.
 	OpKeyringSet Op = "keyring.set"
 	// OpClusterSet replaces the sealed cluster record (control shard only)
 	// if its generation is still ClusterGen.
@@ -25,6 +28,9 @@ const (
 	OpSecretUpdate Op = "secret.update"
 	// OpSecretRemove removes a secret, its name index and every data version.
 	OpSecretRemove Op = "secret.rm"
+	// OpSecretReseal replaces a secret's record and data versions with the
+	// same contents sealed under the active DEK (full key rotation).
+	OpSecretReseal Op = "secret.reseal"
 )
 
 // Command is one Raft log entry before sealing. Everything random or
@@ -34,10 +40,16 @@ type Command struct {
 	RequestID []byte `json:"req"`  // 16 random bytes: a retried proposal applies once
 	Time      int64  `json:"time"` // proposer's clock, unix nanoseconds
 
-	Keyring    []byte       `json:"keyring,omitempty"`     // keys.WrappedKeyring, marshalled
-	Cluster    []byte       `json:"cluster,omitempty"`     // sealed ClusterRecord
-	ClusterGen uint64       `json:"cluster_gen,omitempty"` // cluster.set: the generation read (0: none yet)
-	Secret     *SecretWrite `json:"secret,omitempty"`
+	Keyring []byte `json:"keyring,omitempty"` // keys.WrappedKeyring, marshalled
+	// KeyringEpoch numbers keyring versions; a shard keeps the newest.
+	KeyringEpoch uint64 `json:"keyring_epoch,omitempty"`
+	// KeyringCAS makes keyring.set apply only if the shard's epoch is
+	// ExpectEpoch (the control group serializes key operations this way).
+	KeyringCAS  bool         `json:"keyring_cas,omitempty"`
+	ExpectEpoch uint64       `json:"expect_epoch,omitempty"`
+	Cluster     []byte       `json:"cluster,omitempty"`     // sealed ClusterRecord
+	ClusterGen  uint64       `json:"cluster_gen,omitempty"` // cluster.set: the generation read (0: none yet)
+	Secret      *SecretWrite `json:"secret,omitempty"`
 }
 
 // SecretWrite carries a secret mutation. Record and Data are sealed by the
@@ -50,6 +62,14 @@ type SecretWrite struct {
 	Record    []byte `json:"record,omitempty"`
 	Version   uint32 `json:"version,omitempty"` // the data version Data holds
 	Data      []byte `json:"data,omitempty"`
+	// Resealed carries re-sealed data versions (secret.reseal).
+	Resealed []DataVersion `json:"resealed,omitempty"`
+}
+
+// DataVersion is one sealed data version of a secret.
+type DataVersion struct {
+	Version uint32 `json:"version"`
+	Data    []byte `json:"data"`
 }
 
 // Result codes returned in statemachine.Result.Value.
@@ -59,6 +79,7 @@ const (
 	ResultNotFound uint64 = 3 // update/rm: no such secret
 	ResultConflict uint64 = 4 // update/rm: generation moved on; read again and retry
 	ResultInvalid  uint64 = 5 // malformed command
+	ResultStale    uint64 = 6 // keyring.set: the shard already holds a newer keyring
 )
 
 // MaxIDLen bounds secret ids inside keys.
@@ -71,14 +92,14 @@ func (c *Command) Validate() error {
 	}
 	switch c.Op {
 	case OpKeyringSet:
-		if len(c.Keyring) == 0 {
-			return errors.New("keyring.set without keyring")
+		if len(c.Keyring) == 0 || c.KeyringEpoch == 0 {
+			return errors.New("keyring.set without keyring or epoch")
 		}
 	case OpClusterSet:
 		if len(c.Cluster) == 0 {
 			return errors.New("cluster.set without cluster record")
 		}
-	case OpSecretCreate, OpSecretUpdate, OpSecretRemove:
+	case OpSecretCreate, OpSecretUpdate, OpSecretRemove, OpSecretReseal:
 		s := c.Secret
 		if s == nil {
 			return fmt.Errorf("%s without secret", c.Op)
@@ -97,6 +118,17 @@ func (c *Command) Validate() error {
 		}
 		if (len(s.Data) == 0) != (s.Version == 0) {
 			return fmt.Errorf("%s: data and version go together", c.Op)
+		}
+		if c.Op == OpSecretReseal && (s.ExpectGen == 0 || s.Version != 0) {
+			return errors.New("secret.reseal needs the generation read and no new version")
+		}
+		if c.Op != OpSecretReseal && len(s.Resealed) != 0 {
+			return fmt.Errorf("%s: resealed data only goes with secret.reseal", c.Op)
+		}
+		for _, d := range s.Resealed {
+			if d.Version == 0 || len(d.Data) == 0 {
+				return errors.New("secret.reseal: empty data version")
+			}
 		}
 	default:
 		return fmt.Errorf("unknown op %q", c.Op)
@@ -157,4 +189,22 @@ var ClusterObject = []byte("cluster")
 // ValueBinding is the associated data of a stored value in shard.
 func ValueBinding(shard uint64, object []byte) crypto.Binding {
 	return crypto.Binding{Purpose: crypto.PurposeValue, Shard: shard, Object: object}
+}
+
+// EntryPayload returns the command bytes of a Raft log entry as the state
+// machine receives them. Dragonboat stores proposals as EncodedEntry: a
+// one-byte header (format version, compression, session flag) before the
+// command; vault proposes without compression or sessions, so that header
+// is 0x00. ok is false for entries that carry no vault command (no-ops,
+// configuration changes) or an encoding vault never writes.
+func EntryPayload(e pb.Entry) (cmd []byte, ok bool) {
+	switch e.Type {
+	case pb.ApplicationEntry:
+		return e.Cmd, len(e.Cmd) > 0
+	case pb.EncodedEntry:
+		if len(e.Cmd) > 1 && e.Cmd[0] == 0 {
+			return e.Cmd[1:], true
+		}
+	}
+	return nil, false
 }

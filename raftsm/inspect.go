@@ -31,6 +31,7 @@ const (
 	SubData                         // secret ID, data Version: sealed data
 	SubRequest                      // RequestID: time(8) || code(8) || result data
 	SubPruneTime                    // when request ids were last pruned, uint64
+	SubEpoch                        // the keyring's epoch, uint64
 )
 
 func (k SubKind) String() string {
@@ -53,6 +54,8 @@ func (k SubKind) String() string {
 		return "request"
 	case SubPruneTime:
 		return "prune-time"
+	case SubEpoch:
+		return "keyring-epoch"
 	}
 	return "unknown"
 }
@@ -93,6 +96,11 @@ func ParseSubKey(sub []byte) (SubKey, error) {
 			return bad("keyring")
 		}
 		return SubKey{Kind: SubKeyring}, nil
+	case subEpoch:
+		if len(rest) != 0 {
+			return bad("keyring epoch")
+		}
+		return SubKey{Kind: SubEpoch}, nil
 	case subCluster:
 		if len(rest) != 0 {
 			return bad("cluster")

@@ -177,7 +177,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 	}
 	var ents []sm.Entry
 	for i, c := range []*Command{
-		{Op: OpKeyringSet, RequestID: bytes.Repeat([]byte{1}, 16), Time: 1, Keyring: []byte("wrapped")},
+		{Op: OpKeyringSet, RequestID: bytes.Repeat([]byte{1}, 16), Time: 1, Keyring: []byte("wrapped"), KeyringEpoch: 1},
 		inspectCommand(OpSecretCreate, "a", "alpha", 1),
 		inspectCommand(OpSecretCreate, "b", "beta", 1),
 	} {
@@ -213,7 +213,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 		t.Fatalf("applied %d gen %d", v.Applied(), v.Generation())
 	}
 	before := strings.Join(inspectState(t, v), ",")
-	if want := "keyring,object a,object b,data a 1,data b 1"; before != want {
+	if want := "keyring-epoch,keyring,object a,object b,data a 1,data b 1"; before != want {
 		t.Fatalf("state %s, want %s", before, want)
 	}
 	if _, err := v.Apply(inspectCommand(OpSecretCreate, "c", "gamma", 1), 1, 3); err == nil {
@@ -233,7 +233,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 			t.Fatalf("Apply %d = %d, %v; want %d", i, code, err, want)
 		}
 	}
-	if got, want := strings.Join(inspectState(t, v), ","), "keyring,object a,data a 1,data a 2"; got != want {
+	if got, want := strings.Join(inspectState(t, v), ","), "keyring-epoch,keyring,object a,data a 1,data a 2"; got != want {
 		t.Fatalf("after Apply: %s, want %s", got, want)
 	}
 	v.Close()

@@ -3,9 +3,12 @@ package raftsm
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/vaultd/vault/crypto"
 )
 
 // Queries accepted by Lookup. Results are copies of stored (sealed) bytes; the
@@ -13,6 +16,9 @@ import (
 type (
 	// QueryKeyring returns the shard's wrapped keyring ([]byte, nil if none).
 	QueryKeyring struct{}
+	// QueryKeyringEpoch returns the shard's keyring and its epoch
+	// (*StoredKeyring, nil if none).
+	QueryKeyringEpoch struct{}
 	// QueryCluster returns the cluster record (*StoredCluster, nil if none).
 	QueryCluster struct{}
 	// QueryName returns the secret indexed under a name MAC (*StoredSecret or nil).
@@ -26,7 +32,19 @@ type (
 	}
 	// QuerySeals returns entries sealed per key version (map[uint32]uint64).
 	QuerySeals struct{}
+	// QueryReseal lists up to Limit secrets with a record or data version
+	// not sealed under Target ([]ResealCandidate).
+	QueryReseal struct {
+		Target uint32
+		Limit  int
+	}
 )
+
+// StoredKeyring is a shard's wrapped keyring and its epoch.
+type StoredKeyring struct {
+	Ring  []byte
+	Epoch uint64
+}
 
 // StoredCluster is the cluster record as stored: its generation and the
 // sealed ClusterRecord.
@@ -54,6 +72,13 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 	switch q := q.(type) {
 	case QueryKeyring:
 		return s.store.get(key(subKeyring))
+	case QueryKeyringEpoch:
+		ring, err := s.store.get(key(subKeyring))
+		if err != nil || ring == nil {
+			return (*StoredKeyring)(nil), err
+		}
+		e, err := s.store.get(key(subEpoch))
+		return &StoredKeyring{Ring: ring, Epoch: getU64(e)}, err
 	case QueryCluster:
 		v, err := s.store.get(key(subCluster))
 		if err != nil || len(v) < 8 {
@@ -85,6 +110,8 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 		return out, err
 	case QueryData:
 		return s.store.get(key(append(dataPrefix(q.ID), u32(q.Version)...)...))
+	case QueryReseal:
+		return s.resealCandidates(key, q)
 	case QuerySeals:
 		out := map[uint32]uint64{}
 		base := key(subSeals)
@@ -96,6 +123,55 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 		return out, err
 	}
 	return nil, fmt.Errorf("raftsm: unknown query %T", q)
+}
+
+// ResealCandidate is a secret that full rotation must re-seal.
+type ResealCandidate struct {
+	ID  string
+	Gen uint64
+}
+
+func (s *StateMachine) resealCandidates(key func(sub ...byte) []byte, q QueryReseal) ([]ResealCandidate, error) {
+	var out []ResealCandidate
+	stale := map[string]bool{}
+	objBase, dataBase := key(subObject), key(subData)
+	gens := map[string]uint64{}
+	err := s.scan(objBase, func(k, v []byte) {
+		if len(v) < 8 {
+			return
+		}
+		id := string(k[len(objBase):])
+		gens[id] = binary.BigEndian.Uint64(v)
+		if kv, err := crypto.EnvelopeKeyVersion(v[8:]); err != nil || kv != q.Target {
+			stale[id] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.scan(dataBase, func(k, v []byte) {
+		rest := k[len(dataBase):]
+		if len(rest) < 5 {
+			return
+		}
+		id := string(rest[:len(rest)-5])
+		if kv, err := crypto.EnvelopeKeyVersion(v); err != nil || kv != q.Target {
+			stale[id] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for id := range stale {
+		if gen, ok := gens[id]; ok {
+			out = append(out, ResealCandidate{ID: id, Gen: gen})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
 }
 
 // scan calls f for every key with prefix p (key and value valid during f only).

@@ -43,6 +43,16 @@ type ClusterRecord struct {
 	// the key is not split into shares (so `vault unlock-key` can show it).
 	UnlockKey string `json:"unlock_key,omitempty"`
 	KeyShares int    `json:"key_shares,omitempty"` // shares the key was split into (0: not split)
+
+	// Automatic DEK rotation: the control group's leader rotates when the
+	// active DEK is older than DEKMaxAge (nanoseconds) or has sealed
+	// DEKMaxSeals entries (0: the defaults).
+	DEKMaxAge   int64  `json:"dek_max_age,omitempty"`
+	DEKMaxSeals uint64 `json:"dek_max_seals,omitempty"`
+	// FullRotation is the DEK version a running `vault key rotate --full`
+	// re-seals everything under (0: none running). It makes the command
+	// resumable: run again, it continues with the same key.
+	FullRotation uint32 `json:"full_rotation,omitempty"`
 }
 
 // Member is a manager of the cluster.

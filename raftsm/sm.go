@@ -249,7 +249,30 @@ func (a *applier) pruneRequests(now int64) error {
 func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 	switch c.Op {
 	case OpKeyringSet:
-		return sm.Result{Value: ResultOK}, a.b.Set(a.key(subKeyring), c.Keyring, nil)
+		cur, err := a.get(a.key(subEpoch))
+		if err != nil {
+			return sm.Result{}, err
+		}
+		epoch := getU64(cur)
+		switch {
+		case c.KeyringCAS && epoch != c.ExpectEpoch:
+			return sm.Result{Value: ResultConflict, Data: u64(epoch)}, nil
+		case c.KeyringEpoch < epoch:
+			return sm.Result{Value: ResultStale, Data: u64(epoch)}, nil
+		case c.KeyringEpoch == epoch:
+			ring, err := a.get(a.key(subKeyring))
+			if err != nil {
+				return sm.Result{}, err
+			}
+			if !bytes.Equal(ring, c.Keyring) {
+				return sm.Result{Value: ResultConflict, Data: u64(epoch)}, nil
+			}
+			return sm.Result{Value: ResultStale, Data: u64(epoch)}, nil // already there
+		}
+		if err := a.b.Set(a.key(subEpoch), u64(c.KeyringEpoch), nil); err != nil {
+			return sm.Result{}, err
+		}
+		return sm.Result{Value: ResultOK, Data: u64(c.KeyringEpoch)}, a.b.Set(a.key(subKeyring), c.Keyring, nil)
 	case OpClusterSet:
 		cur, err := a.get(a.key(subCluster))
 		if err != nil {
@@ -280,7 +303,7 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		if err := a.b.Set(nk, []byte(w.ID), nil); err != nil {
 			return sm.Result{}, err
 		}
-	case OpSecretUpdate, OpSecretRemove:
+	case OpSecretUpdate, OpSecretRemove, OpSecretReseal:
 		if obj == nil || len(obj) < 8 {
 			return sm.Result{Value: ResultNotFound}, nil
 		}
@@ -307,6 +330,19 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 	if w.Version != 0 {
 		dk := a.key(append(dataPrefix(w.ID), u32(w.Version)...)...)
 		if err := a.b.Set(dk, w.Data, nil); err != nil {
+			return sm.Result{}, err
+		}
+	}
+	for _, d := range w.Resealed {
+		dk := a.key(append(dataPrefix(w.ID), u32(d.Version)...)...)
+		old, err := a.get(dk)
+		if err != nil {
+			return sm.Result{}, err
+		}
+		if old == nil {
+			continue // a version that no longer exists is not brought back
+		}
+		if err := a.b.Set(dk, d.Data, nil); err != nil {
 			return sm.Result{}, err
 		}
 	}

@@ -163,7 +163,7 @@ func TestSnapshotStreamsIntoFreshReplica(t *testing.T) {
 	key, _ := crypto.GenerateKey(3)
 	src := newTestNode(t, key, 2)
 	var cmds []*Command
-	cmds = append(cmds, &Command{Op: OpKeyringSet, RequestID: reqID(), Time: 1, Keyring: []byte("wrapped-keyring")})
+	cmds = append(cmds, &Command{Op: OpKeyringSet, RequestID: reqID(), Time: 1, Keyring: []byte("wrapped-keyring"), KeyringEpoch: 1})
 	for i := range 300 {
 		c := create(fmt.Sprintf("id%03d", i), fmt.Sprintf("name%03d", i), int64(i+2))
 		c.Secret.Data = bytes.Repeat([]byte{byte(i)}, 1000) // several stream chunks
@@ -341,4 +341,40 @@ func FuzzOpenCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestKeyringEpochs(t *testing.T) {
+	key, _ := crypto.GenerateKey(1)
+	n := newTestNode(t, key, 1)
+	set := func(ring string, epoch uint64, cas bool, expect uint64) uint64 {
+		c := &Command{Op: OpKeyringSet, RequestID: reqID(), Time: 1, Keyring: []byte(ring), KeyringEpoch: epoch, KeyringCAS: cas, ExpectEpoch: expect}
+		return n.apply(t, n.sm.applied+1, c)[0].Value
+	}
+	for _, tc := range []struct {
+		ring        string
+		epoch       uint64
+		cas         bool
+		expect      uint64
+		want        uint64
+		wantApplied int
+	}{
+		{"r1", 1, true, 0, ResultOK, 1},
+		{"r2", 2, true, 0, ResultConflict, 1}, // another operation got there first
+		{"r2", 2, true, 1, ResultOK, 2},
+		{"r2", 2, false, 0, ResultStale, 2}, // replayed distribution: no change
+		{"rX", 2, false, 0, ResultConflict, 2},
+		{"r1", 1, false, 0, ResultStale, 2}, // an older ring never overwrites a newer one
+		{"r5", 5, false, 0, ResultOK, 3},
+	} {
+		if got := set(tc.ring, tc.epoch, tc.cas, tc.expect); got != tc.want {
+			t.Fatalf("set %s epoch %d: result %d, want %d", tc.ring, tc.epoch, got, tc.want)
+		}
+		if len(n.rings) != tc.wantApplied {
+			t.Fatalf("after %s: keyring hook ran %d times, want %d", tc.ring, len(n.rings), tc.wantApplied)
+		}
+	}
+	got, _ := n.sm.Lookup(QueryKeyringEpoch{})
+	if k := got.(*StoredKeyring); string(k.Ring) != "r5" || k.Epoch != 5 {
+		t.Fatalf("stored %+v", k)
+	}
 }

@@ -29,6 +29,7 @@ const (
 const (
 	subApplied  byte = 'a' // applied index, uint64
 	subKeyring  byte = 'k' // keys.WrappedKeyring, marshalled
+	subEpoch    byte = 'e' // the keyring's epoch, uint64
 	subSeals    byte = 'c' // + key version (4): entries sealed under it, uint64
 	subCluster  byte = 'x' // sealed cluster record (control shard)
 	subName     byte = 'n' // + name MAC: secret id

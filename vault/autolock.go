@@ -354,8 +354,8 @@ func onOff(b bool) string {
 // with newDEK, adds and then activates a DEK wrapped only under it), and
 // records the autolock setting.
 func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
-	n.initMu.Lock()
-	defer n.initMu.Unlock()
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
 	if shares != 0 || threshold != 0 {
 		if !autolock {
 			return nil, api.Errorf(api.CodeInvalid, "--key-shares and --key-threshold need autolock")
@@ -425,43 +425,19 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 		}
 	}
 
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyring{})
-	if err != nil {
+	// Re-wrap the ring under the new KEK in every group (each manager
+	// switches to the pushed KEK as it applies it); with newDEK, in the same
+	// step add a DEK wrapped only under the new KEK, and then activate it.
+	if err := n.syncKeyrings(ctx); err != nil {
 		return nil, err
 	}
-	w, err := keys.UnmarshalWrappedKeyring(out.([]byte))
-	if err != nil {
-		return nil, err
-	}
-	w2, err := w.Rewrap(oldKEK, newKEK)
-	if err != nil {
-		return nil, err
-	}
+	rewrap := func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) { return w.Rewrap(oldKEK, newKEK) }
 	if newDEK {
-		last := w2.DEKs[len(w2.DEKs)-1].Version
-		d, dek, err := keys.NewDEK(newKEK, last+1, time.Now())
-		if err != nil {
+		if resp.DEKVersion, err = n.addDEK(ctx, rewrap, func() *crypto.Key { return newKEK }); err != nil {
 			return nil, err
 		}
-		dek.Wipe() // every node unwraps it from the keyring
-		if err := w2.AddDEK(d); err != nil {
-			return nil, err
-		}
-		resp.DEKVersion = d.Version
-	}
-	// Phase 1: every group's log holds the re-wrapped ring (and the new DEK,
-	// not yet active) before any entry is sealed with it.
-	if err := n.setKeyringEverywhere(ctx, w2); err != nil {
+	} else if _, err := n.updateKeyring(ctx, rewrap); err != nil {
 		return nil, err
-	}
-	if newDEK {
-		w3 := w2.Clone()
-		if err := w3.Activate(resp.DEKVersion); err != nil {
-			return nil, err
-		}
-		if err := n.setKeyringEverywhere(ctx, w3); err != nil {
-			return nil, err
-		}
 	}
 	_, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		rec.Autolock, rec.UnlockKey, rec.KeyShares = autolock, unlockText, shares
@@ -472,15 +448,4 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 	}
 	n.log.Info("KEK changed on every manager", "kek_version", newVersion, "autolock", autolock, "new_dek", resp.DEKVersion)
 	return resp, nil
-}
-
-func (n *Node) setKeyringEverywhere(ctx context.Context, w *keys.WrappedKeyring) error {
-	b := w.Marshal()
-	for _, shard := range allShards(n.shardCount()) {
-		c := &raftsm.Command{Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: time.Now().UnixNano(), Keyring: b}
-		if _, err := n.propose(ctx, shard, c); err != nil {
-			return fmt.Errorf("keyring to group %d: %w", shard, err)
-		}
-	}
-	return nil
 }

@@ -116,6 +116,7 @@ type Node struct {
 	live   map[string]time.Time // node id -> last successful ping
 
 	initMu sync.Mutex // serializes Init
+	keyMu  sync.Mutex // serializes key operations started on this node
 }
 
 // Start opens the state dir, brings up the replicas of an initialized node,
@@ -373,6 +374,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	n.ready = true
 	n.stop = make(chan struct{})
 	go n.balanceLoop(n.stop)
+	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
 	return nil
 }
@@ -558,13 +560,17 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 		b.release()
 		return nil, err
 	}
-	// Introduce the keyring into every shard's log before anything else.
+	// Introduce the keyring into every group's log before anything else.
 	wrapped := w.Marshal()
-	for _, shard := range allShards(st.Shards) {
-		c := &raftsm.Command{Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: now.UnixNano(), Keyring: wrapped}
-		if _, err := n.propose(ctx, shard, c); err != nil {
-			return nil, fmt.Errorf("introduce keyring to shard %d: %w", shard, err)
-		}
+	res, err := n.propose(ctx, raftsm.ControlShard, &raftsm.Command{
+		Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: now.UnixNano(),
+		Keyring: wrapped, KeyringEpoch: 1, KeyringCAS: true,
+	})
+	if err != nil || res.Value != raftsm.ResultOK {
+		return nil, fmt.Errorf("introduce the keyring to the control group: %v (result %d)", err, res.Value)
+	}
+	if err := n.distributeKeyring(ctx, wrapped, 1); err != nil {
+		return nil, err
 	}
 	if err := n.writeCluster(ctx, rec, 0); err != nil {
 		return nil, err

@@ -64,6 +64,10 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		}
 		return struct{}{}, n.acceptPendingKEK(&req)
 	}))
+	mux.HandleFunc("GET /v1/peer/keyusage", n.peerOnly(func(r *http.Request) (any, error) { return n.localKeyUsage() }))
+	mux.HandleFunc("POST /v1/peer/compact", n.peerOnly(func(r *http.Request) (any, error) {
+		return struct{}{}, n.compactLocal(r.Context())
+	}))
 	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: ln}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

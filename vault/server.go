@@ -98,6 +98,41 @@ func (n *Node) serve() error {
 		}
 		return struct{}{}, n.Lock(r.Context(), req.Force)
 	}))
+	mux.HandleFunc("GET /v1/keys", n.handle(func(r *http.Request) (any, error) { return n.KeyStatus(r.Context()) }))
+	mux.HandleFunc("POST /v1/keys/rotate", n.handle(func(r *http.Request) (any, error) {
+		var req api.RotateRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if req.Full {
+			return n.StartFullRotation(r.Context())
+		}
+		v, err := n.RotateDEK(r.Context(), "requested")
+		return &api.RotateResponse{Version: v}, err
+	}))
+	mux.HandleFunc("POST /v1/keys/reseal", n.handle(func(r *http.Request) (any, error) {
+		var req api.ResealRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.ResealStep(r.Context(), req.Limit)
+	}))
+	mux.HandleFunc("POST /v1/keys/compact", n.handle(func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
+	mux.HandleFunc("POST /v1/keys/rotate/finish", n.handle(func(r *http.Request) (any, error) { return n.FinishFullRotation(r.Context()) }))
+	mux.HandleFunc("POST /v1/keys/retire", n.handle(func(r *http.Request) (any, error) {
+		var req api.RetireRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.RetireDEK(r.Context(), req.Version)
+	}))
+	mux.HandleFunc("POST /v1/cluster/rotation", n.handle(func(r *http.Request) (any, error) {
+		var req api.RotationPolicy
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.SetRotationPolicy(r.Context(), &req)
+	}))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest

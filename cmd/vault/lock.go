@@ -26,13 +26,28 @@ func clusterUpdateCommand() *cli.Command {
 		Usage: "change cluster settings",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "autolock", Usage: "true: managers need the unlock key after a restart; false: each keeps its KEK on disk"},
+			&cli.DurationFlag{Name: "dek-max-age", Usage: "rotate the data key automatically when it is this old (0: default 720h)"},
+			&cli.Uint64Flag{Name: "dek-max-seals", Usage: "rotate the data key automatically after this many seals (0: default 2^30)"},
 		}, shareFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("vault cluster update --autolock=true|false", "cluster update takes no arguments")
 			}
+			if c.IsSet("dek-max-age") || c.IsSet("dek-max-seals") {
+				err := client(c).SetRotationPolicy(c.Context, api.RotationPolicy{
+					MaxAge: c.Duration("dek-max-age"), SetMaxAge: c.IsSet("dek-max-age"),
+					MaxSeals: c.Uint64("dek-max-seals"), SetMaxSeals: c.IsSet("dek-max-seals"),
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Println("Automatic data key rotation updated.")
+				if !c.IsSet("autolock") {
+					return nil
+				}
+			}
 			if !c.IsSet("autolock") {
-				return usagef("vault cluster update --autolock=true|false", "nothing to update")
+				return usagef("vault cluster update --autolock=true|false, --dek-max-age D, --dek-max-seals N", "nothing to update")
 			}
 			var enable bool
 			switch c.String("autolock") {

@@ -34,6 +34,7 @@ func main() {
 			unlockCommand(),
 			lockCommand(),
 			unlockKeyCommand(),
+			keyCommand(),
 			secretCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {},

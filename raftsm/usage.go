@@ -1,0 +1,45 @@
+package raftsm
+
+import (
+	"github.com/cockroachdb/pebble"
+
+	"github.com/vaultd/vault/crypto"
+)
+
+// ValueKeyVersions counts, for one shard's live state, the stored values
+// (secret records and data, the cluster record) sealed under each key
+// version. It reads this node's store directly: key retirement checks it on
+// every manager.
+func (s *Store) ValueKeyVersions(shard uint64) (map[uint32]int, error) {
+	out := map[uint32]int{}
+	gen, err := s.Generation(shard)
+	if err != nil || gen == 0 {
+		return out, err
+	}
+	base := dataKey(shard, gen)
+	err = s.with(func(db *pebble.DB) error {
+		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		for it.First(); it.Valid(); it.Next() {
+			sub := it.Key()[len(base):]
+			if len(sub) == 0 {
+				continue
+			}
+			v := it.Value()
+			switch sub[0] {
+			case subObject, subCluster:
+				if len(v) < 8 {
+					continue
+				}
+				v = v[8:]
+			case subData:
+			default:
+				continue
+			}
+			if kv, err := crypto.EnvelopeKeyVersion(v); err == nil {
+				out[kv]++
+			}
+		}
+		return it.Close()
+	})
+	return out, err
+}

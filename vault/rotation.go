@@ -1,0 +1,335 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// Defaults for automatic DEK rotation (cluster update --dek-max-age,
+// --dek-max-seals). XChaCha20-Poly1305's random nonces put no practical
+// limit on seals; the count bounds how much data one key protects.
+const (
+	DefaultDEKMaxAge   = 30 * 24 * time.Hour
+	DefaultDEKMaxSeals = 1 << 30
+)
+
+// StartFullRotation rotates the DEK and records it as the target of a full
+// rotation, or resumes the one in progress.
+func (n *Node) StartFullRotation(ctx context.Context) (*api.RotateResponse, error) {
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.syncKeyrings(ctx); err != nil {
+		return nil, err
+	}
+	w, _, err := n.controlKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rec.FullRotation != 0 && rec.FullRotation == w.Active() {
+		n.log.Info("resuming a full key rotation", "dek_version", rec.FullRotation)
+		return &api.RotateResponse{Version: rec.FullRotation, Full: true, Resumed: true}, nil
+	}
+	v, err := n.RotateDEK(ctx, "full rotation")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		rec.FullRotation = v
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return &api.RotateResponse{Version: v, Full: true}, nil
+}
+
+// ResealStep re-seals up to limit secrets (and the cluster record) under the
+// active DEK and says how many remain.
+func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, error) {
+	_, ring, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	active, err := ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	target := active.Version()
+	if limit <= 0 || limit > 4096 {
+		limit = 256
+	}
+	p := &api.ResealProgress{Target: target}
+	// The cluster record: any write re-seals it under the active key.
+	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil {
+		return nil, err
+	}
+	if sc := out.(*raftsm.StoredCluster); sc != nil {
+		if v, err := crypto.EnvelopeKeyVersion(sc.Sealed); err == nil && v != target {
+			if _, err := n.updateCluster(ctx, func(*raftsm.ClusterRecord) error { return nil }); err != nil {
+				return nil, err
+			}
+			p.Resealed++
+		}
+	}
+	for _, shard := range raftsm.SecretShards(n.shardCount()) {
+		out, err := n.read(ctx, shard, raftsm.QueryReseal{Target: target})
+		if err != nil {
+			return nil, err
+		}
+		cands := out.([]raftsm.ResealCandidate)
+		for _, c := range cands {
+			if p.Resealed >= limit {
+				p.Remaining++
+				continue
+			}
+			done, err := n.resealSecret(ctx, shard, c)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				p.Resealed++
+			} else {
+				p.Remaining++ // changed under us: the next step takes it again
+			}
+		}
+	}
+	return p, nil
+}
+
+// resealSecret re-seals one secret's record and every data version.
+func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
+	out, err := n.read(ctx, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
+	if err != nil {
+		return false, err
+	}
+	var stored *raftsm.StoredSecret
+	for _, s := range out.([]raftsm.StoredSecret) {
+		if s.ID == c.ID {
+			stored = &s
+		}
+	}
+	if stored == nil || stored.Gen != c.Gen {
+		return false, nil
+	}
+	e, err := n.openStored(shard, stored)
+	if err != nil {
+		return false, err
+	}
+	mac, _, err := n.nameMAC(e.rec.Name)
+	if err != nil {
+		return false, err
+	}
+	recBytes, err := json.Marshal(&e.rec)
+	if err != nil {
+		return false, err
+	}
+	w := &raftsm.SecretWrite{ID: c.ID, NameMAC: mac, ExpectGen: c.Gen}
+	if w.Record, err = n.seal(shard, raftsm.RecordObject(c.ID), recBytes); err != nil {
+		return false, err
+	}
+	for _, v := range e.rec.Versions {
+		out, err := n.read(ctx, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
+		if err != nil {
+			return false, err
+		}
+		sealed := out.([]byte)
+		if sealed == nil {
+			continue
+		}
+		obj := raftsm.DataObject(c.ID, v.Version)
+		data, err := n.open(shard, obj, sealed)
+		if err != nil {
+			return false, fmt.Errorf("open secret %s version %d: %w", c.ID, v.Version, err)
+		}
+		resealed, err := n.seal(shard, obj, data)
+		wipe(data)
+		if err != nil {
+			return false, err
+		}
+		w.Resealed = append(w.Resealed, raftsm.DataVersion{Version: v.Version, Data: resealed})
+	}
+	res, err := n.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
+	if err != nil {
+		return false, err
+	}
+	return res.Value == raftsm.ResultOK, nil
+}
+
+// compactLocal snapshots every group on this manager and drops every log
+// entry the snapshot covers, so no entry sealed under an old key remains.
+func (n *Node) compactLocal(ctx context.Context) error {
+	nh, _, err := n.running()
+	if err != nil {
+		return err
+	}
+	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
+	for _, shard := range allShards(n.shardCount()) {
+		err := withRetry(ctx, "snapshot", func(ctx context.Context) error {
+			_, err := nh.SyncRequestSnapshot(ctx, shard, opt)
+			return err
+		})
+		if err != nil && !errors.Is(err, dragonboat.ErrRejected) {
+			return fmt.Errorf("snapshot group %d: %w", shard, n.explain(err))
+		}
+		if _, err := nh.RequestCompaction(shard, n.replicaID()); err != nil && !errors.Is(err, dragonboat.ErrRejected) {
+			n.log.Debug("log compaction request", "shard", shard, "err", err)
+		}
+	}
+	return nil
+}
+
+// CompactAll compacts every manager's logs.
+func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
+	rec, _, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	tm, self := n.tls, n.st.NodeID
+	n.mu.RUnlock()
+	resp := &api.CompactResponse{}
+	for _, m := range rec.Members {
+		if m.NodeID == self {
+			err = n.compactLocal(ctx)
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			err = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/compact", nil, nil)
+			cancel()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compact manager %s: %w", m.NodeID, err)
+		}
+		resp.Managers = append(resp.Managers, m.NodeID)
+	}
+	return resp, nil
+}
+
+// FinishFullRotation checks that no manager holds anything under a DEK
+// other than the target and clears the rotation marker.
+func (n *Node) FinishFullRotation(ctx context.Context) (*api.KeyStatus, error) {
+	ks, err := n.KeyStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ks.Unreachable) > 0 {
+		return ks, api.Errorf(api.CodeUnavailable, "managers %v did not answer: the rotation cannot be checked on them", ks.Unreachable).
+			WithHint("bring them back and run `vault key rotate --full` again: it continues where it stopped")
+	}
+	var target uint32
+	for _, d := range ks.DEKs {
+		if d.State == keys.DEKActive.String() {
+			target = d.Version
+		}
+	}
+	for _, d := range ks.DEKs {
+		if d.Version != target && d.Values+d.LogEntries+d.Snapshots > 0 {
+			return ks, api.Errorf(api.CodeConflict, "data key v%d still holds %d values, %d log entries, %d snapshots", d.Version, d.Values, d.LogEntries, d.Snapshots).
+				WithHint("run `vault key rotate --full` again: it continues where it stopped")
+		}
+	}
+	if _, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		rec.FullRotation = 0
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	n.log.Info("full key rotation finished", "dek_version", target)
+	ks.Rotation = 0
+	return ks, nil
+}
+
+// SetRotationPolicy sets the automatic rotation limits.
+func (n *Node) SetRotationPolicy(ctx context.Context, req *api.RotationPolicy) error {
+	if req.MaxAge < 0 || (req.MaxAge > 0 && req.MaxAge < time.Minute) {
+		return api.Errorf(api.CodeInvalid, "--dek-max-age %s: give at least 1m (or 0 for the default, %s)", req.MaxAge, DefaultDEKMaxAge)
+	}
+	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		if req.SetMaxAge {
+			rec.DEKMaxAge = int64(req.MaxAge)
+		}
+		if req.SetMaxSeals {
+			rec.DEKMaxSeals = req.MaxSeals
+		}
+		return nil
+	})
+	return err
+}
+
+// rotationLoop rotates the DEK automatically on the control group's leader.
+func (n *Node) rotationLoop(stop <-chan struct{}) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if reason := n.rotationDue(); reason != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if _, err := n.RotateDEK(ctx, reason); err != nil {
+				n.log.Warn("automatic data key rotation failed; it will be retried", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// rotationDue says why the active DEK must rotate now ("" if not). Only the
+// control group's leader decides.
+func (n *Node) rotationDue() string {
+	n.mu.RLock()
+	nh, st := n.nh, n.st
+	n.mu.RUnlock()
+	if nh == nil || st == nil {
+		return ""
+	}
+	if leader, _, ok, err := nh.GetLeaderID(raftsm.ControlShard); err != nil || !ok || leader != st.ReplicaID {
+		return ""
+	}
+	rec, err := n.staleCluster()
+	if err != nil {
+		return ""
+	}
+	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	if err != nil || out.(*raftsm.StoredKeyring) == nil {
+		return ""
+	}
+	w, err := keys.UnmarshalWrappedKeyring(out.(*raftsm.StoredKeyring).Ring)
+	if err != nil {
+		return ""
+	}
+	d, _ := w.Lookup(w.Active())
+	maxAge, maxSeals := time.Duration(rec.DEKMaxAge), rec.DEKMaxSeals
+	if maxAge == 0 {
+		maxAge = DefaultDEKMaxAge
+	}
+	if maxSeals == 0 {
+		maxSeals = DefaultDEKMaxSeals
+	}
+	if age := time.Since(time.Unix(0, d.Created)); age > maxAge {
+		return fmt.Sprintf("automatic: data key v%d is %s old (limit %s)", d.Version, age.Round(time.Second), maxAge)
+	}
+	var seals uint64
+	for _, shard := range allShards(st.Shards) {
+		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
+			seals += out.(map[uint32]uint64)[d.Version]
+		}
+	}
+	if seals >= maxSeals {
+		return fmt.Sprintf("automatic: data key v%d sealed %d entries (limit %d)", d.Version, seals, maxSeals)
+	}
+	return ""
+}
