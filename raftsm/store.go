@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // ErrClosed is returned by Store methods after Close.
@@ -48,7 +49,7 @@ type Store struct {
 
 // OpenStore opens (creating if needed) the Pebble database in dir.
 func OpenStore(dir string, readOnly bool) (*Store, error) {
-	opts := &pebble.Options{ReadOnly: readOnly, Logger: quietLogger{}}
+	opts := &pebble.Options{ReadOnly: readOnly, Logger: quietLogger{}, FS: noReuseFS{vfs.Default}}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", dir, err)
@@ -172,4 +173,46 @@ func (s *Store) Keyring(shard uint64) ([]byte, error) {
 		return nil, err
 	}
 	return s.get(dataKey(shard, gen, subKeyring))
+}
+
+// noReuseFS keeps Pebble from recycling WAL files: a recycled file keeps its
+// old bytes past what is rewritten, so ciphertext sealed under a retired key
+// could outlive its retirement in the state dir. Obsolete WAL files are
+// deleted instead.
+type noReuseFS struct{ vfs.FS }
+
+// walRecycleLimit is how many obsolete WAL files Pebble keeps for reuse:
+// MemTableStopWritesThreshold (default 2) + 1.
+const walRecycleLimit = 3
+
+func (fs noReuseFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
+	if err := fs.FS.Remove(oldname); err != nil {
+		return nil, err
+	}
+	return fs.FS.Create(newname)
+}
+
+// Purge flushes the memtable and compacts the whole database, so that
+// overwritten and deleted values (for example, values re-sealed under a new
+// key) leave the files: their WAL segments and old tables become obsolete
+// and are deleted.
+//
+// Pebble keeps a few obsolete WAL files for reuse instead of deleting them,
+// and reuses one at each memtable switch; noReuseFS turns each reuse into a
+// deletion. Flushing more times than Pebble keeps files therefore deletes
+// every WAL written before the purge.
+func (s *Store) Purge() error {
+	return s.with(func(db *pebble.DB) error {
+		for range walRecycleLimit + 2 {
+			if err := db.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, r := range [][2][]byte{{{prefixData}, {prefixData + 1}}, {{prefixMeta}, {prefixMeta + 1}}} {
+			if err := db.Compact(r[0], r[1], true); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

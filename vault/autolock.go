@@ -380,7 +380,7 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 	n.mu.RUnlock()
 	newVersion := oldKEK.Version() + 1
 
-	resp := &api.UnlockKeyResponse{KEKVersion: newVersion, Autolock: autolock}
+	resp := &api.UnlockKeyResponse{KEKVersion: newVersion - kekVersionBase, Autolock: autolock}
 	var newKEK *crypto.Key
 	var unlockText string
 	if autolock {

@@ -333,26 +333,66 @@ func (n *Node) checkIdentity(st *nodeState) error {
 	return nil
 }
 
-func (n *Node) startRaft(ctx context.Context, b *boot) error {
-	st := b.st
-	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, b.tls))
+// openNodeHost creates the NodeHost and starts every replica on it.
+func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyring, tm *tlsMaterial, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
+	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, tm))
 	if err != nil {
 		if isHostnameChange(err) {
-			return fmt.Errorf("start raft: the hostname changed since this state dir was created: %w", err)
+			return nil, fmt.Errorf("start raft: the hostname changed since this state dir was created: %w", err)
 		}
-		return fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
+		return nil, fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
 	}
-	n.mu.Lock()
-	n.st, n.store, n.nh, n.kek, n.ring, n.tls = st, b.store, nh, b.kek, b.ring, b.tls
-	n.mu.Unlock()
-	create, err := raftsm.NewFactory(b.store, raftsm.Hooks{
-		Keys:           b.ring,
-		SnapshotKey:    b.ring.Active,
+	create, err := raftsm.NewFactory(store, raftsm.Hooks{
+		Keys:           ring,
+		SnapshotKey:    ring.Active,
 		KeyringApplied: n.keyringApplied,
 	})
 	if err == nil {
-		err = n.startReplicas(nh, st, create, b.members, b.join)
+		err = n.startReplicas(nh, st, create, members, join)
 	}
+	if err != nil {
+		nh.Close()
+		return nil, err
+	}
+	return nh, nil
+}
+
+// restartRaft closes and reopens this node's NodeHost; keys stay in memory.
+// Requests meanwhile wait and retry.
+func (n *Node) restartRaft(ctx context.Context) error {
+	n.mu.Lock()
+	nh, st, store, ring, tm := n.nh, n.st, n.store, n.ring, n.tls
+	n.mu.Unlock()
+	if nh == nil {
+		return errLocked()
+	}
+	nh.Close()
+	nh2, err := n.openNodeHost(st, store, ring, tm, nil, false)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.nh = nh2
+	n.mu.Unlock()
+	n.log.Info("reopened the Raft log database")
+	return nil
+}
+
+func (n *Node) startRaft(ctx context.Context, b *boot) error {
+	st := b.st
+	n.mu.Lock()
+	n.st, n.store, n.kek, n.ring, n.tls = st, b.store, b.kek, b.ring, b.tls
+	n.mu.Unlock()
+	nh, err := n.openNodeHost(st, b.store, b.ring, b.tls, b.members, b.join)
+	if err != nil {
+		n.mu.Lock()
+		n.st, n.store, n.kek, n.ring, n.tls = nil, nil, nil, nil, nil
+		n.mu.Unlock()
+		return err
+	}
+	n.mu.Lock()
+	n.nh = nh
+	n.mu.Unlock()
 	if err == nil && (b.members != nil || b.join) {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
@@ -511,7 +551,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 	var rec *raftsm.ClusterRecord
 	err := func() error {
 		var err error
-		if b.kek, err = newKEK(n.cfg.StateDir, 1); err != nil {
+		if b.kek, err = newKEK(n.cfg.StateDir, kekVersionBase+1); err != nil {
 			return err
 		}
 		if w, b.ring, err = keys.NewKeyring(b.kek, now); err != nil {
@@ -603,7 +643,7 @@ func (n *Node) Status() *api.Status {
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {
-			s.KEKVersion, s.ActiveDEK = w.KEKVersion, w.Active()
+			s.KEKVersion, s.ActiveDEK = w.KEKVersion-kekVersionBase, w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
 					s.DEKVersions = append(s.DEKVersions, d.Version)
@@ -618,7 +658,7 @@ func (n *Node) Status() *api.Status {
 	}
 	ready := n.ready
 	if ready {
-		s.KEKVersion = n.kek.Version()
+		s.KEKVersion = n.kek.Version() - kekVersionBase
 		if k, err := n.ring.Active(); err == nil {
 			s.ActiveDEK = k.Version()
 		}

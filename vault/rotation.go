@@ -183,11 +183,33 @@ func (n *Node) compactLocal(ctx context.Context) error {
 		if err != nil && !errors.Is(err, dragonboat.ErrRejected) {
 			return fmt.Errorf("snapshot group %d: %w", shard, n.explain(err))
 		}
-		if _, err := nh.RequestCompaction(shard, n.replicaID()); err != nil && !errors.Is(err, dragonboat.ErrRejected) {
-			n.log.Debug("log compaction request", "shard", shard, "err", err)
+	}
+	// Compacted entries can survive in the Raft log database's write-ahead
+	// files, which its storage engine recycles without clearing. Reopening
+	// the NodeHost makes those files obsolete and deleted (files from before
+	// an open are never recycled); compacting the log ranges then rewrites
+	// the tables without the deleted entries.
+	if err := n.restartRaft(ctx); err != nil {
+		return fmt.Errorf("reopen the Raft log: %w", err)
+	}
+	n.mu.RLock()
+	nh, store := n.nh, n.store
+	n.mu.RUnlock()
+	for _, shard := range allShards(n.shardCount()) {
+		op, err := nh.RequestCompaction(shard, n.replicaID())
+		if err != nil {
+			if !errors.Is(err, dragonboat.ErrRejected) {
+				n.log.Debug("log compaction request", "shard", shard, "err", err)
+			}
+			continue
+		}
+		select {
+		case <-op.ResultC():
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return nil
+	return store.Purge()
 }
 
 // CompactAll compacts every manager's logs.

@@ -25,6 +25,12 @@ const (
 	stateMode       = 0o700
 )
 
+// kekVersionBase sets KEK versions apart from DEK versions: both name the
+// key in an envelope's header, and a KEK's versions count up from here, so
+// a reader (an operator's tool, a scan for data under a retired DEK) never
+// mistakes one for the other. Operators see KEK versions from 1.
+const kekVersionBase = 1 << 31
+
 // nodeState is node.json: who this node is. It holds no key material.
 type nodeState struct {
 	Format       int    `json:"format"`

@@ -79,6 +79,10 @@ func (d *StateDir) NodeFile() string { return filepath.Join(d.Path, nodeFile) }
 // KEKFile is the path of the KEK file (present while autolock is off).
 func (d *StateDir) KEKFile() string { return filepath.Join(d.Path, kekFile) }
 
+// JoinKeyringFile is the path of the keyring a joining node was given,
+// kept until its shards have caught up.
+func (d *StateDir) JoinKeyringFile() string { return filepath.Join(d.Path, joinKeyringFile) }
+
 // StorePath is the directory of the node's state database (raftsm.Store).
 func (d *StateDir) StorePath() string { return filepath.Join(d.Path, storeDir) }
 
