@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
 // daemon is one `vault daemon` process.
 type daemon struct {
 	t        *testing.T
@@ -53,7 +78,7 @@ type daemon struct {
 	apiAddr  string // manager API
 	extra    []string
 	cmd      *exec.Cmd
-	logs     *bytes.Buffer
+	logs     *lockedBuffer
 	exited   chan struct{}
 }
 
@@ -81,7 +106,7 @@ func (d *daemon) start() {
 	d.t.Helper()
 	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
-	d.logs = &bytes.Buffer{}
+	d.logs = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

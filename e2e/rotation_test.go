@@ -89,8 +89,8 @@ func TestFullRotationUnderLoad(t *testing.T) {
 	}
 
 	rot := exec.Command(vaultBin, "--socket", ds[0].socket, "key", "rotate", "--full", "--batch", "10")
-	var rotOut bytes.Buffer
-	rot.Stdout, rot.Stderr = &rotOut, &rotOut
+	rotOut := &lockedBuffer{}
+	rot.Stdout, rot.Stderr = rotOut, rotOut
 	if err := rot.Start(); err != nil {
 		t.Fatal(err)
 	}
