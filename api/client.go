@@ -231,3 +231,26 @@ func (c *Client) RetireKey(ctx context.Context, version uint32) error {
 func (c *Client) SetRotationPolicy(ctx context.Context, p RotationPolicy) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/rotation", p, nil)
 }
+
+// Mount asks the daemon to mount secrets at a mountpoint.
+func (c *Client) Mount(ctx context.Context, req MountRequest) (*MountInfo, error) {
+	var r MountInfo
+	return &r, c.do(ctx, http.MethodPost, "/v1/mounts", req, &r)
+}
+
+// Unmount ends a mount.
+func (c *Client) Unmount(ctx context.Context, mountpoint string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/mounts?path="+url.QueryEscape(mountpoint), nil, nil)
+}
+
+// Mounts lists the daemon's mounts.
+func (c *Client) Mounts(ctx context.Context) ([]MountInfo, error) {
+	var r []MountInfo
+	return r, c.do(ctx, http.MethodGet, "/v1/mounts", nil, &r)
+}
+
+// RemoveSecretForce removes a secret even while it is mounted.
+func (c *Client) RemoveSecretForce(ctx context.Context, ref string) (*RemoveResponse, error) {
+	var r RemoveResponse
+	return &r, c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(ref)+"?force=true", nil, &r)
+}

@@ -24,6 +24,10 @@ type Hooks struct {
 	// shard's wrapped keyring, and after a snapshot was recovered, so the node
 	// can unwrap DEK versions it did not have yet. It must not block.
 	KeyringApplied func(shard uint64, wrapped []byte)
+	// SecretsChanged (optional) is called after a batch that created,
+	// updated, re-sealed or removed secrets was committed, with their ids,
+	// so the node can refresh what it serves from them. It must not block.
+	SecretsChanged func(shard uint64, ids []string)
 }
 
 // Validate reports a missing hook.
@@ -109,6 +113,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var keyrings [][]byte
+	var changed []string
 	err := s.store.with(func(db *pebble.DB) error {
 		b := db.NewIndexedBatch()
 		defer b.Close()
@@ -128,6 +133,9 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			e.Result = res
 			if c.Op == OpKeyringSet && res.Value == ResultOK {
 				keyrings = append(keyrings, c.Keyring)
+			}
+			if c.Secret != nil && res.Value == ResultOK {
+				changed = append(changed, c.Secret.ID)
 			}
 		}
 		last := entries[len(entries)-1].Index
@@ -152,6 +160,9 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	}
 	for _, k := range keyrings {
 		s.hooks.KeyringApplied(s.shard, k)
+	}
+	if len(changed) > 0 && s.hooks.SecretsChanged != nil {
+		s.hooks.SecretsChanged(s.shard, changed)
 	}
 	return entries, nil
 }

@@ -135,7 +135,8 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.mu.Unlock()
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
-			n.log.Info("node unlocked", "kek_version", v)
+			n.log.Info("node unlocked", "kek_version", v-kekVersionBase)
+			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
 		n.mu.Lock()
@@ -207,6 +208,7 @@ func (n *Node) Lock(ctx context.Context, force bool) error {
 	n.mu.RLock()
 	st := n.st
 	n.mu.RUnlock()
+	n.lockMounts()
 	n.shutdownRaft()
 	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
 	if err != nil {

@@ -115,6 +115,9 @@ type Node struct {
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
 
+	mountMu sync.Mutex
+	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
+
 	initMu sync.Mutex // serializes Init
 	keyMu  sync.Mutex // serializes key operations started on this node
 }
@@ -125,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, mounts: map[string]*mount{}}
 	quietDragonboat(n.log)
 	if err := os.MkdirAll(cfg.StateDir, stateMode); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
@@ -133,6 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.lockStateDir(); err != nil {
 		return nil, err
 	}
+	n.cleanStaleMounts()
 	st, err := readNodeState(cfg.StateDir)
 	if err != nil {
 		n.unlockStateDir()
@@ -346,6 +350,7 @@ func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyri
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
 		KeyringApplied: n.keyringApplied,
+		SecretsChanged: n.secretsChanged,
 	})
 	if err == nil {
 		err = n.startReplicas(nh, st, create, members, join)
@@ -709,6 +714,7 @@ func (n *Node) Close() error {
 		cancel()
 		os.Remove(n.cfg.SocketPath)
 	}
+	n.closeMounts()
 	n.shutdownRaft()
 	n.mu.Lock()
 	if n.lockedStore != nil {

@@ -266,12 +266,17 @@ func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.
 	return nil, api.Errorf(api.CodeConflict, "secret %s keeps changing concurrently", ref).WithHint("retry")
 }
 
-// RemoveSecret removes a secret and every version of its data.
-func (n *Node) RemoveSecret(ctx context.Context, ref string) (*api.RemoveResponse, error) {
+// RemoveSecret removes a secret and every version of its data. A secret
+// mounted on this node is kept unless force.
+func (n *Node) RemoveSecret(ctx context.Context, ref string, force bool) (*api.RemoveResponse, error) {
 	for range maxConflictRetries {
 		e, err := n.resolve(ctx, ref)
 		if err != nil {
 			return nil, err
+		}
+		if mp := n.mountedSecret(e.rec.ID); mp != "" && !force {
+			return nil, api.Errorf(api.CodeInvalid, "secret %s is mounted at %s", e.rec.Name, mp).
+				WithHint("unmount it first, or remove it anyway with `vault secret rm --force %s` (the mount keeps its last content)", e.rec.Name)
 		}
 		mac, _, err := n.nameMAC(e.rec.Name)
 		if err != nil {
@@ -329,6 +334,10 @@ func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]by
 	if err != nil {
 		return nil, 0, err
 	}
+	return n.secretData(ctx, e, version)
+}
+
+func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) ([]byte, uint32, error) {
 	if version == 0 {
 		version = e.rec.Latest().Version
 	}
@@ -338,7 +347,8 @@ func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]by
 	}
 	sealed := out.([]byte)
 	if sealed == nil {
-		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", ref, version)
+		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", e.rec.Name, version).
+			WithHint("`vault secret inspect %s` lists its versions", e.rec.Name)
 	}
 	data, err := n.open(e.shard, raftsm.DataObject(e.rec.ID, version), sealed)
 	return data, version, err

@@ -133,6 +133,18 @@ func (n *Node) serve() error {
 		}
 		return struct{}{}, n.SetRotationPolicy(r.Context(), &req)
 	}))
+	mux.HandleFunc("GET /v1/mounts", n.handle(func(r *http.Request) (any, error) { return n.Mounts(), nil }))
+	mux.HandleFunc("POST /v1/mounts", n.handle(func(r *http.Request) (any, error) {
+		var req api.MountRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.Mount(r.Context(), &req)
+	}))
+	mux.HandleFunc("DELETE /v1/mounts", n.handle(func(r *http.Request) (any, error) {
+		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
+	}))
+	mux.HandleFunc("POST /v1/exec", n.handleExec)
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest
@@ -152,7 +164,7 @@ func (n *Node) serve() error {
 		return n.UpdateSecret(r.Context(), r.PathValue("ref"), req.Data)
 	}))
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
-		return n.RemoveSecret(r.Context(), r.PathValue("ref"))
+		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))
 	n.registerDebug(mux)
 	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

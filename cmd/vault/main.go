@@ -35,10 +35,18 @@ func main() {
 			lockCommand(),
 			unlockKeyCommand(),
 			keyCommand(),
+			mountCommand(),
+			unmountCommand(),
+			execCommand(),
+			{Name: execChild, Hidden: true, SkipFlagParsing: true, Action: func(c *cli.Context) error {
+				return runExecChild(c.String("socket"), c.Args().Slice())
+			}},
 			secretCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
+		// --secret source=N,target=F,... carries commas of its own.
+		DisableSliceFlagSeparator: true,
 	}
 	app.OnUsageError = onUsageError
 	setUsageErrors(app.Commands)

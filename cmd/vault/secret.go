@@ -125,6 +125,7 @@ func secretCommand() *cli.Command {
 				Aliases:   []string{"remove"},
 				Usage:     "remove secrets and every version of their data",
 				ArgsUsage: "NAME|ID...",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "remove even a mounted secret"}},
 				Action: func(c *cli.Context) error {
 					args, err := refs(c, "vault secret rm NAME|ID...")
 					if err != nil {
@@ -132,7 +133,11 @@ func secretCommand() *cli.Command {
 					}
 					var errs []error
 					for _, ref := range args {
-						r, err := client(c).RemoveSecret(c.Context, ref)
+						rm := client(c).RemoveSecret
+						if c.Bool("force") {
+							rm = client(c).RemoveSecretForce
+						}
+						r, err := rm(c.Context, ref)
 						if err != nil {
 							errs = append(errs, err)
 							continue
