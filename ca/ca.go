@@ -226,7 +226,9 @@ func ParseToken(s string) (Token, error) {
 	d, sec, ok := strings.Cut(rest, "-")
 	db, err1 := tokenEncoding.DecodeString(d)
 	sb, err2 := tokenEncoding.DecodeString(sec)
-	if !ok || err1 != nil || err2 != nil || len(db) != 32 || len(sb) != 20 {
+	// Exact lengths and canonical encodings only: one token has one spelling.
+	if !ok || err1 != nil || err2 != nil || len(db) != 32 || len(sb) != 20 ||
+		tokenEncoding.EncodeToString(db) != d || tokenEncoding.EncodeToString(sb) != sec {
 		return t, fmt.Errorf("%w: want %s<52 characters>-<32 characters>; `vault cluster join-token manager` on a manager prints one", ErrTokenFormat, tokenPrefix)
 	}
 	copy(t.Digest[:], db)
