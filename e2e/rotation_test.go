@@ -167,6 +167,29 @@ func TestFullRotationUnderLoad(t *testing.T) {
 			retired = append(retired, d.Version)
 		}
 	}
+	// And the rafttool, reading each state dir as an operator would.
+	rt := buildRafttool(t)
+	for _, d := range ds {
+		r := rt.run(t, nil, "-d", d.stateDir, "verify", "--format", "json")
+		var v struct {
+			Keys []struct {
+				Version                                   uint32
+				State                                     string
+				LogEntries, SnapshotStreams, StoredValues int `json:"-"`
+				LogEntriesJ                               int `json:"log_entries"`
+				SnapshotStreamsJ                          int `json:"snapshot_streams"`
+				StoredValuesJ                             int `json:"stored_values"`
+			} `json:"keys"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil {
+			t.Fatalf("rafttool verify on %s: %s", d.stateDir, r)
+		}
+		for _, k := range v.Keys {
+			if k.State != "active" && k.LogEntriesJ+k.SnapshotStreamsJ+k.StoredValuesJ != 0 {
+				t.Errorf("rafttool verify: %s holds %+v under retired v%d", d.stateDir, k, k.Version)
+			}
+		}
+	}
 	for _, d := range ds {
 		oldKeys.scan(t, d.stateDir)
 		for _, v := range retired {

@@ -69,6 +69,10 @@ func (n *Node) quorumError(what string) error {
 		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer", what)
 	}
 	up := len(n.ping(ctx, members))
+	if need := len(members)/2 + 1; up >= need {
+		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer in time, though %d of %d managers are reachable", what, up, len(members)).
+			WithHint("a leader election or a manager catching up may be in progress: retry")
+	}
 	return api.Errorf(api.CodeUnavailable, "no quorum: %d of %d managers reachable (%s needs %d)", up, len(members), what, len(members)/2+1).
 		WithHint("bring managers back or restore their network; requests succeed again by themselves once a quorum is up")
 }

@@ -379,6 +379,13 @@ func (n *Node) restartRaft(ctx context.Context) error {
 	n.mu.Lock()
 	n.nh = nh2
 	n.mu.Unlock()
+	// Back only once every group has a leader again, so that the managers
+	// an operation reopens one after another never take a quorum down.
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := waitReady(wctx, nh2, allShards(st.Shards)); err != nil {
+		return err
+	}
 	n.log.Info("reopened the Raft log database")
 	return nil
 }
