@@ -57,6 +57,17 @@ type shardLog struct {
 	hasSnap bool
 	boot    pb.Bootstrap
 	maxIdx  uint64
+	hasMax  bool
+}
+
+// span is the part of the log Dragonboat reads back: the part that must
+// have no holes.
+func (l *shardLog) span() logdb.Span {
+	sp := logdb.Span{Last: l.maxIdx, HasLast: l.hasMax}
+	if l.hasSnap {
+		sp.Snapshot = l.snap.Index
+	}
+	return sp
 }
 
 // problem records a damaged or unreadable record and warns on stderr.
@@ -240,7 +251,7 @@ func (s *session) findLogs(db *logdb.DB) {
 		if l.boot, _, err = db.Bootstrap(r.Shard, r.Replica); err != nil {
 			s.problem(db.Path, fmt.Errorf("shard %d bootstrap record: %w", r.Shard, err))
 		}
-		if l.maxIdx, _, err = db.MaxIndex(r.Shard, r.Replica); err != nil {
+		if l.maxIdx, l.hasMax, err = db.MaxIndex(r.Shard, r.Replica); err != nil {
 			s.problem(db.Path, fmt.Errorf("shard %d max index: %w", r.Shard, err))
 		}
 		s.logs[r.Shard] = l

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble"
+	pb "github.com/lni/dragonboat/v4/raftpb"
 
 	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
 	"github.com/vaultd/vault/keys"
@@ -379,4 +380,60 @@ func TestDamagedEntries(t *testing.T) {
 	if !strings.Contains(r.stdout, `"ALPHA-ONE"`) || strings.Contains(r.stdout, "ALPHA-TWO") {
 		t.Fatalf("alpha after a stopped replay:\n%s", r.stdout)
 	}
+}
+
+// A compacted log is whole from its snapshot to its max index record;
+// entries around that are dead records, and holes between them are no
+// failure. Here shard 2's log is laid out as a follower's after it
+// installed its leader's snapshot at 4: the entries it held before (1 and
+// 2), the hole up to the snapshot (3 and 4), the entries after it (5 to 8),
+// and above the max index the tail a new leader cut off (10 and 12).
+func TestCompactedLog(t *testing.T) {
+	f := newFixture(t, false)
+	dir := filepath.Join(f.dir, "raft", fixtureHost, fmt.Sprintf("%020d", fixtureDID), "logdb-2")
+	edit := func(del []uint64, put ...pb.Entry) {
+		t.Helper()
+		db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range del {
+			if err := db.Delete(logdb.Key{Kind: logdb.KindEntry, Shard: 2, Replica: 1, Index: i}.Encode(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, e := range put {
+			if err := db.Set(logdb.Key{Kind: logdb.KindEntry, Shard: 2, Replica: 1, Index: e.Index}.Encode(), marshal(t, &e), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit([]uint64{3, 4}, pb.Entry{Index: 10, Term: 1}, pb.Entry{Index: 12, Term: 1})
+
+	r := ok(t, f.tool(t, "", "verify"))
+	if !strings.Contains(r.stdout, "No integrity failures.") {
+		t.Fatalf("verify:\n%s", r.stdout)
+	}
+	r = ok(t, f.tool(t, "", "dump-wal", "--shard", "2"))
+	var got []string
+	for _, m := range entryRE.FindAllStringSubmatch(r.stdout, -1) {
+		got = append(got, m[1])
+	}
+	if s := strings.Join(got, " "); s != "1 2 5 6 7 8 10 12" {
+		t.Fatalf("dump-wal entries %s:\n%s", s, r.stdout)
+	}
+	ok(t, f.tool(t, "", "dump-wal", "--shard", "2", "--start", "2", "--end", "7"))
+
+	// Holes between the snapshot and the max index are still failures.
+	edit([]uint64{6, 8})
+	for _, args := range [][]string{{"verify"}, {"dump-wal", "--shard", "2"}} {
+		fails(t, f.tool(t, "", args...), exitProblems,
+			dir+": shard 2 (secrets) entry 7: entries 6 to 6 are missing",
+			dir+": shard 2 (secrets): entries 8 to 8 are missing (the max index record is 8)")
+	}
+	fails(t, f.tool(t, "", "dump-wal", "--shard", "2", "--start", "7", "--end", "8"), exitProblems, "entries 8 to 8 are missing")
+	ok(t, f.tool(t, "", "dump-wal", "--shard", "2", "--start", "7", "--end", "7"))
 }

@@ -106,22 +106,31 @@ func dumpWAL(c *cli.Context) error {
 }
 
 // walkLog decodes a shard's entries in [start, end] (end 0: to the last) and
-// hands them to emit in index order, reporting damaged entries and gaps.
+// hands them to emit in index order, reporting damaged entries and holes.
+//
+// Every entry found is decoded and emitted, but holes are looked for only
+// in the part of the log Dragonboat reads back (see logdb.Span): entries
+// up to the snapshot index that survive compaction, and those above the
+// max index that a new leader cut off, are dead records with holes between
+// them on a healthy node.
 func (s *session) walkLog(l *shardLog, start, end uint64, emit func(*entryView), v *viewer) error {
-	var prev uint64
-	return l.db.Entries(l.shard, s.dir.Node.ReplicaID, start, end, func(r logdb.Record) error {
+	holes := l.span().Holes(start, end)
+	saw := func(place string, index uint64) {
+		if g, ok := holes.Saw(index); ok {
+			s.problem(place, fmt.Errorf("entries %d to %d are missing", g.From, g.To))
+		}
+	}
+	err := l.db.Entries(l.shard, s.dir.Node.ReplicaID, start, end, func(r logdb.Record) error {
 		place := fmt.Sprintf("%s: %s entry %d", l.place, shardName(l.shard), r.Key.Index)
 		if r.Err != nil {
 			s.problem(place, r.Err)
 			emit(&entryView{Shard: l.shard, Index: r.Key.Index, Type: "unreadable", Error: r.Err.Error()})
-			prev = r.Key.Index
+			if r.Key.Kind == logdb.KindEntry {
+				saw(place, r.Key.Index) // there, if unreadable: not also missing
+			}
 			return nil
 		}
-		idx := r.Entry.Index
-		if prev != 0 && idx != prev+1 {
-			s.problem(place, fmt.Errorf("entries %d to %d are missing", prev+1, idx-1))
-		}
-		prev = idx
+		saw(place, r.Entry.Index)
 		ev := v.entry(l.shard, r.Entry, l.state.Commit)
 		for _, msg := range ev.errors() {
 			s.problem(place, errors.New(msg))
@@ -129,6 +138,14 @@ func (s *session) walkLog(l *shardLog, start, end uint64, emit func(*entryView),
 		emit(ev)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if g, ok := holes.End(); ok {
+		s.problem(fmt.Sprintf("%s: %s", l.place, shardName(l.shard)),
+			fmt.Errorf("entries %d to %d are missing (the max index record is %d)", g.From, g.To, l.maxIdx))
+	}
+	return nil
 }
 
 // errors lists every error inside an entry's view.

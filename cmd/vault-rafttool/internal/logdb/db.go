@@ -10,6 +10,10 @@
 // endian (see Key). Values are marshalled raftpb messages; an entry's Cmd
 // is stored verbatim, so for vault it is a sealed raftsm command.
 //
+// Not every entry record is part of the log: Dragonboat deletes compacted
+// entries lazily and leaves a cut-off tail in place. Span is the part it
+// reads back, the only part where a missing entry is a hole.
+//
 // # Invariants
 //
 //   - The package only reads. Open uses Pebble's read-only mode and must be
