@@ -176,12 +176,20 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	}
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
 	for _, shard := range allShards(n.shardCount()) {
+		var index uint64
 		err := withRetry(ctx, "snapshot", func(ctx context.Context) error {
-			_, err := nh.SyncRequestSnapshot(ctx, shard, opt)
+			var err error
+			index, err = nh.SyncRequestSnapshot(ctx, shard, opt)
 			return err
 		})
 		if err != nil && !errors.Is(err, dragonboat.ErrRejected) {
 			return fmt.Errorf("snapshot group %d: %w", shard, n.explain(err))
+		}
+		// The snapshot returns before Dragonboat cuts the log behind it;
+		// reopening the NodeHost first would leave the cut to the restart,
+		// which keeps an overhead of entries below the snapshot.
+		if err == nil {
+			waitLogCut(ctx, nh, shard, index)
 		}
 	}
 	// Compacted entries can survive in the Raft log database's write-ahead
@@ -354,4 +362,24 @@ func (n *Node) rotationDue() string {
 		return fmt.Sprintf("automatic: data key v%d sealed %d entries (limit %d)", d.Version, seals, maxSeals)
 	}
 	return ""
+}
+
+// waitLogCut waits (briefly) until a group's log starts after index.
+func waitLogCut(ctx context.Context, nh *dragonboat.NodeHost, shard, index uint64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		lr, err := nh.GetLogReader(shard)
+		if err != nil {
+			return
+		}
+		if first, _ := lr.GetRange(); first > index {
+			return
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }
