@@ -42,6 +42,7 @@ func main() {
 				return runExecChild(c.String("socket"), c.Args().Slice())
 			}},
 			secretCommand(),
+			benchCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,

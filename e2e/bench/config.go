@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Peers a run can be compared against.
+const (
+	PeerNone = ""
+	PeerEtcd = "etcd"
+)
+
+// Config is what a run measures. The zero value of a field means its
+// default; Validate fills the defaults in.
+type Config struct {
+	// Vault is the vault binary. Required.
+	Vault string
+	// Etcd is the etcd server binary, used when Peer is PeerEtcd
+	// (default /usr/bin/etcd, from Debian's etcd-server package).
+	Etcd string
+	// Peer is the system vault is compared with: PeerEtcd or PeerNone.
+	Peer string
+	// EtcdPlainPeers runs etcd's members without peer TLS. vault's members
+	// always use mutual TLS, so the default compares like with like.
+	EtcdPlainPeers bool
+
+	// Duration is how long each workload runs against each system
+	// (default 10s).
+	Duration time.Duration
+	// Rounds splits each workload's Duration into this many slices per
+	// system, alternating between the systems, so that load from outside
+	// the bench, which comes and goes, falls on both alike (default: one
+	// round per 2s of Duration, at least 1).
+	Rounds int
+	// Clients is the number of concurrent clients of the concurrent
+	// workloads and of the preload (default 64).
+	Clients int
+	// ValueSize is the size of each secret's data, in bytes (default 1024).
+	ValueSize int
+	// Shards is the number of secret groups given to `vault cluster init`
+	// (default 4, as `vault cluster init`).
+	Shards int
+	// Preload fills each cluster with this many secrets before the
+	// workloads run (default 0).
+	Preload int
+	// Mount adds the FUSE mount workload against tmpfs.
+	Mount bool
+	// MountFileSize is the size of the mounted secret (default 4096).
+	MountFileSize int
+
+	// Dir is where the state dirs, logs and the fsync-floor file go
+	// (default: the system's temporary directory). It should be on the disk
+	// whose fsync floor matters.
+	Dir string
+	// Keep keeps the state dirs and logs after the run.
+	Keep bool
+	// Profile, when set, is a directory where `perf record` writes a
+	// profile of each system's servers during each workload. perf's own
+	// cost shows in the figures of such a run.
+	Profile string
+}
+
+// Defaults.
+const (
+	DefaultDuration      = 10 * time.Second
+	DefaultClients       = 64
+	DefaultValueSize     = 1024
+	DefaultShards        = 4
+	DefaultMountFileSize = 4096
+	DefaultEtcd          = "/usr/bin/etcd"
+
+	maxValueSize = 500*1024 - 1 // vault's data limit
+	maxShards    = 64           // vault's --shards limit
+)
+
+var errConfig = errors.New("bench: invalid config")
+
+// Validate fills in defaults and checks the values.
+func (c *Config) Validate() error {
+	if c.Vault == "" {
+		return fmt.Errorf("%w: no vault binary", errConfig)
+	}
+	if c.Etcd == "" {
+		c.Etcd = DefaultEtcd
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Rounds == 0 {
+		c.Rounds = max(1, int(c.Duration/(2*time.Second)))
+	}
+	if c.Clients == 0 {
+		c.Clients = DefaultClients
+	}
+	if c.ValueSize == 0 {
+		c.ValueSize = DefaultValueSize
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.MountFileSize == 0 {
+		c.MountFileSize = DefaultMountFileSize
+	}
+	switch {
+	case c.Peer != PeerNone && c.Peer != PeerEtcd:
+		return fmt.Errorf("%w: --vs %q: the only peer is etcd", errConfig, c.Peer)
+	case c.Duration < 100*time.Millisecond:
+		return fmt.Errorf("%w: --duration %s: at least 100ms", errConfig, c.Duration)
+	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < 100*time.Millisecond:
+		return fmt.Errorf("%w: --rounds %d: each round of --duration %s must last at least 100ms", errConfig, c.Rounds, c.Duration)
+	case c.Clients < 1 || c.Clients > 4096:
+		return fmt.Errorf("%w: --clients %d: 1 to 4096", errConfig, c.Clients)
+	case c.ValueSize < 1 || c.ValueSize > maxValueSize:
+		return fmt.Errorf("%w: --value-size %d: 1 to %d bytes (vault's limit)", errConfig, c.ValueSize, maxValueSize)
+	case c.Shards < 1 || c.Shards > maxShards:
+		return fmt.Errorf("%w: --shards %d: 1 to %d secret groups", errConfig, c.Shards, maxShards)
+	case c.Preload < 0 || c.Preload > 10_000_000:
+		return fmt.Errorf("%w: --preload %d: 0 to 10000000 secrets", errConfig, c.Preload)
+	case c.MountFileSize < 1 || c.MountFileSize > maxValueSize:
+		return fmt.Errorf("%w: mount file size %d: 1 to %d bytes", errConfig, c.MountFileSize, maxValueSize)
+	}
+	return nil
+}

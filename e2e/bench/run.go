@@ -1,0 +1,530 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Report is the outcome of a run.
+type Report struct {
+	Command    string          `json:"command,omitempty"`
+	Started    time.Time       `json:"started"`
+	Machine    Machine         `json:"machine"`
+	Config     ReportConfig    `json:"config"`
+	FsyncFloor *Measure        `json:"fsync_floor"`
+	Idle       []IdleCPU       `json:"idle_cpu"`
+	Preload    []PreloadResult `json:"preload,omitempty"`
+	Workloads  []*Workload     `json:"workloads"`
+	Mount      *Workload       `json:"mount,omitempty"`
+	Scale      []*Scale        `json:"scale"`
+	Seconds    float64         `json:"seconds"` // the whole run
+}
+
+// Machine is where the run ran.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model"`
+	Kernel     string `json:"kernel"`
+	MemTotal   string `json:"mem_total"`
+	FileSystem string `json:"file_system"` // of the state dirs
+	Etcd       string `json:"etcd,omitempty"`
+}
+
+// ReportConfig is the part of the Config a reader needs to repeat a run.
+type ReportConfig struct {
+	Peer        string  `json:"peer"`
+	EtcdPeerTLS bool    `json:"etcd_peer_tls"`
+	Duration    float64 `json:"duration_s"`
+	Clients     int     `json:"clients"`
+	ValueSize   int     `json:"value_size"`
+	Shards      int     `json:"shards"`
+	Preload     int     `json:"preload"`
+	Rounds      int     `json:"rounds"`
+	Profiled    bool    `json:"profiled,omitempty"` // perf ran during the workloads
+}
+
+// Workload is one workload measured on vault and on its peer.
+type Workload struct {
+	Name     string   `json:"name"`
+	Clients  int      `json:"clients"`
+	PeerName string   `json:"peer_name,omitempty"`
+	Vault    *Measure `json:"vault,omitempty"`
+	Peer     *Measure `json:"peer,omitempty"`
+	// VaultMissing says why there is no vault figure.
+	VaultMissing string `json:"vault_missing,omitempty"`
+}
+
+// IdleCPU is what a system's servers use with no requests: heartbeats,
+// tickers, background compaction.
+type IdleCPU struct {
+	System string  `json:"system"`
+	Cores  float64 `json:"cores"`
+}
+
+// PreloadResult is the fill of one system before the workloads.
+type PreloadResult struct {
+	System string   `json:"system"`
+	Fill   *Measure `json:"fill"`
+}
+
+// Scale is one system's size and recovery figures after the preload and
+// the workloads.
+type Scale struct {
+	System  string  `json:"system"`
+	Keys    int     `json:"keys"`
+	RSS     []int64 `json:"rss_bytes"`  // per member, VmRSS
+	Disk    []int64 `json:"disk_bytes"` // per member, allocated blocks
+	ListS   float64 `json:"list_s"`     // list every key through the API
+	ListCLI float64 `json:"list_cli_s,omitempty"`
+	// Restart of the last member: SIGTERM to exit, then start to serving a
+	// linearizable read of a known key.
+	StopS  float64 `json:"restart_stop_s"`
+	ServeS float64 `json:"restart_serve_s"`
+}
+
+// Run starts the clusters, runs every workload and returns the report.
+// Progress goes to log. It stops every process it started before it
+// returns.
+func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mount {
+		if err := checkMount(ctx, cfg.Vault); err != nil {
+			return nil, err
+		}
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	root, err := os.MkdirTemp(dir, "vault-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Keep {
+		fmt.Fprintf(log, "vault-bench: state dirs and logs are kept in %s\n", root)
+	} else {
+		defer os.RemoveAll(root)
+	}
+	r := &Report{
+		Started: time.Now().UTC(),
+		Machine: machine(root, cfg),
+		Config: ReportConfig{
+			Peer: cfg.Peer, EtcdPeerTLS: cfg.Peer == PeerEtcd && !cfg.EtcdPlainPeers, Duration: cfg.Duration.Seconds(),
+			Clients: cfg.Clients, ValueSize: cfg.ValueSize, Shards: cfg.Shards, Preload: cfg.Preload,
+			Rounds: cfg.Rounds, Profiled: cfg.Profile != "",
+		},
+	}
+	start := time.Now()
+	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	step := func(f string, a ...any) { fmt.Fprintf(log, "vault-bench: "+f+"\n", a...) }
+
+	// The floor first, while nothing else uses the disk.
+	step("fsync floor: write %d bytes + fdatasync, %s", cfg.ValueSize, cfg.Duration)
+	if r.FsyncFloor, err = fsyncFloor(ctx, root, cfg.Duration, cfg.ValueSize); err != nil {
+		return nil, err
+	}
+
+	step("starting 3 vault managers (%d secret groups)", cfg.Shards)
+	vc, err := startVault(ctx, cfg.Vault, root, cfg.Shards, log)
+	if err != nil {
+		return nil, fmt.Errorf("vault cluster: %w", err)
+	}
+	defer vc.close()
+	systems := []system{vc}
+	if cfg.Peer == PeerEtcd {
+		step("starting 3 etcd members (%s)", r.Machine.Etcd)
+		ec, err := startEtcd(ctx, cfg.Etcd, root, !cfg.EtcdPlainPeers, log)
+		if err != nil {
+			return nil, fmt.Errorf("etcd cluster: %w", err)
+		}
+		defer ec.close()
+		systems = append(systems, ec)
+	}
+	for _, s := range systems {
+		for i := range cfg.Clients {
+			c, err := s.client(ctx, i)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.ping(ctx); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name(), err)
+			}
+		}
+	}
+
+	idle := min(cfg.Duration, 2*time.Second)
+	step("idle CPU over %s", idle)
+	var stopIdle []func() error
+	if cfg.Profile != "" {
+		for _, s := range systems {
+			stop, err := perfRecord(ctx, cfg.Profile, "0-"+s.name()+"-idle", s.servers())
+			if err != nil {
+				return nil, err
+			}
+			stopIdle = append(stopIdle, stop)
+		}
+	}
+	r.Idle = idleCPU(ctx, systems, idle)
+	for _, stop := range stopIdle {
+		stop()
+	}
+
+	value := make([]byte, cfg.ValueSize)
+	rand.Read(value)
+	// readKeys are keys every system holds, for the read workloads.
+	var readKeys []string
+	if cfg.Preload > 0 {
+		// In chunks that alternate between the systems, as the rounds of
+		// the workloads do.
+		chunks := max(1, min(10, cfg.Preload/1000))
+		fills := map[system][]*Measure{}
+		for c := range chunks {
+			from, to := cfg.Preload*c/chunks, cfg.Preload*(c+1)/chunks
+			order := systems
+			if c%2 == 1 && len(systems) == 2 {
+				order = []system{systems[1], systems[0]}
+			}
+			for _, s := range order {
+				step("preload: secrets %d to %d of %d into %s, %d clients", from+1, to, cfg.Preload, s.name(), cfg.Clients)
+				m := runLoad(ctx, cfg.Clients, 0, to-from, s.servers(), preloads(s, value, from))
+				if m.Errors > 0 {
+					return nil, fmt.Errorf("preload %s: %d creates failed; first: %s", s.name(), m.Errors, m.FirstError)
+				}
+				fills[s] = append(fills[s], m)
+			}
+		}
+		for _, s := range systems {
+			r.Preload = append(r.Preload, PreloadResult{System: s.name(), Fill: add(fills[s]...)})
+		}
+		for i := range cfg.Preload {
+			readKeys = append(readKeys, keyName("pre", 0, i, true))
+		}
+	}
+
+	// The workloads. Each runs in rounds, alternating the systems within a
+	// round and which one goes first from one round to the next, so that
+	// load from outside the bench falls on both alike.
+	type phase struct {
+		name    string
+		clients int
+		// newOp makes the workload's op for a system, once for all rounds.
+		newOp func(s system) op
+	}
+	// Keys each worker of the concurrent create made, per system; each
+	// worker appends to its own slice, so the hot path takes no lock.
+	created := map[string][][]string{}
+	phases := []phase{
+		{"create, 1 client", 1, func(s system) op { return creates(s, "seq", value, 1, nil) }},
+		{fmt.Sprintf("create, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+			made := make([][]string, cfg.Clients)
+			created[s.name()] = made
+			return creates(s, "par", value, cfg.Clients, made)
+		}},
+		{fmt.Sprintf("linearizable read, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+			return reads(s, readKeys, cfg.Clients, false)
+		}},
+		{fmt.Sprintf("serializable read, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+			return reads(s, readKeys, cfg.Clients, true)
+		}},
+	}
+	slice := cfg.Duration / time.Duration(cfg.Rounds)
+	for i, ph := range phases {
+		if strings.HasPrefix(ph.name, "linearizable read") && len(readKeys) == 0 {
+			readKeys = commonKeys(created)
+			if len(readKeys) == 0 {
+				return nil, errors.New("no keys to read: the concurrent create made none on some system")
+			}
+		}
+		w := &Workload{Name: ph.name, Clients: ph.clients, PeerName: cfg.Peer}
+		var run []system
+		for _, s := range systems {
+			if s == system(vc) && strings.HasPrefix(ph.name, "serializable read") {
+				w.VaultMissing = "vault has no stale read: every read is linearizable (ReadIndex)"
+				continue
+			}
+			run = append(run, s)
+		}
+		ops := map[system]op{}
+		rounds := map[system][]*Measure{}
+		for _, s := range run {
+			ops[s] = ph.newOp(s)
+		}
+		for round := range cfg.Rounds {
+			order := run
+			if (i+round)%2 == 1 && len(run) == 2 {
+				order = []system{run[1], run[0]}
+			}
+			for _, s := range order {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				step("%s: %s, round %d of %d, %s", ph.name, s.name(), round+1, cfg.Rounds, slice)
+				var stopPerf func() error
+				if cfg.Profile != "" {
+					name := fmt.Sprintf("%d-%s-%s-r%d", i+1, s.name(), slug(ph.name), round+1)
+					if stopPerf, err = perfRecord(ctx, cfg.Profile, name, s.servers()); err != nil {
+						return nil, err
+					}
+				}
+				m := runLoad(ctx, ph.clients, slice, 0, s.servers(), ops[s])
+				if stopPerf != nil {
+					stopPerf()
+				}
+				rounds[s] = append(rounds[s], m)
+			}
+		}
+		for _, s := range run {
+			m := add(rounds[s]...)
+			if m.Ops == 0 {
+				return nil, fmt.Errorf("%s on %s: no operation succeeded; first error: %s", ph.name, s.name(), m.FirstError)
+			}
+			if s == system(vc) {
+				w.Vault = m
+			} else {
+				w.Peer = m
+			}
+		}
+		r.Workloads = append(r.Workloads, w)
+	}
+
+	if cfg.Mount {
+		step("mount: open+read+close through FUSE and on tmpfs, %s each in %d rounds", cfg.Duration, cfg.Rounds)
+		if r.Mount, err = runMount(ctx, vc, root, cfg.MountFileSize, cfg.Duration, cfg.Rounds); err != nil {
+			return nil, err
+		}
+	}
+
+	probe := readKeys[0]
+	for _, s := range systems {
+		step("scale: RSS, disk, list and restart of %s", s.name())
+		sc, err := scale(ctx, s, cfg.Vault, probe)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name(), err)
+		}
+		r.Scale = append(r.Scale, sc)
+	}
+	return r, nil
+}
+
+// slug turns a workload's name into a file name.
+func slug(s string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ReplaceAll(s, ", ", "-")), "-")
+}
+
+// keyName is the name of a bench key: the workload's prefix, the worker and
+// its sequence number (or, for the preload, the global sequence number).
+// Every name is a valid vault secret name.
+func keyName(prefix string, w, seq int, global bool) string {
+	if global {
+		return fmt.Sprintf("%s-%08d", prefix, seq)
+	}
+	return fmt.Sprintf("%s-%03d-%07d", prefix, w, seq)
+}
+
+// creates returns an op creating the workload's keys on s: worker w's
+// n-th create makes keyName(prefix, w, n), counting across rounds. When
+// made is given, each worker appends the keys it made to made[w].
+func creates(s system, prefix string, value []byte, workers int, made [][]string) op {
+	next := make([]int, workers) // worker w touches only next[w]
+	return func(ctx context.Context, w, _ int) error {
+		c, err := s.client(ctx, w)
+		if err != nil {
+			return err
+		}
+		k := keyName(prefix, w, next[w], false)
+		next[w]++
+		if err := c.create(ctx, k, value); err != nil {
+			return err
+		}
+		if made != nil {
+			made[w] = append(made[w], k)
+		}
+		return nil
+	}
+}
+
+// preloads returns an op creating the preload's keys on s. A create that
+// fails is retried, and one that finds its key already there succeeded on
+// an earlier attempt that timed out: the preload is a means, not a figure.
+func preloads(s system, value []byte, from int) op {
+	return func(ctx context.Context, w, seq int) error {
+		c, err := s.client(ctx, w)
+		if err != nil {
+			return err
+		}
+		for range 5 {
+			if err = c.create(ctx, keyName("pre", 0, from+seq, true), value); err == nil || errors.Is(err, errExists) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return err
+			}
+		}
+		return err
+	}
+}
+
+// reads returns an op reading random keys on s, for workers workers. The
+// keys each worker picks are the same on every system.
+func reads(s system, keys []string, workers int, stale bool) op {
+	rngs := make([]*mrand.Rand, workers)
+	for w := range rngs {
+		rngs[w] = mrand.New(mrand.NewPCG(uint64(w), 0x5eed))
+	}
+	return func(ctx context.Context, w, seq int) error {
+		c, err := s.client(ctx, w)
+		if err != nil {
+			return err
+		}
+		k := keys[rngs[w].IntN(len(keys))]
+		if stale {
+			return c.staleRead(ctx, k)
+		}
+		return c.read(ctx, k)
+	}
+}
+
+// commonKeys are the keys every system created, sorted, so that the same
+// draw reads the same key on every system.
+func commonKeys(created map[string][][]string) []string {
+	count := map[string]int{}
+	for _, perWorker := range created {
+		for _, ks := range perWorker {
+			for _, k := range ks {
+				count[k]++
+			}
+		}
+	}
+	var out []string
+	for k, n := range count {
+		if n == len(created) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func idleCPU(ctx context.Context, systems []system, d time.Duration) []IdleCPU {
+	var before []time.Duration
+	for _, s := range systems {
+		before = append(before, cpuOf(s.servers()))
+	}
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	el := time.Since(t0)
+	var out []IdleCPU
+	for i, s := range systems {
+		out = append(out, IdleCPU{System: s.name(), Cores: (cpuOf(s.servers()) - before[i]).Seconds() / el.Seconds()})
+	}
+	return out
+}
+
+// scale measures a system's size after the run, then restarts its last
+// member.
+func scale(ctx context.Context, s system, vaultBin, probe string) (*Scale, error) {
+	sc := &Scale{System: s.name()}
+	for i, p := range s.servers() {
+		r, err := rss(p.pid())
+		if err != nil {
+			return nil, err
+		}
+		d, err := diskUsage(s.stateDirs()[i])
+		if err != nil {
+			return nil, err
+		}
+		sc.RSS, sc.Disk = append(sc.RSS, r), append(sc.Disk, d)
+	}
+	t0 := time.Now()
+	n, err := s.list(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	sc.Keys, sc.ListS = n, time.Since(t0).Seconds()
+	if vc, ok := s.(*vaultCluster); ok {
+		cmd := exec.CommandContext(ctx, vaultBin, "--socket", vc.members[0].socket, "secret", "ls", "-q")
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("vault secret ls: %w: %s", err, lastLine(out))
+		}
+		sc.ListCLI = time.Since(t0).Seconds()
+	}
+	stop, serve, err := s.restart(ctx, members-1, probe)
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	sc.StopS, sc.ServeS = stop.Seconds(), serve.Seconds()
+	return sc, nil
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// machine describes this machine.
+func machine(root string, cfg Config) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), FileSystem: fileSystem(root)}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		var b []byte
+		for _, c := range u.Release {
+			if c == 0 {
+				break
+			}
+			b = append(b, byte(c))
+		}
+		m.Kernel = string(b)
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb float64
+				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kb); err == nil {
+					m.MemTotal = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+				}
+			}
+		}
+	}
+	if cfg.Peer == PeerEtcd {
+		if out, err := exec.Command(cfg.Etcd, "--version").Output(); err == nil {
+			m.Etcd = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		}
+	}
+	return m
+}

@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// errNotAvailable marks an operation a system does not offer.
+var errNotAvailable = errors.New("bench: not available")
+
+// errExists is a create of a key that exists.
+var errExists = errors.New("key exists")
+
+// system is a running 3-member cluster under test.
+type system interface {
+	name() string
+	// servers are the member processes, in member order.
+	servers() []*proc
+	// stateDirs are the members' data directories, in member order.
+	stateDirs() []string
+	// client returns the client of worker i, connected to member i mod 3.
+	// Clients are made once and reused by every workload.
+	client(ctx context.Context, i int) (client, error)
+	// list lists every key and reports how many there are.
+	list(ctx context.Context) (int, error)
+	// restart stops member i with SIGTERM, starts it again and waits until
+	// a linearizable read of key through that member succeeds. It reports
+	// how long the member took to exit and then to serve.
+	restart(ctx context.Context, i int, key string) (stop, serve time.Duration, err error)
+	// close stops every member.
+	close()
+}
+
+// client is one worker's connection to one member.
+type client interface {
+	// create creates key with val, failing if key exists.
+	create(ctx context.Context, key string, val []byte) error
+	// read is a linearizable read of key.
+	read(ctx context.Context, key string) error
+	// staleRead is a read served from the member's local state, possibly
+	// stale; errNotAvailable if the system has none.
+	staleRead(ctx context.Context, key string) error
+	// ping checks the connection, so a workload's first request does not
+	// pay for dialing.
+	ping(ctx context.Context) error
+}
+
+// members is the cluster size of both systems.
+const members = 3
+
+// opTimeout bounds one request of a workload.
+const opTimeout = 20 * time.Second
+
+// clientPool makes each worker's client once.
+type clientPool struct {
+	mu      sync.Mutex
+	clients []client
+	make    func(ctx context.Context, i int) (client, error)
+}
+
+func (p *clientPool) get(ctx context.Context, i int) (client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.clients) <= i {
+		c, err := p.make(ctx, len(p.clients))
+		if err != nil {
+			return nil, err
+		}
+		p.clients = append(p.clients, c)
+	}
+	return p.clients[i], nil
+}

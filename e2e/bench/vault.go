@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/vaultd/vault/api"
+)
+
+// vaultCluster is three `vault daemon` processes on loopback, one cluster.
+type vaultCluster struct {
+	bin     string
+	members []*vaultMember
+	pool    clientPool
+	log     io.Writer
+}
+
+type vaultMember struct {
+	p        *proc
+	socket   string
+	stateDir string
+	addr     string // Raft
+	apiAddr  string // manager API
+}
+
+// startVault starts three managers under root, inits the cluster with
+// shards secret groups on the first, joins the others, and waits until
+// group leadership has spread over the three.
+func startVault(ctx context.Context, bin, root string, shards int, log io.Writer) (_ *vaultCluster, err error) {
+	addrs, err := freeAddrs(2 * members)
+	if err != nil {
+		return nil, err
+	}
+	c := &vaultCluster{bin: bin, log: log}
+	c.pool.make = c.newClient
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	for i := range members {
+		dir := filepath.Join(root, "vault-m"+strconv.Itoa(i+1))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		m := &vaultMember{
+			socket:   filepath.Join(dir, "vault.sock"),
+			stateDir: filepath.Join(dir, "state"),
+			addr:     addrs[2*i],
+			apiAddr:  addrs[2*i+1],
+		}
+		m.p = &proc{
+			name: "vault manager " + strconv.Itoa(i+1),
+			bin:  bin,
+			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr},
+			log:  filepath.Join(dir, "daemon.log"),
+		}
+		c.members = append(c.members, m)
+		if err := m.p.start(); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range c.members {
+		if err := m.waitServing(ctx, 60*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	first := api.NewClient(c.members[0].socket)
+	if _, err := first.Init(ctx, api.InitRequest{Shards: shards}); err != nil {
+		return nil, fmt.Errorf("vault cluster init: %w", err)
+	}
+	tok, err := first.JoinToken(ctx, "manager", false)
+	if err != nil {
+		return nil, fmt.Errorf("vault cluster join-token: %w", err)
+	}
+	for _, m := range c.members[1:] {
+		if _, err := api.NewClient(m.socket).Join(ctx, api.JoinRequest{Token: tok.Token, ManagerAddr: c.members[0].apiAddr}); err != nil {
+			return nil, fmt.Errorf("vault cluster join on %s: %w\n%s", m.p.name, err, m.p.tail())
+		}
+	}
+	if err := c.waitBalanced(ctx, shards+1, 60*time.Second); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// waitServing polls the member's status until it answers.
+func (m *vaultMember) waitServing(ctx context.Context, timeout time.Duration) error {
+	cl := api.NewClient(m.socket)
+	return poll(ctx, timeout, m.p.name+" to serve", func(ctx context.Context) error {
+		if !m.p.alive() {
+			return errExited{m.p}
+		}
+		_, err := cl.Status(ctx)
+		return err
+	})
+}
+
+// waitBalanced waits until all three managers are ready and no manager leads
+// more than its share of the groups, as vault's leadership balancing
+// arranges within seconds of a join. Until then one manager would carry
+// every write.
+func (c *vaultCluster) waitBalanced(ctx context.Context, groups int, timeout time.Duration) error {
+	share := (groups + members - 1) / members
+	cl := api.NewClient(c.members[0].socket)
+	return poll(ctx, timeout, "vault's group leadership to spread over the managers", func(ctx context.Context) error {
+		ns, err := cl.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ns) != members {
+			return fmt.Errorf("%d managers", len(ns))
+		}
+		total := 0
+		for _, n := range ns {
+			if n.Status != "ready" {
+				return fmt.Errorf("manager %s is %s", n.ID, n.Status)
+			}
+			if n.Leader > share {
+				return fmt.Errorf("manager %s leads %d of %d groups", n.ID, n.Leader, groups)
+			}
+			total += n.Leader
+		}
+		if total != groups {
+			return fmt.Errorf("%d of %d groups have a leader", total, groups)
+		}
+		return nil
+	})
+}
+
+func (c *vaultCluster) name() string { return "vault" }
+
+func (c *vaultCluster) servers() []*proc {
+	var ps []*proc
+	for _, m := range c.members {
+		ps = append(ps, m.p)
+	}
+	return ps
+}
+
+func (c *vaultCluster) stateDirs() []string {
+	var ds []string
+	for _, m := range c.members {
+		ds = append(ds, m.stateDir)
+	}
+	return ds
+}
+
+func (c *vaultCluster) client(ctx context.Context, i int) (client, error) { return c.pool.get(ctx, i) }
+
+// newClient gives each worker its own api.Client, hence its own connection
+// to the member's socket.
+func (c *vaultCluster) newClient(_ context.Context, i int) (client, error) {
+	return vaultClient{api.NewClient(c.members[i%members].socket)}, nil
+}
+
+func (c *vaultCluster) list(ctx context.Context) (int, error) {
+	s, err := api.NewClient(c.members[0].socket).Secrets(ctx)
+	return len(s), err
+}
+
+func (c *vaultCluster) restart(ctx context.Context, i int, key string) (stop, serve time.Duration, err error) {
+	m := c.members[i]
+	if stop, err = m.p.stop(60 * time.Second); err != nil {
+		return stop, 0, err
+	}
+	start := time.Now()
+	if err := m.p.start(); err != nil {
+		return stop, 0, err
+	}
+	cl := api.NewClient(m.socket)
+	err = poll(ctx, 5*time.Minute, m.p.name+" to serve `secret inspect` after a restart", func(ctx context.Context) error {
+		if !m.p.alive() {
+			return errExited{m.p}
+		}
+		_, err := cl.Secret(ctx, key)
+		return err
+	})
+	return stop, time.Since(start), err
+}
+
+func (c *vaultCluster) close() {
+	for _, m := range c.members {
+		if _, err := m.p.stop(30 * time.Second); err != nil {
+			fmt.Fprintf(c.log, "vault-bench: warning: %v\n", err)
+		}
+	}
+}
+
+// vaultClient is one worker's API client.
+type vaultClient struct{ c *api.Client }
+
+func (v vaultClient) create(ctx context.Context, key string, val []byte) error {
+	_, err := v.c.CreateSecret(ctx, api.CreateSecretRequest{Name: key, Data: val})
+	if api.IsCode(err, api.CodeExists) {
+		return fmt.Errorf("%s: %w", key, errExists)
+	}
+	return err
+}
+
+func (v vaultClient) read(ctx context.Context, key string) error {
+	_, err := v.c.Secret(ctx, key)
+	return err
+}
+
+// staleRead: vault has no read served from a manager's local state; every
+// read is linearizable (ReadIndex).
+func (v vaultClient) staleRead(context.Context, string) error { return errNotAvailable }
+
+func (v vaultClient) ping(ctx context.Context) error {
+	_, err := v.c.Status(ctx)
+	return err
+}
+
+// errExited is a server that exited while the bench waited for it.
+type errExited struct{ p *proc }
+
+func (e errExited) Error() string {
+	return fmt.Sprintf("%s exited; the end of its log:\n%s", e.p.name, e.p.tail())
+}
+
+// poll runs try every 20ms until it succeeds, the timeout passes, or a
+// server exits. Each try gets at most a second.
+func poll(ctx context.Context, timeout time.Duration, what string, try func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		tctx, tcancel := context.WithTimeout(ctx, time.Second)
+		err := try(tctx)
+		tcancel()
+		if err == nil {
+			return nil
+		}
+		var ex errExited
+		if errors.As(err, &ex) {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("waiting for %s: timed out after %s (last: %v)", what, timeout, err)
+			}
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
