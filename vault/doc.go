@@ -18,4 +18,7 @@
 //   - A node that cannot open its keyring does not start its replicas.
 //   - node.json is written last by init: a state dir without it holds
 //     nothing acknowledged and is cleaned up at the next start.
+//   - Start checks every file of the state dir it will read (integrity.go)
+//     before opening anything for writing: a damaged file stops the node
+//     with an IntegrityError naming it, and the state dir stays unchanged.
 package vault

@@ -138,6 +138,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.cleanStaleMounts()
 	st, err := readNodeState(cfg.StateDir)
+	if err == nil && st != nil {
+		err = checkStateDir(cfg.StateDir, st) // before anything is opened for writing
+	}
 	if err != nil {
 		n.unlockStateDir()
 		return nil, err
@@ -340,6 +343,9 @@ func (n *Node) checkIdentity(st *nodeState) error {
 // openNodeHost creates the NodeHost and starts every replica on it.
 func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyring, tm *tlsMaterial, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, tm))
+	if err == nil && nh == nil { // it recovered a panic of its own (logged by dbLogger)
+		err = errors.New("the Raft library failed to start; its error is logged above")
+	}
 	if err != nil {
 		if isHostnameChange(err) {
 			return nil, fmt.Errorf("start raft: the hostname changed since this state dir was created: %w", err)

@@ -62,7 +62,10 @@ func (l *dbLogger) Errorf(f string, a ...interface{}) {
 	}
 }
 func (l *dbLogger) Panicf(f string, a ...interface{}) {
-	panic(fmt.Sprintf(f, a...))
+	msg := fmt.Sprintf(f, a...)
+	// Logged first: NewNodeHost recovers a panic whose value is not an error.
+	l.log.Error("the Raft library stopped: "+msg, "hint", "if this node's raft/ or state/ files were damaged or restored from a backup, replace the node: `vault node rm` it on a healthy manager, then an empty --state-dir and `vault cluster join`")
+	panic(msg)
 }
 
 func (n *Node) nodeHostConfig(st *nodeState, tm *tlsMaterial) config.NodeHostConfig {
@@ -167,6 +170,8 @@ func retryable(err error) bool {
 		errors.Is(err, dragonboat.ErrAborted) ||
 		errors.Is(err, dragonboat.ErrCanceled) ||
 		errors.Is(err, dragonboat.ErrInvalidDeadline) ||
+		errors.Is(err, dragonboat.ErrClosed) || // restartRaft is reopening the NodeHost
+		errors.Is(err, dragonboat.ErrShardClosed) ||
 		errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -204,7 +209,7 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 
 // propose seals c under the active DEK and proposes it to shard.
 func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm.Result, error) {
-	nh, ring, err := n.running()
+	_, ring, err := n.running()
 	if err != nil {
 		return sm.Result{}, err
 	}
@@ -218,7 +223,10 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	}
 	var res sm.Result
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
-		var err error
+		nh, _, err := n.running() // restartRaft may have replaced it
+		if err != nil {
+			return err
+		}
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
@@ -227,13 +235,15 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 
 // read runs a linearizable query on shard (ReadIndex).
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
-	nh, _, err := n.running()
-	if err != nil {
+	if _, _, err := n.running(); err != nil {
 		return nil, err
 	}
 	var out interface{}
-	err = withRetry(ctx, "read", func(ctx context.Context) error {
-		var err error
+	err := withRetry(ctx, "read", func(ctx context.Context) error {
+		nh, _, err := n.running() // restartRaft may have replaced it
+		if err != nil {
+			return err
+		}
 		out, err = nh.SyncRead(ctx, shard, q)
 		return err
 	})

@@ -200,7 +200,7 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		if err != nil {
 			var e *api.Error
 			if !errors.As(err, &e) {
-				n.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				n.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err) // the path can hold a secret name
 				e = api.Errorf(api.CodeInternal, "%v", err)
 			}
 			w.WriteHeader(e.Status())

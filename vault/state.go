@@ -54,10 +54,10 @@ func readNodeState(dir string) (*nodeState, error) {
 	}
 	var s nodeState
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, nodeFile), err)
+		return nil, integrityError(filepath.Join(dir, nodeFile), "%v", err)
 	}
 	if s.Format != 1 || s.NodeID == "" || s.ClusterID == "" || s.Shards < 1 || s.ReplicaID == 0 {
-		return nil, fmt.Errorf("%s: not a vault node file (format %d)", filepath.Join(dir, nodeFile), s.Format)
+		return nil, integrityError(filepath.Join(dir, nodeFile), "not a vault node file (format %d)", s.Format)
 	}
 	return &s, nil
 }

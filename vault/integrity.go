@@ -1,0 +1,496 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/lni/dragonboat/v4/raftpb"
+
+	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// ErrIntegrity is wrapped by the error of a node that refuses to start
+// because a file in its state dir is damaged (see IntegrityError).
+var ErrIntegrity = errors.New("vault: integrity check failed")
+
+// IntegrityError names a damaged file in a state dir. Its message holds no
+// key material and no file contents.
+type IntegrityError struct {
+	Path   string // the damaged file
+	Reason string
+}
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("integrity check failed: %s: %s; nothing was changed in the state dir: restore the file, or replace this node "+
+		"(`vault node rm` it on a healthy manager, then start it on an empty --state-dir and `vault cluster join`)", e.Path, e.Reason)
+}
+
+func (e *IntegrityError) Unwrap() error { return ErrIntegrity }
+
+func integrityError(path string, format string, args ...any) error {
+	return &IntegrityError{Path: path, Reason: fmt.Sprintf(format, args...)}
+}
+
+// checkStateDir reads every file of an initialized node's state dir that
+// the node will open, without writing anything, and returns an error naming
+// the first damaged file. It runs before anything is opened for writing, so
+// a node that refuses to start leaves its state dir exactly as it was.
+//
+// What it checks: node.json against the certificates; the certificates and
+// their chain; the KEK file and the sealed node key and keyrings it must
+// open; Dragonboat's checksummed flag files; and for each Pebble database
+// (the state database and every Raft log database) CURRENT, the MANIFEST
+// and write-ahead logs (a damaged record followed by intact ones is damage,
+// not a torn tail), and every block of every table (checksums).
+//
+// Not detectable here: a write-ahead log or MANIFEST cut short at a record
+// boundary or in its last record looks like a crash in the middle of a
+// write, which Pebble recovers from by dropping the torn tail.
+func checkStateDir(dir string, st *nodeState) error {
+	if err := checkNodeFile(dir, st); err != nil {
+		return err
+	}
+	if err := checkTLSFiles(dir, st); err != nil {
+		return err
+	}
+	if err := checkFlagFiles(filepath.Join(dir, raftDir), st); err != nil {
+		return err
+	}
+	dbs := []string{filepath.Join(dir, storeDir)}
+	logdbs, _ := filepath.Glob(filepath.Join(dir, raftDir, st.Hostname, fmt.Sprintf("%020d", st.DeploymentID), "logdb-*"))
+	dbs = append(dbs, logdbs...)
+	for _, db := range dbs {
+		if err := checkPebble(db); err != nil {
+			return err
+		}
+	}
+	return checkKeys(dir, st)
+}
+
+// checkNodeFile decodes node.json strictly: it has no checksum, so a
+// damaged byte shows as an unknown field, a missing value or a value that
+// disagrees with what other files say (checked below and by checkTLSFiles
+// and checkFlagFiles).
+func checkNodeFile(dir string, st *nodeState) error {
+	p := filepath.Join(dir, nodeFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return integrityError(p, "%v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var strict nodeState
+	if err := dec.Decode(&strict); err != nil {
+		return integrityError(p, "%v", err)
+	}
+	for _, a := range []string{st.RaftAddr, st.APIAddr} {
+		if h, _, err := net.SplitHostPort(a); err != nil || h == "" {
+			return integrityError(p, "bad address %q", a)
+		}
+	}
+	if st.Hostname == "" || !isID(st.NodeID) || !isID(st.ClusterID) {
+		return integrityError(p, "a node id, cluster id or hostname is missing or malformed")
+	}
+	if deploymentID(st.ClusterID) != st.DeploymentID {
+		return integrityError(p, "its deployment id does not derive from its cluster id")
+	}
+	return nil
+}
+
+// checkTLSFiles parses the CA and node certificates, checks the chain and
+// that the certificate is this node's, and parses the sealed key's header.
+func checkTLSFiles(dir string, st *nodeState) error {
+	p := func(name string) string { return filepath.Join(dir, tlsDir, name) }
+	caPEM, err := os.ReadFile(p(caCertFile))
+	if err != nil {
+		return integrityError(p(caCertFile), "%v", err)
+	}
+	root, err := ca.ParseCert(caPEM)
+	if err != nil {
+		return integrityError(p(caCertFile), "%v", err)
+	}
+	certPEM, err := os.ReadFile(p(nodeCertFile))
+	if err != nil {
+		return integrityError(p(nodeCertFile), "%v", err)
+	}
+	cert, err := ca.ParseCert(certPEM)
+	if err != nil {
+		return integrityError(p(nodeCertFile), "%v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	// Expiry is not integrity: check the chain at the certificate's own time.
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: cert.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return integrityError(p(nodeCertFile), "not signed by the CA in %s: %v", caCertFile, err)
+	}
+	if cert.Subject.CommonName != st.NodeID {
+		return integrityError(filepath.Join(dir, nodeFile), "its node id does not match the node certificate (%s)", p(nodeCertFile))
+	}
+	if len(root.Subject.Organization) != 1 || root.Subject.Organization[0] != st.ClusterID {
+		return integrityError(filepath.Join(dir, nodeFile), "its cluster id does not match the CA certificate (%s)", p(caCertFile))
+	}
+	host, _, _ := net.SplitHostPort(st.RaftAddr)
+	if err := cert.VerifyHostname(host); err != nil {
+		return integrityError(filepath.Join(dir, nodeFile), "its Raft address does not match the node certificate (%s)", p(nodeCertFile))
+	}
+	sealed, err := os.ReadFile(p(nodeKeyFile))
+	if err != nil {
+		return integrityError(p(nodeKeyFile), "%v", err)
+	}
+	if _, err := crypto.EnvelopeKeyVersion(sealed); err != nil {
+		return integrityError(p(nodeKeyFile), "%v", err)
+	}
+	return nil
+}
+
+// checkFlagFiles checks Dragonboat's flag files (NODEHOST.ID, dragonboat.ds,
+// every snapshot.metadata): 8 bytes of MD5 over the rest, which Dragonboat
+// checks with a panic; and every snapshot file (checkSnapshotFile). dragonboat.ds records the Raft address and hostname
+// the Raft data belongs to: node.json must say the same.
+func checkFlagFiles(raftPath string, st *nodeState) error {
+	return filepath.WalkDir(raftPath, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d := filepath.Base(filepath.Dir(p)); strings.HasSuffix(d, ".generating") || strings.HasSuffix(d, ".receiving") {
+			return nil // a snapshot being made or received when the node stopped: Dragonboat removes it
+		}
+		switch e.Name() {
+		case "NODEHOST.ID", "dragonboat.ds", "snapshot.metadata":
+		default:
+			if strings.HasSuffix(e.Name(), ".gbsnap") {
+				return checkSnapshotFile(p)
+			}
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return integrityError(p, "%v", err)
+		}
+		if len(b) < 8 {
+			return integrityError(p, "%d bytes: too short for its checksum", len(b))
+		}
+		sum := md5.Sum(b[8:])
+		if !bytes.Equal(b[:8], sum[8:]) {
+			return integrityError(p, "checksum mismatch")
+		}
+		if e.Name() == "dragonboat.ds" && (!bytes.Contains(b[8:], []byte(st.RaftAddr)) || !bytes.Contains(b[8:], []byte(st.Hostname))) {
+			return integrityError(filepath.Join(filepath.Dir(raftPath), nodeFile), "its Raft address or hostname differs from the one the Raft data belongs to (%s)", p)
+		}
+		return nil
+	})
+}
+
+var (
+	currentRE   = regexp.MustCompile(`^MANIFEST-(\d+)\n$`)
+	tableNameRE = regexp.MustCompile(`table (\d{6,})`)
+	missingRE   = regexp.MustCompile(`(\d{6,})\.sst: no such file`)
+	sstPathRE   = regexp.MustCompile(`\((/[^()]+\.sst)\)`)
+)
+
+// checkPebble checks one Pebble database without writing to it.
+func checkPebble(db string) error {
+	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil // not created yet (a node that crashed during init)
+	}
+	cur := filepath.Join(db, "CURRENT")
+	b, err := os.ReadFile(cur)
+	if err != nil {
+		return integrityError(cur, "%v", err)
+	}
+	m := currentRE.FindSubmatch(b)
+	if m == nil {
+		return integrityError(cur, "does not name a MANIFEST file")
+	}
+	manifest := filepath.Join(db, "MANIFEST-"+string(m[1]))
+	if err := checkRecords(manifest, 0, false); err != nil {
+		return err
+	}
+	logs, _ := filepath.Glob(filepath.Join(db, "*.log"))
+	for _, l := range logs {
+		num, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(l), ".log"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if err := checkRecords(l, uint32(num), true); err != nil {
+			return err
+		}
+	}
+	return readAllTables(db, manifest)
+}
+
+// checkSnapshotFile checks a Dragonboat snapshot file (format version 2):
+// the header's length and CRC-32, then every block's CRC-32 and the tail
+// that gives the payload's size. Dragonboat checks these only when it reads
+// the snapshot, and panics on a mismatch.
+func checkSnapshotFile(p string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return integrityError(p, "%v", err)
+	}
+	const headerSize, tailSize, blockSize = 1024, 16, 2 << 20
+	if len(b) < headerSize+tailSize {
+		return integrityError(p, "%d bytes: shorter than a snapshot header", len(b))
+	}
+	sz := binary.LittleEndian.Uint64(b)
+	if sz > headerSize-12 {
+		return integrityError(p, "bad snapshot header length")
+	}
+	data, sum := b[8:8+sz], b[8+sz:12+sz]
+	var h raftpb.SnapshotHeader
+	if err := h.Unmarshal(data); err != nil {
+		return integrityError(p, "snapshot header: %v", err)
+	}
+	if !bytes.Equal(sum, []byte{0, 0, 0, 0}) && binary.BigEndian.Uint32(sum) != crc32.ChecksumIEEE(data) {
+		return integrityError(p, "snapshot header checksum mismatch")
+	}
+	if h.Version != 2 || h.ChecksumType != raftpb.CRC32IEEE {
+		return nil
+	}
+	payload, tail := b[headerSize:len(b)-tailSize], b[len(b)-tailSize:]
+	if binary.LittleEndian.Uint64(tail) != uint64(len(payload)) {
+		return integrityError(p, "snapshot size mismatch: %d payload bytes, the tail says %d", len(payload), binary.LittleEndian.Uint64(tail))
+	}
+	all := crc32.NewIEEE()
+	for off := 0; off < len(payload); {
+		n := min(blockSize+4, len(payload)-off)
+		if n <= 4 {
+			return integrityError(p, "snapshot block at %d is truncated", headerSize+off)
+		}
+		block := payload[off : off+n]
+		if binary.BigEndian.Uint32(block[n-4:]) != crc32.ChecksumIEEE(block[:n-4]) {
+			return integrityError(p, "snapshot block at %d: checksum mismatch", headerSize+off)
+		}
+		all.Write(block[n-4:])
+		off += n
+	}
+	if !bytes.Equal(all.Sum(nil), h.PayloadChecksum) {
+		return integrityError(p, "snapshot payload checksum mismatch")
+	}
+	return nil
+}
+
+// readAllTables opens a database read-only and reads every key and value,
+// which verifies the checksum of every block of every table it uses.
+func readAllTables(db, manifest string) (err error) {
+	blame := func(err error) error {
+		msg := err.Error()
+		if m := missingRE.FindStringSubmatch(msg); m != nil {
+			return integrityError(manifest, "refers to %s.sst, which is missing", m[1])
+		}
+		if m := sstPathRE.FindStringSubmatch(msg); m != nil {
+			return integrityError(m[1], "%v", firstLine(msg))
+		}
+		if m := tableNameRE.FindStringSubmatch(msg); m != nil {
+			return integrityError(filepath.Join(db, m[1]+".sst"), "%v", firstLine(msg))
+		}
+		return integrityError(db, "%v", firstLine(msg))
+	}
+	defer func() {
+		if r := recover(); r != nil { // Pebble's Fatalf
+			err = blame(fmt.Errorf("%v", r))
+		}
+	}()
+	d, err := pebble.Open(db, &pebble.Options{ReadOnly: true, Logger: panicLogger{}})
+	if err != nil {
+		return blame(err)
+	}
+	defer d.Close()
+	it := d.NewIter(nil)
+	for it.First(); it.Valid(); it.Next() {
+		_ = it.Value()
+	}
+	if err := it.Close(); err != nil {
+		return blame(err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// panicLogger keeps Pebble quiet and turns its Fatalf into a panic that
+// readAllTables recovers.
+type panicLogger struct{}
+
+func (panicLogger) Infof(string, ...interface{}) {}
+func (panicLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// Pebble's record format (MANIFEST files and write-ahead logs): 32 KiB
+// blocks of chunks, each with a masked CRC-32C, a length and a type; the
+// recyclable chunk types of write-ahead logs also carry the log number.
+const (
+	recordBlockSize        = 32 << 10
+	legacyHeaderSize       = 7
+	recyclableHeaderSize   = 11
+	recyclableFullChunk    = 5
+	recyclableLastChunk    = 8
+	lastLegacyChunk        = 4
+	recordChecksumMaskBias = 0xa282ead8
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// chunkAt reports whether a valid chunk of log logNum starts at off in
+// block (off relative to the block), and its total size.
+func chunkAt(block []byte, off int, logNum uint32, wal bool) (int, bool) {
+	if off+legacyHeaderSize > len(block) {
+		return 0, false
+	}
+	sum := binary.LittleEndian.Uint32(block[off:])
+	length := int(binary.LittleEndian.Uint16(block[off+4:]))
+	typ := block[off+6]
+	header := legacyHeaderSize
+	switch {
+	case typ >= 1 && typ <= lastLegacyChunk:
+	case wal && typ >= recyclableFullChunk && typ <= recyclableLastChunk:
+		header = recyclableHeaderSize
+		if off+header > len(block) || binary.LittleEndian.Uint32(block[off+7:]) != logNum {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	end := off + header + length
+	if end > len(block) {
+		return 0, false
+	}
+	c := crc32.Update(0, castagnoli, block[off+6:end])
+	if uint32(c>>15|c<<17)+recordChecksumMaskBias != sum {
+		return 0, false
+	}
+	return end - off, true
+}
+
+// checkRecords walks a record file chunk by chunk. A chunk that does not
+// check out ends the log as Pebble reads it: that is a torn tail if nothing
+// after it checks out, and damage (records Pebble would silently drop) if
+// an intact chunk of the same log follows.
+func checkRecords(path string, logNum uint32, wal bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return integrityError(path, "%v", err)
+	}
+	for start := 0; start < len(b); start += recordBlockSize {
+		block := b[start:min(start+recordBlockSize, len(b))]
+		off := 0
+		for off+legacyHeaderSize <= len(block) {
+			if bytes.Count(block[off:off+legacyHeaderSize], []byte{0}) == legacyHeaderSize {
+				break // zeroes: padding, or the preallocated end of the log
+			}
+			n, ok := chunkAt(block, off, logNum, wal)
+			if !ok {
+				if !wal && start+off == 0 {
+					// CURRENT names a MANIFEST only once its first record, a
+					// full description of the database, is synced: Pebble
+					// would open an empty database in place of this one.
+					return integrityError(path, "its first record is damaged")
+				}
+				if intactAfter(b, start, off+1, logNum, wal) {
+					return integrityError(path, "damaged record at offset %d, followed by intact records", start+off)
+				}
+				return nil // a torn tail
+			}
+			off += n
+		}
+	}
+	return nil
+}
+
+// intactAfter reports whether a valid chunk starts anywhere after off in
+// the block at start, or at the start of any later block.
+func intactAfter(b []byte, start, off int, logNum uint32, wal bool) bool {
+	block := b[start:min(start+recordBlockSize, len(b))]
+	for ; off+legacyHeaderSize <= len(block); off++ {
+		if _, ok := chunkAt(block, off, logNum, wal); ok {
+			return true
+		}
+	}
+	for s := start + recordBlockSize; s < len(b); s += recordBlockSize {
+		if _, ok := chunkAt(b[s:min(s+recordBlockSize, len(b))], 0, logNum, wal); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKeys checks, when the KEK file is there (autolock off), that the
+// KEK opens the node key and every stored keyring wrapped under its
+// version: a KEK file with a damaged key would otherwise look like a
+// changed unlock key.
+func checkKeys(dir string, st *nodeState) error {
+	kek, err := readKEKFile(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // autolock: the node starts locked
+	}
+	if err != nil {
+		p := filepath.Join(dir, kekFile)
+		return integrityError(p, "%s", strings.TrimPrefix(err.Error(), p+": "))
+	}
+	defer kek.Wipe()
+	store, err := raftsm.OpenStore(filepath.Join(dir, storeDir), true)
+	if err != nil {
+		return integrityError(filepath.Join(dir, storeDir), "%v", err)
+	}
+	defer store.Close()
+	opened := false
+	for _, shard := range allShards(st.Shards) {
+		b, err := store.Keyring(shard)
+		if err != nil {
+			return integrityError(filepath.Join(dir, storeDir), "shard %d keyring: %v", shard, err)
+		}
+		if b == nil {
+			continue
+		}
+		w, err := keys.UnmarshalWrappedKeyring(b)
+		if err != nil {
+			return integrityError(filepath.Join(dir, storeDir), "shard %d keyring: %v", shard, err)
+		}
+		if w.KEKVersion != kek.Version() {
+			continue
+		}
+		ring, err := w.Unwrap(kek)
+		if err != nil {
+			return integrityError(filepath.Join(dir, kekFile), "its key does not open the keyring wrapped under its version (v%d)", kek.Version()-kekVersionBase)
+		}
+		ring.Wipe()
+		opened = true
+	}
+	if !opened {
+		return nil // wrapped under other versions: handled as a changed unlock key
+	}
+	sealed, err := os.ReadFile(filepath.Join(dir, tlsDir, nodeKeyFile))
+	if err != nil {
+		return integrityError(filepath.Join(dir, tlsDir, nodeKeyFile), "%v", err)
+	}
+	keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
+	if err != nil {
+		return integrityError(filepath.Join(dir, tlsDir, nodeKeyFile), "%v", err)
+	}
+	wipe(keyPEM)
+	return nil
+}
