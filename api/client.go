@@ -19,6 +19,26 @@ import (
 type Client struct {
 	socket string
 	hc     *http.Client
+	stale  bool
+}
+
+// StaleReads returns a client whose Secrets and Secret calls are served from
+// the node's own applied state (?stale=true) instead of a linearizable read
+// through the group leader: cheaper, and available while the node's groups
+// have no leader, but they may miss writes acknowledged on other managers
+// that this node has not applied yet.
+func (c *Client) StaleReads() *Client {
+	s := *c
+	s.stale = true
+	return &s
+}
+
+// readQuery is the query string of a read that may be stale.
+func (c *Client) readQuery() string {
+	if c.stale {
+		return "?stale=true"
+	}
+	return ""
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -109,13 +129,13 @@ func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*Se
 // Secrets lists every secret.
 func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
 	var r []Secret
-	return r, c.do(ctx, http.MethodGet, "/v1/secrets", nil, &r)
+	return r, c.do(ctx, http.MethodGet, "/v1/secrets"+c.readQuery(), nil, &r)
 }
 
 // Secret inspects one secret by name, id or unique id prefix.
 func (c *Client) Secret(ctx context.Context, ref string) (*Secret, error) {
 	var r Secret
-	return &r, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(ref), nil, &r)
+	return &r, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(ref)+c.readQuery(), nil, &r)
 }
 
 // RemoveSecret removes a secret by name, id or unique id prefix.

@@ -233,18 +233,42 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	return res, n.explain(err)
 }
 
-// read runs a linearizable query on shard (ReadIndex).
+// staleKey marks a context whose reads may be stale (see WithStaleReads).
+type staleKey struct{}
+
+// WithStaleReads returns a context whose secret reads are served from this
+// node's applied state (NodeHost.StaleRead) without a ReadIndex round to the
+// group leader: cheaper, but a read may miss writes acknowledged elsewhere
+// that this node has not applied yet, and a node cut off from its leader
+// keeps serving what it last applied. Only reads that callers asked to be
+// stale use it; everything that decides a write reads linearizably.
+func WithStaleReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, staleKey{}, true)
+}
+
+func staleReads(ctx context.Context) bool {
+	stale, _ := ctx.Value(staleKey{}).(bool)
+	return stale
+}
+
+// read runs a query on shard: linearizable (ReadIndex), or from the local
+// applied state when ctx came from WithStaleReads.
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
 	if _, _, err := n.running(); err != nil {
 		return nil, err
 	}
+	stale := staleReads(ctx)
 	var out interface{}
 	err := withRetry(ctx, "read", func(ctx context.Context) error {
 		nh, _, err := n.running() // restartRaft may have replaced it
 		if err != nil {
 			return err
 		}
-		out, err = nh.SyncRead(ctx, shard, q)
+		if stale {
+			out, err = nh.StaleRead(shard, q)
+		} else {
+			out, err = nh.SyncRead(ctx, shard, q)
+		}
 		return err
 	})
 	return out, n.explain(err)

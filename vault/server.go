@@ -145,7 +145,7 @@ func (n *Node) serve() error {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
 	mux.HandleFunc("POST /v1/exec", n.handleExec)
-	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(r.Context()) }))
+	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest
 		if err := decode(r, &req); err != nil {
@@ -154,7 +154,7 @@ func (n *Node) serve() error {
 		return n.CreateSecret(r.Context(), &req)
 	}))
 	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
-		return n.InspectSecret(r.Context(), r.PathValue("ref"))
+		return n.InspectSecret(readContext(r), r.PathValue("ref"))
 	}))
 	mux.HandleFunc("POST /v1/secrets/{ref}/versions", n.handle(func(r *http.Request) (any, error) {
 		var req api.UpdateSecretRequest
@@ -209,4 +209,13 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		_ = json.NewEncoder(w).Encode(out)
 	}
+}
+
+// readContext is the request's context, marked for stale reads when the
+// request asked for them with ?stale=true.
+func readContext(r *http.Request) context.Context {
+	if r.URL.Query().Get("stale") == "true" {
+		return WithStaleReads(r.Context())
+	}
+	return r.Context()
 }

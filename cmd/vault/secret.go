@@ -66,12 +66,13 @@ func secretCommand() *cli.Command {
 				Flags: []cli.Flag{
 					formatFlag(),
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print ids only"},
+					staleFlag(),
 				},
 				Action: func(c *cli.Context) error {
 					if c.Args().Present() {
 						return usagef("", "secret ls takes no arguments")
 					}
-					list, err := client(c).Secrets(c.Context)
+					list, err := readClient(c).Secrets(c.Context)
 					if err != nil {
 						return err
 					}
@@ -93,16 +94,16 @@ func secretCommand() *cli.Command {
 				Name:      "inspect",
 				Usage:     "show secrets' metadata (never their data)",
 				ArgsUsage: "NAME|ID...",
-				Flags:     []cli.Flag{formatFlag()},
+				Flags:     []cli.Flag{formatFlag(), staleFlag()},
 				Action: func(c *cli.Context) error {
-					args, err := refs(c, "vault secret inspect [--format F] NAME|ID...")
+					args, err := refs(c, "vault secret inspect [--format F] [--stale] NAME|ID...")
 					if err != nil {
 						return err
 					}
 					var out []api.Secret
 					var errs []error
 					for _, ref := range args {
-						s, err := client(c).Secret(c.Context, ref)
+						s, err := readClient(c).Secret(c.Context, ref)
 						if err != nil {
 							errs = append(errs, err)
 							continue
@@ -246,4 +247,17 @@ func parseLabels(in []string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+func staleFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "stale", Usage: "read this manager's own copy without asking the group leader: " +
+		"cheaper, but may miss writes made through other managers in the last moments"}
+}
+
+// readClient is the client for a read command, reading stale with --stale.
+func readClient(c *cli.Context) *api.Client {
+	if c.Bool("stale") {
+		return client(c).StaleReads()
+	}
+	return client(c)
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -122,9 +121,6 @@ func runLoad(ctx context.Context, workers int, dur time.Duration, limit int, ser
 				if err != nil {
 					errs[w]++
 					errOnce.Do(func() { firstErr = err })
-					if errors.Is(err, errNotAvailable) {
-						return
-					}
 					continue
 				}
 				lats[w] = append(lats[w], d)

@@ -168,9 +168,6 @@ func (t *table) measureRows(wl *Workload) {
 		bench := func(m *Measure) float64 { return m.ClientCPU / m.Seconds }
 		t.row("", "bench cores", get(v, bench, cores), get(p, bench, cores), "", "", "")
 	}
-	if wl.VaultMissing != "" {
-		t.row("", "("+wl.VaultMissing+")", "", "", "", "", "")
-	}
 }
 
 func (wl *Workload) errorNotes() []string {

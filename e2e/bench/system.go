@@ -7,9 +7,6 @@ import (
 	"time"
 )
 
-// errNotAvailable marks an operation a system does not offer.
-var errNotAvailable = errors.New("bench: not available")
-
 // errExists is a create of a key that exists.
 var errExists = errors.New("key exists")
 
@@ -40,7 +37,7 @@ type client interface {
 	// read is a linearizable read of key.
 	read(ctx context.Context, key string) error
 	// staleRead is a read served from the member's local state, possibly
-	// stale; errNotAvailable if the system has none.
+	// stale (vault: ?stale=true; etcd: a serializable Get).
 	staleRead(ctx context.Context, key string) error
 	// ping checks the connection, so a workload's first request does not
 	// pay for dialing.

@@ -157,7 +157,8 @@ func (c *vaultCluster) client(ctx context.Context, i int) (client, error) { retu
 // newClient gives each worker its own api.Client, hence its own connection
 // to the member's socket.
 func (c *vaultCluster) newClient(_ context.Context, i int) (client, error) {
-	return vaultClient{api.NewClient(c.members[i%members].socket)}, nil
+	cl := api.NewClient(c.members[i%members].socket)
+	return vaultClient{cl, cl.StaleReads()}, nil
 }
 
 func (c *vaultCluster) list(ctx context.Context) (int, error) {
@@ -194,7 +195,7 @@ func (c *vaultCluster) close() {
 }
 
 // vaultClient is one worker's API client.
-type vaultClient struct{ c *api.Client }
+type vaultClient struct{ c, stale *api.Client }
 
 func (v vaultClient) create(ctx context.Context, key string, val []byte) error {
 	_, err := v.c.CreateSecret(ctx, api.CreateSecretRequest{Name: key, Data: val})
@@ -209,9 +210,12 @@ func (v vaultClient) read(ctx context.Context, key string) error {
 	return err
 }
 
-// staleRead: vault has no read served from a manager's local state; every
-// read is linearizable (ReadIndex).
-func (v vaultClient) staleRead(context.Context, string) error { return errNotAvailable }
+// staleRead is `secret inspect --stale`: the manager's applied state, no
+// ReadIndex.
+func (v vaultClient) staleRead(ctx context.Context, key string) error {
+	_, err := v.stale.Secret(ctx, key)
+	return err
+}
 
 func (v vaultClient) ping(ctx context.Context) error {
 	_, err := v.c.Status(ctx)
