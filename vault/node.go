@@ -41,6 +41,12 @@ type Config struct {
 	// SnapshotEntries is how many entries a shard applies between snapshots
 	// (after which its log is compacted). 0 means the default.
 	SnapshotEntries uint64
+
+	// Pprof serves net/http/pprof under /debug/pprof/ on the local socket
+	// (root only, like the rest of the local API): CPU, heap, goroutine and
+	// mutex profiles, for `go tool pprof`. Profiles hold stack traces and
+	// sizes, never memory contents.
+	Pprof bool
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

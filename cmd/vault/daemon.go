@@ -28,6 +28,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Hidden: true, Usage: "entries between snapshots (tests)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines, Raft internals included"},
+			&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles at /debug/pprof/ on the local socket (see docs/PERFORMANCE.md)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -41,6 +42,7 @@ func daemonCommand() *cli.Command {
 				APIAddr:         c.String("api-addr"),
 				SnapshotEntries: c.Uint64("snapshot-entries"),
 				Logger:          newLogger(c.Bool("debug")),
+				Pprof:           c.Bool("pprof"),
 			}
 			return runNode(cfg, nil)
 		},
