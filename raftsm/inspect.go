@@ -254,9 +254,12 @@ func (v *View) Apply(c *Command, keyVersion uint32, index uint64) (uint64, error
 	}
 	var code uint64
 	err := v.store.with(func(*pebble.DB) error {
-		a := applier{b: v.b, shard: v.shard, gen: v.gen}
+		a := newApplier(v.b, v.shard, v.gen)
 		res, err := a.apply(c, keyVersion, index)
 		if err != nil {
+			return err
+		}
+		if err := a.flushSeals(); err != nil {
 			return err
 		}
 		code = res.Value

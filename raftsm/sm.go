@@ -117,7 +117,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	err := s.store.with(func(db *pebble.DB) error {
 		b := db.NewIndexedBatch()
 		defer b.Close()
-		a := applier{b: b, shard: s.shard, gen: s.gen}
+		a := newApplier(b, s.shard, s.gen)
 		for i := range entries {
 			e := &entries[i]
 			c, kv, err := OpenCommand(s.hooks.Keys, s.shard, e.Cmd)
@@ -137,6 +137,9 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			if c.Secret != nil && res.Value == ResultOK {
 				changed = append(changed, c.Secret.ID)
 			}
+		}
+		if err := a.flushSeals(); err != nil {
+			return err
 		}
 		last := entries[len(entries)-1].Index
 		if err := b.Set(dataKey(s.shard, s.gen, subApplied), u64(last), nil); err != nil {
@@ -172,6 +175,32 @@ type applier struct {
 	b     *pebble.Batch
 	shard uint64
 	gen   uint64
+
+	// Per-batch state that would otherwise cost a Pebble read and write per
+	// entry: entries sealed under each key version (added to the stored
+	// counts once, by flushSeals), and the last prune time once read.
+	seals      map[uint32]uint64
+	lastPrune  int64
+	pruneKnown bool // lastPrune holds the stored value (-1: never pruned)
+}
+
+func newApplier(b *pebble.Batch, shard, gen uint64) *applier {
+	return &applier{b: b, shard: shard, gen: gen, seals: map[uint32]uint64{}}
+}
+
+// flushSeals adds the batch's seal counts to the stored ones.
+func (a *applier) flushSeals() error {
+	for kv, n := range a.seals {
+		ck := a.key(append([]byte{subSeals}, u32(kv)...)...)
+		cur, err := a.get(ck)
+		if err != nil {
+			return err
+		}
+		if err := a.b.Set(ck, u64(getU64(cur)+n), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *applier) key(sub ...byte) []byte { return dataKey(a.shard, a.gen, sub...) }
@@ -190,14 +219,7 @@ func (a *applier) get(key []byte) ([]byte, error) {
 
 func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result, error) {
 	// Count the seal: key status reports how much each DEK version sealed.
-	ck := a.key(append([]byte{subSeals}, u32(keyVersion)...)...)
-	n, err := a.get(ck)
-	if err != nil {
-		return sm.Result{}, err
-	}
-	if err := a.b.Set(ck, u64(getU64(n)+1), nil); err != nil {
-		return sm.Result{}, err
-	}
+	a.seals[keyVersion]++
 
 	rk := a.key(append([]byte{subRequests}, c.RequestID...)...)
 	prev, err := a.get(rk)
@@ -227,16 +249,23 @@ func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result,
 func (a *applier) pruneRequests(now int64) error {
 	const period = int64(60 * 1e9)
 	pk := a.key(subRequests) // the bare prefix holds the last prune time
-	last, err := a.get(pk)
-	if err != nil {
-		return err
+	if !a.pruneKnown {
+		last, err := a.get(pk)
+		if err != nil {
+			return err
+		}
+		a.lastPrune, a.pruneKnown = -1, true
+		if last != nil {
+			a.lastPrune = int64(getU64(last))
+		}
 	}
-	if last != nil && now/period == int64(getU64(last))/period {
+	if a.lastPrune >= 0 && now/period == a.lastPrune/period {
 		return nil
 	}
 	if err := a.b.Set(pk, u64(uint64(now)), nil); err != nil {
 		return err
 	}
+	a.lastPrune = now
 	lo := a.key(subRequests, 0)
 	it := a.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(a.key(subRequests))})
 	var stale [][]byte
