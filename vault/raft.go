@@ -19,10 +19,15 @@ import (
 )
 
 // Raft timing. RTT is Dragonboat's logical tick; elections take
-// electionRTT ticks, heartbeats heartbeatRTT ticks.
+// electionRTT ticks, heartbeats heartbeatRTT ticks. Every tick wakes every
+// group on the node and every heartbeat crosses TLS, so an idle cluster's
+// CPU follows them: with 20 ms ticks and 40 ms heartbeats three idle
+// managers used 0.27 cores of this machine's two, with 50 ms ticks and
+// 100 ms heartbeats (etcd's default) 0.12 (docs/PERFORMANCE.md). Elections
+// still start after 500 ms without a leader.
 const (
-	rttMillisecond = 20
-	electionRTT    = 25 // 500 ms
+	rttMillisecond = 50
+	electionRTT    = 10 // 500 ms
 	heartbeatRTT   = 2
 )
 
@@ -183,7 +188,8 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 	defer cancel()
 	backoff := 20 * time.Millisecond
 	for {
-		if dl, _ := ctx.Deadline(); time.Until(dl) < 50*time.Millisecond {
+		// Dragonboat counts deadlines in ticks and refuses one under a tick.
+		if dl, _ := ctx.Deadline(); time.Until(dl) < 2*rttMillisecond*time.Millisecond {
 			return &unavailableError{what: what, last: context.DeadlineExceeded}
 		}
 		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
