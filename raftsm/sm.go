@@ -347,7 +347,11 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		if obj == nil || len(obj) < 8 {
 			return sm.Result{Value: ResultNotFound}, nil
 		}
-		if !bytes.Equal(owner, []byte(w.ID)) {
+		// A re-seal is bound to the object and its generation, not to the
+		// name: it rewrites the same record and versions under another
+		// key, so a name index that does not lead to the object must not
+		// keep that object under an old key forever.
+		if c.Op != OpSecretReseal && !bytes.Equal(owner, []byte(w.ID)) {
 			return sm.Result{Value: ResultInvalid}, nil
 		}
 		if w.ExpectGen != 0 && binary.BigEndian.Uint64(obj) != w.ExpectGen {

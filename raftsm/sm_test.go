@@ -140,6 +140,42 @@ func TestUpdateCreateUpdateRemove(t *testing.T) {
 	}
 }
 
+// A re-seal is bound to the object and its generation; an update or rm is
+// also bound to the name.
+func TestResealNeedsObjectAndGenerationOnly(t *testing.T) {
+	key, _ := crypto.GenerateKey(1)
+	n := newTestNode(t, key, 2)
+	n.apply(t, 1, create("a", "alpha", 1))
+	other := &SecretWrite{ID: "a", NameMAC: mac("not-alpha"), ExpectGen: 1, Record: []byte("rec-a-x")}
+	up := &Command{Op: OpSecretUpdate, RequestID: reqID(), Time: 2, Secret: other}
+	if res := n.apply(t, 2, up); res[0].Value != ResultInvalid {
+		t.Fatalf("update through another name: %+v", res)
+	}
+	stale := &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 3, Secret: &SecretWrite{
+		ID: "a", NameMAC: mac("alpha"), ExpectGen: 99, Record: []byte("rec-a-r"),
+		Resealed: []DataVersion{{Version: 1, Data: []byte("data-a-r")}}}}
+	if res := n.apply(t, 3, stale); res[0].Value != ResultConflict {
+		t.Fatalf("re-seal at a stale generation: %+v", res)
+	}
+	rs := &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 4, Secret: &SecretWrite{
+		ID: "a", NameMAC: mac("not-alpha"), ExpectGen: 1, Record: []byte("rec-a-r"),
+		Resealed: []DataVersion{{Version: 1, Data: []byte("data-a-r")}, {Version: 7, Data: []byte("gone")}}}}
+	if res := n.apply(t, 4, rs); res[0].Value != ResultOK {
+		t.Fatalf("re-seal: %+v", res)
+	}
+	d, _ := n.sm.Lookup(QueryData{ID: "a", Version: 1})
+	if string(d.([]byte)) != "data-a-r" {
+		t.Fatalf("data after re-seal = %q", d)
+	}
+	if d, _ := n.sm.Lookup(QueryData{ID: "a", Version: 7}); d.([]byte) != nil {
+		t.Fatalf("re-seal brought back a version that did not exist: %q", d)
+	}
+	got, _ := n.sm.Lookup(QueryName{MAC: mac("alpha")})
+	if s := got.(*StoredSecret); s == nil || s.ID != "a" || string(s.Sealed) != "rec-a-r" || s.Gen != 4 {
+		t.Fatalf("after re-seal the name leads to %+v", s)
+	}
+}
+
 func TestUpdateRejectsForeignEntries(t *testing.T) {
 	key, _ := crypto.GenerateKey(1)
 	other, _ := crypto.GenerateKey(1)

@@ -121,6 +121,7 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 		}
 	}
 	if stored == nil || stored.Gen != c.Gen {
+		n.log.Debug("re-seal: the secret changed since it was listed", "shard", shard, "id", c.ID, "found", stored != nil)
 		return false, nil
 	}
 	e, err := n.openStored(shard, stored)
@@ -163,6 +164,9 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 	res, err := n.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
 	if err != nil {
 		return false, err
+	}
+	if res.Value != raftsm.ResultOK {
+		n.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", c.ID, "gen", c.Gen, "result", res.Value)
 	}
 	return res.Value == raftsm.ResultOK, nil
 }

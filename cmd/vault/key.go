@@ -145,10 +145,14 @@ func interrupted(ctx context.Context, err error) error {
 	return err
 }
 
+// resealStall is how long re-sealing may go without re-sealing anything
+// (every candidate changing under it) before the command gives up.
+const resealStall = time.Minute
+
 func resealAll(ctx context.Context, cl *api.Client, batch int, tty bool) error {
 	start := time.Now()
 	done, total := 0, -1
-	lastLine := time.Time{}
+	lastLine, lastProgress := time.Time{}, time.Now()
 	for {
 		p, err := cl.Reseal(ctx, batch)
 		if err != nil {
@@ -180,6 +184,16 @@ func resealAll(ctx context.Context, cl *api.Client, batch int, tty bool) error {
 				fmt.Println()
 			}
 			return nil
+		}
+		if p.Resealed > 0 {
+			lastProgress = time.Now()
+		} else if time.Since(lastProgress) > resealStall {
+			if tty {
+				fmt.Println()
+			}
+			return fmt.Errorf("re-sealing made no progress for %s: %d secrets are left and none of them could be re-sealed "+
+				"(the daemon logs each attempt: \"re-seal did not apply\"); run `vault key rotate --full` again, and if it stops "+
+				"here again, keep the daemon logs and `vault-rafttool dump-object secret --id ID --redact` of the ids they name", resealStall, p.Remaining)
 		}
 		if p.Resealed == 0 {
 			// Everything left changed under us; give writers a moment.
