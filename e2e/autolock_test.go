@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaultd/vault/keys"
 )
@@ -104,6 +105,9 @@ func TestAutolock(t *testing.T) {
 	}
 	c["rotated unlock key"] = []byte(newKey)
 	must(t, ds[0].vaultIn([]byte("CANARY-VALUE-after-rotation"), "secret", "create", "afterrotation", "-"))
+	waitFor(t, "the second manager to hold the re-wrapped keyring", 10*time.Second, func() bool {
+		return kekVersion(t, ds[1]) == kekVersion(t, ds[0])
+	})
 	restart(ds[1])
 	mustFail(t, ds[1].vaultIn([]byte(key), "unlock"), "wrong unlock key")
 	must(t, ds[1].vaultIn([]byte(newKey), "unlock"))
@@ -125,6 +129,12 @@ func TestAutolock(t *testing.T) {
 		t.Fatalf("want 5 shares and no whole key:\n%s", out)
 	}
 	mustFail(t, ds[0].vault("unlock-key"), "split into 5 shares")
+	// The rotation is acknowledged once a quorum holds the re-wrapped
+	// keyring; a manager restarted before it applied it needs the old key
+	// (the runbook says so). Restart one that has it.
+	waitFor(t, "the third manager to hold the re-wrapped keyring", 10*time.Second, func() bool {
+		return kekVersion(t, ds[2]) == kekVersion(t, ds[0])
+	})
 	restart(ds[2])
 	if r := must(t, ds[2].vaultIn([]byte(shares[4]), "unlock")); !strings.Contains(r.stdout, "1 of 3") {
 		t.Fatalf("progress after one share: %s", r)
@@ -179,4 +189,16 @@ func TestAutolock(t *testing.T) {
 	}
 	files, size := c.scan(t, roots...)
 	t.Logf("key scan of %d state dirs: %d keys, %d files, %d bytes: none found", len(all), len(c), files, size)
+}
+
+// kekVersion is the KEK version a manager's `vault status` reports.
+func kekVersion(t *testing.T, d *daemon) uint32 {
+	t.Helper()
+	var st struct {
+		KEKVersion uint32 `json:"kek_version"`
+	}
+	if err := json.Unmarshal([]byte(must(t, d.vault("status", "--format", "json")).stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.KEKVersion
 }
