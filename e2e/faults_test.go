@@ -576,6 +576,13 @@ func joinFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note
 	if err := f.healAll(); err != nil {
 		t.Fatal(err)
 	}
+	// The admitting node, if it was restarted, may not serve its socket yet.
+	waitFor(t, fmt.Sprintf("%s to serve reads", via), 60*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := via.client.Secrets(ctx)
+		return err == nil
+	})
 	for attempt := 1; r.code != 0; attempt++ {
 		note("join attempt %d failed: %s", attempt, strings.TrimSpace(r.stderr+r.stdout))
 		if attempt == 4 {

@@ -448,6 +448,46 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 	if err != nil {
 		return nil, err
 	}
+	// Each manager switches to the new KEK as it applies the re-wrapped
+	// keyring, which a follower may do a heartbeat after the quorum. One
+	// restarted before that would need the old unlock key: wait for all.
+	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
+		n.log.Warn("managers have not switched to the new KEK yet: restarted before they do, they need the previous unlock key",
+			"managers", behind, "kek_version", newVersion)
+	}
 	n.log.Info("KEK changed on every manager", "kek_version", newVersion, "autolock", autolock, "new_dek", resp.DEKVersion)
 	return resp, nil
+}
+
+// kekSwitchWait bounds how long a KEK change waits for every manager to
+// switch to the new KEK.
+const kekSwitchWait = 15 * time.Second
+
+// waitKEK waits until every member's status shows KEK version v and
+// returns the members that still did not when it gave up.
+func (n *Node) waitKEK(ctx context.Context, members []raftsm.Member, v uint32) []string {
+	deadline := time.Now().Add(kekSwitchWait)
+	for {
+		self := n.Status()
+		live := n.ping(ctx, members)
+		var behind []string
+		for _, m := range members {
+			if m.NodeID == self.NodeID {
+				if self.KEKVersion != v {
+					behind = append(behind, m.NodeID)
+				}
+			} else if ps := live[m.NodeID]; ps == nil || ps.KEKVersion != v {
+				behind = append(behind, m.NodeID)
+			}
+		}
+		if len(behind) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return behind
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }

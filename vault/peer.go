@@ -32,9 +32,10 @@ func (p *peerServer) close() {
 
 // peerStatus is what GET /v1/peer/status answers.
 type peerStatus struct {
-	NodeID string `json:"node_id"`
-	Locked bool   `json:"locked"`
-	Ready  bool   `json:"ready"`
+	NodeID     string `json:"node_id"`
+	Locked     bool   `json:"locked"`
+	Ready      bool   `json:"ready"`
+	KEKVersion uint32 `json:"kek_version,omitempty"` // as `vault status` shows it
 }
 
 func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
@@ -52,7 +53,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	}))
 	mux.HandleFunc("GET /v1/peer/status", n.peerOnly(func(r *http.Request) (any, error) {
 		s := n.Status()
-		return &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized}, nil
+		return &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized, KEKVersion: s.KEKVersion}, nil
 	}))
 	// Refused handshakes (foreign certificates, joiners that found the wrong
 	// CA) are routine: keep them out of the operator's log unless debugging.
