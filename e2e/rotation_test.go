@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vaultd/vault/api"
 )
 
 type keyStatus struct {
@@ -87,6 +90,42 @@ func TestFullRotationUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+
+	// A hot secret, updated as fast as one API client can: every re-seal
+	// of it races an update, and must still leave no version under the
+	// old key (a re-seal that lost every such race kept the rotation
+	// from finishing).
+	// It has many versions under the old key, so re-sealing it takes
+	// longer than the gap between two updates.
+	hot := api.NewClient(ds[2].socket)
+	must(t, ds[2].vaultIn([]byte("hot-1"), "secret", "create", "hot", "-"))
+	const hotVersions = 300
+	for i := 2; i <= hotVersions; i++ {
+		if _, err := hot.UpdateSecret(context.Background(), "hot", []byte(fmt.Sprintf("hot-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked["hot"] = hotVersions
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl := hot
+		for i := hotVersions + 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := cl.UpdateSecret(ctx, "hot", []byte(fmt.Sprintf("hot-%d", i)))
+			cancel()
+			if err == nil {
+				mu.Lock()
+				acked["hot"]++
+				mu.Unlock()
+			}
+		}
+	}()
 
 	rot := exec.Command(vaultBin, "--socket", ds[0].socket, "key", "rotate", "--full", "--batch", "10")
 	rotOut := &lockedBuffer{}

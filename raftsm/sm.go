@@ -355,7 +355,16 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 			return sm.Result{Value: ResultInvalid}, nil
 		}
 		if w.ExpectGen != 0 && binary.BigEndian.Uint64(obj) != w.ExpectGen {
-			return sm.Result{Value: ResultConflict}, nil
+			if c.Op != OpSecretReseal {
+				return sm.Result{Value: ResultConflict}, nil
+			}
+			// The record changed since the re-seal read it: the write that
+			// changed it sealed a new record under the key active then,
+			// so keep that one. Data versions never change once written,
+			// so their re-sealed copies still hold: a secret updated
+			// faster than a re-seal can read it must not keep its old
+			// versions under an old key.
+			return a.resealData(w, obj[:8])
 		}
 	}
 	if c.Op == OpSecretRemove {
@@ -377,6 +386,12 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 			return sm.Result{}, err
 		}
 	}
+	return a.resealData(w, gen)
+}
+
+// resealData replaces the data versions a re-seal carries that still exist;
+// gen is the object's generation to answer with.
+func (a *applier) resealData(w *SecretWrite, gen []byte) (sm.Result, error) {
 	for _, d := range w.Resealed {
 		dk := a.key(append(dataPrefix(w.ID), u32(d.Version)...)...)
 		old, err := a.get(dk)

@@ -140,9 +140,10 @@ func TestUpdateCreateUpdateRemove(t *testing.T) {
 	}
 }
 
-// A re-seal is bound to the object and its generation; an update or rm is
-// also bound to the name.
-func TestResealNeedsObjectAndGenerationOnly(t *testing.T) {
+// A re-seal is bound to the object: it replaces the record at the
+// generation it read, and the data versions that still exist at any
+// generation. An update or rm is also bound to the name.
+func TestResealNeedsObjectOnly(t *testing.T) {
 	key, _ := crypto.GenerateKey(1)
 	n := newTestNode(t, key, 2)
 	n.apply(t, 1, create("a", "alpha", 1))
@@ -151,11 +152,20 @@ func TestResealNeedsObjectAndGenerationOnly(t *testing.T) {
 	if res := n.apply(t, 2, up); res[0].Value != ResultInvalid {
 		t.Fatalf("update through another name: %+v", res)
 	}
+	// At a stale generation (the record was rewritten since the re-seal
+	// read it) the data versions are re-sealed and the record is kept.
 	stale := &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 3, Secret: &SecretWrite{
-		ID: "a", NameMAC: mac("alpha"), ExpectGen: 99, Record: []byte("rec-a-r"),
-		Resealed: []DataVersion{{Version: 1, Data: []byte("data-a-r")}}}}
-	if res := n.apply(t, 3, stale); res[0].Value != ResultConflict {
+		ID: "a", NameMAC: mac("alpha"), ExpectGen: 99, Record: []byte("rec-a-stale"),
+		Resealed: []DataVersion{{Version: 1, Data: []byte("data-a-s")}}}}
+	if res := n.apply(t, 3, stale); res[0].Value != ResultOK || getU64(res[0].Data) != 1 {
 		t.Fatalf("re-seal at a stale generation: %+v", res)
+	}
+	got, _ := n.sm.Lookup(QueryName{MAC: mac("alpha")})
+	if s := got.(*StoredSecret); s == nil || string(s.Sealed) != "rec-a" || s.Gen != 1 {
+		t.Fatalf("a re-seal at a stale generation replaced the record: %+v", s)
+	}
+	if d, _ := n.sm.Lookup(QueryData{ID: "a", Version: 1}); string(d.([]byte)) != "data-a-s" {
+		t.Fatalf("a re-seal at a stale generation left the data: %q", d)
 	}
 	rs := &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 4, Secret: &SecretWrite{
 		ID: "a", NameMAC: mac("not-alpha"), ExpectGen: 1, Record: []byte("rec-a-r"),
@@ -170,7 +180,7 @@ func TestResealNeedsObjectAndGenerationOnly(t *testing.T) {
 	if d, _ := n.sm.Lookup(QueryData{ID: "a", Version: 7}); d.([]byte) != nil {
 		t.Fatalf("re-seal brought back a version that did not exist: %q", d)
 	}
-	got, _ := n.sm.Lookup(QueryName{MAC: mac("alpha")})
+	got, _ = n.sm.Lookup(QueryName{MAC: mac("alpha")})
 	if s := got.(*StoredSecret); s == nil || s.ID != "a" || string(s.Sealed) != "rec-a-r" || s.Gen != 4 {
 		t.Fatalf("after re-seal the name leads to %+v", s)
 	}

@@ -120,9 +120,8 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 			stored = &s
 		}
 	}
-	if stored == nil || stored.Gen != c.Gen {
-		n.log.Debug("re-seal: the secret changed since it was listed", "shard", shard, "id", c.ID, "found", stored != nil)
-		return false, nil
+	if stored == nil {
+		return false, nil // removed since it was listed
 	}
 	e, err := n.openStored(shard, stored)
 	if err != nil {
@@ -136,7 +135,9 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 	if err != nil {
 		return false, err
 	}
-	w := &raftsm.SecretWrite{ID: c.ID, NameMAC: mac, ExpectGen: c.Gen}
+	// At another generation the apply keeps the newer record and still
+	// re-seals the data versions, which never change once written.
+	w := &raftsm.SecretWrite{ID: c.ID, NameMAC: mac, ExpectGen: stored.Gen}
 	if w.Record, err = n.seal(shard, raftsm.RecordObject(c.ID), recBytes); err != nil {
 		return false, err
 	}
@@ -166,7 +167,7 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 		return false, err
 	}
 	if res.Value != raftsm.ResultOK {
-		n.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", c.ID, "gen", c.Gen, "result", res.Value)
+		n.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", c.ID, "gen", stored.Gen, "result", res.Value)
 	}
 	return res.Value == raftsm.ResultOK, nil
 }
