@@ -106,6 +106,7 @@ func (d *daemon) start() {
 	d.t.Helper()
 	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
+	d.cmd.SysProcAttr = dieWithTest()
 	d.logs = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -299,4 +300,10 @@ func (c canaries) scan(t *testing.T, roots ...string) (files int, size int64) {
 		}
 	}
 	return files, size
+}
+
+// dieWithTest makes a daemon get SIGKILL when the test binary dies, so a
+// killed `go test` leaves no daemons behind to load the machine.
+func dieWithTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

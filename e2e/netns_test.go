@@ -284,6 +284,7 @@ func (n *node) launch() error {
 	}
 	fmt.Fprintf(logf, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
 	n.cmd = exec.Command(name, args...)
+	n.cmd.SysProcAttr = dieWithTest() // ip netns exec execs the daemon: it keeps the signal
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.logs = &lockedBuffer{} // the harness's buffer; this node logs to logPath
 	err = n.cmd.Start()
