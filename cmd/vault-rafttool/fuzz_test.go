@@ -8,8 +8,8 @@ import (
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
 
-	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/logdb"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vaultd/vault/cmd/vault-rafttool/internal/checkpoint"
-	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
+	"github.com/vaultd/vault/internal/logdb"
 	"github.com/vaultd/vault/raftsm"
 	"github.com/vaultd/vault/vault"
 )

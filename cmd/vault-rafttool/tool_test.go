@@ -15,7 +15,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 
-	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
+	"github.com/vaultd/vault/internal/logdb"
 	"github.com/vaultd/vault/keys"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
+	"github.com/vaultd/vault/internal/logdb"
 )
 
 func dumpWALCommand() *cli.Command {

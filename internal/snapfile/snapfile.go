@@ -33,7 +33,7 @@ import (
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
 
-	"github.com/vaultd/vault/cmd/vault-rafttool/internal/logdb"
+	"github.com/vaultd/vault/internal/logdb"
 )
 
 // Format constants (Dragonboat's internal/settings/hard.go).
