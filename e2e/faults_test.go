@@ -211,7 +211,7 @@ func runSchedule(t *testing.T, f *fleet, seed uint64, steps []step) (*verdict, [
 	for _, nd := range f.nodes {
 		logs = append(logs, nd.logPath)
 	}
-	files, size := scanLive(t, w.c, append(f.roots(), logs...)...)
+	files, size := w.c.scanLive(t, append(f.roots(), logs...)...)
 	note("canary scan: %d canaries, %d files, %d bytes (state dirs and daemon logs): none found", len(w.c), files, size)
 	return v, notes
 }

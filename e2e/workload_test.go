@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -524,30 +522,4 @@ func (w *workload) checkBulk(v *verdict) {
 			}
 		}
 	}
-}
-
-// scanLive runs the canary scan over state dirs whose daemons may be
-// running: files that vanish while it reads (compactions) are skipped.
-func scanLive(t *testing.T, c canaries, roots ...string) (files int, size int64) {
-	t.Helper()
-	for _, root := range roots {
-		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			files++
-			size += int64(len(b))
-			for label, s := range c {
-				if bytes.Contains(b, s) {
-					t.Errorf("canary %s found in %s", label, p)
-				}
-			}
-			return nil
-		})
-	}
-	return files, size
 }

@@ -468,15 +468,10 @@ const kekSwitchWait = 15 * time.Second
 func (n *Node) waitKEK(ctx context.Context, members []raftsm.Member, v uint32) []string {
 	deadline := time.Now().Add(kekSwitchWait)
 	for {
-		self := n.Status()
 		live := n.ping(ctx, members)
 		var behind []string
 		for _, m := range members {
-			if m.NodeID == self.NodeID {
-				if self.KEKVersion != v {
-					behind = append(behind, m.NodeID)
-				}
-			} else if ps := live[m.NodeID]; ps == nil || ps.KEKVersion != v {
+			if ps := live[m.NodeID]; ps == nil || ps.KEKVersion != v {
 				behind = append(behind, m.NodeID)
 			}
 		}
