@@ -79,6 +79,7 @@ type daemon struct {
 	extra    []string
 	cmd      *exec.Cmd
 	logs     *lockedBuffer
+	earlier  []string // logs of this daemon's earlier runs
 	exited   chan struct{}
 }
 
@@ -98,8 +99,38 @@ func newDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{t: t, stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "vault.sock"), addr: freeAddr(t), apiAddr: freeAddr(t), extra: extra}
-	t.Cleanup(func() { d.kill() })
+	t.Cleanup(func() {
+		d.dumpIfFailed()
+		d.kill()
+	})
 	return d
+}
+
+// dumpIfFailed logs the tail of the daemon's output, from every run of it,
+// when the test failed: the daemon's side of a failure is otherwise lost.
+func (d *daemon) dumpIfFailed() {
+	if !d.t.Failed() || d.logs == nil {
+		return
+	}
+	state := "running"
+	if d.cmd == nil {
+		state = "stopped by the test"
+	} else {
+		select {
+		case <-d.exited:
+			state = "exited on its own: " + d.cmd.ProcessState.String()
+		default:
+		}
+	}
+	all := strings.Join(append(d.earlier, d.logs.String()), "--- restarted ---\n")
+	if strings.TrimSpace(all) == "" {
+		return // a node that logs to a file dumps that itself
+	}
+	lines := strings.Split(strings.TrimRight(all, "\n"), "\n")
+	if len(lines) > 80 {
+		lines = lines[len(lines)-80:]
+	}
+	d.t.Logf("daemon %s (%s), last %d log lines:\n%s", d.addr, state, len(lines), strings.Join(lines, "\n"))
 }
 
 func (d *daemon) start() {
@@ -107,6 +138,9 @@ func (d *daemon) start() {
 	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
 	d.cmd.SysProcAttr = dieWithTest()
+	if d.logs != nil {
+		d.earlier = append(d.earlier, d.logs.String())
+	}
 	d.logs = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

@@ -105,7 +105,9 @@ func TestFullRotationUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	mu.Lock() // the writers above are running
 	acked["hot"] = hotVersions
+	mu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
