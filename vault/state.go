@@ -42,6 +42,19 @@ type nodeState struct {
 	Hostname     string `json:"hostname"`
 	Shards       int    `json:"shards"`
 	DeploymentID uint64 `json:"deployment_id"`
+	// RaftWorkers is how many step workers (and LogDB databases) Dragonboat
+	// runs: fixed when the node is created, because Dragonboat places each
+	// group's log by it and refuses to open a LogDB made with another value.
+	// Zero: a node made before it was recorded, which used Dragonboat's 16.
+	RaftWorkers uint64 `json:"raft_workers,omitempty"`
+}
+
+// raftWorkers is the node's Dragonboat step worker count (see RaftWorkers).
+func (s *nodeState) raftWorkers() uint64 {
+	if s.RaftWorkers == 0 {
+		return legacyRaftWorkers
+	}
+	return s.RaftWorkers
 }
 
 func readNodeState(dir string) (*nodeState, error) {

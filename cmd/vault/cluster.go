@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/vault"
 )
 
 func clusterCommand() *cli.Command {
@@ -18,10 +19,13 @@ func clusterCommand() *cli.Command {
 			{
 				Name:  "init",
 				Usage: "create a cluster with this node as its first manager",
-				Flags: []cli.Flag{&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups (fixed for the cluster's life)"}},
+				Flags: []cli.Flag{shardsFlag()},
 				Action: func(c *cli.Context) error {
 					if c.Args().Present() {
 						return usagef("", "cluster init takes no arguments")
+					}
+					if err := checkShards(c); err != nil {
+						return err
 					}
 					r, err := client(c).Init(c.Context, api.InitRequest{Shards: c.Int("shards")})
 					if err != nil {
@@ -154,4 +158,19 @@ func nodeCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// shardsFlag is --shards of `cluster init` and `dev`: left unset, the
+// daemon picks vault.DefaultShards for its machine.
+func shardsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "shards", Usage: "secret groups, fixed for the cluster's life; the default is one per 4 CPUs, 1 to 4",
+		DefaultText: fmt.Sprintf("%d on this machine", vault.DefaultShards())}
+}
+
+// checkShards refuses an explicit --shards outside 1..MaxShards.
+func checkShards(c *cli.Context) error {
+	if n := c.Int("shards"); c.IsSet("shards") && (n < 1 || n > vault.MaxShards) {
+		return usagef("leave --shards out for this machine's default", "--shards %d: want 1 to %d secret groups", n, vault.MaxShards)
+	}
+	return nil
 }

@@ -90,10 +90,13 @@ func devCommand() *cli.Command {
 		Name:  "dev",
 		Usage: "run a throwaway single-node cluster in a temporary directory (autolock off)",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "shards", Value: 4, Usage: "secret groups"},
+			shardsFlag(),
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkShards(c); err != nil {
+				return err
+			}
 			dir, err := os.MkdirTemp("", "vault-dev-")
 			if err != nil {
 				return err

@@ -40,7 +40,8 @@ type Config struct {
 	// ValueSize is the size of each secret's data, in bytes (default 1024).
 	ValueSize int
 	// Shards is the number of secret groups given to `vault cluster init`
-	// (default 4, as `vault cluster init`).
+	// (default 0: vault's own default for the machine, as `vault cluster
+	// init` without --shards).
 	Shards int
 	// Preload fills each cluster with this many secrets before the
 	// workloads run (default 0).
@@ -67,7 +68,7 @@ const (
 	DefaultDuration      = 10 * time.Second
 	DefaultClients       = 64
 	DefaultValueSize     = 1024
-	DefaultShards        = 4
+	DefaultShards        = 0 // vault's default
 	DefaultMountFileSize = 4096
 	DefaultEtcd          = "/usr/bin/etcd"
 
@@ -97,9 +98,6 @@ func (c *Config) Validate() error {
 	if c.ValueSize == 0 {
 		c.ValueSize = DefaultValueSize
 	}
-	if c.Shards == 0 {
-		c.Shards = DefaultShards
-	}
 	if c.MountFileSize == 0 {
 		c.MountFileSize = DefaultMountFileSize
 	}
@@ -114,8 +112,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: --clients %d: 1 to 4096", errConfig, c.Clients)
 	case c.ValueSize < 1 || c.ValueSize > maxValueSize:
 		return fmt.Errorf("%w: --value-size %d: 1 to %d bytes (vault's limit)", errConfig, c.ValueSize, maxValueSize)
-	case c.Shards < 1 || c.Shards > maxShards:
-		return fmt.Errorf("%w: --shards %d: 1 to %d secret groups", errConfig, c.Shards, maxShards)
+	case c.Shards < 0 || c.Shards > maxShards:
+		return fmt.Errorf("%w: --shards %d: 1 to %d secret groups, or 0 for vault's default", errConfig, c.Shards, maxShards)
 	case c.Preload < 0 || c.Preload > 10_000_000:
 		return fmt.Errorf("%w: --preload %d: 0 to 10000000 secrets", errConfig, c.Preload)
 	case c.MountFileSize < 1 || c.MountFileSize > maxValueSize:

@@ -24,8 +24,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Config.Rounds > 1 {
 		rounds = fmt.Sprintf("in %d alternating rounds", r.Config.Rounds)
 	}
-	fmt.Fprintf(&b, "run: %gs per workload per system %s, %d clients, %d-byte values, %d secret groups, %s\n\n",
-		r.Config.Duration, rounds, r.Config.Clients, r.Config.ValueSize, r.Config.Shards, preload)
+	groups := fmt.Sprintf("%d secret groups", r.Config.Shards)
+	if r.Config.Shards == 1 {
+		groups = "1 secret group"
+	}
+	fmt.Fprintf(&b, "run: %gs per workload per system %s, %d clients, %d-byte values, %s, %s\n\n",
+		r.Config.Duration, rounds, r.Config.Clients, r.Config.ValueSize, groups, preload)
 
 	t := table{align: "llrrrll"}
 	t.row("workload", "metric", "vault", peer, "vault/"+peer, "CPU vault", "CPU "+peer)

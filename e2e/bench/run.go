@@ -136,11 +136,16 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		return nil, err
 	}
 
-	step("starting 3 vault managers (%d secret groups)", cfg.Shards)
+	if cfg.Shards == 0 {
+		step("starting 3 vault managers (vault's default number of secret groups)")
+	} else {
+		step("starting 3 vault managers (%d secret groups)", cfg.Shards)
+	}
 	vc, err := startVault(ctx, cfg.Vault, root, cfg.Shards, log)
 	if err != nil {
 		return nil, fmt.Errorf("vault cluster: %w", err)
 	}
+	r.Config.Shards = vc.shards
 	defer vc.close()
 	systems := []system{vc}
 	if cfg.Peer == PeerEtcd {

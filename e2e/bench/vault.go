@@ -19,6 +19,7 @@ type vaultCluster struct {
 	members []*vaultMember
 	pool    clientPool
 	log     io.Writer
+	shards  int // secret groups
 }
 
 type vaultMember struct {
@@ -30,8 +31,9 @@ type vaultMember struct {
 }
 
 // startVault starts three managers under root, inits the cluster with
-// shards secret groups on the first, joins the others, and waits until
-// group leadership has spread over the three.
+// shards secret groups on the first (0: vault's default), joins the others,
+// and waits until group leadership has spread over the three; c.shards is
+// the number of secret groups made.
 func startVault(ctx context.Context, bin, root string, shards int, log io.Writer) (_ *vaultCluster, err error) {
 	addrs, err := freeAddrs(2 * members)
 	if err != nil {
@@ -72,7 +74,8 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 		}
 	}
 	first := api.NewClient(c.members[0].socket)
-	if _, err := first.Init(ctx, api.InitRequest{Shards: shards}); err != nil {
+	initResp, err := first.Init(ctx, api.InitRequest{Shards: shards})
+	if err != nil {
 		return nil, fmt.Errorf("vault cluster init: %w", err)
 	}
 	tok, err := first.JoinToken(ctx, "manager", false)
@@ -84,7 +87,8 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 			return nil, fmt.Errorf("vault cluster join on %s: %w\n%s", m.p.name, err, m.p.tail())
 		}
 	}
-	if err := c.waitBalanced(ctx, shards+1, 60*time.Second); err != nil {
+	c.shards = initResp.Shards
+	if err := c.waitBalanced(ctx, c.shards+1, 60*time.Second); err != nil {
 		return nil, err
 	}
 	return c, nil

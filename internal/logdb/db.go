@@ -1,10 +1,11 @@
 // Package logdb reads Dragonboat's default LogDB (sharded Pebble) offline.
 //
 // Dragonboat keeps its LogDB in internal packages, so this package reads
-// the format from the outside: a NodeHost's LogDB is 16 Pebble databases,
-// logdb-0 to logdb-15, and each Raft shard lives in one of them (shard id
-// mod 16 with the default settings; readers ask each database with
-// Replicas rather than rely on it). Every key
+// the format from the outside: a NodeHost's LogDB is N Pebble databases,
+// logdb-0 to logdb-(N-1) (N is 16 with Dragonboat's defaults; vault
+// records the N it uses in node.json), and each Raft shard lives in one of
+// them (shard id mod N; readers ask each database with Replicas rather
+// than rely on it). Every key
 // starts with a two-byte kind header and two zero bytes, followed by the
 // shard and replica ids and, for entries and snapshots, an index, all big
 // endian (see Key). Values are marshalled raftpb messages; an entry's Cmd

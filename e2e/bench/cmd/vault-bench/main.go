@@ -4,7 +4,7 @@
 // Usage:
 //
 //	vault-bench [--vault PATH] [--vs etcd] [--duration 10s] [--rounds N] [--clients 64]
-//	            [--value-size 1024] [--shards 4] [--preload N] [--mount]
+//	            [--value-size 1024] [--shards N] [--preload N] [--mount]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
 // It starts its own clusters in a temporary directory, on 127.0.0.1, and
@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "split each workload into `N` slices per system, alternating (default: one per 2s of --duration)")
 	fs.IntVar(&cfg.Clients, "clients", bench.DefaultClients, "concurrent clients of the concurrent workloads and the preload")
 	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "`bytes` of data per secret")
-	fs.IntVar(&cfg.Shards, "shards", bench.DefaultShards, "`N` secret groups, given to vault cluster init --shards")
+	fs.IntVar(&cfg.Shards, "shards", bench.DefaultShards, "`N` secret groups, given to vault cluster init --shards (default: vault's own default for this machine)")
 	fs.IntVar(&cfg.Preload, "preload", 0, "fill each cluster with `N` secrets first (the documented scale run uses 100000)")
 	fs.BoolVar(&cfg.Mount, "mount", false, "also read a 4 KiB secret through a FUSE mount and the same file on tmpfs")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
