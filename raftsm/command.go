@@ -1,7 +1,6 @@
 package raftsm
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -146,11 +145,7 @@ func SealCommand(k *crypto.Key, shard uint64, c *Command) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("raftsm: invalid command: %w", err)
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	return crypto.Seal(k, EntryBinding(shard), b)
+	return crypto.Seal(k, EntryBinding(shard), EncodeCommand(c))
 }
 
 // OpenCommand opens and decodes a sealed log entry of shard. It returns the
@@ -165,14 +160,14 @@ func OpenCommand(ks crypto.KeySource, shard uint64, entry []byte) (*Command, uin
 	if err != nil {
 		return nil, v, err
 	}
-	var c Command
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, v, fmt.Errorf("raftsm: decode command: %w", crypto.ErrMalformed)
+	c, err := DecodeCommand(b)
+	if err != nil {
+		return nil, v, fmt.Errorf("raftsm: decode command: %v: %w", err, crypto.ErrMalformed)
 	}
 	if err := c.Validate(); err != nil {
-		return &c, v, fmt.Errorf("raftsm: invalid command: %v: %w", err, crypto.ErrMalformed)
+		return c, v, fmt.Errorf("raftsm: invalid command: %v: %w", err, crypto.ErrMalformed)
 	}
-	return &c, v, nil
+	return c, v, nil
 }
 
 // RecordObject is the identity a secret's sealed record is bound to.
