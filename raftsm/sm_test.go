@@ -22,7 +22,7 @@ type testNode struct {
 	rings [][]byte
 }
 
-func newTestNode(t *testing.T, key *crypto.Key, shard uint64) *testNode {
+func newTestNode(t testing.TB, key *crypto.Key, shard uint64) *testNode {
 	t.Helper()
 	store, err := OpenStore(filepath.Join(t.TempDir(), "state"), false)
 	if err != nil {
@@ -57,7 +57,7 @@ func mac(name string) []byte {
 	return m
 }
 
-func (n *testNode) apply(t *testing.T, index uint64, cmds ...*Command) []sm.Result {
+func (n *testNode) apply(t testing.TB, index uint64, cmds ...*Command) []sm.Result {
 	t.Helper()
 	var ents []sm.Entry
 	for i, c := range cmds {
