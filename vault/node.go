@@ -514,7 +514,13 @@ const MaxShards = 64
 // per create of 1 group (docs/PERFORMANCE.md). Groups pay off when there
 // are cores to run them in parallel.
 func DefaultShards() int {
-	return min(max(runtime.NumCPU()/4, 1), 4)
+	return perFourCPUs(4)
+}
+
+// perFourCPUs is one per four CPUs of this machine, at least 1 and at most
+// limit: how vault sizes what runs in parallel (secret groups, Raft workers).
+func perFourCPUs(limit int) int {
+	return min(max(runtime.NumCPU()/4, 1), limit)
 }
 
 // Init creates a new cluster with this node as its only manager.

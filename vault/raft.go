@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +102,7 @@ const legacyRaftWorkers = 16
 // and the same or slightly less CPU per write (docs/PERFORMANCE.md). More
 // cores get more workers so that groups step and apply in parallel.
 func defaultRaftWorkers() uint64 {
-	return uint64(min(max(runtime.NumCPU()/4, 1), legacyRaftWorkers))
+	return uint64(perFourCPUs(legacyRaftWorkers))
 }
 
 // expertConfig is Dragonboat's engine and LogDB layout for workers step
