@@ -85,12 +85,23 @@ type daemon struct {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct free loopback addresses: all n are held
+// open while choosing, so one daemon's Raft and API ports never coincide.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // newDaemon prepares (does not start) a daemon with its own state dir,
@@ -98,7 +109,8 @@ func freeAddr(t *testing.T) string {
 func newDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "vault.sock"), addr: freeAddr(t), apiAddr: freeAddr(t), extra: extra}
+	addrs := freeAddrs(t, 2)
+	d := &daemon{t: t, stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "vault.sock"), addr: addrs[0], apiAddr: addrs[1], extra: extra}
 	t.Cleanup(func() {
 		d.dumpIfFailed()
 		d.kill()
