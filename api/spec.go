@@ -16,12 +16,12 @@ import (
 //
 // Version 0 means the latest version (followed live with --follow).
 type SecretSpec struct {
-	Source  string `json:"source"`
-	Target  string `json:"target"`
-	UID     uint32 `json:"uid"`
-	GID     uint32 `json:"gid"`
-	Mode    uint32 `json:"mode"`
-	Version uint32 `json:"version,omitempty"`
+	Source  string `json:"Source"`
+	Target  string `json:"Target"`
+	UID     uint32 `json:"UID"`
+	GID     uint32 `json:"GID"`
+	Mode    uint32 `json:"Mode"`
+	Version uint32 `json:"Version,omitempty"`
 }
 
 // DefaultSecretMode is a mounted secret's mode unless given (Swarm's default).

@@ -25,13 +25,16 @@ func clusterUpdateCommand() *cli.Command {
 		Name:  "update",
 		Usage: "change cluster settings",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "autolock", Usage: "true: managers need the unlock key after a restart; false: each keeps its KEK on disk"},
+			&cli.BoolFlag{Name: "autolock", Usage: "managers need the unlock key after a restart; --autolock=false: each keeps its KEK on disk"},
 			&cli.DurationFlag{Name: "dek-max-age", Usage: "rotate the data key automatically when it is this old (0: default 720h)"},
 			&cli.Uint64Flag{Name: "dek-max-seals", Usage: "rotate the data key automatically after this many seals (0: default 2^30)"},
 		}, shareFlags()...),
 		Action: func(c *cli.Context) error {
+			if a := c.Args().First(); a == "true" || a == "false" {
+				return usagef(fmt.Sprintf("vault cluster update --autolock=%s", a), "%q is not an argument: join it to the flag with =", a)
+			}
 			if c.Args().Present() {
-				return usagef("vault cluster update --autolock=true|false", "cluster update takes no arguments")
+				return usagef("vault cluster update --autolock[=true|false]", "cluster update takes no arguments")
 			}
 			if c.IsSet("dek-max-age") || c.IsSet("dek-max-seals") {
 				err := client(c).SetRotationPolicy(c.Context, api.RotationPolicy{
@@ -47,16 +50,9 @@ func clusterUpdateCommand() *cli.Command {
 				}
 			}
 			if !c.IsSet("autolock") {
-				return usagef("vault cluster update --autolock=true|false, --dek-max-age D, --dek-max-seals N", "nothing to update")
+				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N", "nothing to update")
 			}
-			var enable bool
-			switch c.String("autolock") {
-			case "true":
-				enable = true
-			case "false":
-			default:
-				return usagef("", "--autolock=%s: want true or false", c.String("autolock"))
-			}
+			enable := c.Bool("autolock")
 			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
 			if err != nil {
 				return err
