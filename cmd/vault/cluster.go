@@ -133,7 +133,7 @@ func nodeCommand() *cli.Command {
 					if c.Args().Present() {
 						return usagef("", "node ls takes no arguments")
 					}
-					f, err := parseFilters(c, "id", "name", "role", "state")
+					f, err := parseFilters(c.StringSlice("filter"), "id", "name", "role", "state")
 					if err != nil {
 						return err
 					}

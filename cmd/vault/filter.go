@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/urfave/cli/v2"
 )
 
 // filters are an ls's --filter KEY=VALUE flags, with Docker's meaning:
@@ -16,9 +14,9 @@ type filters map[string][]string
 
 // parseFilters parses --filter flags, refusing keys the command does not
 // filter by.
-func parseFilters(c *cli.Context, keys ...string) (filters, error) {
+func parseFilters(in []string, keys ...string) (filters, error) {
 	f := filters{}
-	for _, s := range c.StringSlice("filter") {
+	for _, s := range in {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return nil, usagef(fmt.Sprintf("a filter looks like --filter %s=VALUE", keys[0]), "bad filter %q: want KEY=VALUE", s)

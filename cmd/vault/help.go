@@ -21,10 +21,15 @@ import (
 // ("vault secret ls"); filled by indexCommands.
 var commandPaths = map[*cli.Command]string{}
 
+// runnable holds the commands that do something of their own, not only
+// hold subcommands (urfave/cli gives those the help as their action).
+var runnable = map[*cli.Command]bool{}
+
 func indexCommands(cmds []*cli.Command, path string) {
 	for _, c := range cmds {
 		p := path + " " + c.Name
 		commandPaths[c] = p
+		runnable[c] = c.Action != nil
 		indexCommands(c.Subcommands, p)
 	}
 }
@@ -46,7 +51,7 @@ func printHelp(w io.Writer, _ string, data any) {
 		if d.Description != "" {
 			usage += "\n\n" + d.Description
 		}
-		writeHelp(w, pathOf(d), usage, d.ArgsUsage, d.Subcommands, d.VisibleFlags(), d.Aliases, d.Action != nil, "Options")
+		writeHelp(w, pathOf(d), usage, d.ArgsUsage, d.Subcommands, d.VisibleFlags(), d.Aliases, runnable[d], "Options")
 	}
 }
 

@@ -116,6 +116,15 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 	return usagef(fmt.Sprintf("`%s --help` shows the usage", name), "%s", flagMessage(err.Error()))
 }
 
+// packagePrefixRE matches this module's package names where an error from
+// one of them starts ("keys: share 1 was already added"): they mean
+// nothing to an operator, and the line already says "vault: error:".
+var packagePrefixRE = regexp.MustCompile(`^(?:(?:api|ca|crypto|fuse|keys|keyring|logdb|memfd|raftsm|shamir|snapfile|vault): )+`)
+
+func withoutPackagePrefix(msg string) string {
+	return packagePrefixRE.ReplaceAllString(msg, "")
+}
+
 var badValueRE = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([\w-]+): (.*)$`)
 
 // flagMessage rewrites the Go flag package's messages in the CLI's words,
@@ -178,7 +187,7 @@ func printError(err error) {
 			hint = fmt.Sprintf("`%s --help` shows the usage", commandPath)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "vault: error: %s\n", msg)
+	fmt.Fprintf(os.Stderr, "vault: error: %s\n", withoutPackagePrefix(msg))
 	for _, h := range strings.Split(hint, "\n") {
 		if h != "" {
 			fmt.Fprintf(os.Stderr, "vault: hint: %s\n", h)

@@ -60,7 +60,7 @@ func mountCommand() *cli.Command {
 				if c.Args().Present() {
 					return usagef("", "mount ls takes no arguments")
 				}
-				f, err := parseFilters(c, "name", "secret")
+				f, err := parseFilters(c.StringSlice("filter"), "name", "secret")
 				if err != nil {
 					return err
 				}

@@ -71,7 +71,7 @@ func secretCommand() *cli.Command {
 					if c.Args().Present() {
 						return usagef("", "secret ls takes no arguments; to list some, use --filter name=%s", c.Args().First())
 					}
-					f, err := parseFilters(c, "id", "name", "label")
+					f, err := parseFilters(c.StringSlice("filter"), "id", "name", "label")
 					if err != nil {
 						return err
 					}
