@@ -138,6 +138,10 @@ func TestDockerInvocations(t *testing.T) {
 			sent: map[string]string{"POST /v1/cluster/join": `"token":"VLTTKN-1-FROMFILE"`}},
 		{name: "join --token-file -", args: []string{"cluster", "join", "--token-file", "-", "10.0.0.1:4701"}, stdin: "VLTTKN-1-STDIN\n",
 			sent: map[string]string{"POST /v1/cluster/join": `"token":"VLTTKN-1-STDIN"`}},
+		{name: "join --token-file missing", args: []string{"cluster", "join", "--token-file", "/no/such/token", "10.0.0.1:4701"}, code: 1,
+			stderr: []string{`vault: error: "/no/such/token" does not exist`}},
+		{name: "unlock --key-file missing", args: []string{"unlock", "--key-file", "/no/such/key"}, code: 1,
+			stderr: []string{`vault: error: "/no/such/key" does not exist`}},
 		{name: "join without a token", args: []string{"cluster", "join", "10.0.0.1:4701"}, code: 1, stderr: []string{"no join token"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

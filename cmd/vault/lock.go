@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -157,6 +159,9 @@ func readKey(file string) (string, error) {
 	switch {
 	case file != "":
 		b, err = os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", usagef("give the file the key was saved in, or pipe the key to stdin", "%q does not exist", file)
+		}
 	case term.IsTerminal(int(os.Stdin.Fd())):
 		fmt.Fprint(os.Stderr, "Unlock key (or share): ")
 		b, err = term.ReadPassword(int(os.Stdin.Fd()))
