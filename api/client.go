@@ -79,7 +79,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
-				WithHint("start one with `vault daemon --state-dir DIR`, or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
+				WithHint("start one with `vault daemon` (its state goes to /var/lib/vault unless --state-dir says otherwise), or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
 		}
 		if errors.Is(err, syscall.EACCES) {
 			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("permission denied on %s", c.socket)}).

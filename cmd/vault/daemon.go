@@ -157,7 +157,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show this node's state",
-		Flags: []cli.Flag{formatFlag(statusFields)},
+		Flags: []cli.Flag{objectFormatFlag(statusFields)},
 		Action: func(c *cli.Context) error {
 			s, err := client(c).Status(c.Context)
 			if err != nil {

@@ -31,7 +31,18 @@ import (
 const shortID = 12
 
 func formatFlag(fields string) cli.Flag {
-	return &cli.StringFlag{Name: "format", Usage: "format the output: table, json, 'table TEMPLATE', or a Go template (fields: " + fields + ")"}
+	return &cli.StringFlag{Name: "format", Usage: "format the output:\n" +
+		"'table':           a table with column headers (the default)\n" +
+		"'table TEMPLATE':  a table of the given Go template's columns (\\t between them)\n" +
+		"'json':            JSON\n" +
+		"'TEMPLATE':        the given Go template, once per object\n" +
+		"fields: " + fields + "\n" +
+		"see docs/cli.md"}
+}
+
+// objectFormatFlag is --format of a command that prints one object.
+func objectFormatFlag(fields string) cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: "format the output: 'json', or a Go template (fields: " + fields + ")"}
 }
 
 // listFlags are the flags of every ls: --filter, --format, --quiet,

@@ -208,7 +208,7 @@ func runExecChild(socket string, args []string) error {
 	raddr := &net.UnixAddr{Name: socket, Net: "unix"}
 	conn, err := net.DialUnix("unix", nil, raddr)
 	if err != nil {
-		return (&api.Error{Message: fmt.Sprintf("no vault daemon at %s", socket)}).WithHint("start one with `vault daemon --state-dir DIR`")
+		return (&api.Error{Message: fmt.Sprintf("no vault daemon at %s", socket)}).WithHint("start one with `vault daemon`, or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
 	}
 	defer conn.Close()
 	const target = "/run/secrets"
