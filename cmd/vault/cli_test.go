@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -436,5 +440,68 @@ func TestSecretRowJSON(t *testing.T) {
 	}
 	if spec := got["Spec"].(map[string]any); !reflect.DeepEqual(spec["Name"], "db-password") {
 		t.Errorf("Spec: %v", spec)
+	}
+}
+
+// TestNoPackagePrefixInMessages walks the messages this command and the api
+// package can print (the format strings of usagef, fmt.Errorf, errors.New
+// and api.Errorf) for a Go package prefix such as "keys: ".
+func TestNoPackagePrefixInMessages(t *testing.T) {
+	fset := token.NewFileSet()
+	var files []string
+	for _, glob := range []string{"*.go", "../../api/*.go"} {
+		m, _ := filepath.Glob(glob)
+		files = append(files, m...)
+	}
+	checked := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			fn := ""
+			switch f := call.Fun.(type) {
+			case *ast.Ident:
+				fn = f.Name
+			case *ast.SelectorExpr:
+				fn = f.Sel.Name
+			}
+			arg := -1
+			switch fn {
+			case "usagef":
+				arg = 1
+			case "Errorf", "New":
+				arg = 0
+				if len(call.Args) > 1 {
+					if _, isCode := call.Args[0].(*ast.SelectorExpr); isCode {
+						arg = 1 // api.Errorf(api.CodeX, format, ...)
+					}
+				}
+			}
+			if arg < 0 || arg >= len(call.Args) {
+				return true
+			}
+			lit, ok := call.Args[arg].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			s, _ := strconv.Unquote(lit.Value)
+			checked++
+			if got := withoutPackagePrefix(s); got != s {
+				t.Errorf("%s: message %q starts with a package name", fset.Position(lit.Pos()), s)
+			}
+			return true
+		})
+	}
+	if checked < 40 {
+		t.Fatalf("checked only %d messages: the walk misses them", checked)
 	}
 }
