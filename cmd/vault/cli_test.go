@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -13,9 +15,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vaultd/vault/api"
 )
 
 // TestDockerInvocations runs every Docker-style command line of issue 14
@@ -503,5 +508,29 @@ func TestNoPackagePrefixInMessages(t *testing.T) {
 	}
 	if checked < 40 {
 		t.Fatalf("checked only %d messages: the walk misses them", checked)
+	}
+}
+
+func TestFuseHint(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		msg, hint string
+	}{
+		{fmt.Errorf("mount /run/secrets: %w", fmt.Errorf("fuse: open /dev/fuse: %w", syscall.ENOENT)),
+			"mount /run/secrets: open /dev/fuse: no such file or directory", "modprobe fuse"},
+		{fmt.Errorf("mount /run/secrets: %w", fmt.Errorf("fuse: open /dev/fuse: %w", syscall.EACCES)),
+			"mount /run/secrets: open /dev/fuse: permission denied", "run as root"},
+		{api.Errorf(api.CodeInternal, "mount /srv/x: fuse: open /dev/fuse: no such file or directory"),
+			"mount /srv/x: open /dev/fuse: no such file or directory", "modprobe fuse"},
+		{api.Errorf(api.CodeNotFound, "no such secret: x"), "no such secret: x", ""},
+	} {
+		err := fuseHint(tc.err)
+		var ae *api.Error
+		if !errors.As(err, &ae) {
+			t.Fatalf("%v: not an api.Error: %T", tc.err, err)
+		}
+		if ae.Message != tc.msg || !strings.Contains(ae.Hint, tc.hint) || tc.hint == "" && ae.Hint != "" {
+			t.Errorf("%v: %q / %q, want %q / %q", tc.err, ae.Message, ae.Hint, tc.msg, tc.hint)
+		}
 	}
 }

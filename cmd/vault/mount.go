@@ -278,7 +278,7 @@ func commandNotFound(name string, err error) error {
 // refused.
 func fuseHint(err error) error {
 	msg := err.Error()
-	if !strings.Contains(msg, "/dev/fuse") && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+	if !strings.Contains(msg, "/dev/fuse") && !strings.Contains(msg, "fusermount") && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
 	var ae *api.Error
@@ -289,5 +289,5 @@ func fuseHint(err error) error {
 	if errors.Is(err, fs.ErrPermission) || strings.Contains(msg, "permission denied") || strings.Contains(msg, "operation not permitted") {
 		hint = "mounting needs root (CAP_SYS_ADMIN): run as root"
 	}
-	return &api.Error{Code: api.CodeInvalid, Message: strings.ReplaceAll(msg, "fuse: ", ""), Hint: hint}
+	return &api.Error{Code: api.CodeInvalid, Message: withoutPackagePrefix(msg), Hint: hint}
 }
