@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/vaultd/vault/api"
 )
 
@@ -82,10 +84,20 @@ var fakeMounts = []api.MountInfo{
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
 	t.Helper()
-	d := &fakeDaemon{socket: filepath.Join(t.TempDir(), "vault.sock"), got: map[string]json.RawMessage{}}
-	l, err := net.Listen("unix", d.socket)
+	d, stop, err := startFakeDaemon(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return d
+}
+
+// startFakeDaemon serves the fake API on dir/vault.sock until stop.
+func startFakeDaemon(dir string) (d *fakeDaemon, stop func(), err error) {
+	d = &fakeDaemon{socket: filepath.Join(dir, "vault.sock"), got: map[string]json.RawMessage{}}
+	l, err := net.Listen("unix", d.socket)
+	if err != nil {
+		return nil, nil, err
 	}
 	reply := func(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }
 	fail := func(w http.ResponseWriter, e *api.Error) {
@@ -140,8 +152,7 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener = l
 	srv.Start()
-	t.Cleanup(srv.Close)
-	return d
+	return d, srv.Close, nil
 }
 
 func (d *fakeDaemon) body(key string) string {
@@ -152,7 +163,29 @@ func (d *fakeDaemon) body(key string) string {
 
 func TestMain(m *testing.M) {
 	// The socket comes from each test's flags or VAULT_SOCKET, never
-	// from the machine's own daemon.
-	os.Setenv("VAULT_SOCKET", filepath.Join(os.TempDir(), "vault-cli-test-no-daemon.sock"))
-	os.Exit(m.Run())
+	// from the machine's own daemon; a script's `vault` has its own.
+	if filepath.Base(os.Args[0]) != "vault" {
+		os.Setenv("VAULT_SOCKET", filepath.Join(os.TempDir(), "vault-cli-test-no-daemon.sock"))
+	}
+	// Scripts run this test binary as `vault`.
+	testscript.Main(m, map[string]func(){
+		"vault": func() { os.Exit(run(os.Args)) },
+	})
+}
+
+// TestScripts runs testdata/script/*.txt: command lines as an operator
+// types them, and what they print, against a fake daemon per script.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			d, stop, err := startFakeDaemon(e.WorkDir)
+			if err != nil {
+				return err
+			}
+			e.Defer(stop)
+			e.Setenv("VAULT_SOCKET", d.socket)
+			return nil
+		},
+	})
 }
