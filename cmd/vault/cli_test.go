@@ -534,3 +534,30 @@ func TestFuseHint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeArgs: any command line is rewritten without a panic, and
+// without losing or inventing words beyond one "--".
+func FuzzNormalizeArgs(f *testing.F) {
+	for _, s := range []string{
+		"secret create NAME - --label env=dev -l team=web",
+		"exec --secret a -- ls -l",
+		"help secret ls",
+		"--socket /s -- secret ls",
+		"mount /mnt --secret x ls",
+		"secret create -- -weird -",
+		"cluster update --autolock=false",
+	} {
+		f.Add(s)
+	}
+	app := newApp()
+	f.Fuzz(func(t *testing.T, s string) {
+		words := append([]string{"vault"}, strings.Fields(s)...)
+		n, err := normalizeArgs(app, words)
+		if err != nil {
+			return
+		}
+		if d := len(n.argv) - len(words); d < -1 || d > 1 {
+			t.Fatalf("%q became %q", words, n.argv)
+		}
+	})
+}
