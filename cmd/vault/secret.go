@@ -119,10 +119,8 @@ func secretCommand() *cli.Command {
 					switch f := c.String("format"); {
 					case c.Bool("pretty"):
 						printSecretsPretty(rows)
-					case f == "" && len(rows) > 0:
-						err = printJSON(rows)
 					case f == "":
-						err = printJSON([]secretRow{})
+						err = printJSON(rows) // [] when none was found, as docker prints
 					default:
 						err = secretList.printFormat(c, f, rows)
 					}
