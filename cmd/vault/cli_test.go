@@ -280,7 +280,7 @@ func TestCompletionAndMan(t *testing.T) {
 		{[]string{"completion", "bash"}, []string{"complete -o default -F _vault vault", `"secret ls") printf '%s\n' `, "--filter"}},
 		{[]string{"completion", "zsh"}, []string{"#compdef vault", "bashcompinit", "_vault"}},
 		{[]string{"completion", "fish"}, []string{"complete -c vault", "secret"}},
-		{[]string{"man"}, []string{".TH", "secret"}},
+		{[]string{"man"}, []string{".TH vault 1", "secret"}},
 	} {
 		r := runCLI(t, "", tc.args...)
 		if r.code != 0 {

@@ -367,7 +367,7 @@ func manCommand() *cli.Command {
 		Hidden: true,
 		Flags:  []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write DIR/vault.1 instead of printing it"}},
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToMan()
+			page, err := c.App.ToManWithSection(1)
 			if err != nil {
 				return err
 			}
