@@ -80,6 +80,21 @@ type Status struct {
 	// While locked and given Shamir shares: progress towards the threshold.
 	SharesGiven  int `json:"shares_given,omitempty"`
 	SharesNeeded int `json:"shares_needed,omitempty"`
+	// Groups this manager stopped at an entry it cannot open; the other
+	// managers keep serving them.
+	StoppedGroups []StoppedGroup `json:"stopped_groups,omitempty"`
+}
+
+// StoppedGroup is a group a manager stopped at an entry (or a received
+// snapshot, Entry 0) it cannot open.
+type StoppedGroup struct {
+	Group      uint64    `json:"group"`
+	Entry      uint64    `json:"entry"`
+	Applied    uint64    `json:"applied"`               // the last entry it applied
+	DEKVersion uint32    `json:"dek_version,omitempty"` // what the entry is sealed under
+	Since      time.Time `json:"since"`
+	Reason     string    `json:"reason"`
+	Hint       string    `json:"hint"`
 }
 
 // AutolockRequest is POST /v1/cluster/autolock.

@@ -3,12 +3,20 @@
 package vault
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/raftsm"
 )
+
+// poisonKeyVersion is the DEK version of entries /v1/debug/poison commits:
+// no keyring ever holds it.
+const poisonKeyVersion = 0xfffff
 
 // registerDebug exports the node's raw keys, for tests that scan disks for
 // key bytes. It is compiled only with -tags vaulttest, never into a release.
@@ -36,5 +44,35 @@ func (n *Node) registerDebug(mux *http.ServeMux) {
 			}
 		}
 		return out, nil
+	}))
+	// Commits an entry to a group sealed under a DEK no manager holds, for
+	// tests of what a replica does with an entry it cannot open.
+	mux.HandleFunc("POST /v1/debug/poison", n.handle(func(r *http.Request) (any, error) {
+		shard, err := strconv.ParseUint(r.URL.Query().Get("shard"), 10, 64)
+		if err != nil {
+			return nil, api.Errorf(api.CodeInvalid, "shard: %v", err)
+		}
+		nh, _, err := n.running()
+		if err != nil {
+			return nil, err
+		}
+		k, err := crypto.GenerateKey(poisonKeyVersion)
+		if err != nil {
+			return nil, err
+		}
+		defer k.Wipe()
+		reqID, nameMAC := make([]byte, 16), make([]byte, 32)
+		rand.Read(reqID)
+		rand.Read(nameMAC)
+		b, err := raftsm.SealCommand(k, shard, &raftsm.Command{Op: raftsm.OpSecretCreate, RequestID: reqID, Time: time.Now().UnixNano(),
+			Secret: &raftsm.SecretWrite{ID: hex.EncodeToString(reqID), NameMAC: nameMAC, Record: []byte("poison"), Version: 1, Data: []byte("poison")}})
+		if err != nil {
+			return nil, err
+		}
+		res, err := nh.SyncPropose(r.Context(), nh.GetNoOPSession(shard), b)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"result": res.Value, "dek_version": poisonKeyVersion}, nil
 	}))
 }

@@ -122,6 +122,9 @@ type Node struct {
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
 
+	stoppedMu sync.Mutex
+	stopped   map[uint64]stoppedGroup // groups stopped at an entry they cannot open
+
 	mountMu sync.Mutex
 	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
 
@@ -359,11 +362,13 @@ func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyri
 		}
 		return nil, fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
 	}
+	n.resetStopped() // every replica starts again
 	create, err := raftsm.NewFactory(store, raftsm.Hooks{
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
 		KeyringApplied: n.keyringApplied,
 		SecretsChanged: n.secretsChanged,
+		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
 	})
 	if err == nil {
 		err = n.startReplicas(nh, st, create, members, join)
@@ -714,6 +719,7 @@ func (n *Node) Status() *api.Status {
 		if rec, err := n.staleCluster(); err == nil {
 			s.Autolock = rec.Autolock
 		}
+		s.StoppedGroups = n.stoppedGroups()
 	}
 	return s
 }
