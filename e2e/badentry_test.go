@@ -19,19 +19,31 @@ import (
 // stopped and why. A restart tries the entry again and stops the group
 // again, never the daemon.
 func TestBadEntryStopsOneGroup(t *testing.T) {
-	d := newDaemon(t)
-	d.start()
-	must(t, d.vault("cluster", "init", "--shards", "4"))
+	for _, managers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d managers", managers), func(t *testing.T) { testBadEntry(t, managers) })
+	}
+}
+
+func testBadEntry(t *testing.T, managers int) {
+	var ds []*daemon
+	if managers == 1 {
+		d := newDaemon(t)
+		d.start()
+		must(t, d.vault("cluster", "init", "--shards", "4"))
+		ds = append(ds, d)
+	} else {
+		ds = startCluster(t, managers)
+	}
 	var names []string
 	for i := range 16 {
 		name := fmt.Sprintf("before%d", i)
-		must(t, d.vaultIn([]byte("v"), "secret", "create", name, "-"))
+		must(t, ds[i%len(ds)].vaultIn([]byte("v"), "secret", "create", name, "-"))
 		names = append(names, name)
 	}
 
 	// Group 2 (the first secret group) gets an entry sealed under a DEK
-	// that no keyring holds.
-	out := debugPost(t, d, "/v1/debug/poison?shard=2")
+	// that no keyring holds: every manager's replica of it stops.
+	out := debugPost(t, ds[0], "/v1/debug/poison?shard=2")
 	var poisoned struct {
 		Result     uint64 `json:"result"`
 		DEKVersion uint32 `json:"dek_version"`
@@ -39,7 +51,7 @@ func TestBadEntryStopsOneGroup(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &poisoned); err != nil {
 		t.Fatalf("poison: %v: %s", err, out)
 	}
-	checkStopped := func() {
+	checkStopped := func(d *daemon) {
 		t.Helper()
 		waitFor(t, "the status to list group 2 as stopped", 30*time.Second, func() bool {
 			return strings.Contains(must(t, d.vault("status")).stdout, "group 2 stopped")
@@ -105,12 +117,15 @@ func TestBadEntryStopsOneGroup(t *testing.T) {
 		}
 		t.Logf("with group 2 stopped: %d reads served, %d refused with the reason; %d of 8 writes served", okReads, stoppedReads, okWrites)
 	}
-	checkStopped()
+	for _, d := range ds {
+		checkStopped(d)
+	}
 
 	// A restart replays the entry: the group stops again, the daemon stays.
+	d := ds[len(ds)-1]
 	d.stop()
 	d.start()
-	checkStopped()
+	checkStopped(d)
 }
 
 // debugPost POSTs to a test-build debug route on the daemon's socket.

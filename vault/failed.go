@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -91,4 +92,27 @@ func (n *Node) stoppedGroups() []api.StoppedGroup {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
+}
+
+// waitReadyOrStopped is waitReady that does not wait for groups this
+// manager stopped (they fail again as they replay after a restart).
+func (n *Node) waitReadyOrStopped(ctx context.Context, nh *dragonboat.NodeHost, shards []uint64) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for _, s := range shards {
+		for {
+			if n.groupStopped(s) != nil {
+				break
+			}
+			if _, _, ok, err := nh.GetLeaderID(s); err == nil && ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("shard %d has no leader: %w", s, ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+	return nil
 }

@@ -401,7 +401,7 @@ func (n *Node) restartRaft(ctx context.Context) error {
 	// an operation reopens one after another never take a quorum down.
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := waitReady(wctx, nh2, allShards(st.Shards)); err != nil {
+	if err := n.waitReadyOrStopped(wctx, nh2, allShards(st.Shards)); err != nil {
 		return err
 	}
 	n.log.Info("reopened the Raft log database")
@@ -427,7 +427,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = waitReady(wctx, nh, allShards(st.Shards))
+		err = n.waitReadyOrStopped(wctx, nh, allShards(st.Shards))
 		cancel()
 	}
 	if err == nil {
