@@ -146,3 +146,80 @@ func debugPost(t *testing.T, d *daemon, path string) string {
 	}
 	return string(b)
 }
+
+// TestBadEntryStopsOneReplica: one manager lacks a DEK the others hold and
+// an entry sealed under it commits: that manager's replica of the group
+// stops, the daemon and its other groups go on, the other two managers
+// keep the group serving, and a restart (which unwraps the DEK from the
+// keyring on disk) replays the entry and brings the replica back.
+func TestBadEntryStopsOneReplica(t *testing.T) {
+	ds := startCluster(t, 3)
+	must(t, ds[0].vault("key", "rotate"))
+	// The cluster record is re-sealed under v2, so that nothing the test
+	// reads on the manager that forgets v1 needs it.
+	must(t, ds[0].vault("cluster", "update", "--dek-max-age", "720h"))
+	var names []string
+	for i := range 16 {
+		name := fmt.Sprintf("s%d", i)
+		must(t, ds[i%3].vaultIn([]byte("v"), "secret", "create", name, "-"))
+		names = append(names, name)
+	}
+	a, c := ds[0], ds[2]
+	debugPost(t, c, "/v1/debug/forget-dek?version=1")
+	debugPost(t, a, "/v1/debug/poison?shard=2&dek=1")
+
+	waitFor(t, "the manager without v1 to stop group 2", 30*time.Second, func() bool {
+		return strings.Contains(must(t, c.vault("status")).stdout, "group 2 stopped")
+	})
+	st := must(t, c.vault("status"))
+	if !strings.Contains(st.stdout, "it is sealed under data key v1, which this manager does not hold") {
+		t.Fatalf("status of the manager without v1:\n%s", st)
+	}
+	for _, d := range ds[:2] {
+		if st := must(t, d.vault("status")); strings.Contains(st.stdout, "Stopped") {
+			t.Fatalf("a manager holding v1 stopped a group:\n%s", st)
+		}
+	}
+	// The group serves through the others; the manager without v1 serves
+	// the rest and refuses group 2 with the reason.
+	for _, name := range names {
+		must(t, a.vault("secret", "inspect", name))
+	}
+	for i := range 8 {
+		must(t, a.vaultIn([]byte("w"), "secret", "create", fmt.Sprintf("after%d", i), "-"))
+	}
+	served, refused := 0, 0
+	for _, name := range names {
+		r := c.vault("secret", "inspect", name)
+		switch {
+		case r.code == 0:
+			served++
+		case strings.Contains(r.stderr, "group 2 stopped"):
+			refused++
+		default:
+			t.Fatalf("inspect %s on the manager without v1: %s", name, r)
+		}
+	}
+	if served == 0 || refused == 0 {
+		t.Fatalf("on the manager without v1: %d served, %d refused", served, refused)
+	}
+	if strings.Contains(c.logs.String(), "panic") {
+		t.Fatalf("a panic:\n%s", c.logs)
+	}
+	t.Logf("manager without v1: %d reads served, %d refused by the stopped group", served, refused)
+
+	// Restarted, it unwraps v1 from its keyring, replays and catches up.
+	c.stop()
+	c.start()
+	waitFor(t, "the restarted manager to serve group 2 again", 60*time.Second, func() bool {
+		for _, name := range append(names, "after7") {
+			if c.vault("secret", "inspect", name).code != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if st := must(t, c.vault("status")); strings.Contains(st.stdout, "Stopped") {
+		t.Fatalf("still stopped after a restart:\n%s", st)
+	}
+}
