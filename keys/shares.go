@@ -374,9 +374,12 @@ func (s *ShareSet) Key() (*UnlockKey, error) {
 	})
 	if found == nil {
 		if have == need {
-			return nil, fmt.Errorf("%w: a share may be corrupt; add one more share to find out which", ErrSharesCorrupt)
+			// Which one cannot be told from the threshold alone; the
+			// caller says how to find out (one more share, or starting
+			// again with trusted ones).
+			return nil, fmt.Errorf("%w: one of them is corrupt or forged, and with exactly the threshold which one cannot be told", ErrSharesCorrupt)
 		}
-		return nil, fmt.Errorf("%w: more than one share may be corrupt", ErrSharesCorrupt)
+		return nil, fmt.Errorf("%w: more than one share may be corrupt or forged", ErrSharesCorrupt)
 	}
 	defer clear(found)
 

@@ -274,7 +274,7 @@ func TestCorruptShareIsNamed(t *testing.T) {
 		var set ShareSet
 		addAll(t, &set, shares...)
 		_, err := set.Key()
-		if !errors.Is(err, ErrSharesCorrupt) || !strings.Contains(err.Error(), "add one more share") {
+		if !errors.Is(err, ErrSharesCorrupt) || !strings.Contains(err.Error(), "which one cannot be told") {
 			t.Fatalf("corrupt share %d of 3: %v", bad+1, err)
 		}
 		if strings.Contains(err.Error(), "wrong") {

@@ -140,10 +140,16 @@ func shareError(err error, file string, given int) error {
 	case errors.Is(err, keys.ErrDuplicateShare):
 		return withHint(fmt.Errorf("share %d%s was given twice", num, in),
 			"give different shares of the split")
+	case errors.Is(err, keys.ErrSharesCorrupt) && num != 0 && strings.Contains(err.Error(), "valid key: shares "):
+		// Several named: "shares 2, 5 may be corrupt".
+		_, which, _ := strings.Cut(err.Error(), "valid key: shares ")
+		which, _, _ = strings.Cut(which, " may be")
+		return withHint(fmt.Errorf("shares %s do not agree with the others: they are corrupt or forged", which),
+			fmt.Sprintf("leave shares %s out and give other shares of the split in their place", which))
 	case errors.Is(err, keys.ErrSharesCorrupt) && num != 0:
 		return withHint(fmt.Errorf("share %d%s does not agree with the others: it is corrupt or forged", num, in),
 			fmt.Sprintf("leave share %d out and give another share of the split in its place", num))
-	case errors.Is(err, keys.ErrSharesCorrupt) && strings.Contains(err.Error(), "more than one"):
+	case errors.Is(err, keys.ErrSharesCorrupt) && strings.Contains(err.Error(), "more than one share"):
 		return withHint(fmt.Errorf("the %d shares do not combine to a valid unlock key: more than one of them is corrupt or forged", given),
 			"give other shares of the split: with more shares than the threshold the tool names each bad one")
 	case errors.Is(err, keys.ErrSharesCorrupt):

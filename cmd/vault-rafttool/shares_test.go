@@ -53,6 +53,7 @@ func TestUnlockShares(t *testing.T) {
 	typo := []byte(cur[1])
 	typo[30] = map[bool]byte{true: 'B', false: 'A'}[typo[30] == 'A']
 	forged := forge(t, cur[2])
+	forged5 := forge(t, cur[4])
 	s1, s2, s3, s4 := file("s1", cur[0]), file("s2", cur[1]), file("s3", cur[2]), file("s4", cur[3])
 
 	tests := []struct {
@@ -68,6 +69,10 @@ func TestUnlockShares(t *testing.T) {
 			[]string{"share 3 (in " + filepath.Join(dir, "forged") + ") does not agree with the others: it is corrupt or forged", "hint: leave share 3 out and give another share of the split in its place"}},
 		{"the threshold with a forged one", "", []string{"--unlock-share-file", s1, "--unlock-share-file", s2, "--unlock-share-file", file("forged", forged)},
 			[]string{"the 3 shares do not combine to a valid unlock key: one of them is corrupt or forged", "hint: give one more share of the split (another --unlock-share-file)"}},
+		{"five with two forged", "", []string{"--unlock-share-file", file("five", cur[0], cur[1], forged, cur[3], forged5)},
+			[]string{"shares 3, 5 do not agree with the others: they are corrupt or forged", "hint: leave shares 3, 5 out and give other shares of the split in their place"}},
+		{"four with two forged", "", []string{"--unlock-share-file", file("four", cur[0], cur[1], forged, forged5)},
+			[]string{"the 4 shares do not combine to a valid unlock key: more than one of them is corrupt or forged", "hint: give other shares of the split"}},
 		{"a previous split, first share", "", []string{"--unlock-share-file", file("old", prevBound[0]), "--unlock-share-file", s2, "--unlock-share-file", s3},
 			[]string{"share 1 (in " + filepath.Join(dir, "old") + ") is from a previous split", "hint: give shares of the split that opens this node"}},
 		{"a previous split among current shares", "", []string{"--unlock-share-file", s1, "--unlock-share-file", file("old2", prevBound[1]), "--unlock-share-file", s3},
