@@ -545,3 +545,33 @@ func TestKeyringEpochs(t *testing.T) {
 		t.Fatalf("stored %+v", k)
 	}
 }
+
+// TestSnapshotUnderMissingKeyStopsReplica: a snapshot stream sealed under a
+// DEK the replica does not hold stops it like an entry would, names the
+// stream's key version, and returns only once the node stopped the replica
+// (Dragonboat would otherwise apply the entries after the snapshot to the
+// old state, or panic on the hole).
+func TestSnapshotUnderMissingKeyStopsReplica(t *testing.T) {
+	k2, _ := crypto.GenerateKey(2)
+	src := newTestNode(t, k2, 2)
+	src.apply(t, 1, create("a", "alpha", 1))
+	var buf bytes.Buffer
+	ctx, _ := src.sm.PrepareSnapshot()
+	if err := src.sm.SaveSnapshot(ctx, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	k1, _ := crypto.GenerateKey(1)
+	dst := newTestNode(t, k1, 2)
+	dst.apply(t, 1, create("keep", "keep", 1))
+	stopc := make(chan struct{})
+	var got *ReplicaFailure
+	dst.sm.hooks.ReplicaFailed = func(f *ReplicaFailure) { got = f; close(stopc) }
+	err := dst.sm.RecoverFromSnapshot(bytes.NewReader(buf.Bytes()), stopc)
+	if !errors.Is(err, sm.ErrSnapshotStopped) {
+		t.Fatalf("recover = %v, want ErrSnapshotStopped (an abort, not a panic)", err)
+	}
+	if got == nil || got.Index != 0 || got.Applied != 1 || got.KeyVersion != 2 || !got.MissingKey() {
+		t.Fatalf("failure %+v", got)
+	}
+}

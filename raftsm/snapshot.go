@@ -244,6 +244,9 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 		return err
 	}
 	if s.failed.Load() != nil {
+		if stopc != nil {
+			<-stopc // as below: the node is stopping this replica
+		}
 		return fmt.Errorf("raftsm: shard %d: %w: %w", s.shard, sm.ErrSnapshotStopped, ErrReplicaFailed)
 	}
 	head := &headReader{r: r}
@@ -255,12 +258,18 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 		}
 		// Dragonboat panics on a failed recovery, and has already replaced
 		// the log with the snapshot: stop this replica instead, at the
-		// state it had (see failure.go).
+		// state it had (see failure.go). An aborted recovery leaves
+		// Dragonboat's applied index behind the log it holds, and the next
+		// entries would trip its check for holes (a panic too), so wait
+		// here, where nothing is applied, until the node stops the replica.
 		s.mu.RLock()
 		f := &ReplicaFailure{Shard: s.shard, Applied: s.applied, Err: err}
 		s.mu.RUnlock()
 		f.KeyVersion, _ = crypto.StreamKeyVersion(head.b)
 		s.fail(f)
+		if stopc != nil {
+			<-stopc
+		}
 		return fmt.Errorf("raftsm: shard %d: recover snapshot: %w: %w", s.shard, sm.ErrSnapshotStopped, err)
 	}
 	s.mu.Lock()

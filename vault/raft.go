@@ -266,13 +266,10 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 		return err
 	})
 	if err == nil && res.Value == raftsm.ResultFailed {
-		// Committed, but this manager's replica stopped before it (the
-		// others apply it).
-		if err := n.groupStopped(shard); err != nil {
-			return res, err
-		}
-		return res, api.Errorf(api.CodeUnavailable, "group %d stopped on this manager at an entry it cannot open; the request was committed, but not applied here", shard).
-			WithHint("`vault status` says why; ask another manager")
+		// Committed, but this manager's replica stopped at an earlier
+		// entry: the other managers apply it, this one cannot say how.
+		return res, api.Errorf(api.CodeUnavailable, "group %d stopped on this manager at an entry it cannot open: the request was committed and the other managers apply it, but this one cannot tell the result", shard).
+			WithHint("`vault status` says why; check the result on another manager")
 	}
 	return res, n.explain(err)
 }
