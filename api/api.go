@@ -81,6 +81,21 @@ type Status struct {
 	// While locked and given Shamir shares: progress towards the threshold.
 	SharesGiven  int `json:"SharesGiven,omitempty"`
 	SharesNeeded int `json:"SharesNeeded,omitempty"`
+	// Groups this manager stopped at an entry it cannot open; the other
+	// managers keep serving them.
+	StoppedGroups []StoppedGroup `json:"StoppedGroups,omitempty"`
+}
+
+// StoppedGroup is a group a manager stopped at an entry (or a received
+// snapshot, Entry 0) it cannot open.
+type StoppedGroup struct {
+	Group      uint64    `json:"Group"`
+	Entry      uint64    `json:"Entry"`
+	Applied    uint64    `json:"Applied"`               // the last entry it applied
+	DEKVersion uint32    `json:"DEKVersion,omitempty"` // what the entry is sealed under
+	Since      time.Time `json:"Since"`
+	Reason     string    `json:"Reason"`
+	Hint       string    `json:"Hint"`
 }
 
 // AutolockRequest is POST /v1/cluster/autolock.

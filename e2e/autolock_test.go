@@ -12,7 +12,7 @@ import (
 
 var (
 	unlockKeyRE = regexp.MustCompile(`VLTKEY-1-[A-Z2-7]{64}`)
-	shareRE     = regexp.MustCompile(`VLTSHR-1-[A-Z2-7]+`)
+	shareRE     = regexp.MustCompile(`VLTSHR-[12]-[A-Z2-7]+`)
 )
 
 func clusterID(t *testing.T, d *daemon) string {

@@ -395,7 +395,7 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 			return nil, err
 		}
 		if shares > 0 {
-			if resp.Shares, err = u.Split(shares, threshold); err != nil {
+			if resp.Shares, err = u.SplitFor(shares, threshold, st.ClusterID, newVersion); err != nil {
 				return nil, err
 			}
 			resp.Threshold = threshold

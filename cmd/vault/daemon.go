@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -181,5 +182,9 @@ func printStatus(s *api.Status) error {
 	}
 	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nSecret shards: %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
 		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
+	for _, g := range s.StoppedGroups {
+		fmt.Printf("Stopped:      %s (since %s)\n", g.Reason, g.Since.Local().Format(time.DateTime))
+		fmt.Fprintf(os.Stderr, "vault: hint: %s\n", g.Hint)
+	}
 	return nil
 }

@@ -174,7 +174,7 @@ func readKey(file string) (string, error) {
 	}
 	key := strings.TrimSpace(string(b))
 	if key == "" {
-		return "", usagef("the key starts with VLTKEY-1- (a share with VLTSHR-1-)", "no key given")
+		return "", usagef("the key starts with VLTKEY-1- (a share with VLTSHR-)", "no key given")
 	}
 	return key, nil
 }
