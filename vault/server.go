@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,22 +217,59 @@ func (n *Node) routes() *routeTable {
 	return mux
 }
 
+// decode reads a request body into v: one JSON object, and nothing after
+// it but white space. Bodies carry secret data and unlock keys: the body is
+// read into one buffer, wiped once decoded. (Copies this cannot reach
+// remain: the connection's read buffer and the JSON decoder's own.)
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := readBody(http.MaxBytesReader(nil, r.Body, maxBody), r.ContentLength)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
 		}
 		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
 	}
+	return decodeBody(body, v)
+}
+
+// readBody reads rd to its end into one buffer, sized by length when known;
+// a buffer outgrown is wiped before it is dropped.
+func readBody(rd io.Reader, length int64) ([]byte, error) {
+	size := 4096
+	if length >= 0 && length < maxBody {
+		size = int(length) + 1 // room to see the end without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			wipe(buf)
+			buf = grown
+		}
+		k, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			wipe(buf)
+			return nil, err
+		}
+	}
+}
+
+// decodeBody decodes body, one JSON object, into v and wipes body.
+func decodeBody(body []byte, v any) error {
+	defer wipe(body)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+	}
 	// One object and nothing after it: a second one would be dropped unread.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
-		}
 		return api.Errorf(api.CodeInvalid, "bad request body: data after the JSON object")
 	}
 	return nil

@@ -77,6 +77,7 @@ func TestDecodeRefusesTrailingData(t *testing.T) {
 	}{
 		{`{"shards":1}`, ""},
 		{"{\"shards\":1}\n \t", ""},
+		{`{"shards":1}` + strings.Repeat(" ", 10000), ""},
 		{`{"shards":1}{"shards":2}`, "data after the JSON object"},
 		{`{"shards":1} {"shards":2}`, "data after the JSON object"},
 		{`{"shards":1}x`, "data after the JSON object"},
@@ -85,17 +86,23 @@ func TestDecodeRefusesTrailingData(t *testing.T) {
 		{`{"shards":1,"x":2}`, "unknown field"},
 		{``, "bad request body"},
 	} {
-		var req api.InitRequest
-		err := decode(httptest.NewRequest("POST", "/v1/cluster/init", strings.NewReader(c.body)), &req)
-		if c.err == "" {
-			if err != nil || req.Shards != 1 {
-				t.Errorf("decode(%.40q) = %+v, %v", c.body, req, err)
+		for _, length := range []string{"known", "unknown"} {
+			var req api.InitRequest
+			r := httptest.NewRequest("POST", "/v1/cluster/init", strings.NewReader(c.body))
+			if length == "unknown" {
+				r.ContentLength = -1
 			}
-			continue
-		}
-		var e *api.Error
-		if !errors.As(err, &e) || e.Code != api.CodeInvalid || !strings.Contains(e.Message, c.err) {
-			t.Errorf("decode(%.40q): %v; want an invalid error with %q", c.body, err, c.err)
+			err := decode(r, &req)
+			if c.err == "" {
+				if err != nil || req.Shards != 1 {
+					t.Errorf("decode(%.40q), %s length = %+v, %v", c.body, length, req, err)
+				}
+				continue
+			}
+			var e *api.Error
+			if !errors.As(err, &e) || e.Code != api.CodeInvalid || !strings.Contains(e.Message, c.err) {
+				t.Errorf("decode(%.40q), %s length: %v; want an invalid error with %q", c.body, length, err, c.err)
+			}
 		}
 	}
 }
