@@ -151,8 +151,9 @@ func validateSpecs(specs []api.SecretSpec) error {
 }
 
 // validateMountpoint checks where a mount may go: api.ValidateMountpoint,
-// and neither over nor above this daemon's state dir or socket, even
-// through a symbolic link.
+// and neither over, inside nor above this daemon's state dir, nor over or
+// above its socket's directory (a mount beside the socket hides nothing),
+// symbolic links followed.
 func (n *Node) validateMountpoint(mp string) error {
 	if err := api.ValidateMountpoint(mp); err != nil {
 		return err
@@ -166,17 +167,20 @@ func (n *Node) validateMountpoint(mp string) error {
 			return api.Errorf(api.CodeInvalid, "mountpoint %s leads to %s: %v", mp, real, err)
 		}
 	}
-	for _, own := range []string{n.cfg.StateDir, filepath.Dir(n.cfg.SocketPath)} {
-		own, err := filepath.Abs(own)
+	for _, own := range []struct {
+		dir    string
+		inside bool // a mount inside it hides files the daemon uses
+	}{{n.cfg.StateDir, true}, {filepath.Dir(n.cfg.SocketPath), false}} {
+		dir, err := filepath.Abs(own.dir)
 		if err != nil {
 			continue
 		}
-		if r, err := filepath.EvalSymlinks(own); err == nil {
-			own = r
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = r
 		}
 		for _, p := range []string{mp, real} {
-			if within(p, own) || within(own, p) {
-				return api.Errorf(api.CodeInvalid, "mountpoint %s would cover this daemon's own files in %s", mp, own).
+			if within(dir, p) || own.inside && within(p, dir) {
+				return api.Errorf(api.CodeInvalid, "mountpoint %s would cover this daemon's own files in %s", mp, dir).
 					WithHint("mount somewhere else, e.g. /run/secrets/APP")
 			}
 		}

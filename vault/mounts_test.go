@@ -252,6 +252,7 @@ func TestMountRequestValidation(t *testing.T) {
 		{"the state dir", api.MountRequest{Mountpoint: n.cfg.StateDir, Secrets: none}, "own files"},
 		{"above the state dir", api.MountRequest{Mountpoint: filepath.Dir(n.cfg.StateDir), Secrets: none}, "own files"},
 		{"inside the state dir", api.MountRequest{Mountpoint: filepath.Join(n.cfg.StateDir, raftDir), Secrets: none}, "own files"},
+		{"the socket's directory", api.MountRequest{Mountpoint: filepath.Dir(n.cfg.SocketPath), Secrets: none}, "own files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := c.Mount(ctx, tc.req)
@@ -266,5 +267,16 @@ func TestMountRequestValidation(t *testing.T) {
 	}
 	if ms := n.Mounts(); len(ms) != 0 {
 		t.Errorf("mounts after refused requests: %+v", ms)
+	}
+	// Beside the socket hides nothing the daemon uses.
+	beside := filepath.Join(filepath.Dir(n.cfg.SocketPath), "beside")
+	if err := os.Mkdir(beside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mount(ctx, api.MountRequest{Mountpoint: beside, Secrets: spec("f")}); err != nil {
+		t.Fatalf("a mount beside the socket: %v", err)
+	}
+	if err := n.Unmount(beside); err != nil {
+		t.Fatal(err)
 	}
 }
