@@ -20,7 +20,7 @@ const poisonKeyVersion = 0xfffff
 
 // registerDebug exports the node's raw keys, for tests that scan disks for
 // key bytes. It is compiled only with -tags vaulttest, never into a release.
-func (n *Node) registerDebug(mux *http.ServeMux) {
+func (n *Node) registerDebug(mux *routeTable) {
 	mux.HandleFunc("GET /v1/debug/keys", n.handle(func(r *http.Request) (any, error) {
 		n.mu.RLock()
 		kek, ring := n.kek, n.ring

@@ -127,6 +127,7 @@ type Node struct {
 
 	mountMu sync.Mutex
 	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
+	mnt     mountTable        // the rest of the table (mounts.go)
 
 	initMu sync.Mutex // serializes Init
 	keyMu  sync.Mutex // serializes key operations started on this node

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -85,9 +86,9 @@ func mountCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			mp := c.Args().First()
-			if abs, err := os.Getwd(); err == nil && !strings.HasPrefix(mp, "/") {
-				mp = abs + "/" + mp
+			mp, err := filepath.Abs(c.Args().First()) // the daemon's working directory is not ours
+			if err != nil {
+				return err
 			}
 			m, err := client(c).Mount(c.Context, api.MountRequest{Mountpoint: mp, Secrets: specs, Follow: c.Bool("follow")})
 			if err != nil {
@@ -108,9 +109,9 @@ func unmountCommand() *cli.Command {
 			if c.Args().Len() != 1 {
 				return usagef("vault unmount MOUNTPOINT", "give one mountpoint")
 			}
-			mp := c.Args().First()
-			if abs, err := os.Getwd(); err == nil && !strings.HasPrefix(mp, "/") {
-				mp = abs + "/" + mp
+			mp, err := filepath.Abs(c.Args().First()) // the daemon's working directory is not ours
+			if err != nil {
+				return err
 			}
 			return client(c).Unmount(c.Context, mp)
 		},
