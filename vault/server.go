@@ -168,9 +168,10 @@ func (n *Node) serve() error {
 	}))
 	n.registerDebug(mux)
 	n.registerPprof(mux)
-	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.srv = &http.Server{Handler: mux}
+	gated := limitLocalServer(n.srv, ln)
 	go func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)
 		}
 	}()
