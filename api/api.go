@@ -27,6 +27,8 @@ const (
 	CodeUnavailable    = "unavailable"     // no quorum or shard not ready; retry
 	CodeConflict       = "conflict"        // concurrent change; retry
 	CodeInternal       = "internal"
+	CodeForbidden      = "forbidden" // manager API: no certificate, or not a member's
+	CodeRemoved        = "removed"   // the node was removed from the cluster
 )
 
 // Error is the body of every failed request.
@@ -49,6 +51,8 @@ func (e *Error) Status() int {
 		return http.StatusConflict
 	case CodeNotInitialized, CodeLocked, CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeForbidden, CodeRemoved:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -80,6 +84,9 @@ type Status struct {
 	// While locked and given Shamir shares: progress towards the threshold.
 	SharesGiven  int `json:"shares_given,omitempty"`
 	SharesNeeded int `json:"shares_needed,omitempty"`
+	// Removed: this node was removed from the cluster; its replicas are
+	// stopped for good.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // AutolockRequest is POST /v1/cluster/autolock.

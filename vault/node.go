@@ -125,6 +125,8 @@ type Node struct {
 	mountMu sync.Mutex
 	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
 
+	rv revocation // peer admission; this node's own removal
+
 	initMu sync.Mutex // serializes Init
 	keyMu  sync.Mutex // serializes key operations started on this node
 }
@@ -139,6 +141,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	quietDragonboat(n.log)
 	if err := os.MkdirAll(cfg.StateDir, stateMode); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := secureStateDir(cfg.StateDir); err != nil {
+		return nil, err
 	}
 	if err := n.lockStateDir(); err != nil {
 		return nil, err
@@ -159,6 +164,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.log.Info("node is not part of a cluster yet: run `vault cluster init` (or join one)", "state_dir", cfg.StateDir)
+	} else if wasRemoved(cfg.StateDir) {
+		n.enterRemoved(st)
 	} else {
 		if err := n.bringUp(ctx, st); err != nil {
 			n.unlockStateDir()
@@ -484,6 +491,9 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 func (n *Node) running() (*dragonboat.NodeHost, *keys.Keyring, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	if n.rv.removed.Load() {
+		return nil, nil, errRemoved()
+	}
 	if n.locked {
 		return nil, nil, errLocked()
 	}
@@ -624,7 +634,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 		}
 		rec = &raftsm.ClusterRecord{
 			ID: st.ClusterID, Created: now.UnixNano(), Shards: st.Shards,
-			Members:       []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr, APIAddr: st.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano()}},
+			Members:       []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr, APIAddr: st.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}},
 			NextReplicaID: st.ReplicaID + 1,
 			CACert:        root.CertPEM, CAKey: bytes.Clone(rootKey),
 			Tokens: map[string][]byte{},
@@ -685,6 +695,7 @@ func (n *Node) Status() *api.Status {
 	}
 	s.Initialized = true
 	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
+	s.Removed = n.rv.removed.Load()
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {
