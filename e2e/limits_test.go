@@ -168,6 +168,19 @@ func TestSlowClients(t *testing.T) {
 	}
 	must(t, d.vault("status"))
 	must(t, d.vaultIn([]byte("x"), "secret", "create", "after-slow", "-"))
+
+	// The manager API: connections that never start TLS.
+	var silent []*heldConn
+	for range 50 {
+		c, err := net.Dial("tcp", d.apiAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, holdOpen(c))
+	}
+	if got := longest(t, "manager API, no TLS", silent); got > 15*time.Second {
+		t.Errorf("manager API (handshake deadline 5 s): a connection that never started TLS stayed open %s", got)
+	}
 }
 
 // TestStateDirMode: a state dir made 0755, with directories in it made

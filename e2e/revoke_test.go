@@ -176,7 +176,7 @@ func TestRemovedManagerRefused(t *testing.T) {
 			return !raftAdmitted(t, cert, pool, d.addr)
 		})
 	}
-	if !strings.Contains(ds[0].logs.String(), "refused a removed node's certificate") {
+	if !strings.Contains(ds[0].logs.String(), "refused a peer certificate") {
 		t.Error("the refusals were not logged")
 	}
 	// The remaining managers work on.
@@ -215,6 +215,30 @@ func TestRemovedManagerRefused(t *testing.T) {
 			if strings.Contains(log, "panic") {
 				t.Fatalf("daemon %s panicked:\n%s", d.addr, log)
 			}
+		}
+	}
+}
+
+// TestRemovedWhileRunning: a manager removed with --force while it runs
+// learns it from the record it applies, stops its replicas and says so;
+// the others serve on.
+func TestRemovedWhileRunning(t *testing.T) {
+	ds := startCluster(t, 3)
+	victim := ds[2]
+	must(t, ds[0].vault("node", "rm", "--force", nodeID(t, victim)))
+	waitFor(t, "the removed node to learn it was removed", 60*time.Second, func() bool {
+		r := victim.vault("status")
+		return r.code == 0 && strings.Contains(r.stdout, "this node was removed from the cluster")
+	})
+	mustFail(t, victim.vault("secret", "ls"), "removed from the cluster")
+	must(t, ds[1].vaultIn([]byte("on"), "secret", "create", "on", "-"))
+	inspect(t, ds[0], "on")
+	if ns := nodes(t, ds[0]); len(ns) != 2 {
+		t.Fatalf("after rm --force: %+v", ns)
+	}
+	for _, d := range ds {
+		if strings.Contains(d.logs.String(), "panic") {
+			t.Fatalf("daemon %s panicked:\n%s", d.addr, d.logs)
 		}
 	}
 }

@@ -296,6 +296,7 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		return err
 	}
 	b := &boot{st: st, join: true}
+	n.rv.joinMembers.Store(&resp.Members)
 	err := func() error {
 		var err error
 		if b.kek, err = crypto.UnwrapKey(tk, transferBinding, resp.KEKVersion, resp.KEK); err != nil {

@@ -446,6 +446,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	n.ready = true
 	n.stop = make(chan struct{})
 	go n.balanceLoop(n.stop)
+	go n.removalLoop(n.stop)
 	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
 	return nil

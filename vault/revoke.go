@@ -56,7 +56,35 @@ type revocation struct {
 	access  atomic.Pointer[peerAccess] // last one read from applied state
 	removed atomic.Bool                // this node was removed
 	leaving atomic.Bool                // this node is leaving: its removal is expected
-	once    sync.Once
+	// joinMembers are the members a join answered with: whom to ask while
+	// this node has applied no record that lists it.
+	joinMembers atomic.Pointer[[]raftsm.Member]
+	once        sync.Once
+	warned      warnLimiter // refusals logged
+}
+
+// warnLimiter lets a refusal be logged once a minute per peer: a removed
+// node retries its Raft connections several times a second.
+type warnLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (w *warnLimiter) allow(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		w.last = map[string]time.Time{}
+	}
+	now := time.Now()
+	if t, ok := w.last[key]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	if len(w.last) > 1000 { // forget, rather than grow without bound
+		clear(w.last)
+	}
+	w.last[key] = now
+	return true
 }
 
 // peerAccess is who may talk to this node as a manager, from one applied
@@ -155,17 +183,19 @@ func (n *Node) checkPeerRequest(r *http.Request) *api.Error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return api.Errorf(api.CodeForbidden, "a certificate from this cluster's CA is required")
 	}
-	err := n.admitPeer(r.TLS.PeerCertificates[0], true)
-	switch {
-	case errors.Is(err, errPeerRemoved):
-		n.log.Warn("refused a removed node's certificate", "peer", r.TLS.PeerCertificates[0].Subject.CommonName, "route", r.Pattern, "from", r.RemoteAddr)
+	peer := r.TLS.PeerCertificates[0]
+	err := n.admitPeer(peer, true)
+	if err == nil {
+		return nil
+	}
+	if n.rv.warned.allow("api " + err.Error()) {
+		n.log.Warn("refused a peer certificate (logged once a minute)", "peer", peer.Subject.CommonName, "route", r.Pattern, "from", r.RemoteAddr, "err", err)
+	}
+	if errors.Is(err, errPeerRemoved) {
 		return api.Errorf(api.CodeRemoved, "this certificate's node was removed from the cluster").
 			WithHint("a removed node cannot come back: move its state dir aside and join it again with `vault cluster join`")
-	case err != nil:
-		n.log.Warn("refused a certificate of a node that is not a member", "peer", r.TLS.PeerCertificates[0].Subject.CommonName, "route", r.Pattern, "from", r.RemoteAddr, "err", err)
-		return api.Errorf(api.CodeForbidden, "this certificate's node is not a member of the cluster")
 	}
-	return nil
+	return api.Errorf(api.CodeForbidden, "this certificate's node is not a member of the cluster")
 }
 
 // raftTransport is the Raft transport factory for this node's NodeHost.
@@ -178,7 +208,9 @@ func (n *Node) raftTransport(tm *tlsMaterial) *raftnet.Factory {
 		HandshakeTimeout: raftHandshakeTimeout,
 		Refused: func(remote string, err error) {
 			if errors.Is(err, errPeerRemoved) {
-				log.Warn("refused a removed node's Raft connection", "remote", remote, "err", err)
+				if n.rv.warned.allow("raft " + err.Error()) {
+					log.Warn("refused a removed node's Raft connection (logged once a minute)", "remote", remote, "err", err)
+				}
 				return
 			}
 			log.Debug("Raft connection refused", "remote", remote, "err", err)
@@ -300,4 +332,58 @@ func (n *Node) leaveThroughPeer(ctx context.Context, members []raftsm.Member, li
 		return errors.New("no other manager is reachable")
 	}
 	return errors.Join(errs...)
+}
+
+// removalProbeInterval is how often a node that its own applied record
+// does not list as a member asks the managers it knows whether it was
+// removed. One it lists is asked by balanceLoop's pings.
+const removalProbeInterval = 5 * time.Second
+
+// removalLoop notices this node's removal when nothing else would: removed
+// before it caught up (its applied record may not list it yet, or even
+// list only the first manager), its peers refuse its Raft connections and
+// its record never changes again.
+func (n *Node) removalLoop(stop <-chan struct{}) {
+	t := time.NewTicker(removalProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		n.probeRemoval()
+	}
+}
+
+func (n *Node) probeRemoval() {
+	if n.rv.removed.Load() || n.rv.leaving.Load() {
+		return
+	}
+	n.currentAccess() // notes a removal the applied record shows
+	self := n.Status().NodeID
+	var members []raftsm.Member
+	if rec, err := n.staleCluster(); err == nil {
+		if rec.Member(self) != nil && len(rec.Members) > 1 {
+			return // balanceLoop pings them
+		}
+		members = rec.Members
+	}
+	if jm := n.rv.joinMembers.Load(); jm != nil {
+		members = append(members, *jm...)
+	}
+	var others []raftsm.Member
+	seen := map[string]bool{self: true}
+	for _, m := range members {
+		if !seen[m.NodeID] {
+			seen[m.NodeID] = true
+			others = append(others, m)
+		}
+	}
+	if len(others) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
+	defer cancel()
+	n.ping(ctx, others)
 }
