@@ -200,7 +200,7 @@ func (n *Node) unlockStateDir() {
 }
 
 func (n *Node) removeClusterFiles() error {
-	for _, p := range []string{raftDir, storeDir, kekFile, tlsDir, joinKeyringFile} {
+	for _, p := range []string{raftDir, storeDir, kekFile, tlsDir, joinKeyringFile, removedFile} {
 		if err := os.RemoveAll(filepath.Join(n.cfg.StateDir, p)); err != nil {
 			return err
 		}
