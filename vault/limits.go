@@ -28,6 +28,10 @@ const (
 	// join requests. Once a certificate verifies, its connection no longer
 	// counts.
 	maxUnverifiedPeerConns = 64
+	// maxUnverifiedPerHost caps them per remote address, so that one
+	// stranger cannot take every slot from managers connecting from
+	// elsewhere: a connection over it is closed at once.
+	maxUnverifiedPerHost = 16
 
 	localHeaderTimeout = 10 * time.Second
 	localReadTimeout   = 30 * time.Second
@@ -38,23 +42,49 @@ const (
 	maxLocalConns     = 128
 )
 
-// limitListener admits at most a fixed number of connections at a time:
-// Accept waits while that many are open. A connection gives its slot back
-// when closed, or earlier through release.
+// limitListener admits at most a fixed number of connections at a time,
+// and at most perHost from one remote address: Accept waits while the total
+// is reached, and closes at once a connection over its host's share. A
+// connection gives its slots back when closed, or earlier through release.
 type limitListener struct {
 	*gate
+	perHost int
+
+	mu     sync.Mutex
+	byHost map[string]int
 }
 
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{newGate(ln, n)}
+func newLimitListener(ln net.Listener, n, perHost int) *limitListener {
+	return &limitListener{gate: newGate(ln, n), perHost: perHost, byHost: map[string]int{}}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	c, err := l.gate.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.gate.Accept()
+		if err != nil {
+			return nil, err
+		}
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		l.mu.Lock()
+		over := l.byHost[host] >= l.perHost
+		if !over {
+			l.byHost[host]++
+		}
+		l.mu.Unlock()
+		if over {
+			c.Close()
+			l.release()
+			continue
+		}
+		return &limitedConn{Conn: c, release: sync.OnceFunc(func() {
+			l.mu.Lock()
+			if l.byHost[host]--; l.byHost[host] <= 0 {
+				delete(l.byHost, host)
+			}
+			l.mu.Unlock()
+			l.release()
+		})}, nil
 	}
-	return &limitedConn{Conn: c, release: sync.OnceFunc(l.release)}, nil
 }
 
 type limitedConn struct {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"net"
 	"net/http"
@@ -12,13 +13,14 @@ import (
 )
 
 // TestLimitListener: Accept waits while the limit is reached and resumes
-// when a connection closes or gives its slot back.
+// when a connection closes or gives its slot back; a host over its share
+// is closed at once while others are accepted.
 func TestLimitListener(t *testing.T) {
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := newLimitListener(tcp, 2)
+	ln := newLimitListener(tcp, 3, 2)
 	defer ln.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -31,37 +33,54 @@ func TestLimitListener(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	for range 3 {
-		c, err := net.Dial("tcp", tcp.Addr().String())
+	dial := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", tcp.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
+	none := func(why string) {
+		t.Helper()
+		select {
+		case <-accepted:
+			t.Fatal(why)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	closedByServer := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var nerr net.Error
+		return err != nil && !(errors.As(err, &nerr) && nerr.Timeout())
+	}
+
+	a1, a2 := dial("127.0.0.1"), dial("127.0.0.1")
 	got := []net.Conn{<-accepted, <-accepted}
-	select {
-	case <-accepted:
-		t.Fatal("a third connection was accepted over a limit of 2")
-	case <-time.After(200 * time.Millisecond):
+	// Over its host's share: closed, and its slot given back.
+	if a3 := dial("127.0.0.1"); !closedByServer(a3) {
+		t.Fatal("a third connection from one host was not closed with a share of 2")
 	}
+	none("a connection over its host's share was accepted")
+	dial("127.0.0.2")
+	got = append(got, <-accepted)
+	// Over the total: waits.
+	dial("127.0.0.3")
+	none("a fourth connection was accepted over a limit of 3")
 	got[0].Close()
-	third := <-accepted
-	select {
-	case <-accepted:
-		t.Fatal("a closed connection gave back more than its slot")
-	case <-time.After(200 * time.Millisecond):
-	}
-	// A released connection's slot is free even while it stays open; a
+	fourth := <-accepted
+	none("a closed connection gave back more than its slot")
+	// A released connection's slots are free even while it stays open; a
 	// second release or close gives nothing more back.
-	third.(*limitedConn).release()
-	third.(*limitedConn).release()
-	third.Close()
-	c, err := net.Dial("tcp", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	fourth.(*limitedConn).release()
+	fourth.(*limitedConn).release()
+	fourth.Close()
+	dial("127.0.0.1") // host 127.0.0.1 has one connection left open (a2)
 	<-accepted
+	_, _ = a1, a2
 	ln.Close()
 	if _, ok := <-accepted; ok {
 		t.Fatal("accepted after close")

@@ -43,7 +43,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	if err != nil {
 		return nil, fmt.Errorf("manager API on %s: %w", n.cfg.APIAddr, err)
 	}
-	ln := tls.NewListener(newLimitListener(tcp, maxUnverifiedPeerConns), tm.serverConfig())
+	ln := tls.NewListener(newLimitListener(tcp, maxUnverifiedPeerConns, maxUnverifiedPerHost), tm.serverConfig())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/peer/join", n.handle(func(r *http.Request) (any, error) {
 		var req joinRequest
