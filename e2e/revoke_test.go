@@ -163,6 +163,12 @@ func TestRemovedManagerRefused(t *testing.T) {
 
 	routes := peerRoutes(t)
 	for _, d := range ds[:2] {
+		// node rm returns once the removal is applied where it ran; the
+		// other manager applies it moments later.
+		waitFor(t, d.addr+" to apply the removal", 20*time.Second, func() bool {
+			code, _ := peerCall(t, cert, pool, d.apiAddr, "GET", "/v1/peer/status")
+			return code != 200
+		})
 		for _, r := range routes {
 			t.Run(d.addr+" "+r[0]+" "+r[1], func(t *testing.T) {
 				code, ecode := peerCall(t, cert, pool, d.apiAddr, r[0], r[1])
