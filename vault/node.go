@@ -142,9 +142,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.StateDir, stateMode); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	if err := secureStateDir(cfg.StateDir); err != nil {
-		return nil, err
-	}
 	if err := n.lockStateDir(); err != nil {
 		return nil, err
 	}
@@ -152,6 +149,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	st, err := readNodeState(cfg.StateDir)
 	if err == nil && st != nil {
 		err = checkStateDir(cfg.StateDir, st) // before anything is opened for writing
+	}
+	if err == nil {
+		// After the check: a refused start leaves the state dir as it was.
+		err = secureStateDir(cfg.StateDir)
 	}
 	if err != nil {
 		n.unlockStateDir()

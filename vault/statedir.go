@@ -113,7 +113,8 @@ func (d *StateDir) ReadKEK() (*crypto.Key, error) {
 // from a backup, an older version. Files inside are 0600 as written, but a
 // readable directory still shows names, sizes and times, and a directory
 // others can enter is one step from a file made readable by mistake.
-// Symbolic links are not followed.
+// Symbolic links are not followed. Start runs it once the state dir passed
+// its integrity check: a start refused for a damaged file changes nothing.
 func secureStateDir(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
