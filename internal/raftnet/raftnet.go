@@ -147,9 +147,10 @@ type transport struct {
 	onMessage  raftio.MessageHandler
 	onChunk    raftio.ChunkHandler
 
-	ln   net.Listener
-	stop chan struct{}
-	wg   sync.WaitGroup
+	ln       net.Listener
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[*tls.Conn]*x509.Certificate // open; nil until admitted
@@ -175,7 +176,7 @@ func (t *transport) Start() error {
 }
 
 func (t *transport) Close() error {
-	close(t.stop)
+	t.stopOnce.Do(func() { close(t.stop) })
 	var err error
 	if t.ln != nil {
 		err = t.ln.Close()
