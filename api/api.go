@@ -27,6 +27,8 @@ const (
 	CodeUnavailable    = "unavailable"     // no quorum or shard not ready; retry
 	CodeConflict       = "conflict"        // concurrent change; retry
 	CodeInternal       = "internal"
+	CodeForbidden      = "forbidden" // manager API: no certificate, or not a member's
+	CodeRemoved        = "removed"   // the node was removed from the cluster
 )
 
 // Error is the body of every failed request.
@@ -49,6 +51,8 @@ func (e *Error) Status() int {
 		return http.StatusConflict
 	case CodeNotInitialized, CodeLocked, CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeForbidden, CodeRemoved:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -84,6 +88,9 @@ type Status struct {
 	// Groups this manager stopped at an entry it cannot open; the other
 	// managers keep serving them.
 	StoppedGroups []StoppedGroup `json:"StoppedGroups,omitempty"`
+	// Removed: this node was removed from the cluster; its replicas are
+	// stopped for good.
+	Removed bool `json:"Removed,omitempty"`
 }
 
 // StoppedGroup is a group a manager stopped at an entry (or a received

@@ -53,6 +53,18 @@ type ClusterRecord struct {
 	// re-seals everything under (0: none running). It makes the command
 	// resumable: run again, it continues with the same key.
 	FullRotation uint32 `json:"full_rotation,omitempty"`
+	// Removed lists the managers taken out of the cluster, for good: their
+	// certificates are refused on the manager API and the Raft port, and a
+	// removed node that asks learns it was removed. Node ids are never
+	// reused.
+	Removed []RemovedMember `json:"removed,omitempty"`
+}
+
+// RemovedMember is a manager that was removed from the cluster.
+type RemovedMember struct {
+	NodeID     string `json:"node_id"`
+	CertSerial string `json:"cert_serial,omitempty"` // hex; empty if never recorded
+	Removed    int64  `json:"removed"`               // unix nanoseconds
 }
 
 // Member is a manager of the cluster.
@@ -63,6 +75,10 @@ type Member struct {
 	APIAddr   string `json:"api_addr"` // manager API address (mutual TLS)
 	Role      string `json:"role"`
 	Joined    int64  `json:"joined"`
+	// CertSerial is the serial number (hex) of the certificate the node
+	// was issued; only that certificate is its identity. Empty for members
+	// admitted before it was recorded.
+	CertSerial string `json:"cert_serial,omitempty"`
 }
 
 // Member returns the member with a node id, or nil.

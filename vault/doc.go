@@ -9,6 +9,10 @@
 //	kek         the KEK while autolock is off (0600)
 //	state/      one Pebble database holding every shard's state (sealed values, name MACs)
 //	raft/       Dragonboat's Raft logs (sealed commands only)
+//	tls/        CA and node certificates; the node key sealed under the KEK
+//	removed     present once the node learned it was removed from the cluster
+//
+// The state dir and its directories are made 0700 at every start.
 //
 // # Invariants
 //
@@ -21,4 +25,7 @@
 //   - Start checks every file of the state dir it will read (integrity.go)
 //     before opening anything for writing: a damaged file stops the node
 //     with an IntegrityError naming it, and the state dir stays unchanged.
+//   - Only current members are peers: the manager API and the Raft
+//     transport (internal/raftnet) refuse a removed manager's certificate,
+//     checked against the applied cluster record (revoke.go).
 package vault

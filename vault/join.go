@@ -98,9 +98,19 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 
 	now := time.Now()
 	nodeID := newID()
+	// The certificate is issued before the node is a member, so that the
+	// record names the one certificate that is its identity.
+	root, err := ca.ParseRoot(rec.CACert, rec.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := root.Sign(req.CSR, nodeID, ca.RoleManager, certHosts(req.RaftAddr, req.APIAddr), now)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+	}
 	var member raftsm.Member
 	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
-		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano()}
+		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}
 		rec.NextReplicaID++
 		rec.Members = append(rec.Members, member)
 		return nil
@@ -108,7 +118,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	if err != nil {
 		return nil, err
 	}
-	resp, err := n.admitMember(ctx, nh, rec, &member, req, kek, st)
+	resp, err := n.admitMember(ctx, nh, rec, &member, cert, req, kek, st)
 	if err != nil {
 		n.log.Warn("join failed; rolling back", "node_id", nodeID, "err", err)
 		n.dropMember(context.Background(), nh, &member)
@@ -118,15 +128,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	return resp, nil
 }
 
-func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, req *joinRequest, kek *crypto.Key, st *nodeState) (*joinResponse, error) {
-	root, err := ca.ParseRoot(rec.CACert, rec.CAKey)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := root.Sign(req.CSR, m.NodeID, ca.RoleManager, certHosts(req.RaftAddr, req.APIAddr), time.Now())
-	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
-	}
+func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, cert []byte, req *joinRequest, kek *crypto.Key, st *nodeState) (*joinResponse, error) {
 	tk, err := crypto.NewKey(1, req.TransferKey)
 	if err != nil {
 		return nil, err
@@ -208,7 +210,14 @@ func (n *Node) replicaID() uint64 {
 func (n *Node) dropMember(ctx context.Context, nh *dragonboat.NodeHost, m *raftsm.Member) error {
 	var errs []error
 	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		serial := m.CertSerial
+		if cur := rec.Member(m.NodeID); cur != nil && cur.CertSerial != "" {
+			serial = cur.CertSerial
+		}
 		rec.Members = slices.DeleteFunc(rec.Members, func(x raftsm.Member) bool { return x.NodeID == m.NodeID })
+		if !slices.ContainsFunc(rec.Removed, func(r raftsm.RemovedMember) bool { return r.NodeID == m.NodeID }) {
+			rec.Removed = append(rec.Removed, raftsm.RemovedMember{NodeID: m.NodeID, CertSerial: serial, Removed: time.Now().UnixNano()})
+		}
 		return nil
 	})
 	errs = append(errs, err)
@@ -287,6 +296,7 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		return err
 	}
 	b := &boot{st: st, join: true}
+	n.rv.joinMembers.Store(&resp.Members)
 	err := func() error {
 		var err error
 		if b.kek, err = crypto.UnwrapKey(tk, transferBinding, resp.KEKVersion, resp.KEK); err != nil {

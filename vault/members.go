@@ -41,10 +41,14 @@ func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*pe
 			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			defer cancel()
 			var ps peerStatus
-			if err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/status", nil, &ps); err == nil && ps.NodeID == m.NodeID {
+			err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/status", nil, &ps)
+			if err == nil && ps.NodeID == m.NodeID {
 				mu.Lock()
 				out[m.NodeID] = &ps
 				mu.Unlock()
+			}
+			if removedPeerError(err) {
+				n.noteRemoved("manager " + m.NodeID + " refused this node's certificate as removed")
 			}
 		}()
 	}
@@ -244,13 +248,26 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 		return err
 	}
 	if len(rec.Members) > 1 {
-		me := *self
-		if err := n.dropMember(ctx, nh, &me); err != nil {
-			return err
+		// Another manager removes this one: once the record lists this
+		// node as removed, its own Raft connections are refused, so it
+		// could not finish the removal itself.
+		n.rv.leaving.Store(true)
+		err := n.leaveThroughPeer(ctx, rec.Members, live)
+		if err != nil && force {
+			n.log.Warn("no other manager could remove this node; removing it from here", "err", err)
+			me := *self
+			err = n.dropMember(ctx, nh, &me)
+		}
+		if err != nil {
+			n.rv.leaving.Store(false)
+			return api.Errorf(api.CodeUnavailable, "leave: %v", err).
+				WithHint("retry once another manager is reachable, or use --force")
 		}
 	}
 	n.log.Info("left the cluster", "node_id", self.NodeID)
 	n.shutdownRaft()
+	n.rv.access.Store(nil) // this cluster's; a cluster joined next has its own
+	n.rv.leaving.Store(false)
 	return n.removeClusterFiles()
 }
 

@@ -129,6 +129,8 @@ type Node struct {
 	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
 	mnt     mountTable        // the rest of the table (mounts.go)
 
+	rv revocation // peer admission; this node's own removal
+
 	initMu sync.Mutex // serializes Init
 	keyMu  sync.Mutex // serializes key operations started on this node
 }
@@ -152,6 +154,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err == nil && st != nil {
 		err = checkStateDir(cfg.StateDir, st) // before anything is opened for writing
 	}
+	if err == nil {
+		// After the check: a refused start leaves the state dir as it was.
+		err = secureStateDir(cfg.StateDir)
+	}
 	if err != nil {
 		n.unlockStateDir()
 		return nil, err
@@ -163,6 +169,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.log.Info("node is not part of a cluster yet: run `vault cluster init` (or join one)", "state_dir", cfg.StateDir)
+	} else if wasRemoved(cfg.StateDir) {
+		n.enterRemoved(st)
 	} else {
 		if err := n.bringUp(ctx, st); err != nil {
 			n.unlockStateDir()
@@ -197,7 +205,7 @@ func (n *Node) unlockStateDir() {
 }
 
 func (n *Node) removeClusterFiles() error {
-	for _, p := range []string{raftDir, storeDir, kekFile, tlsDir, joinKeyringFile} {
+	for _, p := range []string{raftDir, storeDir, kekFile, tlsDir, joinKeyringFile, removedFile} {
 		if err := os.RemoveAll(filepath.Join(n.cfg.StateDir, p)); err != nil {
 			return err
 		}
@@ -445,6 +453,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	n.ready = true
 	n.stop = make(chan struct{})
 	go n.balanceLoop(n.stop)
+	go n.removalLoop(n.stop)
 	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
 	return nil
@@ -490,6 +499,9 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 func (n *Node) running() (*dragonboat.NodeHost, *keys.Keyring, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	if n.rv.removed.Load() {
+		return nil, nil, errRemoved()
+	}
 	if n.locked {
 		return nil, nil, errLocked()
 	}
@@ -630,7 +642,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 		}
 		rec = &raftsm.ClusterRecord{
 			ID: st.ClusterID, Created: now.UnixNano(), Shards: st.Shards,
-			Members:       []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr, APIAddr: st.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano()}},
+			Members:       []raftsm.Member{{NodeID: st.NodeID, ReplicaID: st.ReplicaID, Addr: st.RaftAddr, APIAddr: st.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}},
 			NextReplicaID: st.ReplicaID + 1,
 			CACert:        root.CertPEM, CAKey: bytes.Clone(rootKey),
 			Tokens: map[string][]byte{},
@@ -691,6 +703,7 @@ func (n *Node) Status() *api.Status {
 	}
 	s.Initialized = true
 	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
+	s.Removed = n.rv.removed.Load()
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {

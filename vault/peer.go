@@ -39,10 +39,11 @@ type peerStatus struct {
 }
 
 func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
-	ln, err := tls.Listen("tcp", n.cfg.APIAddr, tm.serverConfig())
+	tcp, err := net.Listen("tcp", n.cfg.APIAddr)
 	if err != nil {
 		return nil, fmt.Errorf("manager API on %s: %w", n.cfg.APIAddr, err)
 	}
+	ln := tls.NewListener(newLimitListener(tcp, maxUnverifiedPeerConns, maxUnverifiedPerHost), tm.serverConfig())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/peer/join", n.handle(func(r *http.Request) (any, error) {
 		var req joinRequest
@@ -69,7 +70,9 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	mux.HandleFunc("POST /v1/peer/compact", n.peerOnly(func(r *http.Request) (any, error) {
 		return struct{}{}, n.compactLocal(r.Context())
 	}))
-	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: ln}
+	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))
+	p := &peerServer{srv: &http.Server{Handler: mux, ErrorLog: errLog}, ln: ln}
+	limitPeerServer(p.srv)
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("manager API stopped", "err", err)
@@ -78,14 +81,15 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	return p, nil
 }
 
-// peerOnly requires a verified client certificate from the cluster CA.
+// peerOnly requires a verified client certificate from the cluster CA whose
+// node is a current member (checkPeerRequest).
 func (n *Node) peerOnly(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	h := n.handle(f)
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		if e := n.checkPeerRequest(r); e != nil {
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": api.Errorf("forbidden", "a certificate from this cluster's CA is required")})
+			w.WriteHeader(e.Status())
+			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
 			return
 		}
 		h(w, r)

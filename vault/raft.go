@@ -88,8 +88,15 @@ func (n *Node) nodeHostConfig(st *nodeState, tm *tlsMaterial) config.NodeHostCon
 		DeploymentID:        st.DeploymentID,
 		RaftEventListener:   events{n.log},
 		SystemEventListener: events{n.log},
-		Expert:              expertConfig(st.raftWorkers()),
+		Expert:              n.expertConfig(st, tm),
 	}
+}
+
+// expertConfig is expertConfig with this node's Raft transport.
+func (n *Node) expertConfig(st *nodeState, tm *tlsMaterial) config.ExpertConfig {
+	e := expertConfig(st.raftWorkers())
+	e.TransportFactory = n.raftTransport(tm)
+	return e
 }
 
 // legacyRaftWorkers is Dragonboat's default, used by nodes created before

@@ -42,9 +42,10 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.refuseWhileLocked(n.routes().ServeMux), ReadHeaderTimeout: 10 * time.Second}
+	n.srv = &http.Server{Handler: n.refuseWhileLocked(n.routes().ServeMux)}
+	gated := limitLocalServer(n.srv, ln)
 	go func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)
 		}
 	}()

@@ -107,3 +107,31 @@ func (d *StateDir) ReadKEK() (*crypto.Key, error) {
 	}
 	return k, err
 }
+
+// secureStateDir makes the state dir and every directory under it 0700,
+// whatever made them: an operator's `mkdir` (0755 by default), a restore
+// from a backup, an older version. Files inside are 0600 as written, but a
+// readable directory still shows names, sizes and times, and a directory
+// others can enter is one step from a file made readable by mistake.
+// Symbolic links are not followed. Start runs it once the state dir passed
+// its integrity check: a start refused for a damaged file changes nothing.
+func secureStateDir(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != stateMode {
+			if err := os.Chmod(p, stateMode); err != nil {
+				return fmt.Errorf("state dir: %w", err)
+			}
+		}
+		return nil
+	})
+}
