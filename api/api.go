@@ -98,7 +98,7 @@ type Status struct {
 type StoppedGroup struct {
 	Group      uint64    `json:"Group"`
 	Entry      uint64    `json:"Entry"`
-	Applied    uint64    `json:"Applied"`               // the last entry it applied
+	Applied    uint64    `json:"Applied"`              // the last entry it applied
 	DEKVersion uint32    `json:"DEKVersion,omitempty"` // what the entry is sealed under
 	Since      time.Time `json:"Since"`
 	Reason     string    `json:"Reason"`
