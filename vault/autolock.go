@@ -135,7 +135,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.mu.Unlock()
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
-			n.log.Info("node unlocked", "kek_version", v-kekVersionBase)
+			n.log.Info("node unlocked", "kek_version", OperatorKEKVersion(v))
 			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
@@ -290,7 +290,7 @@ func (n *Node) switchKEK(w *keys.WrappedKeyring) bool {
 	old := n.kek
 	n.kek, n.pendingKEK = p.kek, nil
 	old.Wipe()
-	n.log.Info("switched to a new KEK", "kek_version", w.KEKVersion, "autolock", p.autolock)
+	n.log.Info("switched to a new KEK", "kek_version", OperatorKEKVersion(w.KEKVersion), "autolock", p.autolock)
 	return true
 }
 
@@ -453,9 +453,9 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 	// restarted before that would need the old unlock key: wait for all.
 	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
 		n.log.Warn("managers have not switched to the new KEK yet: restarted before they do, they need the previous unlock key",
-			"managers", behind, "kek_version", newVersion)
+			"managers", behind, "kek_version", OperatorKEKVersion(newVersion))
 	}
-	n.log.Info("KEK changed on every manager", "kek_version", newVersion, "autolock", autolock, "new_dek", resp.DEKVersion)
+	n.log.Info("KEK changed on every manager", "kek_version", OperatorKEKVersion(newVersion), "autolock", autolock, "new_dek", resp.DEKVersion)
 	return resp, nil
 }
 

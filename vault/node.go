@@ -460,7 +460,7 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	if w.KEKVersion != kek.Version() {
 		if w.KEKVersion < kek.Version() || !n.switchKEK(w) {
 			if w.KEKVersion > kek.Version() {
-				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", w.KEKVersion)
+				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", OperatorKEKVersion(w.KEKVersion))
 			}
 			return
 		}
@@ -688,7 +688,7 @@ func (n *Node) Status() *api.Status {
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {
-			s.KEKVersion, s.ActiveDEK = w.KEKVersion-kekVersionBase, w.Active()
+			s.KEKVersion, s.ActiveDEK = OperatorKEKVersion(w.KEKVersion), w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
 					s.DEKVersions = append(s.DEKVersions, d.Version)
@@ -703,7 +703,7 @@ func (n *Node) Status() *api.Status {
 	}
 	ready := n.ready
 	if ready {
-		s.KEKVersion = n.kek.Version() - kekVersionBase
+		s.KEKVersion = OperatorKEKVersion(n.kek.Version())
 		if k, err := n.ring.Active(); err == nil {
 			s.ActiveDEK = k.Version()
 		}
