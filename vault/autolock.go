@@ -80,7 +80,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		have, need, err := n.shares.Add(text)
 		if err != nil {
 			n.mu.Unlock()
-			return nil, api.Errorf(api.CodeInvalid, "%v", err)
+			return nil, operatorError(api.CodeInvalid, err)
 		}
 		if have < need {
 			n.mu.Unlock()
@@ -91,19 +91,19 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.shares = nil
 		if err != nil {
 			n.mu.Unlock()
-			return nil, api.Errorf(api.CodeInvalid, "%v", err).WithHint("start again with the shares you trust")
+			return nil, operatorError(api.CodeInvalid, err).WithHint("start again with the shares you trust")
 		}
 	} else {
 		var err error
 		if key, err = keys.ParseUnlockKey(text); err != nil {
 			n.mu.Unlock()
-			return nil, unlockKeyError(err)
+			return nil, operatorError(api.CodeInvalid, err)
 		}
 	}
 	n.mu.Unlock()
 	defer key.Wipe()
 	if err := key.CheckCluster(st.ClusterID); err != nil {
-		return nil, unlockKeyError(err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	// Try the KEK versions the stored keyrings are wrapped under, newest first.
 	var versions []uint32
@@ -158,21 +158,6 @@ func deleteAll(vs []uint32, v uint32) []uint32 {
 		}
 	}
 	return out
-}
-
-// unlockKeyError turns a parse or cluster error into the operator's message.
-func unlockKeyError(err error) error {
-	switch {
-	case errors.Is(err, keys.ErrUnlockKeyChecksum):
-		return api.Errorf(api.CodeInvalid, "checksum mismatch: check for a typo").
-			WithHint("the key was typed or pasted wrong; it was not tried")
-	case errors.Is(err, keys.ErrOtherCluster):
-		return api.Errorf(api.CodeInvalid, "this unlock key belongs to another cluster").
-			WithHint("`vault status` shows this node's cluster id")
-	case errors.Is(err, keys.ErrUnlockKeyFormat), errors.Is(err, keys.ErrShareFormat), errors.Is(err, keys.ErrShareChecksum):
-		return api.Errorf(api.CodeInvalid, "%v", err)
-	}
-	return err
 }
 
 // Lock locks this running node now: it stops its replicas and wipes its keys

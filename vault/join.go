@@ -57,7 +57,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 	tok, err := ca.ParseToken(req.Token)
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	n.mu.RLock()
 	tm, kek, st := n.tls, n.kek, n.st
@@ -125,7 +125,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	}
 	cert, err := root.Sign(req.CSR, m.NodeID, ca.RoleManager, certHosts(req.RaftAddr, req.APIAddr), time.Now())
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	tk, err := crypto.NewKey(1, req.TransferKey)
 	if err != nil {
@@ -230,7 +230,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	}
 	tok, err := ca.ParseToken(token)
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	if _, _, err := net.SplitHostPort(managerAddr); err != nil {
 		return nil, api.Errorf(api.CodeInvalid, "manager address %q: want HOST:PORT (the manager's API address)", managerAddr)
@@ -264,7 +264,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 		case errors.As(err, &ae):
 			return nil, ae
 		}
-		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %v", managerAddr, err).
+		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %s", managerAddr, operatorMessage(err.Error())).
 			WithHint("give a manager's API address (by default its Raft port + 1) and check that it is up and reachable")
 	}
 	st, err := n.newNodeState(resp.ClusterID, resp.NodeID, resp.ReplicaID, resp.Shards)

@@ -323,10 +323,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 		files, ids, shards, err = n.resolveFiles(r.Context(), req.Secrets)
 	}
 	if err != nil {
-		var e *api.Error
-		if !errors.As(err, &e) {
-			e = api.Errorf(api.CodeInternal, "%v", err)
-		}
+		e := operatorError(api.CodeInternal, err)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(e.Status())
 		_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})

@@ -186,7 +186,7 @@ func decode(r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
 		}
-		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+		return api.Errorf(api.CodeInvalid, "bad request body: %s", operatorMessage(err.Error()))
 	}
 	return nil
 }
@@ -199,11 +199,11 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		out, err := f(r.WithContext(ctx))
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
-			var e *api.Error
-			if !errors.As(err, &e) {
+			var ae *api.Error
+			if !errors.As(err, &ae) {
 				n.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err) // the path can hold a secret name
-				e = api.Errorf(api.CodeInternal, "%v", err)
 			}
+			e := operatorError(api.CodeInternal, err)
 			w.WriteHeader(e.Status())
 			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
 			return
