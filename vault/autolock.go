@@ -27,6 +27,7 @@ func (n *Node) enterLocked(st *nodeState, store *raftsm.Store, reason string) {
 	n.st, n.locked, n.ready, n.lockedStore = st, true, false, store
 	n.shares = nil
 	n.mu.Unlock()
+	n.startLockedPeer(st.NodeID)
 	n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
 }
 
@@ -133,6 +134,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.mu.Lock()
 		n.locked, n.lockedStore = false, nil
 		n.mu.Unlock()
+		n.stopLockedPeer() // the manager API takes the address
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
 			n.log.Info("node unlocked", "kek_version", OperatorKEKVersion(v))
@@ -142,6 +144,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.mu.Lock()
 		n.st, n.locked, n.lockedStore = st, true, store
 		n.mu.Unlock()
+		n.startLockedPeer(st.NodeID)
 		if !errors.Is(err, errKEKMismatch) && !errors.Is(err, keys.ErrWrongKey) {
 			return nil, err
 		}

@@ -116,6 +116,7 @@ type Node struct {
 	locked      bool           // identity known, keys not: serves status and unlock only
 	lockedStore *raftsm.Store  // the state database while locked (metadata only)
 	shares      *keys.ShareSet // unlock shares given so far while locked
+	lockedPeer  *peerServer    // answers other managers' status checks while locked
 	pendingKEK  *pendingKEK    // a KEK pushed by the manager changing it
 	stop        chan struct{}  // closed when the replicas stop
 
@@ -439,6 +440,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	n.ready = true
 	n.stop = make(chan struct{})
 	go n.balanceLoop(n.stop)
+	go n.healthLoop(n.stop)
 	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
 	return nil
@@ -756,6 +758,7 @@ func (n *Node) Close() error {
 	}
 	n.closeMounts()
 	n.shutdownRaft()
+	n.stopLockedPeer()
 	n.mu.Lock()
 	if n.lockedStore != nil {
 		n.lockedStore.Close()
