@@ -31,8 +31,8 @@ func noGoPrefix(t *testing.T, what string, r result) {
 }
 
 // TestUnlockMessages: the errors an operator meets while unlocking (a
-// malformed key, a typo, a share given twice) reach the CLI as operator
-// messages, with no Go package prefix.
+// malformed key, a typo, a share given twice) or joining (a malformed token)
+// reach the CLI as operator messages, with no Go package prefix.
 func TestUnlockMessages(t *testing.T) {
 	d := newDaemon(t)
 	d.start()
@@ -72,5 +72,14 @@ func TestUnlockMessages(t *testing.T) {
 	must(t, d.vaultIn([]byte(shares[2]), "unlock"))
 	if isLocked(t, d) {
 		t.Fatal("still locked after two shares")
+	}
+
+	// A join token pasted wrong, on a node that is not in a cluster yet.
+	fresh := newDaemon(t)
+	fresh.start()
+	for _, tok := range []string{"SWMTKN-1-abc", "VLTJOIN-1-abc"} {
+		r := fresh.vault("cluster", "join", "--token", tok, d.apiAddr)
+		mustFail(t, r, "malformed join token")
+		noGoPrefix(t, "join token "+tok, r)
 	}
 }

@@ -61,7 +61,7 @@ var operatorTexts = []operatorText{
 	{err: crypto.ErrInvalidBinding},
 	{err: crypto.ErrClosed},
 	{err: ca.ErrTokenFormat, code: api.CodeInvalid,
-		hint: "`vault cluster join-token manager`, run on a manager, prints a token"},
+		hint: "copy the token whole, as `vault cluster join-token -q manager` prints it on a manager"},
 	{err: raftsm.ErrClosed, code: api.CodeUnavailable, msg: "this node's store is closed: it is locking or stopping",
 		hint: "retry; `vault status` shows whether it is locked"},
 	{err: raftsm.ErrBadSnapshot, hint: "this node's state dir may be damaged: `vault-rafttool verify` checks it"},
