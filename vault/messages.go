@@ -121,3 +121,11 @@ func operatorMessage(s string) string {
 		s = t
 	}
 }
+
+// operatorErr is an error whose text is an operator message (prefixes
+// removed) and which still wraps its cause, for errors that reach the
+// operator without becoming API errors (a daemon that does not start).
+type operatorErr struct{ err error }
+
+func (e *operatorErr) Error() string { return operatorMessage(e.err.Error()) }
+func (e *operatorErr) Unwrap() error { return e.err }

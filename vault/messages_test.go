@@ -1,12 +1,15 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/keys"
 )
 
@@ -212,5 +216,26 @@ func TestOperatorError(t *testing.T) {
 				t.Fatalf("got %q %q hint %q, want %q %q hint %q...", e.Code, e.Message, e.Hint, c.code, c.msg, c.hintPrefix)
 			}
 		})
+	}
+}
+
+// TestStartErrorsNameNoPackage: an error from Start reaches the operator
+// without becoming an API error; it reads clean and still wraps its cause.
+func TestStartErrorsNameNoPackage(t *testing.T) {
+	dir := t.TempDir()
+	// A state dir whose node.json is not JSON: Start refuses it.
+	if err := os.WriteFile(filepath.Join(dir, "node.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), Config{StateDir: dir, SocketPath: filepath.Join(dir, "s"), ListenAddr: "127.0.0.1:1", Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		t.Fatal("Start accepted a broken node.json")
+	}
+	if regexp.MustCompile(`(^|[\s(;:])(json|vault|crypto|keys): `).MatchString(err.Error()) {
+		t.Fatalf("Start's error names a package: %q", err)
+	}
+	wrapped := &operatorErr{fmt.Errorf("read KEK: %w", crypto.ErrIntegrity)}
+	if got := wrapped.Error(); got != "read KEK: integrity check failed" || !errors.Is(wrapped, crypto.ErrIntegrity) {
+		t.Fatalf("operatorErr reads %q (wraps ErrIntegrity: %v)", got, errors.Is(wrapped, crypto.ErrIntegrity))
 	}
 }

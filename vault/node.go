@@ -131,8 +131,14 @@ type Node struct {
 }
 
 // Start opens the state dir, brings up the replicas of an initialized node,
-// and serves the API on the socket.
-func Start(ctx context.Context, cfg Config) (*Node, error) {
+// and serves the API on the socket. Its error reads as an operator message
+// (no Go package prefixes) and wraps the cause.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	defer func() {
+		if err != nil {
+			err = &operatorErr{err}
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
