@@ -258,6 +258,9 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	if err != nil {
 		var ae *api.Error
 		switch {
+		case errors.Is(err, errCADigest) && probeLocked(ctx, managerAddr) != "":
+			return nil, api.Errorf(api.CodeUnavailable, "the manager at %s is locked: it cannot admit a node; nothing was sent", managerAddr).
+				WithHint("`vault unlock` it, or join through another manager")
 		case errors.Is(err, errCADigest):
 			return nil, api.Errorf(api.CodeInvalid, "the manager at %s does not belong to the cluster this token is for: its CA does not match the token; nothing was sent", managerAddr).
 				WithHint("check the token and the address")

@@ -26,7 +26,8 @@ import (
 // throwaway self-signed certificate, saying only its node id and that it is
 // locked, and refuses everything else. The managers asking take the answer
 // as a claim for display (`vault node ls`, the health log), never as a sign
-// that the node serves or counts toward a quorum.
+// that the node serves or counts toward a quorum (a node joining through it
+// is told it is locked instead of that its CA does not match).
 
 // startLockedPeer starts the locked node's status server. It is best
 // effort: a node that cannot serve it is shown as unreachable.
@@ -117,12 +118,7 @@ func lockedPeers(ctx context.Context, members []raftsm.Member, live map[string]*
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			defer cancel()
-			// Nothing is verified: the answer is a claim for display only.
-			cfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}
-			var ps peerStatus
-			if err := httpsCall(cctx, cfg, m.APIAddr, "GET", "/v1/peer/status", nil, &ps); err == nil && ps.Locked && ps.NodeID == m.NodeID {
+			if probeLocked(ctx, m.APIAddr) == m.NodeID {
 				mu.Lock()
 				out[m.NodeID] = true
 				mu.Unlock()
@@ -131,4 +127,18 @@ func lockedPeers(ctx context.Context, members []raftsm.Member, live map[string]*
 	}
 	wg.Wait()
 	return out
+}
+
+// probeLocked returns the node id a locked manager at addr gives, or "" when
+// nothing there says it is a locked manager.
+func probeLocked(ctx context.Context, addr string) string {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	// Nothing is verified: the answer is a claim for display only.
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}
+	var ps peerStatus
+	if err := httpsCall(ctx, cfg, addr, "GET", "/v1/peer/status", nil, &ps); err != nil || !ps.Locked {
+		return ""
+	}
+	return ps.NodeID
 }
