@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vaultd/vault/raftsm"
@@ -49,6 +51,36 @@ type health struct {
 	misses     map[string]int       // checks missed in a row
 	quorumLost bool                 // the quorum was last logged as lost
 	leaders    map[uint64]uint64    // by shard: leader replica as last seen, 0 for none
+
+	// The checks keep one connection to each peer: a TLS handshake every
+	// second would cost more than the check.
+	tm         *tlsMaterial
+	transports map[string]*http.Transport // by API address
+}
+
+// transport returns the kept transport to addr under this node's TLS
+// material, replacing them all when the material changed.
+func (h *health) transport(tm *tlsMaterial, addr string) *http.Transport {
+	if h.tm != tm {
+		h.closeTransports()
+		h.tm = tm
+	}
+	if h.transports == nil {
+		h.transports = map[string]*http.Transport{}
+	}
+	tr := h.transports[addr]
+	if tr == nil {
+		tr = &http.Transport{TLSClientConfig: tm.clientConfig(addr), MaxIdleConnsPerHost: 1, IdleConnTimeout: 10 * healthInterval}
+		h.transports[addr] = tr
+	}
+	return tr
+}
+
+func (h *health) closeTransports() {
+	for _, tr := range h.transports {
+		tr.CloseIdleConnections()
+	}
+	h.transports = nil
 }
 
 // observe takes one round of checks: the members, the state each peer was
@@ -136,6 +168,7 @@ func (n *Node) healthLoop(stop <-chan struct{}) {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
 	var h health
+	defer h.closeTransports()
 	for {
 		select {
 		case <-stop:
@@ -150,9 +183,9 @@ func (n *Node) healthLoop(stop <-chan struct{}) {
 
 func (n *Node) healthOnce(h *health) []healthEvent {
 	n.mu.RLock()
-	nh, st := n.nh, n.st
+	nh, st, tm := n.nh, n.st, n.tls
 	n.mu.RUnlock()
-	if nh == nil || st == nil {
+	if nh == nil || st == nil || tm == nil {
 		return nil
 	}
 	rec, err := n.staleCluster()
@@ -161,7 +194,29 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
 	defer cancel()
-	live := n.ping(ctx, rec.Members)
+	// The same status call as ping, over kept connections.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	live := map[string]*peerStatus{st.NodeID: {NodeID: st.NodeID, Ready: true}}
+	for _, m := range rec.Members {
+		if m.NodeID == st.NodeID {
+			continue
+		}
+		tr := h.transport(tm, m.APIAddr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			defer cancel()
+			var ps peerStatus
+			if err := httpsDo(cctx, tr, m.APIAddr, "GET", "/v1/peer/status", nil, &ps); err == nil && ps.NodeID == m.NodeID {
+				mu.Lock()
+				live[m.NodeID] = &ps
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	found := map[string]peerState{}
 	for id, ps := range live {
 		found[id] = peerReady
