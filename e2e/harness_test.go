@@ -88,18 +88,32 @@ func freeAddr(t *testing.T) string {
 	return freeAddrs(t, 1)[0]
 }
 
+// givenPorts are the ports freeAddrs handed out in this test binary: a
+// daemon binds its API port only once it is in a cluster, so a port chosen
+// for one daemon is still free when the next one chooses.
+var givenPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
 // freeAddrs returns n distinct free loopback addresses: all n are held
-// open while choosing, so one daemon's Raft and API ports never coincide.
+// open while choosing, so one daemon's Raft and API ports never coincide,
+// and none was handed out before.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
 	var addrs []string
-	for range n {
+	for len(addrs) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
+		if p := l.Addr().(*net.TCPAddr).Port; !givenPorts.m[p] {
+			givenPorts.m[p] = true
+			addrs = append(addrs, l.Addr().String())
+		}
 	}
 	return addrs
 }

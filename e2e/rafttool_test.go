@@ -237,6 +237,10 @@ func TestRafttool(t *testing.T) {
 			t.Errorf("dump-wal shows no %s", op)
 		}
 	}
+	// KEK versions as `vault status` shows them, from 1.
+	if !strings.Contains(r.stdout, "keyring: wrapped under KEK v1,") || strings.Contains(r.stdout, "KEK v2147483") {
+		t.Errorf("dump-wal does not show the KEK as v1:\n%s", r.stdout)
+	}
 
 	// --redact: the same entries, no data.
 	r = must(t, rt.run(t, nil, append(dir, "dump-wal", "--redact")...))
@@ -341,6 +345,17 @@ func TestRafttool(t *testing.T) {
 		t.Fatal(err)
 	}
 	toolFail(t, rt.run(t, nil, append(dir, "dump-wal")...), "this node is locked: pass --unlock-key")
+	// The new KEK is v2 in the tool, in status and in the daemon's log.
+	r = must(t, rt.run(t, nil, append(dir, "--unlock-key-file", keyFile, "dump-wal", "--redact")...))
+	if !strings.Contains(r.stdout, "keyring: wrapped under KEK v2,") || strings.Contains(r.stdout, "KEK v2147483") {
+		t.Errorf("dump-wal after autolock does not show the KEK as v2:\n%s", r.stdout)
+	}
+	if v := kekVersion(t, d); v != 2 {
+		t.Errorf("status shows KEK v%d, want 2", v)
+	}
+	if log := d.logs.String(); !strings.Contains(log, "kek_version=2 ") || strings.Contains(log, "kek_version=2147483") {
+		t.Errorf("the daemon's log does not show the KEK as v2:\n%s", log)
+	}
 	r = must(t, rt.run(t, nil, append(dir, "--unlock-key-file", keyFile, "verify")...))
 	if !regexp.MustCompile(`(?m)^v1\s+old\s+yes`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^v2\s+active\s+yes`).MatchString(r.stdout) {
 		t.Fatalf("verify after autolock (a new DEK):\n%s", r.stdout)

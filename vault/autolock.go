@@ -27,6 +27,7 @@ func (n *Node) enterLocked(st *nodeState, store *raftsm.Store, reason string) {
 	n.st, n.locked, n.ready, n.lockedStore = st, true, false, store
 	n.shares = nil
 	n.mu.Unlock()
+	n.startLockedPeer(st.NodeID)
 	n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
 }
 
@@ -80,7 +81,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		have, need, err := n.shares.Add(text)
 		if err != nil {
 			n.mu.Unlock()
-			return nil, api.Errorf(api.CodeInvalid, "%v", err)
+			return nil, operatorError(api.CodeInvalid, err)
 		}
 		if have < need {
 			n.mu.Unlock()
@@ -91,19 +92,19 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.shares = nil
 		if err != nil {
 			n.mu.Unlock()
-			return nil, api.Errorf(api.CodeInvalid, "%v", err).WithHint("start again with the shares you trust")
+			return nil, operatorError(api.CodeInvalid, err).WithHint("start again with the shares you trust")
 		}
 	} else {
 		var err error
 		if key, err = keys.ParseUnlockKey(text); err != nil {
 			n.mu.Unlock()
-			return nil, unlockKeyError(err)
+			return nil, operatorError(api.CodeInvalid, err)
 		}
 	}
 	n.mu.Unlock()
 	defer key.Wipe()
 	if err := key.CheckCluster(st.ClusterID); err != nil {
-		return nil, unlockKeyError(err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	// Try the KEK versions the stored keyrings are wrapped under, newest first.
 	var versions []uint32
@@ -133,15 +134,17 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.mu.Lock()
 		n.locked, n.lockedStore = false, nil
 		n.mu.Unlock()
+		n.stopLockedPeer() // the manager API takes the address
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
-			n.log.Info("node unlocked", "kek_version", v-kekVersionBase)
+			n.log.Info("node unlocked", "kek_version", OperatorKEKVersion(v))
 			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
 		n.mu.Lock()
 		n.st, n.locked, n.lockedStore = st, true, store
 		n.mu.Unlock()
+		n.startLockedPeer(st.NodeID)
 		if !errors.Is(err, errKEKMismatch) && !errors.Is(err, keys.ErrWrongKey) {
 			return nil, err
 		}
@@ -158,21 +161,6 @@ func deleteAll(vs []uint32, v uint32) []uint32 {
 		}
 	}
 	return out
-}
-
-// unlockKeyError turns a parse or cluster error into the operator's message.
-func unlockKeyError(err error) error {
-	switch {
-	case errors.Is(err, keys.ErrUnlockKeyChecksum):
-		return api.Errorf(api.CodeInvalid, "checksum mismatch: check for a typo").
-			WithHint("the key was typed or pasted wrong; it was not tried")
-	case errors.Is(err, keys.ErrOtherCluster):
-		return api.Errorf(api.CodeInvalid, "this unlock key belongs to another cluster").
-			WithHint("`vault status` shows this node's cluster id")
-	case errors.Is(err, keys.ErrUnlockKeyFormat), errors.Is(err, keys.ErrShareFormat), errors.Is(err, keys.ErrShareChecksum):
-		return api.Errorf(api.CodeInvalid, "%v", err)
-	}
-	return err
 }
 
 // Lock locks this running node now: it stops its replicas and wipes its keys
@@ -290,7 +278,7 @@ func (n *Node) switchKEK(w *keys.WrappedKeyring) bool {
 	old := n.kek
 	n.kek, n.pendingKEK = p.kek, nil
 	old.Wipe()
-	n.log.Info("switched to a new KEK", "kek_version", w.KEKVersion, "autolock", p.autolock)
+	n.log.Info("switched to a new KEK", "kek_version", OperatorKEKVersion(w.KEKVersion), "autolock", p.autolock)
 	return true
 }
 
@@ -453,9 +441,9 @@ func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, thr
 	// restarted before that would need the old unlock key: wait for all.
 	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
 		n.log.Warn("managers have not switched to the new KEK yet: restarted before they do, they need the previous unlock key",
-			"managers", behind, "kek_version", newVersion)
+			"managers", behind, "kek_version", OperatorKEKVersion(newVersion))
 	}
-	n.log.Info("KEK changed on every manager", "kek_version", newVersion, "autolock", autolock, "new_dek", resp.DEKVersion)
+	n.log.Info("KEK changed on every manager", "kek_version", OperatorKEKVersion(newVersion), "autolock", autolock, "new_dek", resp.DEKVersion)
 	return resp, nil
 }
 

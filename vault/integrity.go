@@ -451,7 +451,7 @@ func checkKeys(dir string, st *nodeState) error {
 		}
 		ring, err := w.Unwrap(kek)
 		if err != nil {
-			return integrityError(filepath.Join(dir, kekFile), "its key does not open the keyring wrapped under its version (v%d)", kek.Version()-kekVersionBase)
+			return integrityError(filepath.Join(dir, kekFile), "its key does not open the keyring wrapped under its version (v%d)", OperatorKEKVersion(kek.Version()))
 		}
 		ring.Wipe()
 		opened = true

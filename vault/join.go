@@ -57,7 +57,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 	tok, err := ca.ParseToken(req.Token)
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	n.mu.RLock()
 	tm, kek, st := n.tls, n.kek, n.st
@@ -106,7 +106,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 	cert, err := root.Sign(req.CSR, nodeID, ca.RoleManager, certHosts(req.RaftAddr, req.APIAddr), now)
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	var member raftsm.Member
 	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
@@ -239,7 +239,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	}
 	tok, err := ca.ParseToken(token)
 	if err != nil {
-		return nil, api.Errorf(api.CodeInvalid, "%v", err)
+		return nil, operatorError(api.CodeInvalid, err)
 	}
 	if _, _, err := net.SplitHostPort(managerAddr); err != nil {
 		return nil, api.Errorf(api.CodeInvalid, "manager address %q: want HOST:PORT (the manager's API address)", managerAddr)
@@ -267,13 +267,16 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	if err != nil {
 		var ae *api.Error
 		switch {
+		case errors.Is(err, errCADigest) && probeLocked(ctx, managerAddr) != "":
+			return nil, api.Errorf(api.CodeUnavailable, "the manager at %s is locked: it cannot admit a node; nothing was sent", managerAddr).
+				WithHint("`vault unlock` it, or join through another manager")
 		case errors.Is(err, errCADigest):
 			return nil, api.Errorf(api.CodeInvalid, "the manager at %s does not belong to the cluster this token is for: its CA does not match the token; nothing was sent", managerAddr).
 				WithHint("check the token and the address")
 		case errors.As(err, &ae):
 			return nil, ae
 		}
-		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %v", managerAddr, err).
+		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %s", managerAddr, operatorMessage(err.Error())).
 			WithHint("give a manager's API address (by default its Raft port + 1) and check that it is up and reachable")
 	}
 	st, err := n.newNodeState(resp.ClusterID, resp.NodeID, resp.ReplicaID, resp.Shards)

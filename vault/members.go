@@ -121,6 +121,7 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 		}
 	}
 	live := n.ping(ctx, rec.Members)
+	locked := lockedPeers(ctx, rec.Members, live)
 	leads := map[uint64]int{}
 	for _, shard := range allShards(rec.Shards) {
 		if id, _, ok, err := nh.GetLeaderID(shard); err == nil && ok {
@@ -136,6 +137,8 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 			if ps.Locked {
 				status = "locked"
 			}
+		} else if locked[m.NodeID] {
+			status = "locked"
 		}
 		out = append(out, api.Node{
 			ID: m.NodeID, Addr: m.Addr, APIAddr: m.APIAddr, Role: m.Role, Status: status,

@@ -116,6 +116,7 @@ type Node struct {
 	locked      bool           // identity known, keys not: serves status and unlock only
 	lockedStore *raftsm.Store  // the state database while locked (metadata only)
 	shares      *keys.ShareSet // unlock shares given so far while locked
+	lockedPeer  *peerServer    // answers other managers' status checks while locked
 	pendingKEK  *pendingKEK    // a KEK pushed by the manager changing it
 	stop        chan struct{}  // closed when the replicas stop
 
@@ -136,8 +137,14 @@ type Node struct {
 }
 
 // Start opens the state dir, brings up the replicas of an initialized node,
-// and serves the API on the socket.
-func Start(ctx context.Context, cfg Config) (*Node, error) {
+// and serves the API on the socket. Its error reads as an operator message
+// (no Go package prefixes) and wraps the cause.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	defer func() {
+		if err != nil {
+			err = &operatorErr{err}
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -454,6 +461,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	n.stop = make(chan struct{})
 	go n.balanceLoop(n.stop)
 	go n.removalLoop(n.stop)
+	go n.healthLoop(n.stop)
 	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
 	return nil
@@ -475,7 +483,7 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	if w.KEKVersion != kek.Version() {
 		if w.KEKVersion < kek.Version() || !n.switchKEK(w) {
 			if w.KEKVersion > kek.Version() {
-				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", w.KEKVersion)
+				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", OperatorKEKVersion(w.KEKVersion))
 			}
 			return
 		}
@@ -707,7 +715,7 @@ func (n *Node) Status() *api.Status {
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {
-			s.KEKVersion, s.ActiveDEK = w.KEKVersion-kekVersionBase, w.Active()
+			s.KEKVersion, s.ActiveDEK = OperatorKEKVersion(w.KEKVersion), w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
 					s.DEKVersions = append(s.DEKVersions, d.Version)
@@ -722,7 +730,7 @@ func (n *Node) Status() *api.Status {
 	}
 	ready := n.ready
 	if ready {
-		s.KEKVersion = n.kek.Version() - kekVersionBase
+		s.KEKVersion = OperatorKEKVersion(n.kek.Version())
 		if k, err := n.ring.Active(); err == nil {
 			s.ActiveDEK = k.Version()
 		}
@@ -776,6 +784,7 @@ func (n *Node) Close() error {
 	}
 	n.closeMounts()
 	n.shutdownRaft()
+	n.stopLockedPeer()
 	n.mu.Lock()
 	if n.lockedStore != nil {
 		n.lockedStore.Close()

@@ -102,6 +102,14 @@ func (n *Node) peerCall(ctx context.Context, tm *tlsMaterial, addr, method, path
 }
 
 func httpsCall(ctx context.Context, cfg *tls.Config, addr, method, path string, in, out any) error {
+	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	return httpsDo(ctx, tr, addr, method, path, in, out)
+}
+
+// httpsDo is httpsCall over a given transport (one that keeps its
+// connections, for calls made again and again).
+func httpsDo(ctx context.Context, tr *http.Transport, addr, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -114,8 +122,6 @@ func httpsCall(ctx context.Context, cfg *tls.Config, addr, method, path string, 
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return err

@@ -229,7 +229,7 @@ func decode(r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
 		}
-		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+		return api.Errorf(api.CodeInvalid, "bad request body: %s", operatorMessage(err.Error()))
 	}
 	return decodeBody(body, v)
 }
@@ -267,7 +267,7 @@ func decodeBody(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+		return api.Errorf(api.CodeInvalid, "bad request body: %s", operatorMessage(err.Error()))
 	}
 	// One object and nothing after it: a second one would be dropped unread.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -283,8 +283,8 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		defer cancel()
 		out, err := f(r.WithContext(ctx))
 		if err != nil {
-			var e *api.Error
-			if !errors.As(err, &e) {
+			var ae *api.Error
+			if !errors.As(err, &ae) {
 				n.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err) // the path can hold a secret name
 			}
 			writeError(w, err)
@@ -298,10 +298,7 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 // writeError answers err as an api.Error body (CodeInternal when it is
 // not one).
 func writeError(w http.ResponseWriter, err error) {
-	var e *api.Error
-	if !errors.As(err, &e) {
-		e = api.Errorf(api.CodeInternal, "%v", err)
-	}
+	e := operatorError(api.CodeInternal, err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status())
 	_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})

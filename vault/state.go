@@ -31,6 +31,16 @@ const (
 // mistakes one for the other. Operators see KEK versions from 1.
 const kekVersionBase = 1 << 31
 
+// OperatorKEKVersion is a KEK version as operators see it everywhere (status,
+// logs, the rafttool): counted from 1. Versions below kekVersionBase are not
+// KEK versions and are returned unchanged.
+func OperatorKEKVersion(v uint32) uint32 {
+	if v < kekVersionBase {
+		return v
+	}
+	return v - kekVersionBase
+}
+
 // nodeState is node.json: who this node is. It holds no key material.
 type nodeState struct {
 	Format       int    `json:"format"`

@@ -59,7 +59,7 @@ func (s *kekSource) keks(v uint32) ([]*crypto.Key, error) {
 		out = append(out, k)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: the keyring is wrapped under KEK v%d and %s holds v%d", errKEKVersion, v, s.filePath, s.file.Version())
+		return nil, fmt.Errorf("%w: the keyring is wrapped under KEK v%d and %s holds v%d", errKEKVersion, vault.OperatorKEKVersion(v), s.filePath, vault.OperatorKEKVersion(s.file.Version()))
 	}
 	return out, nil
 }
@@ -246,7 +246,7 @@ func (k *keyset) unwrap(b []byte) error {
 		k.rings = append(k.rings, ring)
 		return nil
 	}
-	return fmt.Errorf("KEK v%d: %w", w.KEKVersion, keys.ErrWrongKey)
+	return fmt.Errorf("KEK v%d: %w", vault.OperatorKEKVersion(w.KEKVersion), keys.ErrWrongKey)
 }
 
 func (k *keyset) wipe() {

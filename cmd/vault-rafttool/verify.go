@@ -86,7 +86,7 @@ func verify(c *cli.Context) error {
 		return err
 	}
 	if src.file != nil {
-		rep.KEK = fmt.Sprintf("KEK v%d from %s", src.file.Version(), src.filePath)
+		rep.KEK = fmt.Sprintf("KEK v%d from %s", vault.OperatorKEKVersion(src.file.Version()), src.filePath)
 	} else {
 		rep.KEK = "KEK derived from the unlock key"
 	}
