@@ -40,6 +40,7 @@ var operatorTexts = []operatorText{
 	{err: keys.ErrShareChecksum, code: api.CodeInvalid, hint: "the shares given so far are kept: give this one again, corrected"},
 	{err: keys.ErrDuplicateShare, code: api.CodeInvalid, hint: "give another share of the same split"},
 	{err: keys.ErrOtherSplit, code: api.CodeInvalid, hint: "every share must come from the same split (the same `vault unlock-key --rotate`)"},
+	{err: keys.ErrPreviousSplit, code: api.CodeInvalid, hint: "give shares of the newest split (the last `vault unlock-key --rotate`)"},
 	{err: keys.ErrNotEnoughShares, code: api.CodeInvalid, hint: "give more shares with `vault unlock`"},
 	{err: keys.ErrSharesCorrupt, code: api.CodeInvalid, hint: "start again with the shares you trust"},
 	{err: keys.ErrMalformedKeyring, hint: "`vault-rafttool verify` checks this node's state dir"},
@@ -65,6 +66,8 @@ var operatorTexts = []operatorText{
 	{err: raftsm.ErrClosed, code: api.CodeUnavailable, msg: "this node's store is closed: it is locking or stopping",
 		hint: "retry; `vault status` shows whether it is locked"},
 	{err: raftsm.ErrBadSnapshot, hint: "this node's state dir may be damaged: `vault-rafttool verify` checks it"},
+	{err: raftsm.ErrReplicaFailed, code: api.CodeUnavailable,
+		hint: "`vault status` names the stopped group and what to do; the other managers keep serving it"},
 	{err: raftsm.ErrBadKey, hint: "this node's state dir may be damaged: `vault-rafttool verify` checks it"},
 	{err: fuse.ErrInvalidOptions, code: api.CodeInvalid},
 	{err: fuse.ErrNotFound, code: api.CodeNotFound},
@@ -109,7 +112,7 @@ func operatorError(code string, err error) *api.Error {
 // packagePrefix is a Go package's prefix on an error text, at its start or
 // after another error's text: ours, and those of the libraries whose errors
 // we wrap.
-var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|pebble|raftsm|shamir|snapfile|tls|vault|x509): `)
+var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|pebble|raftnet|raftsm|shamir|snapfile|tls|vault|x509): `)
 
 // operatorMessage removes every package prefix from an error's text.
 func operatorMessage(s string) string {
