@@ -103,6 +103,22 @@ type UnlockKeyResponse struct {
 	KEKVersion uint32   `json:"kek_version"`
 	DEKVersion uint32   `json:"dek_version,omitempty"` // the DEK made active with it
 	Autolock   bool     `json:"autolock"`
+
+	// A KEK change is two calls: the first records the change and returns
+	// its key (to be shown before anything depends on it), the second
+	// (POST /v1/kek-change/commit with ChangeID) switches every manager.
+	ChangeID string `json:"change_id,omitempty"`
+	Phase    string `json:"phase,omitempty"`   // "prepared", "switching" or "done"
+	Resumed  bool   `json:"resumed,omitempty"` // an interrupted change, shown again
+	Started  int64  `json:"started,omitempty"` // unix nanoseconds
+	// Pending is the key of a change still in progress, shown with the
+	// current key by GET /v1/unlock-key.
+	Pending *UnlockKeyResponse `json:"pending,omitempty"`
+}
+
+// KEKChangeRequest is POST /v1/kek-change/commit.
+type KEKChangeRequest struct {
+	ID string `json:"id"`
 }
 
 // UnlockRequest is POST /v1/unlock: a whole key or one Shamir share.
