@@ -162,7 +162,7 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 		if n == 3 && rng.IntN(4) == 0 {
 			victims = append(victims, (victims[0]+1)%n)
 		}
-		offset := time.Duration(rng.IntN(400)) * time.Millisecond
+		offset := time.Duration(rng.IntN(250)) * time.Millisecond
 		note := fmt.Sprintf("trial %d: %s on manager %d, kill -9 of %v at %v", trial, op.name, coord, victims, offset)
 
 		done := make(chan result, 1)
@@ -210,10 +210,10 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 		t.Log(note)
 
 		// Every manager on the same KEK, unlocked, and every secret there.
-		waitFor(t, "every manager on the same KEK version", 60*time.Second, func() bool {
+		waitFor(t, "every manager on the same KEK version, with the change's files gone", 60*time.Second, func() bool {
 			v := kekVersion(t, ds[0])
-			for _, d := range ds[1:] {
-				if isLocked(t, d) || kekVersion(t, d) != v {
+			for _, d := range ds {
+				if isLocked(t, d) || kekVersion(t, d) != v || !kekFilesDone(d, autolock) {
 					return false
 				}
 			}
@@ -241,6 +241,17 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 		}
 	}
 	t.Logf("%d managers: %d trials %v, %d keys shown", n, trials, counts, len(shown))
+}
+
+// kekFilesDone reports whether a manager's state dir holds what it should
+// outside a KEK change: no next-KEK files, and a KEK file only with
+// autolock off.
+func kekFilesDone(d *daemon, autolock bool) bool {
+	exists := func(p ...string) bool {
+		_, err := os.Stat(filepath.Join(append([]string{d.stateDir}, p...)...))
+		return err == nil
+	}
+	return !exists("kek.next") && !exists("tls", "node.key.next.sealed") && exists("kek") != autolock
 }
 
 // peerClient dials a manager's API with another manager's certificate,
