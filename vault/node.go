@@ -238,6 +238,10 @@ func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 	}
 	kek, err := readKEKFile(n.cfg.StateDir)
 	if errors.Is(err, os.ErrNotExist) {
+		// Stopped during a change turning autolock off: the new KEK.
+		kek, err = readKEKFileAs(n.cfg.StateDir, nextKEKFile)
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		n.enterLocked(st, store, "autolock is on")
 		return nil
 	}
@@ -753,6 +757,10 @@ func (n *Node) shutdownRaft() {
 	n.mu.Lock()
 	nh, store, kek, ring, tm, peer := n.nh, n.store, n.kek, n.ring, n.tls, n.peer
 	n.nh, n.store, n.kek, n.ring, n.tls, n.peer, n.st, n.ready = nil, nil, nil, nil, nil, nil, nil, false
+	if n.pendingKEK != nil {
+		n.pendingKEK.kek.Wipe()
+		n.pendingKEK = nil
+	}
 	if n.stop != nil {
 		close(n.stop)
 		n.stop = nil
