@@ -147,7 +147,7 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 	for trial := range trials {
 		name := fmt.Sprintf("kek%d", trial)
 		data := []byte(fmt.Sprintf("CANARY-VALUE-kek-%d-%d", trial, rng.Uint64()))
-		must(t, ds[rng.IntN(n)].vaultIn(data, "secret", "create", name, "-"))
+		retryTransient(t, "create "+name, func() result { return ds[rng.IntN(n)].vaultIn(data, "secret", "create", name, "-") }, "already exists")
 		acked[name] = len(data)
 
 		op := opOn
@@ -221,7 +221,7 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 		})
 		for _, d := range ds {
 			for name, size := range acked {
-				if got := inspect(t, d, name); got.Size != size {
+				if got := readBack(t, d, name); got.Size != size {
 					t.Fatalf("%s\nsecret %s on manager %s: size %d, want %d", note, name, d.addr, got.Size, size)
 				}
 			}
@@ -241,6 +241,47 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 		}
 	}
 	t.Logf("%d managers: %d trials %v, %d keys shown", n, trials, counts, len(shown))
+}
+
+// transient reports whether a command failed only for want of a quorum
+// or a leader, which a cluster just restarted may lack for a while.
+func transient(r result) bool {
+	return strings.Contains(r.stderr, "did not answer in time") || strings.Contains(r.stderr, "no quorum") ||
+		strings.Contains(r.stderr, "leader election")
+}
+
+// retryTransient runs f until it succeeds, fails for a reason other than
+// a transient one, or a minute passes; a failure containing ok counts as
+// success.
+func retryTransient(t *testing.T, what string, f func() result, ok ...string) result {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := f()
+		if r.code == 0 {
+			return r
+		}
+		for _, o := range ok {
+			if strings.Contains(r.stderr, o) {
+				return r
+			}
+		}
+		if !transient(r) || time.Now().After(deadline) {
+			t.Fatalf("%s: %s", what, r)
+		}
+		hold(200 * time.Millisecond)
+	}
+}
+
+// readBack inspects a secret, waiting out a cluster that is still electing.
+func readBack(t *testing.T, d *daemon, ref string) inspected {
+	t.Helper()
+	r := retryTransient(t, "inspect "+ref, func() result { return d.vault("secret", "inspect", ref) })
+	var out []inspected
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out) != 1 {
+		t.Fatalf("inspect %s: %v: %s", ref, err, r.stdout)
+	}
+	return out[0]
 }
 
 // kekFilesDone reports whether a manager's state dir holds what it should
