@@ -84,7 +84,7 @@ func printUnlockKey(r *api.UnlockKeyResponse) {
 		for i, s := range r.Shares {
 			fmt.Printf("    share %d: %s\n", i+1, s)
 		}
-		fmt.Printf("\nGive each share to a different key holder and store them offline. The whole key is\nnot kept anywhere, and these shares are not shown again.\n")
+		fmt.Printf("\nGive each share to a different key holder and store them offline. Once the change is\ndone, the whole key is kept nowhere and these shares are not shown again.\n")
 		return
 	}
 	fmt.Printf("To unlock a manager after it restarts, run `vault unlock` and give this key:\n\n    %s\n\n", r.Key)
