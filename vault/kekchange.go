@@ -254,7 +254,9 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 			return n.holdNextKEK(ch, k)
 		}
 		p := &peerKEK{ChangeID: ch.ID, Version: ch.NewVersion, Key: append([]byte(nil), raw...), Autolock: ch.Autolock}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// The member reads the change linearizably first: one that just
+		// restarted may still be catching up.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		return n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/kek", p, nil)
 	}
