@@ -198,7 +198,8 @@ func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
 			}
 			again2 := shownCreds(again.stdout, fmt.Sprintf("trial %d second run", trial))
 			if firstKeys := shownCreds(first.stdout, ""); len(firstKeys) > 0 && len(again2) > 0 &&
-				strings.Contains(again.stdout, "Continuing") && firstKeys[0].key != again2[0].key {
+				strings.Contains(again.stdout, "Continuing") &&
+				(firstKeys[0].key != again2[0].key || strings.Join(firstKeys[0].shares, ",") != strings.Join(again2[0].shares, ",")) {
 				t.Fatalf("%s\nthe resumed change shows another key:\nfirst: %s\nagain: %s", note, first.stdout, again.stdout)
 			}
 			shown = append(shown, again2...)
@@ -479,5 +480,52 @@ func TestKEKPushForged(t *testing.T) {
 		if strings.Contains(strings.Join(append(d.earlier, d.logs.String()), ""), "panic:") {
 			t.Fatalf("manager %s panicked", d.addr)
 		}
+	}
+}
+
+// TestKEKChangeAbort: a prepared change shows with the current key, blocks
+// data-key rotation, and is undone by --abort or by a different request;
+// nothing uses its key until it is committed.
+func TestKEKChangeAbort(t *testing.T) {
+	d := startCluster(t, 1)[0]
+	key := unlockKeyRE.FindString(must(t, d.vault("cluster", "update", "--autolock=true")).stdout)
+	cl := api.NewClient(d.socket)
+	prep, err := cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{})
+	if err != nil || prep.Phase != "prepared" || prep.Key == "" {
+		t.Fatalf("prepare: %+v %v", prep, err)
+	}
+	out := must(t, d.vault("unlock-key")).stdout
+	if !strings.Contains(out, key) || !strings.Contains(out, prep.Key) || !strings.Contains(out, "in progress (prepared") {
+		t.Fatalf("unlock-key does not show the current and the pending key:\n%s", out)
+	}
+	mustFail(t, d.vault("key", "rotate"), "a KEK change", "is in progress")
+	if out := must(t, d.vault("unlock-key", "--abort")).stdout; !strings.Contains(out, "Aborted") {
+		t.Fatalf("abort: %s", out)
+	}
+	mustFail(t, d.vault("unlock-key", "--abort"), "no KEK change is in progress")
+	if out := must(t, d.vault("unlock-key")).stdout; strings.Contains(out, prep.Key) {
+		t.Fatalf("an aborted change's key is still shown:\n%s", out)
+	}
+	restart(d)
+	if ok, _ := unlockWith(t, d, cred{key: prep.Key}); ok {
+		t.Fatal("the key of an aborted change unlocks the manager")
+	}
+	if ok, msg := unlockWith(t, d, cred{key: key}); !ok {
+		t.Fatalf("the current key after an abort: %s", msg)
+	}
+
+	// A different request replaces a prepared change.
+	prep, err = cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = must(t, d.vault("unlock-key", "--rotate", "--key-shares", "3", "--key-threshold", "2")).stdout
+	shares := shareRE.FindAllString(out, -1)
+	if len(shares) != 3 || strings.Contains(out, "Continuing") || strings.Contains(out, prep.Key) {
+		t.Fatalf("a different request did not replace the prepared change:\n%s", out)
+	}
+	restart(d)
+	if ok, msg := unlockWith(t, d, cred{shares: shares, threshold: 2}); !ok {
+		t.Fatalf("the new shares: %s", msg)
 	}
 }
