@@ -529,3 +529,30 @@ func TestKEKChangeAbort(t *testing.T) {
 		t.Fatalf("the new shares: %s", msg)
 	}
 }
+
+// TestKEKChangeStaleKEKFile: a manager that stopped after switching to the
+// new KEK of `--autolock=true` but before removing its old KEK file starts
+// locked (not as a damaged state dir), takes the new key, and then drops
+// the old file.
+func TestKEKChangeStaleKEKFile(t *testing.T) {
+	d := startCluster(t, 1)[0]
+	must(t, d.vaultIn([]byte("CANARY-VALUE-stale"), "secret", "create", "stale", "-"))
+	old, err := os.ReadFile(filepath.Join(d.stateDir, "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := unlockKeyRE.FindString(must(t, d.vault("cluster", "update", "--autolock=true")).stdout)
+	d.stop()
+	if err := os.WriteFile(filepath.Join(d.stateDir, "kek"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if !isLocked(t, d) {
+		t.Fatal("a manager whose KEK file predates the change is not locked")
+	}
+	if ok, msg := unlockWith(t, d, cred{key: key}); !ok {
+		t.Fatalf("the new key: %s", msg)
+	}
+	inspect(t, d, "stale")
+	waitFor(t, "the old KEK file to go", 30*time.Second, func() bool { return kekFilesDone(d, true) })
+}

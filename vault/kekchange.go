@@ -625,6 +625,23 @@ func (n *Node) staleKEKFiles(kek *crypto.Key) (stale, autolock bool) {
 	return false, false
 }
 
+// tidyKEKFiles finishes, at start, the files of a KEK change this node
+// completed before it stopped (or completes by being unlocked with the new
+// key): once no group is wrapped under two KEKs, the old key can no longer
+// open this node, so its old files go.
+func (n *Node) tidyKEKFiles(store *raftsm.Store, st *nodeState, kek *crypto.Key) {
+	for _, w := range storedKeyrings(store, st) {
+		if w.HasNext() {
+			return // still switching: the old key must keep working
+		}
+	}
+	if stale, autolock := n.staleKEKFiles(kek); stale {
+		if err := n.finishKEKFiles(kek, autolock); err != nil {
+			n.log.Error("switching the state dir to the new KEK", "err", err)
+		}
+	}
+}
+
 // wrongKeyHint says which key a node whose keyrings moved through a KEK
 // change needs, from what it stores (no key is needed to see it).
 func wrongKeyHint(stateDir string, rings []*keys.WrappedKeyring) string {

@@ -290,6 +290,7 @@ func (n *Node) startWithKEK(ctx context.Context, st *nodeState, store *raftsm.St
 		b.release()
 		return err
 	}
+	n.tidyKEKFiles(store, st, kek)
 	n.log.Info("node started", "node_id", st.NodeID, "cluster_id", st.ClusterID, "raft_addr", st.RaftAddr, "api_addr", st.APIAddr, "shards", st.Shards)
 	return nil
 }
