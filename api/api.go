@@ -64,22 +64,38 @@ func (e *Error) WithHint(format string, args ...any) *Error {
 	return e
 }
 
-// Status is a node's view of itself (GET /v1/status).
+// Status is a node's view of itself (GET /v1/status). Its JSON fields are
+// PascalCase, as in every object the CLI prints (Docker's convention).
 type Status struct {
-	Initialized bool     `json:"initialized"`
-	Locked      bool     `json:"locked"`
-	NodeID      string   `json:"node_id,omitempty"`
-	ClusterID   string   `json:"cluster_id,omitempty"`
-	Addr        string   `json:"addr,omitempty"`
-	APIAddr     string   `json:"api_addr,omitempty"`
-	Shards      int      `json:"shards,omitempty"`
-	Autolock    bool     `json:"autolock"`
-	KEKVersion  uint32   `json:"kek_version,omitempty"`
-	ActiveDEK   uint32   `json:"active_dek,omitempty"`
-	DEKVersions []uint32 `json:"dek_versions,omitempty"`
+	Initialized bool     `json:"Initialized"`
+	Locked      bool     `json:"Locked"`
+	NodeID      string   `json:"NodeID,omitempty"`
+	ClusterID   string   `json:"ClusterID,omitempty"`
+	Addr        string   `json:"Addr,omitempty"`
+	APIAddr     string   `json:"APIAddr,omitempty"`
+	Shards      int      `json:"Shards,omitempty"`
+	Autolock    bool     `json:"Autolock"`
+	KEKVersion  uint32   `json:"KEKVersion,omitempty"`
+	ActiveDEK   uint32   `json:"ActiveDEK,omitempty"`
+	DEKVersions []uint32 `json:"DEKVersions,omitempty"`
 	// While locked and given Shamir shares: progress towards the threshold.
-	SharesGiven  int `json:"shares_given,omitempty"`
-	SharesNeeded int `json:"shares_needed,omitempty"`
+	SharesGiven  int `json:"SharesGiven,omitempty"`
+	SharesNeeded int `json:"SharesNeeded,omitempty"`
+	// Groups this manager stopped at an entry it cannot open; the other
+	// managers keep serving them.
+	StoppedGroups []StoppedGroup `json:"StoppedGroups,omitempty"`
+}
+
+// StoppedGroup is a group a manager stopped at an entry (or a received
+// snapshot, Entry 0) it cannot open.
+type StoppedGroup struct {
+	Group      uint64    `json:"Group"`
+	Entry      uint64    `json:"Entry"`
+	Applied    uint64    `json:"Applied"`               // the last entry it applied
+	DEKVersion uint32    `json:"DEKVersion,omitempty"` // what the entry is sealed under
+	Since      time.Time `json:"Since"`
+	Reason     string    `json:"Reason"`
+	Hint       string    `json:"Hint"`
 }
 
 // AutolockRequest is POST /v1/cluster/autolock.

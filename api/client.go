@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -78,11 +79,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
-				WithHint("start one with `vault daemon --state-dir DIR`, or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
+				WithHint("start one with `vault daemon` (its state goes to /var/lib/vault unless --state-dir says otherwise), or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
 		}
 		if errors.Is(err, syscall.EACCES) {
 			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("permission denied on %s", c.socket)}).
 				WithHint("the socket is readable by root only: run as root")
+		}
+		if strings.Contains(err.Error(), "malformed HTTP") {
+			return c.notVault("it does not speak HTTP")
 		}
 		return err
 	}
@@ -91,15 +95,25 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		var e struct {
 			Error *Error `json:"error"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil {
-			return fmt.Errorf("daemon answered %s", resp.Status)
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil || e.Error.Message == "" {
+			return c.notVault("it answered " + resp.Status)
 		}
 		return e.Error
 	}
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return c.notVault("its answer is not vault's JSON: " + err.Error())
+	}
+	return nil
+}
+
+// notVault is the error for a socket that answers, but not as a vault
+// daemon does: another program's socket, or a daemon of another version.
+func (c *Client) notVault(what string) error {
+	return (&Error{Code: "not_vault", Message: fmt.Sprintf("%s does not answer as a vault daemon: %s", c.socket, what)}).
+		WithHint("is VAULT_SOCKET (or --socket) pointing at a vault daemon? start one with `vault daemon`, or `vault dev` to try vault")
 }
 
 // Status returns the node's status.

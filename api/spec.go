@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // SecretSpec says how one secret appears in a mount, in Swarm's syntax:
@@ -16,12 +17,12 @@ import (
 //
 // Version 0 means the latest version (followed live with --follow).
 type SecretSpec struct {
-	Source  string `json:"source"`
-	Target  string `json:"target"`
-	UID     uint32 `json:"uid"`
-	GID     uint32 `json:"gid"`
-	Mode    uint32 `json:"mode"`
-	Version uint32 `json:"version,omitempty"`
+	Source  string `json:"Source"`
+	Target  string `json:"Target"`
+	UID     uint32 `json:"UID"`
+	GID     uint32 `json:"GID"`
+	Mode    uint32 `json:"Mode"`
+	Version uint32 `json:"Version,omitempty"`
 }
 
 // DefaultSecretMode is a mounted secret's mode unless given (Swarm's default).
@@ -80,10 +81,99 @@ func ParseSecretSpec(s string) (SecretSpec, error) {
 	if spec.Target == "" {
 		spec.Target = spec.Source
 	}
-	if strings.ContainsAny(spec.Target, "/\x00") || spec.Target == "." || spec.Target == ".." || path.Clean(spec.Target) != spec.Target {
-		return spec, fmt.Errorf("--secret %q: target must be a plain file name", s)
+	if err := spec.Validate(); err != nil {
+		return spec, fmt.Errorf("--secret %q: %v", s, err)
 	}
 	return spec, nil
+}
+
+// String formats s in the syntax ParseSecretSpec reads.
+func (s SecretSpec) String() string {
+	src := s.Source
+	if s.Version != 0 {
+		src += "@" + strconv.FormatUint(uint64(s.Version), 10)
+	}
+	return fmt.Sprintf("source=%s,target=%s,uid=%d,gid=%d,mode=%#o", src, s.Target, s.UID, s.GID, s.Mode)
+}
+
+// MaxTargetLen bounds a target file name (Linux's NAME_MAX).
+const MaxTargetLen = 255
+
+// ValidateTarget checks the name of a mounted file: one path component of
+// letters, digits, '.', '_' and '-', at most MaxTargetLen bytes, and
+// neither "." nor "..".
+func ValidateTarget(name string) error {
+	switch {
+	case name == "":
+		return Errorf(CodeInvalid, "empty target: give a file name")
+	case len(name) > MaxTargetLen:
+		return Errorf(CodeInvalid, "target of %d bytes: a file name has at most %d", len(name), MaxTargetLen)
+	case name == "." || name == "..":
+		return Errorf(CodeInvalid, "target %q: give a file name", name)
+	}
+	for _, c := range []byte(name) {
+		if !safeNameByte(c) {
+			return Errorf(CodeInvalid, "target %q: a file name holds only letters, digits, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+func safeNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// Validate checks a spec as a mount request carries it. The daemon checks
+// the source further (a secret name or id).
+func (s SecretSpec) Validate() error {
+	if s.Source == "" {
+		return Errorf(CodeInvalid, "no source secret")
+	}
+	for _, c := range []byte(s.Source) {
+		if !safeNameByte(c) {
+			return Errorf(CodeInvalid, "source %q: a secret name holds only letters, digits, '.', '_' and '-'", s.Source)
+		}
+	}
+	if err := ValidateTarget(s.Target); err != nil {
+		return err
+	}
+	if s.Mode&^0o777 != 0 {
+		return Errorf(CodeInvalid, "secret %s: mode %o has bits other than permissions", s.Source, s.Mode)
+	}
+	return nil
+}
+
+// reservedMountRoots are the kernel's own file systems: a mount over them
+// (/proc/self is the daemon's own /proc entry) is never what was meant.
+var reservedMountRoots = []string{"/proc", "/sys", "/dev"}
+
+// ValidateMountpoint checks where a mount may go: an absolute, clean path
+// without control characters, outside /proc, /sys and /dev. A relative
+// path would resolve against the daemon's working directory, not the
+// caller's: the client makes it absolute.
+func ValidateMountpoint(p string) error {
+	switch {
+	case p == "":
+		return Errorf(CodeInvalid, "no mountpoint: give a directory")
+	case !strings.HasPrefix(p, "/"):
+		return Errorf(CodeInvalid, "mountpoint %q is relative: give an absolute path", p)
+	case path.Clean(p) != p:
+		return Errorf(CodeInvalid, "mountpoint %q is not a clean path: give %s", p, path.Clean(p))
+	case p == "/":
+		return Errorf(CodeInvalid, "mountpoint %q: give a directory below /", p)
+	}
+	for _, r := range p {
+		if unicode.IsControl(r) {
+			return Errorf(CodeInvalid, "mountpoint %q holds a control character", p)
+		}
+	}
+	for _, root := range reservedMountRoots {
+		if p == root || strings.HasPrefix(p, root+"/") {
+			return Errorf(CodeInvalid, "mountpoint %s is inside %s, which the kernel serves", p, root).
+				WithHint("mount somewhere else, e.g. /run/secrets/APP")
+		}
+	}
+	return nil
 }
 
 // MountRequest is POST /v1/mounts.

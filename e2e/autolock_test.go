@@ -12,14 +12,14 @@ import (
 
 var (
 	unlockKeyRE = regexp.MustCompile(`VLTKEY-1-[A-Z2-7]{64}`)
-	shareRE     = regexp.MustCompile(`VLTSHR-1-[A-Z2-7]+`)
+	shareRE     = regexp.MustCompile(`VLTSHR-[12]-[A-Z2-7]+`)
 )
 
 func clusterID(t *testing.T, d *daemon) string {
 	t.Helper()
 	var s struct {
-		ClusterID string `json:"cluster_id"`
-		Locked    bool   `json:"locked"`
+		ClusterID string `json:"ClusterID"`
+		Locked    bool   `json:"Locked"`
 	}
 	if err := json.Unmarshal([]byte(must(t, d.vault("status", "--format", "json")).stdout), &s); err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func clusterID(t *testing.T, d *daemon) string {
 func isLocked(t *testing.T, d *daemon) bool {
 	t.Helper()
 	var s struct {
-		Locked bool `json:"locked"`
+		Locked bool `json:"Locked"`
 	}
 	json.Unmarshal([]byte(must(t, d.vault("status", "--format", "json")).stdout), &s)
 	return s.Locked
@@ -193,7 +193,7 @@ func TestAutolock(t *testing.T) {
 func kekVersion(t *testing.T, d *daemon) uint32 {
 	t.Helper()
 	var st struct {
-		KEKVersion uint32 `json:"kek_version"`
+		KEKVersion uint32 `json:"KEKVersion"`
 	}
 	if err := json.Unmarshal([]byte(must(t, d.vault("status", "--format", "json")).stdout), &st); err != nil {
 		t.Fatal(err)

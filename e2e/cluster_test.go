@@ -252,7 +252,7 @@ func TestJoinRefusals(t *testing.T) {
 func nodeID(t *testing.T, d *daemon) string {
 	t.Helper()
 	var s struct {
-		NodeID string `json:"node_id"`
+		NodeID string `json:"NodeID"`
 	}
 	if err := json.Unmarshal([]byte(must(t, d.vault("status", "--format", "json")).stdout), &s); err != nil {
 		t.Fatal(err)

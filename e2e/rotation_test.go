@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
 )
 
 type keyStatus struct {
@@ -60,6 +62,14 @@ func TestFullRotationUnderLoad(t *testing.T) {
 		}
 	}
 	mustFail(t, ds[0].vault("key", "retire", "1"), "active key", "rotate --full")
+	// Two plain rotations first: several old keys to retire one after
+	// another, each retirement's keyring entry still wrapping the next.
+	for range 2 {
+		must(t, ds[0].vault("key", "rotate"))
+		for i := range 10 {
+			must(t, ds[i%3].vaultIn([]byte(randHex(8)), "secret", "update", fmt.Sprintf("pre%d", i), "-"))
+		}
+	}
 
 	// Writers on the two managers that stay up.
 	var mu sync.Mutex
@@ -168,6 +178,31 @@ func TestFullRotationUnderLoad(t *testing.T) {
 	wg.Wait()
 
 	ks = keyStatusOf(t, ds[0])
+	// Every key the managers hold before the retirements: the raw DEKs
+	// and the KEK that wraps them, for the scans below.
+	var keks [][]byte
+	for _, d := range ds {
+		for name, h := range rawKeys(t, d) {
+			b, _ := hex.DecodeString(h)
+			switch {
+			case name == "kek" && !slices.ContainsFunc(keks, func(k []byte) bool { return bytes.Equal(k, b) }):
+				keks = append(keks, b)
+			case strings.HasPrefix(name, "dek-v") && name != fmt.Sprintf("dek-v%d", activeVersion(ks)):
+				oldKeys.add("raw "+name, b)
+			}
+		}
+	}
+	// Control: before the retirements the keyrings on disk wrap every old
+	// DEK, and the scan finds them.
+	var olds []uint32
+	for _, d := range ks.DEKs {
+		if d.State != "active" {
+			olds = append(olds, d.Version)
+		}
+	}
+	if hits := findWrappedDEKs(t, ds[0].stateDir, keks, olds); len(hits) == 0 {
+		t.Fatalf("control: no wrapped DEK %v found in %s before retiring them", olds, ds[0].stateDir)
+	}
 	for _, d := range ks.DEKs {
 		if d.State == "active" {
 			continue
@@ -177,7 +212,8 @@ func TestFullRotationUnderLoad(t *testing.T) {
 		}
 		must(t, ds[0].vault("key", "retire", fmt.Sprint(d.Version)))
 	}
-	mustFail(t, ds[0].vault("key", "retire", fmt.Sprint(oldVersion)), "already retired")
+	// Retiring again finishes an interrupted retirement's compaction.
+	must(t, ds[0].vault("key", "retire", fmt.Sprint(oldVersion)))
 
 	// Every acknowledged write is readable, on every manager.
 	mu.Lock()
@@ -216,10 +252,11 @@ func TestFullRotationUnderLoad(t *testing.T) {
 			Keys []struct {
 				Version                                   uint32
 				State                                     string
-				LogEntries, SnapshotStreams, StoredValues int `json:"-"`
-				LogEntriesJ                               int `json:"log_entries"`
-				SnapshotStreamsJ                          int `json:"snapshot_streams"`
-				StoredValuesJ                             int `json:"stored_values"`
+				Held                                      bool `json:"held"`
+				LogEntries, SnapshotStreams, StoredValues int  `json:"-"`
+				LogEntriesJ                               int  `json:"log_entries"`
+				SnapshotStreamsJ                          int  `json:"snapshot_streams"`
+				StoredValuesJ                             int  `json:"stored_values"`
 			} `json:"keys"`
 		}
 		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil {
@@ -228,6 +265,9 @@ func TestFullRotationUnderLoad(t *testing.T) {
 		for _, k := range v.Keys {
 			if k.State != "active" && k.LogEntriesJ+k.SnapshotStreamsJ+k.StoredValuesJ != 0 {
 				t.Errorf("rafttool verify: %s holds %+v under retired v%d", d.stateDir, k, k.Version)
+			}
+			if k.State != "active" && k.Held {
+				t.Errorf("rafttool verify: %s still holds retired v%d (a keyring on disk wraps it): %s", d.stateDir, k.Version, r.stdout)
 			}
 		}
 	}
@@ -238,7 +278,75 @@ func TestFullRotationUnderLoad(t *testing.T) {
 				t.Errorf("sealed under retired v%d: %v", v, hits)
 			}
 		}
+		// Nor a wrapped copy of a retired DEK that the KEK (which anyone
+		// with the unlock key derives) opens.
+		if hits := findWrappedDEKs(t, d.stateDir, keks, retired); len(hits) > 0 {
+			t.Errorf("a retired DEK opens from %s", strings.Join(hits, "; "))
+		}
 	}
+}
+
+func activeVersion(ks keyStatus) uint32 {
+	for _, d := range ks.DEKs {
+		if d.State == "active" {
+			return d.Version
+		}
+	}
+	return 0
+}
+
+// findWrappedDEKs tries every envelope of a wrapped key's size in every file
+// under root with each raw key, as the wrapping of each of versions, and
+// lists what opens. A wrapped DEK is an envelope sealing the raw DEK under
+// the KEK, bound to the DEK's version; the envelope names the KEK version
+// it needs, which the raw key is given as.
+func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uint32) []string {
+	t.Helper()
+	size := crypto.Overhead + crypto.KeySize
+	var hits []string
+	tried := 0
+	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for off := 0; ; off++ {
+			i := bytes.Index(b[off:], []byte{'v', 'l', 1})
+			if i < 0 {
+				break
+			}
+			off += i
+			if off+size > len(b) {
+				break
+			}
+			env := b[off : off+size]
+			kv, err := crypto.EnvelopeKeyVersion(env)
+			if err != nil {
+				continue
+			}
+			tried++
+			for _, raw := range rawKeys {
+				k, err := crypto.NewKey(kv, raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range versions {
+					bind := crypto.Binding{Purpose: crypto.PurposeKeyring, Object: binary.BigEndian.AppendUint32([]byte("dek/"), v)}
+					if dek, err := crypto.UnwrapKey(k, bind, v, env); err == nil {
+						dek.Wipe()
+						hits = append(hits, fmt.Sprintf("%s at %d (DEK v%d)", p, off, v))
+					}
+				}
+				k.Wipe()
+			}
+		}
+		return nil
+	})
+	t.Logf("%s: tried %d envelopes against %d keys for retired DEKs %v", root, tried, len(rawKeys), versions)
+	return hits
 }
 
 // findSealedUnder lists files holding a crypto envelope or stream header

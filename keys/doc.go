@@ -68,8 +68,14 @@
 //	split id (4) || threshold (1) || share number (1) || y (40) || checksum (4)
 //
 // with checksum = first 4 bytes of SHA-256("VLTSHR-1-" || the preceding 46
-// bytes). A [ShareSet] collects shares one at a time and names the share at
-// fault for a typo, a duplicate or a share of another split. Because the
+// bytes). The split id is random. [UnlockKey.SplitFor] writes "VLTSHR-2-"
+// shares of the same layout (the checksum hashes "VLTSHR-2-") whose split id
+// is the first 4 bytes of SHA-256("vault unlock key split id\x00" || the key
+// check value of the KEK the key derives): every keyring wrapped under that
+// KEK names the split that opens it in the clear. A [ShareSet] collects
+// shares one at a time and names the share at fault for a typo, a duplicate,
+// a share of another split, or (given the keyrings' check values with
+// [ShareSet.ExpectSplits]) a share of a previous split. Because the
 // combined payload carries the unlock key checksum, a share that is corrupt
 // but has a valid checksum of its own cannot yield a wrong key silently; with
 // more shares than the threshold, the corrupt one is named.

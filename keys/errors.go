@@ -41,6 +41,9 @@ var (
 	// ErrOtherSplit means a share belongs to another split than the shares
 	// added before it.
 	ErrOtherSplit = errors.New("keys: share from another split")
+	// ErrPreviousSplit means a share belongs to another split than the one
+	// whose key opens the keyring (ShareSet.ExpectSplits).
+	ErrPreviousSplit = errors.New("keys: share from a previous split")
 	// ErrNotEnoughShares means fewer shares than the threshold were added.
 	ErrNotEnoughShares = errors.New("keys: not enough shares")
 	// ErrSharesCorrupt means the shares do not combine to a valid unlock key.
@@ -49,7 +52,7 @@ var (
 
 // ShareError reports a problem with one share of an unlock key, naming the
 // share by the number written in it. Err is one of ErrShareChecksum,
-// ErrDuplicateShare, ErrOtherSplit or ErrSharesCorrupt.
+// ErrDuplicateShare, ErrOtherSplit, ErrPreviousSplit or ErrSharesCorrupt.
 type ShareError struct {
 	Number int
 	Err    error

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vaultd/vault/keys/shamir"
@@ -13,12 +14,13 @@ import (
 
 // Layout of a share; see the package doc.
 const (
-	sharePrefix      = "VLTSHR-1-"
+	sharePrefix      = "VLTSHR-1-" // a split with a random split id
+	boundPrefix      = "VLTSHR-2-" // a split whose id is bound to the KEK (SplitFor)
 	splitIDSize      = 4
 	shareMetaSize    = splitIDSize + 1 + 1 // split id, threshold, number
 	sharePayloadSize = shareMetaSize + payloadSize + checksumSize
 	shareTextLen     = sharePayloadSize * 8 / 5 // 80
-	shareShape       = "a share is VLTSHR-1- followed by 80 characters from A-Z and 2-7"
+	shareShape       = "a share is VLTSHR-1- followed by 80 characters from A-Z and 2-7 (VLTSHR-2- for shares bound to their KEK)"
 
 	// maxCombinations bounds the subsets of shares Key tries when looking
 	// for a corrupt share.
@@ -33,7 +35,21 @@ type Share struct {
 	splitID   [splitIDSize]byte
 	threshold int
 	number    int
+	bound     bool // the split id is SplitIDFor the KEK check (format 2)
 	y         *box // nil in the zero Share
+}
+
+// Bound reports whether the share's split id is bound to the KEK its key
+// derives (made by SplitFor): then SplitIDFor of a keyring's key check
+// value tells whether the share can open that keyring, before the shares
+// are combined. Shares made by Split carry a random split id.
+func (s *Share) Bound() bool { return s.bound }
+
+func (s *Share) prefix() string {
+	if s.bound {
+		return boundPrefix
+	}
+	return sharePrefix
 }
 
 // Number returns the share's number, 1 to 255.
@@ -55,7 +71,7 @@ func (s *Share) Text() string {
 	var p [sharePayloadSize]byte
 	defer clear(p[:])
 	s.encode(&p)
-	return sharePrefix + b32.EncodeToString(p[:])
+	return s.prefix() + b32.EncodeToString(p[:])
 }
 
 // Wipe zeroes the share's secret part, and so that of every copy.
@@ -81,13 +97,13 @@ func (s *Share) encode(p *[sharePayloadSize]byte) {
 	p[splitIDSize] = byte(s.threshold)
 	p[splitIDSize+1] = byte(s.number)
 	copy(p[shareMetaSize:], s.y.p[:])
-	sum := shareChecksum(p[:shareMetaSize+payloadSize])
+	sum := shareChecksum(s.prefix(), p[:shareMetaSize+payloadSize])
 	copy(p[shareMetaSize+payloadSize:], sum[:])
 }
 
-func shareChecksum(b []byte) [checksumSize]byte {
+func shareChecksum(prefix string, b []byte) [checksumSize]byte {
 	h := sha256.New()
-	h.Write([]byte(sharePrefix))
+	h.Write([]byte(prefix))
 	h.Write(b)
 	sum := h.Sum(nil)
 	defer clear(sum)
@@ -106,13 +122,53 @@ func (u *UnlockKey) Split(n, t int) ([]string, error) {
 	if _, err := rand.Read(splitID[:]); err != nil {
 		return nil, fmt.Errorf("keys: split unlock key: %w", err)
 	}
+	return u.split(n, t, splitID, false)
+}
+
+// SplitFor is Split for the unlock key of a cluster's KEK of a version: the
+// shares' split id is SplitIDFor that KEK's key check value, which every
+// keyring wrapped under it carries in the clear. So a share tells at once,
+// before any are combined, whether it belongs to the split that opens a
+// given keyring; a share of a previous split does not. The shares are
+// written "VLTSHR-2-..."; ParseShare reads both forms.
+func (u *UnlockKey) SplitFor(n, t int, clusterID string, kekVersion uint32) ([]string, error) {
+	kek, err := u.KEK(clusterID, kekVersion)
+	if err != nil {
+		return nil, err
+	}
+	check, err := KeyCheck(kek)
+	kek.Wipe()
+	if err != nil {
+		return nil, err
+	}
+	return u.split(n, t, splitIDFor(check), true)
+}
+
+// SplitIDFor returns the split id (8 hex digits) of the shares SplitFor
+// makes for the KEK whose key check value is check.
+func SplitIDFor(check []byte) string {
+	id := splitIDFor(check)
+	return hex.EncodeToString(id[:])
+}
+
+func splitIDFor(check []byte) [splitIDSize]byte {
+	h := sha256.New()
+	h.Write([]byte("vault unlock key split id\x00"))
+	h.Write(check)
+	return [splitIDSize]byte(h.Sum(nil)[:splitIDSize])
+}
+
+func (u *UnlockKey) split(n, t int, splitID [splitIDSize]byte, bound bool) ([]string, error) {
+	if err := u.usable(); err != nil {
+		return nil, err
+	}
 	parts, err := shamir.Split(u.s.p[:], n, t)
 	if err != nil {
 		return nil, fmt.Errorf("keys: split unlock key: %w", err)
 	}
 	texts := make([]string, len(parts))
 	for i, part := range parts {
-		s := Share{splitID: splitID, threshold: t, number: int(part.X), y: newBox()}
+		s := Share{splitID: splitID, threshold: t, number: int(part.X), bound: bound, y: newBox()}
 		copy(s.y.p[:], part.Y)
 		clear(part.Y)
 		texts[i] = s.Text()
@@ -127,7 +183,13 @@ func (u *UnlockKey) Split(n, t int) ([]string, error) {
 // typo.
 func ParseShare(s string) (Share, error) {
 	s = strings.TrimSpace(s)
+	prefix := sharePrefix
 	body, ok := strings.CutPrefix(s, sharePrefix)
+	if !ok {
+		if body, ok = strings.CutPrefix(s, boundPrefix); ok {
+			prefix = boundPrefix
+		}
+	}
 	switch {
 	case ok:
 	case s == "":
@@ -136,19 +198,19 @@ func ParseShare(s string) (Share, error) {
 		return Share{}, shareFormatError("this is an unlock key, not a share")
 	case strings.HasPrefix(s, sharePrefix[:7]):
 		return Share{}, shareFormatError("unsupported format version")
-	case strings.HasPrefix(strings.ToUpper(s), sharePrefix):
+	case strings.HasPrefix(strings.ToUpper(s), sharePrefix), strings.HasPrefix(strings.ToUpper(s), boundPrefix):
 		return Share{}, shareFormatError("must be upper case")
 	default:
 		return Share{}, shareFormatError("does not start with " + sharePrefix)
 	}
 	if len(body) != shareTextLen {
 		return Share{}, shareFormatError(fmt.Sprintf("has %d characters after %s, want %d",
-			len(body), sharePrefix, shareTextLen))
+			len(body), prefix, shareTextLen))
 	}
 	for i := range len(body) {
 		if !isBase32(body[i]) {
 			return Share{}, shareFormatError(fmt.Sprintf("character %d is not one of A-Z, 2-7",
-				len(sharePrefix)+i+1))
+				len(prefix)+i+1))
 		}
 	}
 	var p [sharePayloadSize]byte
@@ -157,7 +219,7 @@ func ParseShare(s string) (Share, error) {
 		return Share{}, shareFormatError("not base32") // unreachable after the checks above
 	}
 	number := int(p[splitIDSize+1])
-	sum := shareChecksum(p[:shareMetaSize+payloadSize])
+	sum := shareChecksum(prefix, p[:shareMetaSize+payloadSize])
 	if subtle.ConstantTimeCompare(sum[:], p[shareMetaSize+payloadSize:]) != 1 {
 		return Share{}, newShareError(number, ErrShareChecksum,
 			"keys: checksum mismatch in share %d: check it for a typo", number)
@@ -170,7 +232,7 @@ func ParseShare(s string) (Share, error) {
 		return Share{}, shareFormatError(fmt.Sprintf("threshold %d", threshold))
 	}
 	sh := Share{splitID: [splitIDSize]byte(p[:splitIDSize]), threshold: threshold, number: number,
-		y: newBox()}
+		bound: prefix == boundPrefix, y: newBox()}
 	copy(sh.y.p[:], p[shareMetaSize:])
 	return sh, nil
 }
@@ -184,6 +246,24 @@ func shareFormatError(detail string) error {
 // not safe for concurrent use.
 type ShareSet struct {
 	shares []Share // in the order added
+	// current holds the split ids a bound share must have (ExpectSplits);
+	// nil accepts any.
+	current []string
+}
+
+// ExpectSplits makes Add refuse, at once, a bound share (see Share.Bound)
+// whose split id is not SplitIDFor one of checks: the key check values of
+// the keyrings the shares are to open. Such a share is from a previous
+// split (or from one made after those keyrings were written); its error
+// wraps ErrPreviousSplit. Shares made by Split cannot be told apart this
+// way and are accepted.
+func (s *ShareSet) ExpectSplits(checks ...[]byte) {
+	s.current = s.current[:0]
+	for _, c := range checks {
+		if id := SplitIDFor(c); !slices.Contains(s.current, id) {
+			s.current = append(s.current, id)
+		}
+	}
 }
 
 // Add parses a share and adds it to the set. It returns how many shares the
@@ -195,6 +275,12 @@ func (s *ShareSet) Add(text string) (have, need int, err error) {
 	sh, err := ParseShare(text)
 	if err != nil {
 		return s.counts(), s.need(), err
+	}
+	if sh.bound && len(s.current) > 0 && !slices.Contains(s.current, sh.SplitID()) {
+		sh.Wipe()
+		return s.counts(), s.need(), newShareError(sh.number, ErrPreviousSplit,
+			"keys: share %d is from a previous split (split %s; the keyring is under split %s)",
+			sh.number, sh.SplitID(), strings.Join(s.current, " or "))
 	}
 	if len(s.shares) > 0 {
 		first := &s.shares[0]
@@ -288,9 +374,12 @@ func (s *ShareSet) Key() (*UnlockKey, error) {
 	})
 	if found == nil {
 		if have == need {
-			return nil, fmt.Errorf("%w: a share may be corrupt; add one more share to find out which", ErrSharesCorrupt)
+			// Which one cannot be told from the threshold alone; the
+			// caller says how to find out (one more share, or starting
+			// again with trusted ones).
+			return nil, fmt.Errorf("%w: one of them is corrupt or forged, and with exactly the threshold which one cannot be told", ErrSharesCorrupt)
 		}
-		return nil, fmt.Errorf("%w: more than one share may be corrupt", ErrSharesCorrupt)
+		return nil, fmt.Errorf("%w: more than one share may be corrupt or forged", ErrSharesCorrupt)
 	}
 	defer clear(found)
 

@@ -174,7 +174,10 @@ func TestShareTypos(t *testing.T) {
 			if err == nil {
 				t.Fatalf("typo at %d accepted", i)
 			}
-			if i < 9 || !strings.ContainsRune(base32Alphabet, c) {
+			// The other format version: a valid prefix, but the checksum
+			// (which covers the prefix) no longer matches.
+			otherVersion := i == 7 && c == '2'
+			if !otherVersion && (i < 9 || !strings.ContainsRune(base32Alphabet, c)) {
 				if !errors.Is(err, ErrShareFormat) {
 					t.Fatalf("typo %q at %d: %v, want ErrShareFormat", c, i, err)
 				}
@@ -271,7 +274,7 @@ func TestCorruptShareIsNamed(t *testing.T) {
 		var set ShareSet
 		addAll(t, &set, shares...)
 		_, err := set.Key()
-		if !errors.Is(err, ErrSharesCorrupt) || !strings.Contains(err.Error(), "add one more share") {
+		if !errors.Is(err, ErrSharesCorrupt) || !strings.Contains(err.Error(), "which one cannot be told") {
 			t.Fatalf("corrupt share %d of 3: %v", bad+1, err)
 		}
 		if strings.Contains(err.Error(), "wrong") {
@@ -413,4 +416,99 @@ func FuzzParseShare(f *testing.F) {
 		_, _, _ = set.Add(texts[0])
 		_, _ = set.Key() // must not panic
 	})
+}
+
+// TestSplitForTellsPreviousSplit: shares made by SplitFor name the split
+// that opens a keyring (from its key check value, which is public), so a
+// share of a previous split is refused at once, before any combining;
+// shares of the current split and shares made by Split still combine.
+func TestSplitForTellsPreviousSplit(t *testing.T) {
+	const v = 1<<31 + 1
+	old := testUnlockKey(t)
+	cur, err := GenerateUnlockKey(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(u *UnlockKey, version uint32) []byte {
+		k, err := u.KEK(testCluster, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Wipe()
+		c, err := KeyCheck(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	oldShares, err := old.SplitFor(3, 2, testCluster, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curShares, err := cur.SplitFor(3, 2, testCluster, v+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomShares, err := cur.Split(3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range curShares {
+		sh, err := ParseShare(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(text, "VLTSHR-2-") || !sh.Bound() || sh.SplitID() != SplitIDFor(check(cur, v+1)) {
+			t.Fatalf("SplitFor share %v: bound %v, split %s, want %s", sh, sh.Bound(), sh.SplitID(), SplitIDFor(check(cur, v+1)))
+		}
+		sh.Wipe()
+	}
+	if sh, _ := ParseShare(randomShares[0]); sh.Bound() {
+		t.Fatal("a Split share says it is bound")
+	}
+
+	tests := []struct {
+		name    string
+		expect  [][]byte
+		shares  []string
+		wantErr error
+		wantMsg string
+		key     *UnlockKey
+	}{
+		{"current split", [][]byte{check(cur, v+1)}, curShares[1:], nil, "", cur},
+		{"previous split, first share", [][]byte{check(cur, v+1)}, oldShares[:1], ErrPreviousSplit, "share 1 is from a previous split", nil},
+		{"previous split after a current share", [][]byte{check(cur, v+1)}, []string{curShares[0], oldShares[1]}, ErrPreviousSplit, "share 2 is from a previous split", nil},
+		{"node holds both keyrings", [][]byte{check(old, v), check(cur, v+1)}, oldShares[:2], nil, "", old},
+		{"random split ids cannot be told", [][]byte{check(cur, v+1)}, randomShares[:2], nil, "", cur},
+		{"no expectation", nil, oldShares[:2], nil, "", old},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var set ShareSet
+			set.ExpectSplits(tc.expect...)
+			var err error
+			for _, s := range tc.shares {
+				if _, _, err = set.Add(s); err != nil {
+					break
+				}
+			}
+			if tc.wantErr != nil {
+				var se *ShareError
+				if !errors.Is(err, tc.wantErr) || !errors.As(err, &se) || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Fatalf("Add: %v, want %v saying %q", err, tc.wantErr, tc.wantMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := set.Key()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !k.Equal(tc.key) {
+				t.Fatal("combined to another key")
+			}
+		})
+	}
 }

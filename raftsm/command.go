@@ -79,6 +79,9 @@ const (
 	ResultConflict uint64 = 4 // update/rm: generation moved on; read again and retry
 	ResultInvalid  uint64 = 5 // malformed command
 	ResultStale    uint64 = 6 // keyring.set: the shard already holds a newer keyring
+	// ResultFailed: this replica stopped at an earlier entry it cannot open
+	// and did not apply this one (the others may have); see ErrReplicaFailed.
+	ResultFailed uint64 = 7
 )
 
 // MaxIDLen bounds secret ids inside keys.

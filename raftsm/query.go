@@ -68,6 +68,9 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	if f := s.failed.Load(); f != nil {
+		return nil, f
+	}
 	key := func(sub ...byte) []byte { return dataKey(s.shard, s.gen, sub...) }
 	switch q := q.(type) {
 	case QueryKeyring:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -28,6 +29,11 @@ type Hooks struct {
 	// updated, re-sealed or removed secrets was committed, with their ids,
 	// so the node can refresh what it serves from them. It must not block.
 	SecretsChanged func(shard uint64, ids []string)
+	// ReplicaFailed (optional) is called once when the replica meets an
+	// entry or a snapshot it cannot open and stops applying (see
+	// ErrReplicaFailed). The node should stop the replica. It must not
+	// block.
+	ReplicaFailed func(f *ReplicaFailure)
 }
 
 // Validate reports a missing hook.
@@ -52,6 +58,8 @@ type StateMachine struct {
 	gen     uint64
 	applied uint64
 	closed  bool
+
+	failed atomic.Pointer[ReplicaFailure] // set once: nothing more is applied
 }
 
 var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
@@ -110,21 +118,34 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 // Update applies committed entries in one Pebble batch, together with the new
 // applied index. A crash may lose a suffix of batches; Dragonboat replays them.
 func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	if s.failed.Load() != nil {
+		failedResults(entries)
+		return entries, nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var keyrings [][]byte
 	var changed []string
+	var failure *ReplicaFailure
 	err := s.store.with(func(db *pebble.DB) error {
 		b := db.NewIndexedBatch()
 		defer b.Close()
 		a := newApplier(b, s.shard, s.gen)
+		applied := entries
 		for i := range entries {
 			e := &entries[i]
 			c, kv, err := OpenCommand(s.hooks.Keys, s.shard, e.Cmd)
 			if err != nil {
 				// An entry this node cannot open means a missing key or a
 				// corrupted log: applying anything after it would diverge.
-				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
+				// Commit what came before it and stop (see failure.go).
+				failure = &ReplicaFailure{Shard: s.shard, Index: e.Index, Applied: s.applied, KeyVersion: kv, Err: err}
+				if i > 0 {
+					failure.Applied = entries[i-1].Index
+				}
+				failedResults(entries[i:])
+				applied = entries[:i]
+				break
 			}
 			res, err := a.apply(c, kv, e.Index)
 			if err != nil {
@@ -138,10 +159,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				changed = append(changed, c.Secret.ID)
 			}
 		}
+		if len(applied) == 0 {
+			return nil
+		}
 		if err := a.flushSeals(); err != nil {
 			return err
 		}
-		last := entries[len(entries)-1].Index
+		last := applied[len(applied)-1].Index
 		if err := b.Set(dataKey(s.shard, s.gen, subApplied), u64(last), nil); err != nil {
 			return err
 		}
@@ -166,6 +190,9 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	}
 	if len(changed) > 0 && s.hooks.SecretsChanged != nil {
 		s.hooks.SecretsChanged(s.shard, changed)
+	}
+	if failure != nil {
+		s.fail(failure)
 	}
 	return entries, nil
 }
@@ -413,8 +440,13 @@ func dataPrefix(id string) []byte {
 	return append(p, 0)
 }
 
-// Sync makes every applied batch durable.
+// Sync makes every applied batch durable. A failed replica refuses, which
+// aborts the snapshot Dragonboat would otherwise record at an index the
+// replica never applied.
 func (s *StateMachine) Sync() error {
+	if s.failed.Load() != nil {
+		return fmt.Errorf("raftsm: shard %d: %w: %w", s.shard, sm.ErrSnapshotAborted, ErrReplicaFailed)
+	}
 	return s.store.with(func(db *pebble.DB) error { return db.LogData(nil, pebble.Sync) })
 }
 

@@ -189,20 +189,131 @@ func TestResealNeedsObjectOnly(t *testing.T) {
 func TestUpdateRejectsForeignEntries(t *testing.T) {
 	key, _ := crypto.GenerateKey(1)
 	other, _ := crypto.GenerateKey(1)
-	n := newTestNode(t, key, 2)
 	for name, cmd := range map[string]func() []byte{
 		"other key":   func() []byte { b, _ := SealCommand(other, 2, create("a", "x", 1)); return b },
 		"other shard": func() []byte { b, _ := SealCommand(key, 3, create("a", "x", 1)); return b },
 		"plaintext":   func() []byte { return []byte(`{"op":"secret.create"}`) },
 	} {
-		_, err := n.sm.Update([]sm.Entry{{Index: 1, Cmd: cmd()}})
-		if err == nil {
+		n := newTestNode(t, key, 2)
+		out, err := n.sm.Update([]sm.Entry{{Index: 1, Cmd: cmd()}})
+		if err != nil {
+			t.Errorf("%s: Update returned %v: Dragonboat would panic the whole node", name, err)
+		}
+		if len(out) != 1 || out[0].Result.Value != ResultFailed {
+			t.Errorf("%s: results %+v, want ResultFailed", name, out)
+		}
+		if n.sm.Failure() == nil {
 			t.Errorf("%s: Update accepted it", name)
 		}
+		if idx, _ := n.store.get(dataKey(2, 1, subApplied)); idx != nil {
+			t.Fatalf("%s: a rejected batch moved the applied index", name)
+		}
 	}
-	if idx, _ := n.store.get(dataKey(2, 1, subApplied)); idx != nil {
-		t.Fatal("a rejected batch moved the applied index")
+}
+
+// TestBadEntryStopsOnlyTheReplica: an entry sealed under a DEK the node
+// does not hold stops that replica where it is, without an error to
+// Dragonboat (which would panic the node): the entries before it are
+// applied, nothing after it is, reads and snapshots are refused, the node
+// is told once, and a restarted replica resumes from the last applied
+// entry and applies everything once it holds the key.
+func TestBadEntryStopsOnlyTheReplica(t *testing.T) {
+	k1, _ := crypto.GenerateKey(1)
+	k2, _ := crypto.GenerateKey(2)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "state"), false)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer store.Close()
+	var failures []*ReplicaFailure
+	hooks := func(ks crypto.KeySource) Hooks {
+		return Hooks{
+			Keys:           ks,
+			SnapshotKey:    func() (*crypto.Key, error) { return k1, nil },
+			KeyringApplied: func(uint64, []byte) {},
+			ReplicaFailed:  func(f *ReplicaFailure) { failures = append(failures, f) },
+		}
+	}
+	seal := func(k *crypto.Key, c *Command) []byte {
+		b, err := SealCommand(k, 2, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ents := []sm.Entry{
+		{Index: 1, Cmd: seal(k1, create("a", "alpha", 1))},
+		{Index: 2, Cmd: seal(k2, create("b", "beta", 2))}, // v2: not held
+		{Index: 3, Cmd: seal(k1, create("c", "gamma", 3))},
+	}
+	clone := func() []sm.Entry { return append([]sm.Entry(nil), ents...) }
+
+	create1, _ := NewFactory(store, hooks(k1))
+	r := create1(2, 1).(*StateMachine)
+	if _, err := r.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Update(clone())
+	if err != nil {
+		t.Fatalf("Update returned %v: Dragonboat would panic the whole node", err)
+	}
+	if got := []uint64{out[0].Result.Value, out[1].Result.Value, out[2].Result.Value}; got[0] != ResultOK || got[1] != ResultFailed || got[2] != ResultFailed {
+		t.Fatalf("results %v, want OK, failed, failed", got)
+	}
+	if len(failures) != 1 {
+		t.Fatalf("node told %d times, want once", len(failures))
+	}
+	f := failures[0]
+	if f.Shard != 2 || f.Index != 2 || f.Applied != 1 || f.KeyVersion != 2 || !f.MissingKey() || !errors.Is(f, ErrReplicaFailed) {
+		t.Fatalf("failure %+v (missing key %v)", f, f.MissingKey())
+	}
+	// Later batches change nothing and do not tell the node again.
+	if out, err := r.Update([]sm.Entry{{Index: 4, Cmd: seal(k1, create("d", "delta", 4))}}); err != nil || out[0].Result.Value != ResultFailed {
+		t.Fatalf("after the failure: %+v, %v", out, err)
+	}
+	if len(failures) != 1 {
+		t.Fatalf("node told %d times, want once", len(failures))
+	}
+	if _, err := r.Lookup(QueryName{MAC: mac("alpha")}); !errors.Is(err, ErrReplicaFailed) {
+		t.Fatalf("read from a failed replica: %v", err)
+	}
+	if err := r.Sync(); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("Sync of a failed replica = %v: a snapshot would record entries it never applied", err)
+	}
+	if _, err := r.PrepareSnapshot(); !errors.Is(err, sm.ErrSnapshotStopped) {
+		t.Fatalf("PrepareSnapshot of a failed replica = %v", err)
+	}
+	if err := r.RecoverFromSnapshot(bytes.NewReader(nil), nil); !errors.Is(err, sm.ErrSnapshotStopped) {
+		t.Fatalf("RecoverFromSnapshot of a failed replica = %v", err)
+	}
+
+	// Restarted with both keys: it resumes after entry 1 and applies the rest.
+	both := keysOf{1: k1, 2: k2}
+	create2, _ := NewFactory(store, hooks(both))
+	r2 := create2(2, 1).(*StateMachine)
+	idx, err := r2.Open(nil)
+	if err != nil || idx != 1 {
+		t.Fatalf("Open after the failure = %d, %v; want the last applied entry, 1", idx, err)
+	}
+	out, err = r2.Update(clone()[1:])
+	if err != nil || out[0].Result.Value != ResultOK || out[1].Result.Value != ResultOK {
+		t.Fatalf("replay with the key: %+v, %v", out, err)
+	}
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		if got, err := r2.Lookup(QueryName{MAC: mac(name)}); err != nil || got.(*StoredSecret) == nil {
+			t.Fatalf("%s after the replay: %v, %v", name, got, err)
+		}
+	}
+}
+
+// keysOf is a KeySource holding several versions.
+type keysOf map[uint32]*crypto.Key
+
+func (k keysOf) Key(v uint32) (*crypto.Key, error) {
+	if key, ok := k[v]; ok {
+		return key, nil
+	}
+	return nil, fmt.Errorf("%w: %d", crypto.ErrUnknownKeyVersion, v)
 }
 
 func TestSnapshotStreamsIntoFreshReplica(t *testing.T) {
@@ -279,7 +390,17 @@ func TestRecoverRejectsDamagedStreamAndKeepsState(t *testing.T) {
 			if err == nil {
 				t.Fatal("damaged stream recovered")
 			}
-			if got, _ := dst.sm.Lookup(QueryName{MAC: mac("keep")}); got.(*StoredSecret) == nil {
+			// The replica stops (Dragonboat would apply the entries after
+			// the snapshot to the old state) and keeps its state for a
+			// restart.
+			if dst.sm.Failure() == nil {
+				t.Fatal("a failed recovery did not stop the replica")
+			}
+			again := &StateMachine{store: dst.store, shard: 2, replica: 1, hooks: dst.sm.hooks}
+			if idx, err := again.Open(nil); err != nil || idx != 1 {
+				t.Fatalf("reopen after a failed recovery = %d, %v", idx, err)
+			}
+			if got, _ := again.Lookup(QueryName{MAC: mac("keep")}); got.(*StoredSecret) == nil {
 				t.Fatal("live state lost after a failed recovery")
 			}
 			// Nothing of the failed generation is left behind.
@@ -422,5 +543,35 @@ func TestKeyringEpochs(t *testing.T) {
 	got, _ := n.sm.Lookup(QueryKeyringEpoch{})
 	if k := got.(*StoredKeyring); string(k.Ring) != "r5" || k.Epoch != 5 {
 		t.Fatalf("stored %+v", k)
+	}
+}
+
+// TestSnapshotUnderMissingKeyStopsReplica: a snapshot stream sealed under a
+// DEK the replica does not hold stops it like an entry would, names the
+// stream's key version, and returns only once the node stopped the replica
+// (Dragonboat would otherwise apply the entries after the snapshot to the
+// old state, or panic on the hole).
+func TestSnapshotUnderMissingKeyStopsReplica(t *testing.T) {
+	k2, _ := crypto.GenerateKey(2)
+	src := newTestNode(t, k2, 2)
+	src.apply(t, 1, create("a", "alpha", 1))
+	var buf bytes.Buffer
+	ctx, _ := src.sm.PrepareSnapshot()
+	if err := src.sm.SaveSnapshot(ctx, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	k1, _ := crypto.GenerateKey(1)
+	dst := newTestNode(t, k1, 2)
+	dst.apply(t, 1, create("keep", "keep", 1))
+	stopc := make(chan struct{})
+	var got *ReplicaFailure
+	dst.sm.hooks.ReplicaFailed = func(f *ReplicaFailure) { got = f; close(stopc) }
+	err := dst.sm.RecoverFromSnapshot(bytes.NewReader(buf.Bytes()), stopc)
+	if !errors.Is(err, sm.ErrSnapshotStopped) {
+		t.Fatalf("recover = %v, want ErrSnapshotStopped (an abort, not a panic)", err)
+	}
+	if got == nil || got.Index != 0 || got.Applied != 1 || got.KeyVersion != 2 || !got.MissingKey() {
+		t.Fatalf("failure %+v", got)
 	}
 }

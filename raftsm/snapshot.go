@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble"
+	sm "github.com/lni/dragonboat/v4/statemachine"
 
 	"github.com/vaultd/vault/crypto"
 )
@@ -45,6 +46,9 @@ func SnapshotBinding(shard uint64) crypto.Binding {
 
 // PrepareSnapshot pins a consistent view; it runs exclusively with Update.
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
+	if s.failed.Load() != nil {
+		return nil, fmt.Errorf("raftsm: shard %d: %w: %w", s.shard, sm.ErrSnapshotStopped, ErrReplicaFailed)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	p := &preparedSnapshot{gen: s.gen, applied: s.applied}
@@ -239,10 +243,34 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 	if err := wipeNext(); err != nil {
 		return err
 	}
-	applied, keyring, err := s.recoverInto(r, next, stopc)
+	if s.failed.Load() != nil {
+		if stopc != nil {
+			<-stopc // as below: the node is stopping this replica
+		}
+		return fmt.Errorf("raftsm: shard %d: %w: %w", s.shard, sm.ErrSnapshotStopped, ErrReplicaFailed)
+	}
+	head := &headReader{r: r}
+	applied, keyring, err := s.recoverInto(head, next, stopc)
 	if err != nil {
 		_ = wipeNext()
-		return fmt.Errorf("raftsm: shard %d: recover snapshot: %w", s.shard, err)
+		if errors.Is(err, errRecoveryStopped) {
+			return fmt.Errorf("raftsm: shard %d: recover snapshot: %w", s.shard, sm.ErrSnapshotStopped)
+		}
+		// Dragonboat panics on a failed recovery, and has already replaced
+		// the log with the snapshot: stop this replica instead, at the
+		// state it had (see failure.go). An aborted recovery leaves
+		// Dragonboat's applied index behind the log it holds, and the next
+		// entries would trip its check for holes (a panic too), so wait
+		// here, where nothing is applied, until the node stops the replica.
+		s.mu.RLock()
+		f := &ReplicaFailure{Shard: s.shard, Applied: s.applied, Err: err}
+		s.mu.RUnlock()
+		f.KeyVersion, _ = crypto.StreamKeyVersion(head.b)
+		s.fail(f)
+		if stopc != nil {
+			<-stopc
+		}
+		return fmt.Errorf("raftsm: shard %d: recover snapshot: %w: %w", s.shard, sm.ErrSnapshotStopped, err)
 	}
 	s.mu.Lock()
 	err = s.store.with(func(db *pebble.DB) error {
@@ -308,7 +336,7 @@ func (s *StateMachine) recoverInto(r io.Reader, gen uint64, stopc <-chan struct{
 			if b.Len() > 4<<20 {
 				select {
 				case <-stopc:
-					return errors.New("snapshot recovery stopped")
+					return errRecoveryStopped
 				default:
 				}
 				if err := b.Commit(pebble.NoSync); err != nil {
@@ -321,4 +349,22 @@ func (s *StateMachine) recoverInto(r io.Reader, gen uint64, stopc <-chan struct{
 		return b.Commit(pebble.NoSync)
 	})
 	return dec.Applied, keyring, err
+}
+
+// errRecoveryStopped means Dragonboat stopped a recovery (stopc closed).
+var errRecoveryStopped = errors.New("snapshot recovery stopped")
+
+// headReader keeps the first bytes read through it: the stream header,
+// which names the key version.
+type headReader struct {
+	r io.Reader
+	b []byte
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if need := 16 - len(h.b); need > 0 {
+		h.b = append(h.b, p[:min(n, need)]...)
+	}
+	return n, err
 }

@@ -129,7 +129,7 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 			return nil, err
 		}
 		if shares > 0 {
-			if ch.Shares, err = u.Split(shares, threshold); err != nil {
+			if ch.Shares, err = u.SplitFor(shares, threshold, st.ClusterID, newVersion); err != nil {
 				return nil, err
 			}
 			ch.KeyShares, ch.Threshold = shares, threshold

@@ -302,7 +302,9 @@ func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 }
 
 // RetireDEK removes an old DEK from the keyring, only when no manager holds
-// anything sealed under it.
+// anything sealed under it, then compacts every manager so that no file
+// keeps a wrapped copy of it (compactRetired). Retiring a retired DEK runs
+// that compaction again: it finishes a retirement that was interrupted.
 func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
@@ -315,7 +317,11 @@ func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 	case !ok:
 		return api.Errorf(api.CodeNotFound, "no data key version %d", version).WithHint("`vault key status` lists them")
 	case d.State == keys.DEKRetired:
-		return api.Errorf(api.CodeInvalid, "data key v%d is already retired", version)
+		if err := n.compactRetired(ctx, version); err != nil {
+			return err
+		}
+		n.log.Info("data key already retired; compacted again", "dek_version", version)
+		return nil
 	case d.State == keys.DEKActive:
 		return api.Errorf(api.CodeInvalid, "data key v%d is the active key", version).
 			WithHint("rotate first: `vault key rotate --full` makes a new key, re-seals everything under it and compacts")
@@ -355,5 +361,5 @@ func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 		return err
 	}
 	n.log.Info("retired a data key", "dek_version", version)
-	return nil
+	return n.compactRetired(ctx, version)
 }

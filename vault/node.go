@@ -122,8 +122,12 @@ type Node struct {
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
 
+	stoppedMu sync.Mutex
+	stopped   map[uint64]stoppedGroup // groups stopped at an entry they cannot open
+
 	mountMu sync.Mutex
 	mounts  map[string]*mount // by mountpoint (exec mounts by a private key)
+	mnt     mountTable        // the rest of the table (mounts.go)
 
 	initMu sync.Mutex // serializes Init
 	keyMu  sync.Mutex // serializes key operations started on this node
@@ -376,11 +380,13 @@ func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyri
 		}
 		return nil, fmt.Errorf("start raft on %s: %w", st.RaftAddr, err)
 	}
+	n.resetStopped() // every replica starts again
 	create, err := raftsm.NewFactory(store, raftsm.Hooks{
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
 		KeyringApplied: n.keyringApplied,
 		SecretsChanged: n.secretsChanged,
+		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
 	})
 	if err == nil {
 		err = n.startReplicas(nh, st, create, members, join)
@@ -413,7 +419,7 @@ func (n *Node) restartRaft(ctx context.Context) error {
 	// an operation reopens one after another never take a quorum down.
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := waitReady(wctx, nh2, allShards(st.Shards)); err != nil {
+	if err := n.waitReadyOrStopped(wctx, nh2, allShards(st.Shards)); err != nil {
 		return err
 	}
 	n.log.Info("reopened the Raft log database")
@@ -439,7 +445,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = waitReady(wctx, nh, allShards(st.Shards))
+		err = n.waitReadyOrStopped(wctx, nh, allShards(st.Shards))
 		cancel()
 	}
 	if err == nil {
@@ -749,6 +755,7 @@ func (n *Node) Status() *api.Status {
 		if rec, err := n.staleCluster(); err == nil {
 			s.Autolock = rec.Autolock
 		}
+		s.StoppedGroups = n.stoppedGroups()
 	}
 	return s
 }

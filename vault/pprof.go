@@ -1,16 +1,13 @@
 package vault
 
-import (
-	"net/http"
-	"net/http/pprof"
-)
+import "net/http/pprof"
 
 // registerPprof serves Go's profiles on the local socket when the daemon
 // runs with --pprof, e.g.
 //
 //	curl --unix-socket /run/vault/vault.sock -o cpu.pprof 'http://vault/debug/pprof/profile?seconds=10'
 //	go tool pprof -top bin/vault cpu.pprof
-func (n *Node) registerPprof(mux *http.ServeMux) {
+func (n *Node) registerPprof(mux *routeTable) {
 	if !n.cfg.Pprof {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/lni/dragonboat/v4/logger"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -244,6 +245,9 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	if err != nil {
 		return sm.Result{}, err
 	}
+	if err := n.groupStopped(shard); err != nil {
+		return sm.Result{}, err
+	}
 	dek, err := ring.Active()
 	if err != nil {
 		return sm.Result{}, err
@@ -261,6 +265,12 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
+	if err == nil && res.Value == raftsm.ResultFailed {
+		// Committed, but this manager's replica stopped at an earlier
+		// entry: the other managers apply it, this one cannot say how.
+		return res, api.Errorf(api.CodeUnavailable, "group %d stopped on this manager at an entry it cannot open: the request was committed and the other managers apply it, but this one cannot tell the result", shard).
+			WithHint("`vault status` says why; check the result on another manager")
+	}
 	return res, n.explain(err)
 }
 
@@ -286,6 +296,9 @@ func staleReads(ctx context.Context) bool {
 // applied state when ctx came from WithStaleReads.
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
 	if _, _, err := n.running(); err != nil {
+		return nil, err
+	}
+	if err := n.groupStopped(shard); err != nil {
 		return nil, err
 	}
 	stale := staleReads(ctx)

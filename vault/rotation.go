@@ -181,6 +181,9 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	}
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
 	for _, shard := range allShards(n.shardCount()) {
+		if err := n.groupStopped(shard); err != nil {
+			return err // its log cannot be compacted behind entries it never applied
+		}
 		var index uint64
 		err := withRetry(ctx, "snapshot", func(ctx context.Context) error {
 			var err error

@@ -158,8 +158,10 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 	return nil, api.Errorf(api.CodeNotFound, "no such secret: %s", ref).WithHint("`vault secret ls` lists them")
 }
 
-// CreateSecret creates a secret with its first data version.
+// CreateSecret creates a secret with its first data version. It wipes
+// req.Data before it returns: the caller hands the plaintext over.
 func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
+	defer wipe(req.Data)
 	if err := ValidateName(req.Name); err != nil {
 		return nil, err
 	}
@@ -202,6 +204,7 @@ func (n *Node) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, e
 	if err != nil {
 		return nil, err
 	}
+	defer wipe(b) // the record holds the secret's name
 	w := &raftsm.SecretWrite{ID: rec.ID, NameMAC: mac, ExpectGen: expectGen}
 	if w.Record, err = n.seal(shard, raftsm.RecordObject(rec.ID), b); err != nil {
 		return nil, err
@@ -228,8 +231,10 @@ func resultError(res sm.Result, ref string) error {
 // maxConflictRetries bounds read-modify-write retries under concurrent updates.
 const maxConflictRetries = 20
 
-// UpdateSecret adds a new data version.
+// UpdateSecret adds a new data version. It wipes data before it returns:
+// the caller hands the plaintext over.
 func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
+	defer wipe(data)
 	if err := ValidateData(data); err != nil {
 		return nil, err
 	}

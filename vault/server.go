@@ -1,10 +1,12 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -40,7 +42,51 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	mux := http.NewServeMux()
+	n.srv = &http.Server{Handler: n.refuseWhileLocked(n.routes().ServeMux), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "err", err)
+		}
+	}()
+	n.log.Info("serving the API", "socket", p)
+	return nil
+}
+
+// routeTable is the local API's mux, which remembers every pattern
+// registered on it (for the test that asks each of them while locked).
+type routeTable struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// HandleFunc registers handler for pattern.
+func (t *routeTable) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	t.patterns = append(t.patterns, pattern)
+	t.ServeMux.HandleFunc(pattern, handler)
+}
+
+// servedWhileLocked are the only routes a locked node serves: a locked node
+// holds no key, and answers nothing about the secrets or mounts it had.
+var servedWhileLocked = map[string]bool{
+	"GET /v1/status":  true,
+	"POST /v1/unlock": true,
+}
+
+// refuseWhileLocked answers "locked" to every request of a locked node but
+// those of servedWhileLocked.
+func (n *Node) refuseWhileLocked(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); !servedWhileLocked[pattern] && n.isLocked() {
+			writeError(w, errLocked())
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routes is the local API.
+func (n *Node) routes() *routeTable {
+	mux := &routeTable{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("GET /v1/status", n.handle(func(r *http.Request) (any, error) { return n.Status(), nil }))
 	mux.HandleFunc("POST /v1/cluster/init", n.handle(func(r *http.Request) (any, error) {
 		var req api.InitRequest
@@ -178,25 +224,63 @@ func (n *Node) serve() error {
 	}))
 	n.registerDebug(mux)
 	n.registerPprof(mux)
-	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("API server stopped", "err", err)
-		}
-	}()
-	n.log.Info("serving the API", "socket", p)
-	return nil
+	return mux
 }
 
+// decode reads a request body into v: one JSON object, and nothing after
+// it but white space. Bodies carry secret data and unlock keys: the body is
+// read into one buffer, wiped once decoded. (Copies this cannot reach
+// remain: the connection's read buffer and the JSON decoder's own.)
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := readBody(http.MaxBytesReader(nil, r.Body, maxBody), r.ContentLength)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return api.Errorf(api.CodeInvalid, "request body over %d bytes", maxBody)
 		}
 		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+	}
+	return decodeBody(body, v)
+}
+
+// readBody reads rd to its end into one buffer, sized by length when known;
+// a buffer outgrown is wiped before it is dropped.
+func readBody(rd io.Reader, length int64) ([]byte, error) {
+	size := 4096
+	if length >= 0 && length < maxBody {
+		size = int(length) + 1 // room to see the end without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			wipe(buf)
+			buf = grown
+		}
+		k, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			wipe(buf)
+			return nil, err
+		}
+	}
+}
+
+// decodeBody decodes body, one JSON object, into v and wipes body.
+func decodeBody(body []byte, v any) error {
+	defer wipe(body)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeInvalid, "bad request body: %v", err)
+	}
+	// One object and nothing after it: a second one would be dropped unread.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return api.Errorf(api.CodeInvalid, "bad request body: data after the JSON object")
 	}
 	return nil
 }
@@ -207,19 +291,29 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
 		out, err := f(r.WithContext(ctx))
-		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			var e *api.Error
 			if !errors.As(err, &e) {
 				n.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err) // the path can hold a secret name
-				e = api.Errorf(api.CodeInternal, "%v", err)
 			}
-			w.WriteHeader(e.Status())
-			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+			writeError(w, err)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	}
+}
+
+// writeError answers err as an api.Error body (CodeInternal when it is
+// not one).
+func writeError(w http.ResponseWriter, err error) {
+	var e *api.Error
+	if !errors.As(err, &e) {
+		e = api.Errorf(api.CodeInternal, "%v", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status())
+	_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
 }
 
 // readContext is the request's context, marked for stale reads when the

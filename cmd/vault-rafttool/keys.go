@@ -24,6 +24,9 @@ type kekSource struct {
 	filePath  string
 	unlock    *keys.UnlockKey
 	clusterID string
+	// shares, when given instead of the key, are combined into unlock once
+	// the keyrings' check values are known (resolveShares).
+	shares []givenShare
 }
 
 // errKEKVersion means no KEK of a keyring's version is at hand: the KEK file
@@ -77,22 +80,26 @@ func (s *kekSource) wipe() {
 // terminal, or fails with the locked error.
 func keySourceFromFlags(c *cli.Context, dir *vault.StateDir) (*kekSource, error) {
 	clusterID := dir.Node.ClusterID
+	shares, err := sharesFromFlags(c)
+	if err != nil {
+		return nil, err
+	}
 	u, err := unlockKeyFromFlags(c, clusterID)
 	if err != nil {
 		return nil, err
 	}
-	src := &kekSource{unlock: u, clusterID: clusterID, filePath: dir.KEKFile()}
+	src := &kekSource{unlock: u, clusterID: clusterID, filePath: dir.KEKFile(), shares: shares}
 	kek, err := dir.ReadKEK()
 	switch {
 	case err == nil:
 		src.file = kek
 	case errors.Is(err, vault.ErrLocked):
-		if u == nil {
+		if u == nil && shares == nil {
 			if src.unlock, err = promptUnlockKey(c, clusterID); err != nil {
 				return nil, err
 			}
 		}
-	case u != nil:
+	case u != nil || shares != nil:
 		warnf(c.App.ErrWriter, "the KEK file is unreadable (%v): using the unlock key", err)
 	default:
 		return nil, withHint(fmt.Errorf("read the KEK file: %w", err),
@@ -265,6 +272,9 @@ func (k *keyset) wipe() {
 // stops here, before anything is printed.
 func (s *session) unlock(src *kekSource) error {
 	s.keys = &keyset{src: src, seen: map[[32]byte]error{}}
+	if err := s.resolveShares(src); err != nil {
+		return err
+	}
 	if s.store == nil {
 		return nil // the logs cannot be opened either; each entry says so
 	}
@@ -300,6 +310,9 @@ func (s *session) unlock(src *kekSource) error {
 		return nil
 	}
 	switch {
+	case (wrong != nil || otherVersion != nil) && src.shares != nil:
+		return withHint(errors.New("wrong unlock key: the shares combine to a valid unlock key of this cluster, but it does not open this node's keyring: they are from a previous split"),
+			"give shares of the split that opens this node: the ones printed by the last `vault unlock-key --rotate` or `vault cluster update --autolock`; if this node was down during a later re-split, the shares from before it")
 	case (wrong != nil || otherVersion != nil) && src.unlock != nil:
 		return withHint(errors.New("wrong unlock key: it is well formed and made for this cluster, but it does not open this node's keyring"),
 			"give the cluster's current unlock key; if it was rotated while this node was down, the key from before the rotation")
@@ -314,4 +327,41 @@ func (s *session) unlock(src *kekSource) error {
 			"without a keyring nothing sealed can be opened: the state database is incomplete or damaged")
 	}
 	return errors.New("no keyring in the state database could be opened (see the warnings above)")
+}
+
+// resolveShares combines the shares given instead of the unlock key, with
+// the key check values of every keyring this node holds (its shards' and a
+// join keyring), so that a share of a previous split is refused first.
+func (s *session) resolveShares(src *kekSource) error {
+	if src.shares == nil {
+		return nil
+	}
+	var checks [][]byte
+	add := func(b []byte) {
+		if w, err := keys.UnmarshalWrappedKeyring(b); err == nil {
+			checks = append(checks, w.KEKCheck)
+			if w.HasNext() { // during a KEK change, the new split's too
+				checks = append(checks, w.NextKEKCheck)
+			}
+		}
+	}
+	if b, err := os.ReadFile(s.dir.JoinKeyringFile()); err == nil {
+		add(b)
+	}
+	if s.store != nil {
+		for _, shard := range s.allShards() {
+			if b, err := s.store.Keyring(shard); err == nil && b != nil {
+				add(b)
+			}
+		}
+	}
+	u, err := combineShares(src.shares, checks, src.clusterID)
+	for i := range src.shares {
+		src.shares[i].text = ""
+	}
+	if err != nil {
+		return err
+	}
+	src.unlock = u
+	return nil
 }

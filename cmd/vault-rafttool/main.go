@@ -3,7 +3,7 @@
 // holds, the current form of an object, writes a decrypted copy for
 // forensics, and verifies everything that is sealed.
 //
-//	vault-rafttool [-d STATE_DIR] [--unlock-key-file FILE] COMMAND
+//	vault-rafttool [-d STATE_DIR] [--unlock-key-file FILE | --unlock-share-file FILE...] COMMAND
 //
 //	dump-wal       every Raft log entry, decrypted, in index order
 //	dump-snapshot  each shard's members and the objects of its state
@@ -26,7 +26,12 @@
 // unlock key: --unlock-key-file, a prompt on a terminal, or --unlock-key.
 // A mistyped key is reported as a typo, a key of another cluster as such,
 // and a key that does not open the keyring as wrong, before anything is
-// read.
+// read. A key split into Shamir shares is given as its shares:
+// --unlock-share-file FILE for each (- once for stdin; one share a line).
+// Shares made for the KEK name the split that opens a keyring, so a share
+// of a previous split is refused as such before any are combined; a typo,
+// a duplicate, a share of another split and a corrupt or forged share are
+// each named with the file it came from.
 //
 // # Output
 //
@@ -95,11 +100,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      progName,
 		Usage:     "decrypt and inspect a vault node's Raft logs, snapshots and state, offline",
-		UsageText: progName + " [-d STATE_DIR] [--unlock-key-file FILE] COMMAND [OPTIONS]",
+		UsageText: progName + " [-d STATE_DIR] [--unlock-key-file FILE | --unlock-share-file FILE...] COMMAND [OPTIONS]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "state-dir", Aliases: []string{"d"}, Value: DefaultStateDir, Usage: "the node's state directory (the daemon's --state-dir)"},
 			&cli.StringFlag{Name: "unlock-key", Usage: "the unlock key of a locked node (prefer --unlock-key-file: flags show in ps)"},
 			&cli.StringFlag{Name: "unlock-key-file", Usage: "read the unlock key from `FILE` (- for stdin)"},
+			&cli.StringSliceFlag{Name: "unlock-share-file", Usage: "read Shamir shares of the unlock key from `FILE`, one a line (repeat for each; - once for stdin)"},
 			&cli.StringFlag{Name: "temp-dir", Usage: "where the private copy of the databases goes (default $TMPDIR; the state dir's file system avoids copying)"},
 		},
 		Commands: []*cli.Command{

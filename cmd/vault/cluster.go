@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
-	"text/tabwriter"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,12 +44,19 @@ func clusterCommand() *cli.Command {
 				Name:      "join",
 				Usage:     "join this fresh node to a cluster as a manager",
 				ArgsUsage: "MANAGER_API_ADDR",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "token", Required: true, Usage: "a join token (`vault cluster join-token manager` prints one)"}},
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "token", Usage: "a join token, as 'vault cluster join-token manager' prints it (visible to other users in ps: prefer --token-file)"},
+					&cli.StringFlag{Name: "token-file", Usage: "read the join token from this file, or from stdin with -"},
+				},
 				Action: func(c *cli.Context) error {
 					if c.Args().Len() != 1 {
-						return usagef("vault cluster join --token TOKEN MANAGER_API_ADDR", "give one manager address")
+						return usagef("vault cluster join --token-file FILE MANAGER_API_ADDR", "give one manager address")
 					}
-					r, err := client(c).Join(c.Context, api.JoinRequest{Token: c.String("token"), ManagerAddr: c.Args().First()})
+					token, err := joinToken(c)
+					if err != nil {
+						return err
+					}
+					r, err := client(c).Join(c.Context, api.JoinRequest{Token: token, ManagerAddr: c.Args().First()})
 					if err != nil {
 						return err
 					}
@@ -70,6 +80,9 @@ func clusterCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					if r.Role == "worker" {
+						fmt.Fprintln(os.Stderr, "vault: warning: workers cannot join a cluster yet: this token is kept for when they can; only managers join today")
+					}
 					if c.Bool("quiet") {
 						fmt.Println(r.Token)
 						return nil
@@ -81,7 +94,11 @@ func clusterCommand() *cli.Command {
 					if r.Rotated {
 						fmt.Printf("Rotated the %s join token; the old one no longer works.\n\n", r.Role)
 					}
-					fmt.Printf("To add a %s to this cluster, run on a fresh node (its daemon running):\n\n", r.Role)
+					if r.Role == "worker" {
+						fmt.Printf("Workers cannot join a cluster yet. Once they can, add one by running on a fresh node (its daemon running):\n\n")
+					} else {
+						fmt.Printf("To add a %s to this cluster, run on a fresh node (its daemon running):\n\n", r.Role)
+					}
 					fmt.Printf("    vault cluster join --token %s %s\n\n", r.Token, st.APIAddr)
 					return nil
 				},
@@ -110,32 +127,27 @@ func nodeCommand() *cli.Command {
 			{
 				Name:    "ls",
 				Aliases: []string{"list"},
-				Usage:   "list the managers: status and how many groups each leads",
-				Flags:   []cli.Flag{formatFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print ids only"}},
+				Usage:   "list the managers: state and how many groups each leads",
+				Flags:   listFlags(nodeFields, "id=ID, name=NAME, role=manager, state=ready|locked|unreachable"),
 				Action: func(c *cli.Context) error {
+					if c.Args().Present() {
+						return usagef("", "node ls takes no arguments")
+					}
+					f, err := parseFilters(c.StringSlice("filter"), "id", "name", "role", "state")
+					if err != nil {
+						return err
+					}
 					nodes, err := client(c).Nodes(c.Context)
 					if err != nil {
 						return err
 					}
-					if c.Bool("quiet") {
-						for _, n := range nodes {
-							fmt.Println(n.ID)
-						}
-						return nil
-					}
-					if f := c.String("format"); f != "" && f != "table" {
-						return printFormattedEach(f, nodes)
-					}
-					w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-					fmt.Fprintln(w, "ID\tADDRESS\tROLE\tSTATUS\tLEADS")
-					for _, n := range nodes {
-						id := n.ID
-						if n.Self {
-							id += " *"
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\n", id, n.Addr, n.Role, n.Status, n.Leader, n.Groups)
-					}
-					return w.Flush()
+					rows := filterRows(nodeRows(nodes), func(r nodeRow) bool {
+						return f.any("id", func(v string) bool { return strings.HasPrefix(r.ID, v) }) &&
+							f.any("name", func(v string) bool { return strings.HasPrefix(r.Name, v) }) &&
+							f.any("role", func(v string) bool { return r.Role == v }) &&
+							f.any("state", func(v string) bool { return r.State == v })
+					})
+					return nodeList.print(c, rows)
 				},
 			},
 			{
@@ -158,6 +170,38 @@ func nodeCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// joinToken reads the join token from --token or --token-file (a file, or
+// stdin with -), never both.
+func joinToken(c *cli.Context) (string, error) {
+	const hint = "vault cluster join --token-file FILE MANAGER_API_ADDR (- reads stdin)"
+	switch {
+	case c.IsSet("token") && c.IsSet("token-file"):
+		return "", usagef(hint, "give --token or --token-file, not both")
+	case c.IsSet("token"):
+		return c.String("token"), nil
+	case !c.IsSet("token-file"):
+		return "", usagef(hint, "no join token: give --token-file FILE, or --token TOKEN")
+	}
+	var b []byte
+	var err error
+	if file := c.String("token-file"); file == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, 4096))
+	} else {
+		b, err = os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", usagef(hint, "%q does not exist", file)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", usagef("`vault cluster join-token manager` on a manager prints the token", "the join token is empty")
+	}
+	return token, nil
 }
 
 // shardsFlag is --shards of `cluster init` and `dev`: left unset, the

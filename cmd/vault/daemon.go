@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -17,12 +18,15 @@ import (
 	"github.com/vaultd/vault/vault"
 )
 
+// DefaultStateDir is where a daemon keeps its state unless told otherwise.
+const DefaultStateDir = "/var/lib/vault"
+
 func daemonCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "run a vault node in the foreground",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state-dir", Required: true, Usage: "where the node keeps its state"},
+			&cli.StringFlag{Name: "state-dir", Value: DefaultStateDir, Usage: "where the node keeps its state"},
 			&cli.StringFlag{Name: "listen-addr", Value: vault.DefaultListenAddr, Usage: "Raft listen address HOST:PORT"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "Raft address peers use (default: --listen-addr)"},
 			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
@@ -91,21 +95,30 @@ func devCommand() *cli.Command {
 		Usage: "run a throwaway single-node cluster in a temporary directory (autolock off)",
 		Flags: []cli.Flag{
 			shardsFlag(),
+			&cli.StringFlag{Name: "listen-addr", Usage: "Raft listen address HOST:PORT (default: a free port on 127.0.0.1)"},
+			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("", "dev takes no arguments, got %q", c.Args().First())
+			}
 			if err := checkShards(c); err != nil {
 				return err
+			}
+			listen := c.String("listen-addr")
+			if listen == "" {
+				port, err := freePort()
+				if err != nil {
+					return err
+				}
+				listen = fmt.Sprintf("127.0.0.1:%d", port)
 			}
 			dir, err := os.MkdirTemp("", "vault-dev-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
 			sock := c.String("socket")
 			if !c.IsSet("socket") {
 				sock = filepath.Join(dir, "vault.sock")
@@ -113,7 +126,8 @@ func devCommand() *cli.Command {
 			cfg := vault.Config{
 				StateDir:   filepath.Join(dir, "state"),
 				SocketPath: sock,
-				ListenAddr: fmt.Sprintf("127.0.0.1:%d", port),
+				ListenAddr: listen,
+				APIAddr:    c.String("api-addr"),
 				Logger:     newLogger(c.Bool("debug")),
 			}
 			return runNode(cfg, func(n *vault.Node) error {
@@ -144,7 +158,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show this node's state",
-		Flags: []cli.Flag{formatFlag()},
+		Flags: []cli.Flag{objectFormatFlag(statusFields)},
 		Action: func(c *cli.Context) error {
 			s, err := client(c).Status(c.Context)
 			if err != nil {
@@ -158,6 +172,8 @@ func statusCommand() *cli.Command {
 	}
 }
 
+const statusFields = ".Initialized, .Locked, .NodeID, .ClusterID, .Addr, .APIAddr, .Shards, .Autolock, .KEKVersion, .ActiveDEK, .DEKVersions"
+
 func printStatus(s *api.Status) error {
 	if !s.Initialized {
 		fmt.Println("Initialized: false")
@@ -166,5 +182,9 @@ func printStatus(s *api.Status) error {
 	}
 	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nSecret shards: %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
 		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
+	for _, g := range s.StoppedGroups {
+		fmt.Printf("Stopped:      %s (since %s)\n", g.Reason, g.Since.Local().Format(time.DateTime))
+		fmt.Fprintf(os.Stderr, "vault: hint: %s\n", g.Hint)
+	}
 	return nil
 }

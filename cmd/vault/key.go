@@ -25,7 +25,7 @@ func keyCommand() *cli.Command {
 			{
 				Name:  "status",
 				Usage: "every data key version, its state, and what is still sealed under it on every manager",
-				Flags: []cli.Flag{formatFlag()},
+				Flags: []cli.Flag{objectFormatFlag(".DEKs, .Unreachable, .MaxAge, .MaxSeals, .Rotation")},
 				Action: func(c *cli.Context) error {
 					ks, err := client(c).KeyStatus(c.Context)
 					if err != nil {

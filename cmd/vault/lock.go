@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -26,13 +28,16 @@ func clusterUpdateCommand() *cli.Command {
 		Name:  "update",
 		Usage: "change cluster settings",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "autolock", Usage: "true: managers need the unlock key after a restart; false: each keeps its KEK on disk"},
+			&cli.BoolFlag{Name: "autolock", Usage: "managers need the unlock key after a restart; --autolock=false: each keeps its KEK on disk"},
 			&cli.DurationFlag{Name: "dek-max-age", Usage: "rotate the data key automatically when it is this old (0: default 720h)"},
 			&cli.Uint64Flag{Name: "dek-max-seals", Usage: "rotate the data key automatically after this many seals (0: default 2^30)"},
 		}, shareFlags()...),
 		Action: func(c *cli.Context) error {
+			if a := c.Args().First(); a == "true" || a == "false" {
+				return usagef(fmt.Sprintf("vault cluster update --autolock=%s", a), "%q is not an argument: join it to the flag with =", a)
+			}
 			if c.Args().Present() {
-				return usagef("vault cluster update --autolock=true|false", "cluster update takes no arguments")
+				return usagef("vault cluster update --autolock[=true|false]", "cluster update takes no arguments")
 			}
 			if c.IsSet("dek-max-age") || c.IsSet("dek-max-seals") {
 				err := client(c).SetRotationPolicy(c.Context, api.RotationPolicy{
@@ -48,16 +53,9 @@ func clusterUpdateCommand() *cli.Command {
 				}
 			}
 			if !c.IsSet("autolock") {
-				return usagef("vault cluster update --autolock=true|false, --dek-max-age D, --dek-max-seals N", "nothing to update")
+				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N", "nothing to update")
 			}
-			var enable bool
-			switch c.String("autolock") {
-			case "true":
-				enable = true
-			case "false":
-			default:
-				return usagef("", "--autolock=%s: want true or false", c.String("autolock"))
-			}
+			enable := c.Bool("autolock")
 			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
 			if err != nil {
 				return err
@@ -226,6 +224,9 @@ func readKey(file string) (string, error) {
 	switch {
 	case file != "":
 		b, err = os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", usagef("give the file the key was saved in, or pipe the key to stdin", "%q does not exist", file)
+		}
 	case term.IsTerminal(int(os.Stdin.Fd())):
 		fmt.Fprint(os.Stderr, "Unlock key (or share): ")
 		b, err = term.ReadPassword(int(os.Stdin.Fd()))
@@ -238,7 +239,7 @@ func readKey(file string) (string, error) {
 	}
 	key := strings.TrimSpace(string(b))
 	if key == "" {
-		return "", usagef("the key starts with VLTKEY-1- (a share with VLTSHR-1-)", "no key given")
+		return "", usagef("the key starts with VLTKEY-1- (a share with VLTSHR-)", "no key given")
 	}
 	return key, nil
 }

@@ -5,15 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -54,53 +56,43 @@ func mountCommand() *cli.Command {
 			Name:    "ls",
 			Aliases: []string{"list"},
 			Usage:   "list the daemon's mounts",
-			Flags:   []cli.Flag{formatFlag()},
+			Flags:   listFlags(mountFields, "name=MOUNTPOINT, secret=NAME"),
 			Action: func(c *cli.Context) error {
+				if c.Args().Present() {
+					return usagef("", "mount ls takes no arguments")
+				}
+				f, err := parseFilters(c.StringSlice("filter"), "name", "secret")
+				if err != nil {
+					return err
+				}
 				ms, err := client(c).Mounts(c.Context)
 				if err != nil {
 					return err
 				}
-				if f := c.String("format"); f != "" && f != "table" {
-					return printFormattedEach(f, ms)
-				}
-				w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-				fmt.Fprintln(w, "MOUNTPOINT\tSECRETS\tFOLLOW\tLOCKED")
-				for _, m := range ms {
-					var names []string
-					for _, s := range m.Secrets {
-						n := s.Source
-						if s.Version != 0 {
-							n = fmt.Sprintf("%s@%d", n, s.Version)
-						}
-						if s.Target != s.Source {
-							n += "->" + s.Target
-						}
-						names = append(names, n)
-					}
-					mp := m.Mountpoint
-					if m.Exec {
-						mp += " (vault exec)"
-					}
-					fmt.Fprintf(w, "%s\t%s\t%v\t%v\n", mp, strings.Join(names, ","), m.Follow, m.Locked)
-				}
-				return w.Flush()
+				rows := filterRows(mountRows(ms), func(r mountRow) bool {
+					return f.any("name", func(v string) bool { return strings.HasPrefix(r.Mountpoint, v) }) &&
+						f.any("secret", func(v string) bool {
+							return slices.ContainsFunc(r.Secrets, func(s api.SecretSpec) bool { return s.Source == v })
+						})
+				})
+				return mountList.print(c, rows)
 			},
 		}},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
-				return usagef("vault mount --secret NAME [--follow] MOUNTPOINT", "give one mountpoint (flags first)")
+				return usagef("vault mount --secret NAME [--follow] MOUNTPOINT", "give one mountpoint")
 			}
 			specs, err := secretSpecs(c)
 			if err != nil {
 				return err
 			}
-			mp := c.Args().First()
-			if abs, err := os.Getwd(); err == nil && !strings.HasPrefix(mp, "/") {
-				mp = abs + "/" + mp
+			mp, err := filepath.Abs(c.Args().First()) // the daemon's working directory is not ours
+			if err != nil {
+				return err
 			}
 			m, err := client(c).Mount(c.Context, api.MountRequest{Mountpoint: mp, Secrets: specs, Follow: c.Bool("follow")})
 			if err != nil {
-				return err
+				return fuseHint(err)
 			}
 			fmt.Println(m.Mountpoint)
 			return nil
@@ -117,9 +109,9 @@ func unmountCommand() *cli.Command {
 			if c.Args().Len() != 1 {
 				return usagef("vault unmount MOUNTPOINT", "give one mountpoint")
 			}
-			mp := c.Args().First()
-			if abs, err := os.Getwd(); err == nil && !strings.HasPrefix(mp, "/") {
-				mp = abs + "/" + mp
+			mp, err := filepath.Abs(c.Args().First()) // the daemon's working directory is not ours
+			if err != nil {
+				return err
 			}
 			return client(c).Unmount(c.Context, mp)
 		},
@@ -143,6 +135,11 @@ func execCommand() *cli.Command {
 			}
 			if !c.Args().Present() {
 				return usagef("vault exec --secret NAME -- CMD [ARGS...]", "no command")
+			}
+			// As a shell would: 127 for a command not found, 126 for
+			// one that cannot be run, before anything is mounted.
+			if _, err := exec.LookPath(c.Args().First()); err != nil {
+				return commandNotFound(c.Args().First(), err)
 			}
 			req, _ := json.Marshal(api.ExecRequest{Secrets: specs, Follow: c.Bool("follow")})
 			self, err := os.Executable()
@@ -206,13 +203,13 @@ func runExecChild(socket string, args []string) error {
 	argv := args[2:]
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return usagef("", "%s: command not found", argv[0])
+		return commandNotFound(argv[0], err)
 	}
 	// Connect first: /run may be replaced below, and the socket may live there.
 	raddr := &net.UnixAddr{Name: socket, Net: "unix"}
 	conn, err := net.DialUnix("unix", nil, raddr)
 	if err != nil {
-		return (&api.Error{Message: fmt.Sprintf("no vault daemon at %s", socket)}).WithHint("start one with `vault daemon --state-dir DIR`")
+		return (&api.Error{Message: fmt.Sprintf("no vault daemon at %s", socket)}).WithHint("start one with `vault daemon`, or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
 	}
 	defer conn.Close()
 	const target = "/run/secrets"
@@ -228,7 +225,7 @@ func runExecChild(socket string, args []string) error {
 	}
 	fd, err := fuse.MountFD(target)
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", target, err)
+		return fuseHint(fmt.Errorf("mount %s: %w", target, err))
 	}
 	body, _ := json.Marshal(req)
 	hreq, _ := http.NewRequest("POST", "http://vault/v1/exec", strings.NewReader(string(body)))
@@ -262,5 +259,36 @@ func runExecChild(socket string, args []string) error {
 		return fmt.Errorf("daemon: %s", strings.TrimSpace(strings.TrimPrefix(line, "ERR ")))
 	}
 	conn.Close()
-	return syscall.Exec(path, argv, os.Environ())
+	err = syscall.Exec(path, argv, os.Environ())
+	return &exitCodeError{code: 126, err: fmt.Errorf("%s: %w", argv[0], err)}
+}
+
+// commandNotFound is a shell's answer to a command that cannot be run: 127
+// when it is not found, 126 when it is not executable.
+func commandNotFound(name string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return &exitCodeError{code: 126, err: usagef(fmt.Sprintf("make it executable (chmod +x %s), or run it through its interpreter", name), "%s: permission denied", name)}
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+		return &exitCodeError{code: 127, err: usagef("the command runs as in a shell: give its path, or put it on PATH", "%s: command not found", name)}
+	}
+	return &exitCodeError{code: 126, err: fmt.Errorf("%s: %w", name, err)}
+}
+
+// fuseHint adds what to do when the kernel's FUSE device is missing or
+// refused.
+func fuseHint(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "/dev/fuse") && !strings.Contains(msg, "fusermount") && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Hint != "" {
+		return err
+	}
+	hint := "load the FUSE module (modprobe fuse) so that /dev/fuse exists; in a container, pass --device /dev/fuse"
+	if errors.Is(err, fs.ErrPermission) || strings.Contains(msg, "permission denied") || strings.Contains(msg, "operation not permitted") {
+		hint = "mounting needs root (CAP_SYS_ADMIN): run as root"
+	}
+	return &api.Error{Code: api.CodeInvalid, Message: withoutPackagePrefix(msg), Hint: hint}
 }

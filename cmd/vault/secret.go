@@ -6,7 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -23,7 +26,7 @@ func secretCommand() *cli.Command {
 			{
 				Name:      "create",
 				Usage:     "create a secret from a file or stdin; prints its id",
-				ArgsUsage: "[--label K=V]... NAME [FILE|-]",
+				ArgsUsage: "NAME [FILE|-]",
 				Flags:     []cli.Flag{&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "a label K=V (repeatable)"}},
 				Action: func(c *cli.Context) error {
 					name, data, err := nameAndData(c, "create")
@@ -63,42 +66,44 @@ func secretCommand() *cli.Command {
 				Name:    "ls",
 				Aliases: []string{"list"},
 				Usage:   "list secrets",
-				Flags: []cli.Flag{
-					formatFlag(),
-					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print ids only"},
-					staleFlag(),
-				},
+				Flags:   append(listFlags(secretFields, "id=ID, name=NAME, label=KEY or label=KEY=VALUE"), staleFlag()),
 				Action: func(c *cli.Context) error {
 					if c.Args().Present() {
-						return usagef("", "secret ls takes no arguments")
+						return usagef("", "secret ls takes no arguments; to list some, use --filter name=%s", c.Args().First())
+					}
+					f, err := parseFilters(c.StringSlice("filter"), "id", "name", "label")
+					if err != nil {
+						return err
 					}
 					list, err := readClient(c).Secrets(c.Context)
 					if err != nil {
 						return err
 					}
-					if c.Bool("quiet") {
-						for _, s := range list {
-							fmt.Println(s.ID)
-						}
-						return nil
-					}
-					switch f := c.String("format"); f {
-					case "", "table":
-						return printSecretTable(list)
-					default:
-						return printFormattedEach(f, list)
-					}
+					rows := filterRows(secretRows(list), func(r secretRow) bool {
+						return f.any("id", func(v string) bool { return strings.HasPrefix(r.ID, v) }) &&
+							f.any("name", func(v string) bool { return strings.HasPrefix(r.Name, v) }) &&
+							f.labels(r.Labels)
+					})
+					return secretList.print(c, rows)
 				},
 			},
 			{
 				Name:      "inspect",
 				Usage:     "show secrets' metadata (never their data)",
 				ArgsUsage: "NAME|ID...",
-				Flags:     []cli.Flag{formatFlag(), staleFlag()},
+				Flags: []cli.Flag{
+					formatFlag(secretFields),
+					&cli.BoolFlag{Name: "pretty", Usage: "print in a human-friendly format"},
+					&cli.BoolFlag{Name: "no-trunc", Usage: "do not shorten ids in a --format table"},
+					staleFlag(),
+				},
 				Action: func(c *cli.Context) error {
-					args, err := refs(c, "vault secret inspect [--format F] [--stale] NAME|ID...")
+					args, err := refs(c)
 					if err != nil {
 						return err
+					}
+					if c.Bool("pretty") && c.IsSet("format") {
+						return usagef("", "--pretty and --format do not go together")
 					}
 					var out []api.Secret
 					var errs []error
@@ -110,12 +115,16 @@ func secretCommand() *cli.Command {
 						}
 						out = append(out, *s)
 					}
-					f := c.String("format")
-					if f == "" || f == "json" || f == "table" {
-						if err := printJSON(out); err != nil {
-							return err
-						}
-					} else if err := printFormattedEach(f, out); err != nil {
+					rows := secretRows(out)
+					switch f := c.String("format"); {
+					case c.Bool("pretty"):
+						printSecretsPretty(rows)
+					case f == "":
+						err = printJSON(rows) // [] when none was found, as docker prints
+					default:
+						err = secretList.printFormat(c, f, rows)
+					}
+					if err != nil {
 						return err
 					}
 					return firstAfterPrinting(errs)
@@ -128,7 +137,7 @@ func secretCommand() *cli.Command {
 				ArgsUsage: "NAME|ID...",
 				Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "remove even a mounted secret"}},
 				Action: func(c *cli.Context) error {
-					args, err := refs(c, "vault secret rm NAME|ID...")
+					args, err := refs(c)
 					if err != nil {
 						return err
 					}
@@ -152,19 +161,47 @@ func secretCommand() *cli.Command {
 	}
 }
 
-// refs returns the NAME|ID arguments, refusing flags placed after them
-// (urfave/cli stops parsing flags at the first argument).
-func refs(c *cli.Context, usage string) ([]string, error) {
+// refs returns the NAME|ID arguments.
+func refs(c *cli.Context) ([]string, error) {
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		return nil, usagef(usage, "name the secret")
-	}
-	for _, a := range args {
-		if len(a) > 1 && a[0] == '-' {
-			return nil, usagef(usage, "flag %s after the arguments: give flags first", a)
-		}
+		return nil, usagef(fmt.Sprintf("%s NAME|ID...", commandPath), "name the secret")
 	}
 	return args, nil
+}
+
+// printSecretsPretty is inspect --pretty, as `docker secret inspect --pretty`.
+func printSecretsPretty(rows []secretRow) {
+	for i, r := range rows {
+		if i > 0 {
+			fmt.Println()
+		}
+		fmt.Printf("ID:          %s\n", r.ID)
+		fmt.Printf("Name:        %s\n", r.Name)
+		if len(r.Labels) > 0 {
+			fmt.Println("Labels:")
+			keys := make([]string, 0, len(r.Labels))
+			for k := range r.Labels {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Printf(" - %s=%s\n", k, r.Labels[k])
+			}
+		}
+		fmt.Printf("Created at:  %s\n", r.CreatedAt.Local().Format(time.RFC3339))
+		fmt.Printf("Updated at:  %s\n", r.UpdatedAt.Local().Format(time.RFC3339))
+		fmt.Printf("Version:     %d\n", r.Version)
+		fmt.Printf("Size:        %s\n", plural(r.Size, "byte"))
+		if len(r.Versions) > 0 {
+			fmt.Println("Versions:")
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			for _, v := range r.Versions {
+				fmt.Fprintf(w, " - v%d\t%s\t%s\n", v.Version, plural(v.Size, "byte"), v.CreatedAt.Local().Format(time.RFC3339))
+			}
+			w.Flush()
+		}
+	}
 }
 
 // firstAfterPrinting prints all but the last error and returns the last, so
@@ -187,11 +224,6 @@ func nameAndData(c *cli.Context, verb string) (string, []byte, error) {
 	if len(args) == 0 {
 		return "", nil, usagef(usage, "name the secret")
 	}
-	for _, a := range args[1:] {
-		if len(a) > 1 && a[0] == '-' {
-			return "", nil, usagef(fmt.Sprintf("vault secret %s [--label K=V]... NAME [FILE|-]", verb), "flag %s after the secret's name: give flags first", a)
-		}
-	}
 	if len(args) > 2 {
 		return "", nil, usagef(usage, "too many arguments: secret data is read from a file or stdin, never from the command line")
 	}
@@ -203,28 +235,7 @@ func nameAndData(c *cli.Context, verb string) (string, []byte, error) {
 	if len(args) == 2 {
 		src = args[1]
 	}
-	var r io.Reader
-	if src == "-" {
-		if term.IsTerminal(int(os.Stdin.Fd())) {
-			return "", nil, usagef(usage, "no data: give a FILE, or pipe the data to stdin")
-		}
-		r = os.Stdin
-	} else {
-		f, err := os.Open(src)
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, usagef("secret data is read from a file or stdin, never from the command line: "+usage,
-				"%q is not a file", src)
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return "", nil, usagef(usage, "%s is a directory", src)
-		}
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, vault.MaxDataSize+1))
+	data, err := readData(src, usage)
 	if err != nil {
 		return "", nil, err
 	}
@@ -232,6 +243,62 @@ func nameAndData(c *cli.Context, verb string) (string, []byte, error) {
 		return "", nil, err
 	}
 	return name, data, nil
+}
+
+// readData reads at most one byte more than a secret may hold from a file
+// or stdin ("-"), and refuses more.
+func readData(src, usage string) ([]byte, error) {
+	var r io.Reader
+	what := "stdin"
+	if src == "-" {
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			return nil, usagef(usage, "no data: give a FILE, or pipe the data to stdin")
+		}
+		r = os.Stdin
+	} else {
+		f, err := os.Open(src)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usagef("secret data is read from a file or stdin, never from the command line: "+usage,
+				"%q does not exist", src)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err == nil && st.IsDir() {
+			return nil, usagef(usage, "%q is a directory", src)
+		}
+		if err == nil && st.Mode().IsRegular() && st.Size() > vault.MaxDataSize {
+			return nil, usagef("secrets are for keys, passwords and certificates; keep large data elsewhere",
+				"%q is %s, over the %s limit of a secret", src, byteSize(st.Size()), byteSize(vault.MaxDataSize+1))
+		}
+		r, what = f, fmt.Sprintf("%q", src)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, vault.MaxDataSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > vault.MaxDataSize {
+		return nil, usagef("secrets are for keys, passwords and certificates; keep large data elsewhere",
+			"%s holds more than the %s limit of a secret", what, byteSize(vault.MaxDataSize+1))
+	}
+	return data, nil
+}
+
+// byteSize is n in bytes, KiB or MiB, as people read sizes.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return plural(int(n), "byte")
 }
 
 func parseLabels(in []string) (map[string]string, error) {
