@@ -91,7 +91,7 @@ type Status struct {
 type StoppedGroup struct {
 	Group      uint64    `json:"Group"`
 	Entry      uint64    `json:"Entry"`
-	Applied    uint64    `json:"Applied"`               // the last entry it applied
+	Applied    uint64    `json:"Applied"`              // the last entry it applied
 	DEKVersion uint32    `json:"DEKVersion,omitempty"` // what the entry is sealed under
 	Since      time.Time `json:"Since"`
 	Reason     string    `json:"Reason"`
@@ -103,12 +103,18 @@ type AutolockRequest struct {
 	Enable       bool `json:"enable"`
 	KeyShares    int  `json:"key_shares,omitempty"`
 	KeyThreshold int  `json:"key_threshold,omitempty"`
+	// Prepare only records the change and returns its key, to be shown
+	// before POST /v1/kek-change/commit switches the managers. Without it
+	// the call does both (the key is recorded before any manager switches,
+	// and `vault unlock-key` shows it while the change runs).
+	Prepare bool `json:"prepare,omitempty"`
 }
 
 // UnlockKeyRequest is POST /v1/unlock-key/rotate.
 type UnlockKeyRequest struct {
-	KeyShares    int `json:"key_shares,omitempty"`
-	KeyThreshold int `json:"key_threshold,omitempty"`
+	KeyShares    int  `json:"key_shares,omitempty"`
+	KeyThreshold int  `json:"key_threshold,omitempty"`
+	Prepare      bool `json:"prepare,omitempty"` // as in AutolockRequest
 }
 
 // UnlockKeyResponse carries a new or the current unlock key, or its shares.

@@ -408,7 +408,7 @@ func TestKEKPushForged(t *testing.T) {
 	// A change stuck switching: manager 2 is down when it commits.
 	cl := api.NewClient(ds[0].socket)
 	ctx := context.Background()
-	prep, err := cl.RotateUnlockKey(ctx, api.UnlockKeyRequest{})
+	prep, err := cl.RotateUnlockKey(ctx, api.UnlockKeyRequest{Prepare: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestKEKChangeAbort(t *testing.T) {
 	d := startCluster(t, 1)[0]
 	key := unlockKeyRE.FindString(must(t, d.vault("cluster", "update", "--autolock=true")).stdout)
 	cl := api.NewClient(d.socket)
-	prep, err := cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{})
+	prep, err := cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{Prepare: true})
 	if err != nil || prep.Phase != "prepared" || prep.Key == "" {
 		t.Fatalf("prepare: %+v %v", prep, err)
 	}
@@ -515,7 +515,7 @@ func TestKEKChangeAbort(t *testing.T) {
 	}
 
 	// A different request replaces a prepared change.
-	prep, err = cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{})
+	prep, err = cl.RotateUnlockKey(context.Background(), api.UnlockKeyRequest{Prepare: true})
 	if err != nil {
 		t.Fatal(err)
 	}

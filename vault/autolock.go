@@ -277,12 +277,18 @@ func (n *Node) SetAutolock(ctx context.Context, req *api.AutolockRequest) (*api.
 			return nil, api.Errorf(api.CodeInvalid, "autolock is already %s", onOff(req.Enable))
 		}
 	}
+	var resp *api.UnlockKeyResponse
 	if req.Enable {
 		// A new DEK too: the old one was wrapped under a KEK that sat on
 		// every manager's disk, so old disk images must not open new data.
-		return n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+		resp, err = n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	} else {
+		resp, err = n.prepareKEK(ctx, false, false, 0, 0)
 	}
-	return n.prepareKEK(ctx, false, false, 0, 0)
+	if err != nil || req.Prepare {
+		return resp, err
+	}
+	return n.CommitKEKChange(ctx, resp.ChangeID)
 }
 
 // RotateUnlockKey prepares a new unlock key; committed, the keyring is
@@ -297,7 +303,11 @@ func (n *Node) RotateUnlockKey(ctx context.Context, req *api.UnlockKeyRequest) (
 		return nil, api.Errorf(api.CodeInvalid, "autolock is off: there is no unlock key to rotate").
 			WithHint("turn it on with `vault cluster update --autolock=true`")
 	}
-	return n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	resp, err := n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	if err != nil || req.Prepare {
+		return resp, err
+	}
+	return n.CommitKEKChange(ctx, resp.ChangeID)
 }
 
 // ShowUnlockKey returns the current unlock key, and the key of a change in

@@ -56,7 +56,7 @@ func clusterUpdateCommand() *cli.Command {
 				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N", "nothing to update")
 			}
 			enable := c.Bool("autolock")
-			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold"), Prepare: true})
 			if err != nil {
 				return err
 			}
@@ -104,6 +104,9 @@ func runKEKChange(c *cli.Context, r *api.UnlockKeyResponse, quiet bool, cmd stri
 			fmt.Println()
 		}
 	}
+	if r.ChangeID == "" {
+		return r, nil // a daemon that changed it in one call
+	}
 	done, err := client(c).CommitKEKChange(c.Context, r.ChangeID)
 	if err != nil {
 		if r.Autolock {
@@ -149,7 +152,7 @@ func unlockKeyCommand() *cli.Command {
 				return nil
 			}
 			if c.Bool("rotate") {
-				r, err = client(c).RotateUnlockKey(c.Context, api.UnlockKeyRequest{KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+				r, err = client(c).RotateUnlockKey(c.Context, api.UnlockKeyRequest{KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold"), Prepare: true})
 				if err != nil {
 					return err
 				}
