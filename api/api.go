@@ -110,12 +110,18 @@ type AutolockRequest struct {
 	Enable       bool `json:"enable"`
 	KeyShares    int  `json:"key_shares,omitempty"`
 	KeyThreshold int  `json:"key_threshold,omitempty"`
+	// Prepare only records the change and returns its key, to be shown
+	// before POST /v1/kek-change/commit switches the managers. Without it
+	// the call does both (the key is recorded before any manager switches,
+	// and `vault unlock-key` shows it while the change runs).
+	Prepare bool `json:"prepare,omitempty"`
 }
 
 // UnlockKeyRequest is POST /v1/unlock-key/rotate.
 type UnlockKeyRequest struct {
-	KeyShares    int `json:"key_shares,omitempty"`
-	KeyThreshold int `json:"key_threshold,omitempty"`
+	KeyShares    int  `json:"key_shares,omitempty"`
+	KeyThreshold int  `json:"key_threshold,omitempty"`
+	Prepare      bool `json:"prepare,omitempty"` // as in AutolockRequest
 }
 
 // UnlockKeyResponse carries a new or the current unlock key, or its shares.
@@ -126,6 +132,22 @@ type UnlockKeyResponse struct {
 	KEKVersion uint32   `json:"kek_version"`
 	DEKVersion uint32   `json:"dek_version,omitempty"` // the DEK made active with it
 	Autolock   bool     `json:"autolock"`
+
+	// A KEK change is two calls: the first records the change and returns
+	// its key (to be shown before anything depends on it), the second
+	// (POST /v1/kek-change/commit with ChangeID) switches every manager.
+	ChangeID string `json:"change_id,omitempty"`
+	Phase    string `json:"phase,omitempty"`   // "prepared", "switching" or "done"
+	Resumed  bool   `json:"resumed,omitempty"` // an interrupted change, shown again
+	Started  int64  `json:"started,omitempty"` // unix nanoseconds
+	// Pending is the key of a change still in progress, shown with the
+	// current key by GET /v1/unlock-key.
+	Pending *UnlockKeyResponse `json:"pending,omitempty"`
+}
+
+// KEKChangeRequest is POST /v1/kek-change/commit.
+type KEKChangeRequest struct {
+	ID string `json:"id"`
 }
 
 // UnlockRequest is POST /v1/unlock: a whole key or one Shamir share.

@@ -203,6 +203,18 @@ func (c *Client) SetAutolock(ctx context.Context, req AutolockRequest) (*UnlockK
 	return &r, c.do(ctx, http.MethodPost, "/v1/cluster/autolock", req, &r)
 }
 
+// CommitKEKChange finishes a prepared (or interrupted) KEK change.
+func (c *Client) CommitKEKChange(ctx context.Context, id string) (*UnlockKeyResponse, error) {
+	var r UnlockKeyResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/kek-change/commit", KEKChangeRequest{ID: id}, &r)
+}
+
+// AbortKEKChange undoes a KEK change that has not started switching managers.
+func (c *Client) AbortKEKChange(ctx context.Context) (*UnlockKeyResponse, error) {
+	var r UnlockKeyResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/kek-change/abort", struct{}{}, &r)
+}
+
 // UnlockKey shows the current unlock key.
 func (c *Client) UnlockKey(ctx context.Context) (*UnlockKeyResponse, error) {
 	var r UnlockKeyResponse

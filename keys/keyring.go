@@ -58,9 +58,10 @@ func (r *Keyring) Active() (*crypto.Key, error) {
 
 // Update brings the ring in line with w: it unwraps, under kek, the DEKs of
 // w that it lacks, follows w's active version, and drops and wipes the DEKs
-// that w has retired (or no longer holds). kek is checked first
-// (ErrWrongKey) and only needed when there is something to unwrap; it may be
-// nil otherwise. On error the ring is unchanged.
+// that w has retired (or no longer holds). kek, the KEK of either of w's
+// wrappings, is checked first (ErrWrongKey) and only needed when there is
+// something to unwrap; it may be nil otherwise. On error the ring is
+// unchanged.
 func (r *Keyring) Update(w *WrappedKeyring, kek *crypto.Key) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,11 +85,12 @@ func (r *Keyring) Update(w *WrappedKeyring, kek *crypto.Key) error {
 	added := make(map[uint32]*crypto.Key, len(missing))
 	var index *crypto.Key
 	if len(missing) > 0 || (r.index == nil && w.Index != nil) {
-		if err := w.checkKEK(kek); err != nil {
+		wr, err := w.wrappingFor(kek)
+		if err != nil {
 			return err
 		}
 		for _, d := range missing {
-			k, err := unwrapDEK(kek, d)
+			k, err := unwrapDEK(kek, d.Version, wr.dek(d))
 			if err != nil {
 				for _, k := range added {
 					k.Wipe()
@@ -97,8 +99,8 @@ func (r *Keyring) Update(w *WrappedKeyring, kek *crypto.Key) error {
 			}
 			added[d.Version] = k
 		}
-		if r.index == nil && w.Index != nil {
-			k, err := unwrapIndex(kek, w.Index)
+		if r.index == nil && wr.index != nil {
+			k, err := unwrapIndex(kek, wr.index)
 			if err != nil {
 				for _, k := range added {
 					k.Wipe()

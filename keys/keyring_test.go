@@ -612,7 +612,7 @@ func TestUnmarshalWrappedKeyringErrors(t *testing.T) {
 		{"nil", nil, "not a keyring"},
 		{"bad magic", edit(0, 'x'), "not a keyring"},
 		{"envelope magic", edit(1, 0x6c), "not a keyring"},
-		{"format version 2", edit(2, 2), "unsupported format version 2"},
+		{"format version 3", edit(2, 3), "unsupported format version 3"},
 		{"format version 0", edit(2, 0), "unsupported format version 0"},
 		{"trailing byte", append(bytes.Clone(good), 0), "trailing"},
 		{"short check", mut(func(w *WrappedKeyring) { w.KEKCheck = w.KEKCheck[:15] }), "key check"},

@@ -41,6 +41,9 @@ type WrappedDEK struct {
 	State   DEKState
 	Seals   uint64 // seals counted under it by the state machine
 	Wrapped []byte // the DEK sealed under the KEK; nil once retired
+	// NextWrapped is the DEK sealed under the next KEK while the ring is
+	// wrapped under two KEKs (see WrappedKeyring.NextKEKVersion); else nil.
+	NextWrapped []byte
 }
 
 // WrappedKeyring is the replicated form of the keyring: the DEKs wrapped
@@ -54,6 +57,13 @@ type WrappedKeyring struct {
 	// plaintext. It does not seal anything and is not rotated with the DEKs.
 	Index []byte
 	DEKs  []WrappedDEK // ascending Version
+
+	// A second wrapping, under the next KEK, while a KEK change is in
+	// progress (NextKEKVersion 0: none). Every DEK that is not retired then
+	// carries NextWrapped, so either KEK opens the whole ring.
+	NextKEKVersion uint32
+	NextKEKCheck   []byte
+	NextIndex      []byte
 }
 
 // indexBinding binds the wrapped name-index key.
@@ -120,11 +130,13 @@ func NewDEK(kek *crypto.Key, version uint32, now time.Time) (WrappedDEK, *crypto
 
 // Clone returns a deep copy of w.
 func (w *WrappedKeyring) Clone() *WrappedKeyring {
-	c := &WrappedKeyring{KEKVersion: w.KEKVersion, KEKCheck: bytes.Clone(w.KEKCheck), Index: bytes.Clone(w.Index)}
+	c := &WrappedKeyring{KEKVersion: w.KEKVersion, KEKCheck: bytes.Clone(w.KEKCheck), Index: bytes.Clone(w.Index),
+		NextKEKVersion: w.NextKEKVersion, NextKEKCheck: bytes.Clone(w.NextKEKCheck), NextIndex: bytes.Clone(w.NextIndex)}
 	if w.DEKs != nil {
 		c.DEKs = make([]WrappedDEK, len(w.DEKs))
 		for i, d := range w.DEKs {
 			d.Wrapped = bytes.Clone(d.Wrapped)
+			d.NextWrapped = bytes.Clone(d.NextWrapped)
 			c.DEKs[i] = d
 		}
 	}
@@ -185,10 +197,14 @@ func (w *WrappedKeyring) AddDEK(d WrappedDEK) error {
 	if len(d.Wrapped) == 0 {
 		return fmt.Errorf("%w: new dek version %d has no key material", ErrMalformedKeyring, d.Version)
 	}
+	if w.HasNext() != (len(d.NextWrapped) > 0) {
+		return fmt.Errorf("%w: new dek version %d is not wrapped under the ring's KEKs", ErrMalformedKeyring, d.Version)
+	}
 	if next := w.last() + 1; d.Version != next || next == 0 {
 		return fmt.Errorf("%w: dek version %d out of order, next is %d", ErrDEKConflict, d.Version, next)
 	}
 	d.Wrapped = bytes.Clone(d.Wrapped)
+	d.NextWrapped = bytes.Clone(d.NextWrapped)
 	w.DEKs = append(w.DEKs, d)
 	return nil
 }
@@ -232,6 +248,7 @@ func (w *WrappedKeyring) Retire(v uint32) error {
 	}
 	w.DEKs[i].State = DEKRetired
 	w.DEKs[i].Wrapped = nil
+	w.DEKs[i].NextWrapped = nil
 	return nil
 }
 
@@ -268,6 +285,10 @@ func (w *WrappedKeyring) Validate() error {
 			return fmt.Errorf("%w: retired dek version %d has key material", ErrMalformedKeyring, d.Version)
 		case d.State != DEKRetired && len(d.Wrapped) == 0:
 			return fmt.Errorf("%w: %v dek version %d has no key material", ErrMalformedKeyring, d.State, d.Version)
+		case d.State == DEKRetired && d.NextWrapped != nil:
+			return fmt.Errorf("%w: retired dek version %d has key material", ErrMalformedKeyring, d.Version)
+		case d.State != DEKRetired && w.HasNext() != (len(d.NextWrapped) > 0):
+			return fmt.Errorf("%w: dek version %d is not wrapped under every KEK of the ring", ErrMalformedKeyring, d.Version)
 		}
 		if d.State == DEKActive {
 			active++
@@ -277,7 +298,145 @@ func (w *WrappedKeyring) Validate() error {
 	if active != 1 {
 		return fmt.Errorf("%w: %d active deks, want 1", ErrMalformedKeyring, active)
 	}
+	switch {
+	case !w.HasNext() && (w.NextKEKCheck != nil || w.NextIndex != nil):
+		return fmt.Errorf("%w: a second wrapping without a KEK version", ErrMalformedKeyring)
+	case w.HasNext() && w.NextKEKVersion == w.KEKVersion:
+		return fmt.Errorf("%w: both wrappings are under KEK version %d", ErrMalformedKeyring, w.KEKVersion)
+	case w.HasNext() && len(w.NextKEKCheck) != keyCheckSize:
+		return fmt.Errorf("%w: next key check value is %d bytes, want %d", ErrMalformedKeyring, len(w.NextKEKCheck), keyCheckSize)
+	case w.HasNext() && (w.Index == nil) != (w.NextIndex == nil):
+		return fmt.Errorf("%w: the index key is not wrapped under every KEK of the ring", ErrMalformedKeyring)
+	}
 	return nil
+}
+
+// HasNext reports whether the ring is wrapped under a second (next) KEK too.
+func (w *WrappedKeyring) HasNext() bool { return w.NextKEKVersion != 0 }
+
+// KEKVersions returns the versions of the KEKs the ring is wrapped under:
+// the current one, then the next one while it has two.
+func (w *WrappedKeyring) KEKVersions() []uint32 {
+	if w.HasNext() {
+		return []uint32{w.KEKVersion, w.NextKEKVersion}
+	}
+	return []uint32{w.KEKVersion}
+}
+
+// WrappedUnder reports whether one of the ring's wrappings is under KEK
+// version v (the key itself is not checked).
+func (w *WrappedKeyring) WrappedUnder(v uint32) bool {
+	return v != 0 && (w.KEKVersion == v || w.NextKEKVersion == v)
+}
+
+// wrapping is one of the ring's two wrappings.
+type wrapping struct {
+	index []byte
+	dek   func(d WrappedDEK) []byte
+}
+
+// wrappingFor returns the wrapping kek opens, after its key check:
+// ErrWrongKey when it is neither.
+func (w *WrappedKeyring) wrappingFor(kek *crypto.Key) (wrapping, error) {
+	if kek == nil {
+		return wrapping{}, fmt.Errorf("%w: no kek", ErrWrongKey)
+	}
+	switch kek.Version() {
+	case w.KEKVersion:
+		if err := VerifyKEK(kek, w.KEKCheck); err != nil {
+			return wrapping{}, err
+		}
+		return wrapping{index: w.Index, dek: func(d WrappedDEK) []byte { return d.Wrapped }}, nil
+	case w.NextKEKVersion:
+		if w.HasNext() {
+			if err := VerifyKEK(kek, w.NextKEKCheck); err != nil {
+				return wrapping{}, err
+			}
+			return wrapping{index: w.NextIndex, dek: func(d WrappedDEK) []byte { return d.NextWrapped }}, nil
+		}
+	}
+	return wrapping{}, fmt.Errorf("%w: keyring is wrapped under kek version %v, got version %d",
+		ErrWrongKey, w.KEKVersions(), kek.Version())
+}
+
+// AddWrapping returns a copy of w wrapped under nextKEK as well as under
+// curKEK, the KEK it is wrapped under now: the first step of a KEK change,
+// after which either KEK opens the ring. Adding the same next KEK again
+// returns an equal copy. Errors: ErrWrongKey when curKEK does not open w,
+// ErrMalformedKeyring when w already has another second wrapping or
+// nextKEK has w's version.
+func (w *WrappedKeyring) AddWrapping(curKEK, nextKEK *crypto.Key) (*WrappedKeyring, error) {
+	if err := w.checkKEK(curKEK); err != nil {
+		return nil, err
+	}
+	if nextKEK == nil || nextKEK.Version() == w.KEKVersion {
+		return nil, fmt.Errorf("%w: the next kek needs a version other than %d", ErrMalformedKeyring, w.KEKVersion)
+	}
+	if w.HasNext() {
+		if w.NextKEKVersion == nextKEK.Version() && VerifyKEK(nextKEK, w.NextKEKCheck) == nil {
+			return w.Clone(), nil
+		}
+		return nil, fmt.Errorf("%w: already wrapped under kek version %d too", ErrMalformedKeyring, w.NextKEKVersion)
+	}
+	check, err := KeyCheck(nextKEK)
+	if err != nil {
+		return nil, err
+	}
+	c := w.Clone()
+	c.NextKEKVersion, c.NextKEKCheck = nextKEK.Version(), check
+	if w.Index != nil {
+		index, err := unwrapIndex(curKEK, w.Index)
+		if err != nil {
+			return nil, err
+		}
+		c.NextIndex, err = crypto.WrapKey(nextKEK, indexBinding, index)
+		index.Wipe()
+		if err != nil {
+			return nil, fmt.Errorf("keys: wrap index key: %w", err)
+		}
+	}
+	for i, d := range c.DEKs {
+		if d.State == DEKRetired {
+			continue
+		}
+		dek, err := unwrapDEK(curKEK, d.Version, d.Wrapped)
+		if err != nil {
+			return nil, err
+		}
+		c.DEKs[i].NextWrapped, err = crypto.WrapKey(nextKEK, dekBinding(d.Version), dek)
+		dek.Wipe()
+		if err != nil {
+			return nil, fmt.Errorf("keys: wrap dek version %d: %w", d.Version, err)
+		}
+	}
+	return c, nil
+}
+
+// DropWrapping returns a copy of w wrapped under nextKEK only: the second
+// wrapping becomes the only one. It is the last step of a KEK change and
+// takes nothing random. A ring already wrapped under nextKEK alone is
+// returned as an equal copy. Errors: ErrWrongKey when nextKEK is not w's
+// next (or only) KEK.
+func (w *WrappedKeyring) DropWrapping(nextKEK *crypto.Key) (*WrappedKeyring, error) {
+	if !w.HasNext() {
+		if err := w.checkKEK(nextKEK); err != nil {
+			return nil, err
+		}
+		return w.Clone(), nil
+	}
+	if nextKEK == nil || nextKEK.Version() != w.NextKEKVersion {
+		return nil, fmt.Errorf("%w: the ring's next kek is version %d", ErrWrongKey, w.NextKEKVersion)
+	}
+	if err := VerifyKEK(nextKEK, w.NextKEKCheck); err != nil {
+		return nil, err
+	}
+	c := w.Clone()
+	c.KEKVersion, c.KEKCheck, c.Index = c.NextKEKVersion, c.NextKEKCheck, c.NextIndex
+	c.NextKEKVersion, c.NextKEKCheck, c.NextIndex = 0, nil, nil
+	for i := range c.DEKs {
+		c.DEKs[i].Wrapped, c.DEKs[i].NextWrapped = c.DEKs[i].NextWrapped, nil
+	}
+	return c, nil
 }
 
 // checkKEK verifies that kek is the key w is wrapped under.
@@ -300,19 +459,21 @@ func unwrapIndex(kek *crypto.Key, wrapped []byte) (*crypto.Key, error) {
 	return k, nil
 }
 
-func unwrapDEK(kek *crypto.Key, d WrappedDEK) (*crypto.Key, error) {
-	k, err := crypto.UnwrapKey(kek, dekBinding(d.Version), d.Version, d.Wrapped)
+func unwrapDEK(kek *crypto.Key, version uint32, wrapped []byte) (*crypto.Key, error) {
+	k, err := crypto.UnwrapKey(kek, dekBinding(version), version, wrapped)
 	if err != nil {
-		return nil, fmt.Errorf("keys: unwrap dek version %d: %w", d.Version, err)
+		return nil, fmt.Errorf("keys: unwrap dek version %d: %w", version, err)
 	}
 	return k, nil
 }
 
-// Unwrap verifies kek against the key check (ErrWrongKey) and unwraps every
-// DEK that is not retired. A DEK that fails to unwrap under the right KEK is
-// corrupt: the error names its version and wraps crypto.ErrIntegrity.
+// Unwrap verifies kek against the key check of either wrapping
+// (ErrWrongKey) and unwraps every DEK that is not retired. A DEK that fails
+// to unwrap under the right KEK is corrupt: the error names its version and
+// wraps crypto.ErrIntegrity.
 func (w *WrappedKeyring) Unwrap(kek *crypto.Key) (*Keyring, error) {
-	if err := w.checkKEK(kek); err != nil {
+	wr, err := w.wrappingFor(kek)
+	if err != nil {
 		return nil, err
 	}
 	r := &Keyring{keys: make(map[uint32]*crypto.Key, len(w.DEKs))}
@@ -320,15 +481,15 @@ func (w *WrappedKeyring) Unwrap(kek *crypto.Key) (*Keyring, error) {
 		if d.State == DEKRetired {
 			continue
 		}
-		k, err := unwrapDEK(kek, d)
+		k, err := unwrapDEK(kek, d.Version, wr.dek(d))
 		if err != nil {
 			r.Wipe()
 			return nil, err
 		}
 		r.keys[d.Version] = k
 	}
-	if w.Index != nil {
-		k, err := unwrapIndex(kek, w.Index)
+	if wr.index != nil {
+		k, err := unwrapIndex(kek, wr.index)
 		if err != nil {
 			r.Wipe()
 			return nil, err
@@ -343,7 +504,8 @@ func (w *WrappedKeyring) Unwrap(kek *crypto.Key) (*Keyring, error) {
 // from oldKEK to newKEK, KEKVersion set to newKEK's version and a new key
 // check. w is not modified. It is the proposer's half of rotating the KEK
 // (it uses randomness); give newKEK a new version so that nodes can tell the
-// two KEKs apart. Errors: ErrWrongKey when oldKEK does not match w.
+// two KEKs apart. A second wrapping, if any, is dropped. Errors:
+// ErrWrongKey when oldKEK is not the KEK w is wrapped under first.
 func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, error) {
 	if err := w.checkKEK(oldKEK); err != nil {
 		return nil, err
@@ -355,6 +517,7 @@ func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, er
 	c := w.Clone()
 	c.KEKVersion = newKEK.Version()
 	c.KEKCheck = check
+	c.NextKEKVersion, c.NextKEKCheck, c.NextIndex = 0, nil, nil
 	if w.Index != nil {
 		index, err := unwrapIndex(oldKEK, w.Index)
 		if err != nil {
@@ -370,7 +533,7 @@ func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, er
 		if d.State == DEKRetired {
 			continue
 		}
-		dek, err := unwrapDEK(oldKEK, d)
+		dek, err := unwrapDEK(oldKEK, d.Version, d.Wrapped)
 		if err != nil {
 			return nil, err
 		}
@@ -379,7 +542,7 @@ func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, er
 		if err != nil {
 			return nil, fmt.Errorf("keys: wrap dek version %d: %w", d.Version, err)
 		}
-		c.DEKs[i].Wrapped = wrapped
+		c.DEKs[i].Wrapped, c.DEKs[i].NextWrapped = wrapped, nil
 	}
 	return c, nil
 }
@@ -389,9 +552,16 @@ func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, er
 //	magic "vk" (0x76 0x6b) | format version 0x01 | kek version u32 |
 //	check length u32 | check | index length u32 | index | dek count u32 | count times:
 //	  version u32 | created i64 | state u8 | seals u64 | wrapped length u32 | wrapped
+//
+// A ring wrapped under two KEKs uses format version 0x02, which adds after
+// the index: next kek version u32 | next check length u32 | next check |
+// next index length u32 | next index; and after each DEK's wrapped bytes:
+// next wrapped length u32 | next wrapped. A ring with one wrapping is
+// always encoded as 0x01, so its bytes do not change.
 const (
 	keyringMagic0, keyringMagic1 = 0x76, 0x6b
 	keyringFormatV1              = 0x01
+	keyringFormatV2              = 0x02
 	keyringHeaderSize            = 3 + 4
 	dekRecordMinSize             = 4 + 8 + 1 + 8 + 4
 )
@@ -403,13 +573,28 @@ func (w *WrappedKeyring) Marshal() []byte {
 	for _, d := range w.DEKs {
 		n += dekRecordMinSize + len(d.Wrapped)
 	}
+	format := byte(keyringFormatV1)
+	if w.HasNext() {
+		format = keyringFormatV2
+		n += 4 + 4 + len(w.NextKEKCheck) + 4 + len(w.NextIndex)
+		for _, d := range w.DEKs {
+			n += 4 + len(d.NextWrapped)
+		}
+	}
 	b := make([]byte, 0, n)
-	b = append(b, keyringMagic0, keyringMagic1, keyringFormatV1)
+	b = append(b, keyringMagic0, keyringMagic1, format)
 	b = binary.BigEndian.AppendUint32(b, w.KEKVersion)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(w.KEKCheck)))
 	b = append(b, w.KEKCheck...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(w.Index)))
 	b = append(b, w.Index...)
+	if format == keyringFormatV2 {
+		b = binary.BigEndian.AppendUint32(b, w.NextKEKVersion)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(w.NextKEKCheck)))
+		b = append(b, w.NextKEKCheck...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(w.NextIndex)))
+		b = append(b, w.NextIndex...)
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(w.DEKs)))
 	for _, d := range w.DEKs {
 		b = binary.BigEndian.AppendUint32(b, d.Version)
@@ -418,6 +603,10 @@ func (w *WrappedKeyring) Marshal() []byte {
 		b = binary.BigEndian.AppendUint64(b, d.Seals)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Wrapped)))
 		b = append(b, d.Wrapped...)
+		if format == keyringFormatV2 {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(d.NextWrapped)))
+			b = append(b, d.NextWrapped...)
+		}
 	}
 	return b
 }
@@ -487,13 +676,22 @@ func UnmarshalWrappedKeyring(b []byte) (*WrappedKeyring, error) {
 	if len(b) < keyringHeaderSize || b[0] != keyringMagic0 || b[1] != keyringMagic1 {
 		return nil, fmt.Errorf("%w: not a keyring", ErrMalformedKeyring)
 	}
-	if b[2] != keyringFormatV1 {
+	format := b[2]
+	if format != keyringFormatV1 && format != keyringFormatV2 {
 		return nil, fmt.Errorf("%w: unsupported format version %d", ErrMalformedKeyring, b[2])
 	}
 	d := &decoder{b: b[3:]}
 	w := &WrappedKeyring{KEKVersion: d.u32("kek version")}
 	w.KEKCheck = d.bytes("key check")
 	w.Index = d.bytes("index key")
+	if format == keyringFormatV2 {
+		w.NextKEKVersion = d.u32("next kek version")
+		w.NextKEKCheck = d.bytes("next key check")
+		w.NextIndex = d.bytes("next index key")
+		if d.err == nil && !w.HasNext() {
+			return nil, fmt.Errorf("%w: format 2 without a second wrapping", ErrMalformedKeyring)
+		}
+	}
 	count := d.u32("dek count")
 	if d.err == nil && uint64(count)*dekRecordMinSize > uint64(len(d.b)) {
 		return nil, fmt.Errorf("%w: %d deks do not fit in %d bytes", ErrMalformedKeyring, count, len(d.b))
@@ -508,6 +706,9 @@ func UnmarshalWrappedKeyring(b []byte) (*WrappedKeyring, error) {
 		k.State = DEKState(d.u8("dek state"))
 		k.Seals = d.u64("dek seal count")
 		k.Wrapped = d.bytes("wrapped dek")
+		if format == keyringFormatV2 {
+			k.NextWrapped = d.bytes("next wrapped dek")
+		}
 		w.DEKs = append(w.DEKs, k)
 	}
 	if d.err != nil {

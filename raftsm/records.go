@@ -58,6 +58,39 @@ type ClusterRecord struct {
 	// removed node that asks learns it was removed. Node ids are never
 	// reused.
 	Removed []RemovedMember `json:"removed,omitempty"`
+
+	// KEKChange is the KEK change in progress (unlock-key rotation,
+	// autolock on or off), nil when none is. See package vault, "KEK
+	// changes".
+	KEKChange *KEKChange `json:"kek_change,omitempty"`
+}
+
+// KEK change phases. A change that is done is no longer recorded.
+const (
+	KEKPrepared  = "prepared"  // the new key is recorded and shown; nothing uses it yet
+	KEKSwitching = "switching" // managers are taking the new KEK; the keyring is wrapped under both
+)
+
+// KEKChange records a KEK change until it is done, so that any manager can
+// show its key again and finish it. It holds the new key: it lives only in
+// the sealed cluster record and is removed when the change completes.
+type KEKChange struct {
+	ID          string `json:"id"`
+	Phase       string `json:"phase"`
+	Coordinator string `json:"coordinator"` // node id of the manager running it (pushes come from it)
+	Started     int64  `json:"started"`     // unix nanoseconds
+	OldVersion  uint32 `json:"old_version"` // KEK versions (internal numbering)
+	NewVersion  uint32 `json:"new_version"`
+	Check       []byte `json:"check"` // key check value of the new KEK
+	Autolock    bool   `json:"autolock"`
+	NewDEK      bool   `json:"new_dek"` // activate a DEK wrapped only under the new KEK at the end
+	// The new unlock key's text, or its shares, for autolock; the new KEK
+	// itself in every case.
+	UnlockKey string   `json:"unlock_key,omitempty"`
+	KeyShares int      `json:"key_shares,omitempty"`
+	Threshold int      `json:"threshold,omitempty"`
+	Shares    []string `json:"shares,omitempty"`
+	KEK       []byte   `json:"kek"`
 }
 
 // RemovedMember is a manager that was removed from the cluster.

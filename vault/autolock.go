@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,10 +105,12 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 	if err := key.CheckCluster(st.ClusterID); err != nil {
 		return nil, operatorError(api.CodeInvalid, err)
 	}
-	// Try the KEK versions the stored keyrings are wrapped under, newest first.
+	// Try the KEK versions the stored keyrings are wrapped under (both
+	// wrappings during a KEK change), newest first.
 	var versions []uint32
-	for _, w := range storedKeyrings(store, st) {
-		versions = append(versions, w.KEKVersion)
+	rings := storedKeyrings(store, st)
+	for _, w := range rings {
+		versions = append(versions, w.KEKVersions()...)
 	}
 	if b, err := os.ReadFile(filepath.Join(n.cfg.StateDir, joinKeyringFile)); err == nil {
 		if w, err := keys.UnmarshalWrappedKeyring(b); err == nil {
@@ -148,6 +149,9 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		if !errors.Is(err, errKEKMismatch) && !errors.Is(err, keys.ErrWrongKey) {
 			return nil, err
 		}
+	}
+	if hint := wrongKeyHint(n.cfg.StateDir, rings); hint != "" {
+		return nil, api.Errorf(api.CodeInvalid, "wrong unlock key: it does not open this node's keyring").WithHint("%s", hint)
 	}
 	return nil, api.Errorf(api.CodeInvalid, "wrong unlock key: it does not open this node's keyring").
 		WithHint("give the cluster's current unlock key; if the key was rotated while this node was down, give the key from before the rotation")
@@ -206,130 +210,114 @@ func (n *Node) Lock(ctx context.Context, force bool) error {
 	return nil
 }
 
-// pendingKEK is a KEK another manager pushed before re-wrapping the
-// keyring under it; this node switches when it applies the new keyring.
+// pendingKEK is the next KEK of a change in progress, pushed by the manager
+// running it (or taken from the change record); this node switches when it
+// applies a keyring wrapped under it alone.
 type pendingKEK struct {
 	kek      *crypto.Key
 	autolock bool
+	change   string
 }
 
-// peerKEK is POST /v1/peer/kek: the manager changing the KEK hands the new
-// one to every running, unlocked manager over mutual TLS. It never travels
-// through the Raft log, so an old unlock key and a copy of the log do not
-// reveal it.
+// peerKEK is POST /v1/peer/kek: the manager running a KEK change hands the
+// new KEK to every manager over mutual TLS. A manager takes it only when it
+// is the KEK of the change committed through Raft, from that change's
+// coordinator (acceptPendingKEK).
 type peerKEK struct {
+	ChangeID string `json:"change_id"`
 	Version  uint32 `json:"version"`
 	Key      []byte `json:"key"`
 	Autolock bool   `json:"autolock"`
 }
 
-func (n *Node) acceptPendingKEK(p *peerKEK) error {
-	if _, _, err := n.running(); err != nil {
-		return err
-	}
-	k, err := crypto.NewKey(p.Version, p.Key)
-	wipe(p.Key)
-	if err != nil {
-		return api.Errorf(api.CodeInvalid, "bad KEK: %v", err)
-	}
-	n.mu.Lock()
-	if n.pendingKEK != nil {
-		n.pendingKEK.kek.Wipe()
-	}
-	n.pendingKEK = &pendingKEK{kek: k, autolock: p.Autolock}
-	n.mu.Unlock()
-	return nil
-}
-
 // switchKEK is called when an applied keyring is wrapped under the pending
-// KEK: the node re-seals its TLS key under it and then either deletes its
-// KEK file (autolock) or replaces it.
+// KEK alone: the node makes it its KEK, then brings its files in line
+// (finishKEKFiles).
 func (n *Node) switchKEK(w *keys.WrappedKeyring) bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	p := n.pendingKEK
-	if p == nil || p.kek.Version() != w.KEKVersion || keys.VerifyKEK(p.kek, w.KEKCheck) != nil || n.tls == nil {
+	if p == nil || w.HasNext() || p.kek.Version() != w.KEKVersion || keys.VerifyKEK(p.kek, w.KEKCheck) != nil || n.tls == nil {
+		n.mu.Unlock()
 		return false
-	}
-	keyPEM, err := n.tls.keyPEM()
-	if err == nil {
-		err = writeTLS(n.cfg.StateDir, p.kek, n.tls.caPEM, n.tls.certPEM, keyPEM)
-		wipe(keyPEM)
-	}
-	if err == nil {
-		if p.autolock {
-			err = os.Remove(filepath.Join(n.cfg.StateDir, kekFile))
-			if errors.Is(err, os.ErrNotExist) {
-				err = nil
-			}
-		} else {
-			err = writeKEKFile(n.cfg.StateDir, p.kek)
-		}
-	}
-	if err != nil {
-		n.log.Error("switching to the new KEK", "err", err)
-		return false
-	}
-	// The keyring a joining node kept is wrapped under the old KEK; the
-	// groups now hold the current one.
-	if err := os.Remove(filepath.Join(n.cfg.StateDir, joinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		n.log.Warn("removing the join keyring", "err", err)
 	}
 	old := n.kek
 	n.kek, n.pendingKEK = p.kek, nil
 	old.Wipe()
+	n.mu.Unlock()
+	if err := n.finishKEKFiles(p.kek, p.autolock); err != nil {
+		n.log.Error("switching the state dir to the new KEK", "err", err)
+	}
 	n.log.Info("switched to a new KEK", "kek_version", OperatorKEKVersion(w.KEKVersion), "autolock", p.autolock)
 	return true
 }
 
 // SetAutolock turns autolock on (a new unlock key; the KEK derives from it
-// and leaves every disk) or off (a random KEK stored on every manager).
+// and leaves every disk) or off (a random KEK stored on every manager). It
+// prepares the change (see CommitKEKChange); with a change of the same kind
+// recorded, it returns that one to be finished.
 func (n *Node) SetAutolock(ctx context.Context, req *api.AutolockRequest) (*api.UnlockKeyResponse, error) {
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if rec.Autolock == req.Enable {
-		return nil, api.Errorf(api.CodeInvalid, "autolock is already %s", onOff(req.Enable))
+	if ch := rec.KEKChange; ch == nil || ch.Autolock != req.Enable {
+		if rec.Autolock == req.Enable {
+			return nil, api.Errorf(api.CodeInvalid, "autolock is already %s", onOff(req.Enable))
+		}
 	}
+	var resp *api.UnlockKeyResponse
 	if req.Enable {
 		// A new DEK too: the old one was wrapped under a KEK that sat on
 		// every manager's disk, so old disk images must not open new data.
-		return n.changeKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+		resp, err = n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	} else {
+		resp, err = n.prepareKEK(ctx, false, false, 0, 0)
 	}
-	return n.changeKEK(ctx, false, false, 0, 0)
+	if err != nil || req.Prepare {
+		return resp, err
+	}
+	return n.CommitKEKChange(ctx, resp.ChangeID)
 }
 
-// RotateUnlockKey makes a new unlock key, re-wraps the keyring under its KEK,
-// and activates a new DEK wrapped only under the new KEK, so data sealed from
-// now on cannot be read with the old key.
+// RotateUnlockKey prepares a new unlock key; committed, the keyring is
+// re-wrapped under its KEK and a new DEK wrapped only under it becomes
+// active, so data sealed from then on cannot be read with the old key.
 func (n *Node) RotateUnlockKey(ctx context.Context, req *api.UnlockKeyRequest) (*api.UnlockKeyResponse, error) {
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !rec.Autolock {
+	if !rec.Autolock && (rec.KEKChange == nil || !rec.KEKChange.Autolock) {
 		return nil, api.Errorf(api.CodeInvalid, "autolock is off: there is no unlock key to rotate").
 			WithHint("turn it on with `vault cluster update --autolock=true`")
 	}
-	return n.changeKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	resp, err := n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	if err != nil || req.Prepare {
+		return resp, err
+	}
+	return n.CommitKEKChange(ctx, resp.ChangeID)
 }
 
-// ShowUnlockKey returns the current unlock key.
+// ShowUnlockKey returns the current unlock key, and the key of a change in
+// progress (a manager restarted during it may need either).
 func (n *Node) ShowUnlockKey(ctx context.Context) (*api.UnlockKeyResponse, error) {
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var pending *api.UnlockKeyResponse
+	if ch := rec.KEKChange; ch != nil && ch.Autolock {
+		pending = changeResponse(ch)
+	}
 	switch {
-	case !rec.Autolock:
+	case !rec.Autolock && pending == nil:
 		return nil, api.Errorf(api.CodeInvalid, "autolock is off: there is no unlock key").
 			WithHint("turn it on with `vault cluster update --autolock=true`")
-	case rec.KeyShares > 0:
+	case rec.KeyShares > 0 && pending == nil:
 		return nil, api.Errorf(api.CodeInvalid, "the unlock key is split into %d shares and is not kept anywhere", rec.KeyShares).
 			WithHint("to replace lost shares, run `vault unlock-key --rotate --key-shares N --key-threshold T`")
 	}
-	return &api.UnlockKeyResponse{Key: rec.UnlockKey, Autolock: true, KEKVersion: n.Status().KEKVersion}, nil
+	return &api.UnlockKeyResponse{Key: rec.UnlockKey, Autolock: rec.Autolock, KEKVersion: n.Status().KEKVersion, Pending: pending}, nil
 }
 
 func onOff(b bool) string {
@@ -337,114 +325,6 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-// changeKEK replaces the cluster's KEK on every manager: it pushes the new
-// KEK to every manager, re-wraps the keyring under it in every group (and,
-// with newDEK, adds and then activates a DEK wrapped only under it), and
-// records the autolock setting.
-func (n *Node) changeKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
-	n.keyMu.Lock()
-	defer n.keyMu.Unlock()
-	if shares != 0 || threshold != 0 {
-		if !autolock {
-			return nil, api.Errorf(api.CodeInvalid, "--key-shares and --key-threshold need autolock")
-		}
-		if threshold < 2 || shares < threshold || shares > 255 {
-			return nil, api.Errorf(api.CodeInvalid, "--key-shares %d --key-threshold %d: want 2 <= threshold <= shares <= 255", shares, threshold)
-		}
-	}
-	rec, _, err := n.readCluster(ctx)
-	if err != nil {
-		return nil, err
-	}
-	live := n.ping(ctx, rec.Members)
-	for _, m := range rec.Members {
-		if ps, ok := live[m.NodeID]; !ok || ps.Locked {
-			return nil, api.Errorf(api.CodeUnavailable, "manager %s (%s) is unreachable or locked: the KEK changes on every manager at once", m.NodeID, m.Addr).
-				WithHint("unlock or bring it back, or remove it with `vault node rm %s`, then retry", m.NodeID)
-		}
-	}
-	n.mu.RLock()
-	oldKEK, st, tm := n.kek, n.st, n.tls
-	n.mu.RUnlock()
-	newVersion := oldKEK.Version() + 1
-
-	resp := &api.UnlockKeyResponse{KEKVersion: newVersion - kekVersionBase, Autolock: autolock}
-	var newKEK *crypto.Key
-	var unlockText string
-	if autolock {
-		u, err := keys.GenerateUnlockKey(st.ClusterID)
-		if err != nil {
-			return nil, err
-		}
-		defer u.Wipe()
-		if newKEK, err = u.KEK(st.ClusterID, newVersion); err != nil {
-			return nil, err
-		}
-		if shares > 0 {
-			if resp.Shares, err = u.SplitFor(shares, threshold, st.ClusterID, newVersion); err != nil {
-				return nil, err
-			}
-			resp.Threshold = threshold
-		} else {
-			unlockText = u.Text()
-			resp.Key = unlockText
-		}
-	} else if newKEK, err = keys.GenerateKEK(newVersion); err != nil {
-		return nil, err
-	}
-
-	// Hand the new KEK to every manager, this one included.
-	raw, err := crypto.ExportKey(newKEK)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(raw)
-	for _, m := range rec.Members {
-		p := &peerKEK{Version: newVersion, Key: append([]byte(nil), raw...), Autolock: autolock}
-		if m.NodeID == st.NodeID {
-			err = n.acceptPendingKEK(p)
-		} else {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/kek", p, nil)
-			cancel()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("hand the new KEK to manager %s: %w (nothing changed)", m.NodeID, err)
-		}
-	}
-
-	// Re-wrap the ring under the new KEK in every group (each manager
-	// switches to the pushed KEK as it applies it); with newDEK, in the same
-	// step add a DEK wrapped only under the new KEK, and then activate it.
-	if err := n.syncKeyrings(ctx); err != nil {
-		return nil, err
-	}
-	rewrap := func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) { return w.Rewrap(oldKEK, newKEK) }
-	if newDEK {
-		if resp.DEKVersion, err = n.addDEK(ctx, rewrap, func() *crypto.Key { return newKEK }); err != nil {
-			return nil, err
-		}
-	} else if _, err := n.updateKeyring(ctx, rewrap); err != nil {
-		return nil, err
-	}
-	_, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
-		rec.Autolock, rec.UnlockKey, rec.KeyShares = autolock, unlockText, shares
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Each manager switches to the new KEK as it applies the re-wrapped
-	// keyring, which a follower may do a heartbeat after the quorum. One
-	// restarted before that would need the old unlock key: wait for all.
-	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
-		n.log.Warn("managers have not switched to the new KEK yet: restarted before they do, they need the previous unlock key",
-			"managers", behind, "kek_version", OperatorKEKVersion(newVersion))
-	}
-	n.log.Info("KEK changed on every manager", "kek_version", OperatorKEKVersion(newVersion), "autolock", autolock, "new_dek", resp.DEKVersion)
-	return resp, nil
 }
 
 // kekSwitchWait bounds how long a KEK change waits for every manager to

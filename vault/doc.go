@@ -28,4 +28,52 @@
 //   - Only current members are peers: the manager API and the Raft
 //     transport (internal/raftnet) refuse a removed manager's certificate,
 //     checked against the applied cluster record (revoke.go).
+//
+// # KEK changes
+//
+// Rotating the unlock key, turning autolock on or off and re-splitting the
+// key into Shamir shares all replace the KEK on every manager. The
+// invariant: at every instant every manager can be unlocked (or starts on
+// its own, autolock off) with a key an operator was shown. A change is a
+// state machine recorded in the control group, in the sealed cluster
+// record (raftsm.KEKChange: id, coordinator, old and new KEK version, the
+// new KEK's key check, the autolock setting, and while it runs the new KEK
+// and unlock key or shares):
+//
+//		none ──prepare──▶ prepared ──commit──▶ switching ──(all hold it)──▶ done (record cleared)
+//		                     │ abort, or another request
+//		                     ▼
+//		                   none
+//
+//	  - prepared (prepareKEK): the new key is generated and committed; the
+//	    API returns it and the CLI prints it before it commits. Nothing uses
+//	    the new KEK: the old key opens everything. `--abort`, or a different
+//	    request, removes the change.
+//	  - switching (CommitKEKChange): the committing manager becomes the
+//	    coordinator and pushes the KEK over mutual TLS to every member. A
+//	    member takes it only if id, version and key check match the change
+//	    it reads from the control group and the push comes from the
+//	    coordinator's certificate; it never replaces a KEK it holds for a
+//	    change. Taking it, it writes its TLS key sealed under the new KEK to
+//	    tls/node.key.next.sealed (and the KEK to kek.next when autolock goes
+//	    off). Then every group's keyring is wrapped under both KEKs
+//	    (keys.WrappedKeyring.AddWrapping): either key opens everything.
+//	  - done: once every member reports that it holds the new KEK and every
+//	    group it stores is wrapped under it, the keyring is wrapped under the
+//	    new KEK only (with, for rotation and autolock on, a new DEK wrapped
+//	    under it alone, then activated), and the cluster record takes the new
+//	    setting and key and drops the change. Each manager switches as it
+//	    applies that keyring: its TLS key file is replaced by the next one,
+//	    and its KEK file written (autolock off) or removed (on).
+//
+// A restarted manager tries every KEK version its stored keyrings are
+// wrapped under; a KEK opens it only if it opens every group, or the group
+// is wrapped under an older KEK only (its log brings it forward). So in
+// switching it opens with the old or the new key, after done with the new
+// one, and kek.next covers autolock off. A manager that missed the push
+// (restarted during switching) takes the KEK from the committed record.
+// Running the command again resumes a recorded change on any manager,
+// showing the same key; a member that is down blocks completion (the
+// command names it) but loses nothing. Data keys are not rotated while a
+// change is recorded.
 package vault

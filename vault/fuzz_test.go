@@ -47,6 +47,7 @@ var requestBodies = []requestBody{
 	}},
 	{name: "POST /v1/cluster/autolock", new: func() any { return &api.AutolockRequest{} }},
 	{name: "POST /v1/unlock-key/rotate", new: func() any { return &api.UnlockKeyRequest{} }},
+	{name: "POST /v1/kek-change/commit", new: func() any { return &api.KEKChangeRequest{} }},
 	{name: "POST /v1/unlock", new: func() any { return &api.UnlockRequest{} }, validate: func(t *testing.T, v any) error {
 		text := v.(*api.UnlockRequest).Key
 		var err error

@@ -446,7 +446,7 @@ func checkKeys(dir string, st *nodeState) error {
 		if err != nil {
 			return integrityError(filepath.Join(dir, storeDir), "shard %d keyring: %v", shard, err)
 		}
-		if w.KEKVersion != kek.Version() {
+		if !w.WrappedUnder(kek.Version()) {
 			continue
 		}
 		ring, err := w.Unwrap(kek)
@@ -459,12 +459,24 @@ func checkKeys(dir string, st *nodeState) error {
 	if !opened {
 		return nil // wrapped under other versions: handled as a changed unlock key
 	}
-	sealed, err := os.ReadFile(filepath.Join(dir, tlsDir, nodeKeyFile))
+	// During a KEK change the node key may be sealed under the next KEK
+	// only (tls/node.key.next.sealed) until the KEK file follows.
+	keyPEM, err := openSealedNodeKey(filepath.Join(dir, tlsDir), kek)
 	if err != nil {
-		return integrityError(filepath.Join(dir, tlsDir, nodeKeyFile), "%v", err)
-	}
-	keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
-	if err != nil {
+		if next, nerr := readKEKFileAs(dir, nextKEKFile); nerr == nil {
+			k2, err2 := openSealedNodeKey(filepath.Join(dir, tlsDir), next)
+			next.Wipe()
+			if err2 == nil {
+				wipe(k2)
+				return nil
+			}
+		}
+		if errors.Is(err, crypto.ErrUnknownKeyVersion) {
+			// Sealed under a newer KEK only: the node switched during a
+			// KEK change and stopped before removing its old KEK file.
+			// Handled as a changed unlock key.
+			return nil
+		}
 		return integrityError(filepath.Join(dir, tlsDir, nodeKeyFile), "%v", err)
 	}
 	wipe(keyPEM)

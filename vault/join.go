@@ -110,6 +110,12 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 	var member raftsm.Member
 	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		// A joiner gets the keyring and KEK of this moment: not while the
+		// managers switch KEK under it.
+		if ch := rec.KEKChange; ch != nil && ch.Phase == raftsm.KEKSwitching {
+			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", OperatorKEKVersion(ch.NewVersion)).
+				WithHint("finish it with `%s` on a manager, then join again", kekChangeCommand(ch))
+		}
 		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}
 		rec.NextReplicaID++
 		rec.Members = append(rec.Members, member)

@@ -112,6 +112,9 @@ func (n *Node) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys
 			}
 		}
 		version = w.DEKs[len(w.DEKs)-1].Version + 1
+		if k := kek(); w.HasNext() || k.Version() != w.KEKVersion {
+			return nil, api.Errorf(api.CodeUnavailable, "the keyring is changing KEK: data keys rotate after the change").WithHint("retry")
+		}
 		d, dek, err := keys.NewDEK(kek(), version, time.Now())
 		if err != nil {
 			return nil, err
@@ -132,6 +135,13 @@ func (n *Node) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys
 func (n *Node) RotateDEK(ctx context.Context, reason string) (uint32, error) {
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
+	// A KEK change wraps the ring under two KEKs and adds its own DEK.
+	if rec, _, err := n.readCluster(ctx); err != nil {
+		return 0, err
+	} else if ch := rec.KEKChange; ch != nil {
+		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", OperatorKEKVersion(ch.NewVersion)).
+			WithHint("finish it with `%s`, then retry", kekChangeCommand(ch))
+	}
 	if err := n.syncKeyrings(ctx); err != nil {
 		return 0, err
 	}

@@ -31,7 +31,7 @@ func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*pe
 	for _, m := range members {
 		if m.NodeID == self.NodeID {
 			mu.Lock()
-			out[m.NodeID] = &peerStatus{NodeID: m.NodeID, Ready: true, KEKVersion: n.Status().KEKVersion}
+			out[m.NodeID] = n.selfPeerStatus()
 			mu.Unlock()
 			continue
 		}

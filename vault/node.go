@@ -257,6 +257,10 @@ func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 	}
 	kek, err := readKEKFile(n.cfg.StateDir)
 	if errors.Is(err, os.ErrNotExist) {
+		// Stopped during a change turning autolock off: the new KEK.
+		kek, err = readKEKFileAs(n.cfg.StateDir, nextKEKFile)
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		n.enterLocked(st, store, "autolock is on")
 		return nil
 	}
@@ -265,6 +269,13 @@ func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 		return fmt.Errorf("read KEK: %w", err)
 	}
 	err = n.startWithKEK(ctx, st, store, kek)
+	if errors.Is(err, errKEKMismatch) {
+		// A KEK change turning autolock off that this node had switched
+		// some groups to before it stopped: the next KEK is in kek.next.
+		if next, nerr := readKEKFileAs(n.cfg.StateDir, nextKEKFile); nerr == nil {
+			err = n.startWithKEK(ctx, st, store, next)
+		}
+	}
 	if errors.Is(err, errKEKMismatch) {
 		n.enterLocked(st, store, "the KEK file does not open the keyring (the unlock key changed while this node was down)")
 		return nil
@@ -298,6 +309,7 @@ func (n *Node) startWithKEK(ctx context.Context, st *nodeState, store *raftsm.St
 		b.release()
 		return err
 	}
+	n.tidyKEKFiles(store, st, kek)
 	n.log.Info("node started", "node_id", st.NodeID, "cluster_id", st.ClusterID, "raft_addr", st.RaftAddr, "api_addr", st.APIAddr, "shards", st.Shards)
 	return nil
 }
@@ -329,8 +341,13 @@ func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypt
 		if err != nil {
 			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
 		}
-		if w.KEKVersion != kek.Version() {
-			continue // wrapped under another KEK (before or after a rotation)
+		if !w.WrappedUnder(kek.Version()) {
+			if w.KEKVersion < kek.Version() && w.NextKEKVersion < kek.Version() {
+				continue // wrapped under an older KEK: its log brings it forward
+			}
+			// Wrapped under a newer KEK only: this KEK cannot follow the
+			// group (a KEK change moved on while this node was down).
+			return nil, errKEKMismatch
 		}
 		if ring == nil {
 			ring, err = w.Unwrap(kek)
@@ -464,6 +481,9 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	go n.healthLoop(n.stop)
 	go n.rotationLoop(n.stop)
 	n.mu.Unlock()
+	// Restarted during a KEK change: take its next KEK from the record
+	// once the control group has caught up.
+	go n.adoptKEKChangeLater(n.stop)
 	return nil
 }
 
@@ -480,16 +500,31 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	if kek == nil || ring == nil {
 		return
 	}
-	if w.KEKVersion != kek.Version() {
+	if !w.WrappedUnder(kek.Version()) {
 		if w.KEKVersion < kek.Version() || !n.switchKEK(w) {
 			if w.KEKVersion > kek.Version() {
-				n.log.Warn("the keyring was re-wrapped under a KEK this node does not have: it will need `vault unlock` with the new key after a restart", "shard", shard, "kek_version", OperatorKEKVersion(w.KEKVersion))
+				n.log.Error("the keyring was re-wrapped under a KEK this node does not have: restart it and give `vault unlock` the new key", "shard", shard, "kek_version", OperatorKEKVersion(w.KEKVersion))
+				go n.adoptKEKChange()
 			}
 			return
 		}
 		n.mu.RLock()
 		kek = n.kek
 		n.mu.RUnlock()
+	} else if w.HasNext() {
+		// Phase 2 of a KEK change: make sure this node holds the next KEK
+		// even if it missed the push (it restarted).
+		n.mu.RLock()
+		missing := n.pendingKEK == nil && kek.Version() < w.NextKEKVersion
+		n.mu.RUnlock()
+		if missing {
+			go n.adoptKEKChange()
+		}
+	} else if stale, autolock := n.staleKEKFiles(kek); stale {
+		// Switched by an unlock with the new key: files follow.
+		if err := n.finishKEKFiles(kek, autolock); err != nil {
+			n.log.Error("switching the state dir to the new KEK", "err", err)
+		}
 	}
 	if err := ring.Update(w, kek); err != nil {
 		n.log.Error("a replicated keyring does not open with this node's KEK", "shard", shard, "err", err)
@@ -751,6 +786,10 @@ func (n *Node) shutdownRaft() {
 	n.mu.Lock()
 	nh, store, kek, ring, tm, peer := n.nh, n.store, n.kek, n.ring, n.tls, n.peer
 	n.nh, n.store, n.kek, n.ring, n.tls, n.peer, n.st, n.ready = nil, nil, nil, nil, nil, nil, nil, false
+	if n.pendingKEK != nil {
+		n.pendingKEK.kek.Wipe()
+		n.pendingKEK = nil
+	}
 	if n.stop != nil {
 		close(n.stop)
 		n.stop = nil

@@ -36,6 +36,11 @@ type peerStatus struct {
 	Locked     bool   `json:"locked"`
 	Ready      bool   `json:"ready"`
 	KEKVersion uint32 `json:"kek_version,omitempty"` // as `vault status` shows it
+	// During a KEK change: the KEK version this node holds (pending or
+	// switched to), and that version again once every group's keyring it
+	// stores is wrapped under it (kekChangeStatus).
+	HeldKEKVersion uint32 `json:"held_kek_version,omitempty"`
+	NextKEKVersion uint32 `json:"next_kek_version,omitempty"`
 }
 
 func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
@@ -53,8 +58,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		return n.admit(r.Context(), &req, r.RemoteAddr)
 	}))
 	mux.HandleFunc("GET /v1/peer/status", n.peerOnly(func(r *http.Request) (any, error) {
-		s := n.Status()
-		return &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized, KEKVersion: s.KEKVersion}, nil
+		return n.selfPeerStatus(), nil
 	}))
 	// Refused handshakes (foreign certificates, joiners that found the wrong
 	// CA) are routine: keep them out of the operator's log unless debugging.
@@ -64,7 +68,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		if err := decode(r, &req); err != nil {
 			return nil, err
 		}
-		return struct{}{}, n.acceptPendingKEK(&req)
+		return struct{}{}, n.acceptPendingKEK(r.Context(), &req, peerNodeID(r))
 	}))
 	mux.HandleFunc("GET /v1/peer/keyusage", n.peerOnly(func(r *http.Request) (any, error) { return n.localKeyUsage() }))
 	mux.HandleFunc("POST /v1/peer/compact", n.peerOnly(func(r *http.Request) (any, error) {
@@ -94,6 +98,24 @@ func (n *Node) peerOnly(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// peerNodeID is the node id in a peer's verified client certificate.
+func peerNodeID(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return r.TLS.VerifiedChains[0][0].Subject.CommonName
+}
+
+// selfPeerStatus is this node's answer to GET /v1/peer/status.
+func (n *Node) selfPeerStatus() *peerStatus {
+	s := n.Status()
+	ps := &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized, KEKVersion: s.KEKVersion}
+	if !s.Locked && s.Initialized {
+		ps.HeldKEKVersion, ps.NextKEKVersion = n.kekChangeStatus()
+	}
+	return ps
 }
 
 // peerCall makes a request to another manager's API with this node's certificate.

@@ -131,6 +131,16 @@ func (n *Node) routes() *routeTable {
 		}
 		return n.RotateUnlockKey(r.Context(), &req)
 	}))
+	mux.HandleFunc("POST /v1/kek-change/commit", n.handle(func(r *http.Request) (any, error) {
+		var req api.KEKChangeRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return n.CommitKEKChange(r.Context(), req.ID)
+	}))
+	mux.HandleFunc("POST /v1/kek-change/abort", n.handle(func(r *http.Request) (any, error) {
+		return n.AbortKEKChange(r.Context())
+	}))
 	mux.HandleFunc("POST /v1/unlock", n.handle(func(r *http.Request) (any, error) {
 		var req api.UnlockRequest
 		if err := decode(r, &req); err != nil {

@@ -97,6 +97,11 @@ func writeNodeState(dir string, s *nodeState) error {
 var kekMagic = []byte("vault-kek\x00\x01")
 
 func writeKEKFile(dir string, kek *crypto.Key) error {
+	return writeKEKFileAs(dir, kekFile, kek)
+}
+
+// writeKEKFileAs writes a KEK file under another name (kek.next).
+func writeKEKFileAs(dir, name string, kek *crypto.Key) error {
 	raw, err := crypto.ExportKey(kek)
 	if err != nil {
 		return err
@@ -106,11 +111,15 @@ func writeKEKFile(dir string, kek *crypto.Key) error {
 	binary.BigEndian.PutUint32(b[len(kekMagic):], kek.Version())
 	b = append(b, raw...)
 	defer wipe(b)
-	return writeFileAtomic(filepath.Join(dir, kekFile), b, 0o600)
+	return writeFileAtomic(filepath.Join(dir, name), b, 0o600)
 }
 
 func readKEKFile(dir string) (*crypto.Key, error) {
-	p := filepath.Join(dir, kekFile)
+	return readKEKFileAs(dir, kekFile)
+}
+
+func readKEKFileAs(dir, name string) (*crypto.Key, error) {
+	p := filepath.Join(dir, name)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err

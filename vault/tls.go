@@ -52,16 +52,48 @@ func writeTLS(stateDir string, kek *crypto.Key, caPEM, certPEM, keyPEM []byte) e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	sealed, err := crypto.Seal(kek, nodeKeyBind(), keyPEM)
-	if err != nil {
-		return err
-	}
-	for name, b := range map[string][]byte{caCertFile: caPEM, nodeCertFile: certPEM, nodeKeyFile: sealed} {
+	for name, b := range map[string][]byte{caCertFile: caPEM, nodeCertFile: certPEM} {
 		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}
-	return nil
+	return writeSealedNodeKey(stateDir, nodeKeyFile, kek, keyPEM)
+}
+
+// writeSealedNodeKey stores the node key sealed under kek as tls/name.
+func writeSealedNodeKey(stateDir, name string, kek *crypto.Key, keyPEM []byte) error {
+	sealed, err := crypto.Seal(kek, nodeKeyBind(), keyPEM)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(stateDir, tlsDir, name), sealed, 0o600)
+}
+
+// openSealedNodeKey opens the node key sealed under kek: the node key file,
+// or during a KEK change the one sealed under the next KEK.
+func openSealedNodeKey(dir string, kek *crypto.Key) ([]byte, error) {
+	var firstErr error
+	for _, name := range []string{nodeKeyFile, nodeKeyNextFile} {
+		sealed, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			if name == nodeKeyFile {
+				firstErr = fmt.Errorf("TLS material: %w", err)
+			}
+			continue
+		}
+		if v, err := crypto.EnvelopeKeyVersion(sealed); err == nil && v != kek.Version() {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", filepath.Join(dir, name), crypto.ErrUnknownKeyVersion)
+			}
+			continue
+		}
+		keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+		}
+		return keyPEM, nil
+	}
+	return nil, firstErr
 }
 
 // loadTLS reads the TLS material and unseals the node key into a memfd.
@@ -82,13 +114,9 @@ func loadTLS(stateDir string, kek *crypto.Key) (*tlsMaterial, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := read(nodeKeyFile)
+	keyPEM, err := openSealedNodeKey(dir, kek)
 	if err != nil {
 		return nil, err
-	}
-	keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, nodeKeyFile), err)
 	}
 	defer wipe(keyPEM)
 	return newTLSMaterial(caPEM, certPEM, keyPEM)

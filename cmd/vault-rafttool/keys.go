@@ -230,21 +230,33 @@ func (k *keyset) unwrap(b []byte) error {
 	if err != nil {
 		return err
 	}
-	keks, err := k.src.keks(w.KEKVersion)
-	if err != nil {
-		return err
-	}
-	defer wipeKeys(keks)
-	for _, kek := range keks {
-		ring, err := w.Unwrap(kek)
-		if errors.Is(err, keys.ErrWrongKey) {
+	// A ring in the middle of a KEK change is wrapped under two KEKs:
+	// either opens it.
+	var firstErr error
+	for _, v := range w.KEKVersions() {
+		keks, err := k.src.keks(v)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
-		if err != nil {
-			return err
+		for _, kek := range keks {
+			ring, err := w.Unwrap(kek)
+			if errors.Is(err, keys.ErrWrongKey) {
+				continue
+			}
+			wipeKeys(keks)
+			if err != nil {
+				return err
+			}
+			k.rings = append(k.rings, ring)
+			return nil
 		}
-		k.rings = append(k.rings, ring)
-		return nil
+		wipeKeys(keks)
+	}
+	if firstErr != nil && !w.HasNext() {
+		return firstErr
 	}
 	return fmt.Errorf("KEK v%d: %w", vault.OperatorKEKVersion(w.KEKVersion), keys.ErrWrongKey)
 }
@@ -328,6 +340,9 @@ func (s *session) resolveShares(src *kekSource) error {
 	add := func(b []byte) {
 		if w, err := keys.UnmarshalWrappedKeyring(b); err == nil {
 			checks = append(checks, w.KEKCheck)
+			if w.HasNext() { // during a KEK change, the new split's too
+				checks = append(checks, w.NextKEKCheck)
+			}
 		}
 	}
 	if b, err := os.ReadFile(s.dir.JoinKeyringFile()); err == nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -55,8 +56,12 @@ func clusterUpdateCommand() *cli.Command {
 				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N", "nothing to update")
 			}
 			enable := c.Bool("autolock")
-			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold"), Prepare: true})
 			if err != nil {
+				return err
+			}
+			cmd := "vault cluster update --autolock=" + c.String("autolock")
+			if _, err := runKEKChange(c, r, false, cmd); err != nil {
 				return err
 			}
 			if !enable {
@@ -65,7 +70,6 @@ func clusterUpdateCommand() *cli.Command {
 				return nil
 			}
 			fmt.Println("Autolock is on.")
-			printUnlockKey(r)
 			return nil
 		},
 	}
@@ -78,11 +82,50 @@ func printUnlockKey(r *api.UnlockKeyResponse) {
 		for i, s := range r.Shares {
 			fmt.Printf("    share %d: %s\n", i+1, s)
 		}
-		fmt.Printf("\nGive each share to a different key holder and store them offline. The whole key is\nnot kept anywhere, and these shares are not shown again.\n")
+		fmt.Printf("\nGive each share to a different key holder and store them offline. Once the change is\ndone, the whole key is kept nowhere and these shares are not shown again.\n")
 		return
 	}
 	fmt.Printf("To unlock a manager after it restarts, run `vault unlock` and give this key:\n\n    %s\n\n", r.Key)
 	fmt.Printf("Store it offline (a password manager, a safe): without it a restarted manager cannot\nread its own data. `vault unlock-key` shows it again on an unlocked manager.\n")
+}
+
+// runKEKChange shows the key of a prepared KEK change, then (and only
+// then) commits it: no manager depends on the new key before it was shown.
+func runKEKChange(c *cli.Context, r *api.UnlockKeyResponse, quiet bool, cmd string) (*api.UnlockKeyResponse, error) {
+	if r.Resumed && !quiet {
+		fmt.Printf("Continuing the KEK change started %s (KEK version %d, %s).\n",
+			time.Unix(0, r.Started).UTC().Format(time.RFC3339), r.KEKVersion, r.Phase)
+	}
+	if r.Autolock {
+		if quiet {
+			printKeyQuiet(r)
+		} else {
+			printUnlockKey(r)
+			fmt.Println()
+		}
+	}
+	if r.ChangeID == "" {
+		return r, nil // a daemon that changed it in one call
+	}
+	done, err := client(c).CommitKEKChange(c.Context, r.ChangeID)
+	if err != nil {
+		if r.Autolock {
+			fmt.Fprintf(os.Stderr, "vault: warning: the change is not finished; the key shown above is recorded and unlocks the managers that switched to it: run `%s` again to finish it (it shows the same key)\n", cmd)
+		} else {
+			fmt.Fprintf(os.Stderr, "vault: warning: the change is not finished: run `%s` again to finish it\n", cmd)
+		}
+		return nil, err
+	}
+	return done, nil
+}
+
+func printKeyQuiet(r *api.UnlockKeyResponse) {
+	if r.Key != "" {
+		fmt.Println(r.Key)
+	}
+	for _, s := range r.Shares {
+		fmt.Println(s)
+	}
 }
 
 func unlockKeyCommand() *cli.Command {
@@ -90,14 +133,37 @@ func unlockKeyCommand() *cli.Command {
 		Name:  "unlock-key",
 		Usage: "show the current unlock key, or rotate it",
 		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "rotate", Usage: "make a new unlock key and a new data key; the old key stops working after a restart"},
+			&cli.BoolFlag{Name: "rotate", Usage: "make a new unlock key and a new data key; the old key stops working after a restart (run again to finish an interrupted rotation)"},
+			&cli.BoolFlag{Name: "abort", Usage: "undo a KEK change that has not started switching managers"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print the key only"},
 		}, shareFlags()...),
 		Action: func(c *cli.Context) error {
 			var r *api.UnlockKeyResponse
 			var err error
+			if c.Bool("abort") {
+				if c.Bool("rotate") {
+					return usagef("vault unlock-key --abort", "--abort and --rotate do not go together")
+				}
+				r, err := client(c).AbortKEKChange(c.Context)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("Aborted the KEK change to KEK version %d: nothing used its key, the current key stays.\n", r.KEKVersion)
+				return nil
+			}
 			if c.Bool("rotate") {
-				r, err = client(c).RotateUnlockKey(c.Context, api.UnlockKeyRequest{KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold")})
+				r, err = client(c).RotateUnlockKey(c.Context, api.UnlockKeyRequest{KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold"), Prepare: true})
+				if err != nil {
+					return err
+				}
+				done, err := runKEKChange(c, r, c.Bool("quiet"), "vault unlock-key --rotate")
+				if err != nil {
+					return err
+				}
+				if !c.Bool("quiet") {
+					fmt.Printf("Rotated the unlock key (KEK version %d) and activated data key v%d.\n", done.KEKVersion, done.DEKVersion)
+				}
+				return nil
 			} else {
 				if c.IsSet("key-shares") || c.IsSet("key-threshold") {
 					return usagef("vault unlock-key --rotate --key-shares N --key-threshold T", "--key-shares and --key-threshold go with --rotate")
@@ -108,18 +174,20 @@ func unlockKeyCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("quiet") {
-				if r.Key != "" {
-					fmt.Println(r.Key)
-				}
-				for _, s := range r.Shares {
-					fmt.Println(s)
+				printKeyQuiet(r)
+				if p := r.Pending; p != nil {
+					printKeyQuiet(p)
 				}
 				return nil
 			}
-			if c.Bool("rotate") {
-				fmt.Printf("Rotated the unlock key (KEK version %d) and activated data key v%d.\n", r.KEKVersion, r.DEKVersion)
+			if r.Key != "" || len(r.Shares) > 0 {
+				printUnlockKey(r)
 			}
-			printUnlockKey(r)
+			if p := r.Pending; p != nil {
+				fmt.Printf("\nAn unlock-key change to KEK version %d is in progress (%s, started %s): a manager\nrestarted now may need its new key. Run `vault unlock-key --rotate` to finish it.\n\n",
+					p.KEKVersion, p.Phase, time.Unix(0, p.Started).UTC().Format(time.RFC3339))
+				printUnlockKey(p)
+			}
 			return nil
 		},
 	}
