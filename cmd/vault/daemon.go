@@ -32,7 +32,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Hidden: true, Usage: "entries between snapshots (tests)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines, Raft internals included"},
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as `text` or json (one JSON object a line)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as text or json (one JSON object a line)"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve /metrics, /healthz and /readyz over plain HTTP at HOST:PORT (see docs/monitoring.md)"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles at /debug/pprof/ on the local socket (see docs/PERFORMANCE.md)"},
 		},
