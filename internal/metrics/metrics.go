@@ -57,7 +57,7 @@ type Options struct {
 	Routes []string
 
 	// Collector is read on every scrape; nil leaves the scrape-time gauges
-	// out.
+	// out until SetCollector gives one.
 	Collector Collector
 
 	// Dragonboat writes Dragonboat's metrics in Prometheus text format.
@@ -78,6 +78,7 @@ type Metrics struct {
 	reg      *prometheus.Registry
 	gatherer prometheus.Gatherer
 	routes   map[string]bool
+	state    *stateCollector
 
 	leaderChanges      *prometheus.CounterVec
 	proposalsCommitted *prometheus.CounterVec
@@ -143,8 +144,10 @@ func New(o Options) *Metrics {
 	m.unlockFailed = f.counter("unlock_attempts_failed_total", "Unlock attempts that failed (wrong key or share).")
 	m.auditFailures = f.counter("audit_write_failures_total", "Audit records that could not be written.")
 
+	m.state = newStateCollector()
+	reg.MustRegister(m.state)
 	if o.Collector != nil {
-		reg.MustRegister(newStateCollector(o.Collector))
+		m.SetCollector(o.Collector)
 	}
 	if !o.NoProcess {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,6 +170,15 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Gatherer gathers everything /metrics serves: vault's registry and
 // Dragonboat's metrics.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.gatherer }
+
+// SetCollector sets (or replaces) the Collector read on each scrape: a
+// daemon makes its Metrics before the node that implements Collector.
+func (m *Metrics) SetCollector(c Collector) {
+	if m == nil {
+		return
+	}
+	m.state.src.Store(&c)
+}
 
 // GroupLabel is the label value of a Raft group.
 func GroupLabel(group uint64) string { return strconv.FormatUint(group, 10) }

@@ -365,3 +365,16 @@ func TestHandler(t *testing.T) {
 		}
 	})
 }
+
+func TestSetCollector(t *testing.T) {
+	m := New(Options{NoProcess: true, NoDragonboat: true})
+	if text := exposition(t, m); bytes.Contains(text, []byte("vaultd_locked")) {
+		t.Errorf("scrape-time gauges without a Collector:\n%s", text)
+	}
+	m.SetCollector(&fakeState{State{Initialized: true, Locked: true}})
+	if text := exposition(t, m); !bytes.Contains(text, []byte("vaultd_locked 1\n")) {
+		t.Errorf("no vaultd_locked after SetCollector:\n%s", text)
+	}
+	var nilMetrics *Metrics
+	nilMetrics.SetCollector(&fakeState{}) // must not panic
+}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +111,7 @@ func (s State) Readiness() (bool, []string) {
 
 // stateCollector turns a State into gauges on every scrape.
 type stateCollector struct {
-	src Collector
+	src atomic.Pointer[Collector] // nil: no scrape-time gauges
 
 	initialized, locked, running         *prometheus.Desc
 	hasLeader, isLeader, voters, reachOK *prometheus.Desc
@@ -121,12 +122,11 @@ type stateCollector struct {
 	mounts, mountedFiles, workerStreams  *prometheus.Desc
 }
 
-func newStateCollector(src Collector) *stateCollector {
+func newStateCollector() *stateCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 	}
 	return &stateCollector{
-		src:           src,
 		initialized:   d("initialized", "1 if this node belongs to a cluster."),
 		locked:        d("locked", "1 if this manager is locked (no key in memory; it serves nothing secret)."),
 		running:       d("running", "1 if this manager is unlocked and its replicas are running."),
@@ -166,7 +166,11 @@ func b2f(b bool) float64 {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.src.CollectState()
+	src := c.src.Load()
+	if src == nil {
+		return
+	}
+	s := (*src).CollectState()
 	g := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
