@@ -32,12 +32,23 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Hidden: true, Usage: "entries between snapshots (tests)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines, Raft internals included"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as text or json (one JSON object a line)"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve /metrics, /healthz and /readyz over plain HTTP at HOST:PORT (see docs/monitoring.md)"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles at /debug/pprof/ on the local socket (see docs/PERFORMANCE.md)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("", "daemon takes no arguments, got %q", c.Args().First())
 			}
+			log, err := newLoggerFormat(c.Bool("debug"), c.String("log-format"))
+			if err != nil {
+				return err
+			}
+			ms, err := listenMetrics(c.String("metrics-addr"))
+			if err != nil {
+				return err
+			}
+			defer ms.close()
 			cfg := vault.Config{
 				StateDir:        c.String("state-dir"),
 				SocketPath:      c.String("socket"),
@@ -45,20 +56,37 @@ func daemonCommand() *cli.Command {
 				AdvertiseAddr:   c.String("advertise-addr"),
 				APIAddr:         c.String("api-addr"),
 				SnapshotEntries: c.Uint64("snapshot-entries"),
-				Logger:          newLogger(c.Bool("debug")),
+				Logger:          log,
 				Pprof:           c.Bool("pprof"),
 			}
-			return runNode(cfg, nil)
+			return runNode(cfg, func(n *vault.Node) error {
+				ms.serve(n, log)
+				return nil
+			})
 		},
 	}
 }
 
 func newLogger(debug bool) *slog.Logger {
+	log, _ := newLoggerFormat(debug, "text")
+	return log
+}
+
+// newLoggerFormat makes the daemon's logger: slog's text or JSON handler on
+// stderr.
+func newLoggerFormat(debug bool, format string) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usagef("", "--log-format %q: want text or json", format)
 }
 
 // harden keeps secrets out of core dumps and away from ptrace by other users.

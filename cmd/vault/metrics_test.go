@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/metrics"
+	"github.com/vaultd/vault/vault"
+)
+
+func TestDaemonObservabilityFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"log format", []string{"daemon", "--log-format", "xml"}, `vault: error: --log-format "xml": want text or json`},
+		{"metrics address", []string{"daemon", "--metrics-addr", "9470"}, `vault: error: --metrics-addr "9470": want HOST:PORT`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(tt.args, "--state-dir", t.TempDir())
+			r := runCLI(t, "", args...)
+			if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestNodeMetricsAdapter serves a real in-process node's /readyz and
+// /metrics through nodeState: not ready before init, ready once its groups
+// have leaders, not ready and locked after a lock.
+func TestNodeMetricsAdapter(t *testing.T) {
+	dir := t.TempDir()
+	raft, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := vault.Config{
+		StateDir:   filepath.Join(dir, "state"),
+		SocketPath: filepath.Join(dir, "vault.sock"),
+		ListenAddr: fmt.Sprintf("127.0.0.1:%d", raft),
+		APIAddr:    fmt.Sprintf("127.0.0.1:%d", apiPort),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := vault.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	a := nodeState{n}
+	srv := httptest.NewServer(metrics.Handler(metrics.New(metrics.Options{Collector: a}), a))
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ready := func() (int, metrics.ReadyBody) {
+		t.Helper()
+		code, body := get("/readyz")
+		var rb metrics.ReadyBody
+		if err := json.Unmarshal([]byte(body), &rb); err != nil {
+			t.Fatalf("/readyz body %q: %v", body, err)
+		}
+		return code, rb
+	}
+	// waitReady polls /readyz until it answers code with a reason
+	// containing want ("" for none).
+	waitReady := func(code int, want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			c, rb := ready()
+			if c == code && (want == "" || slices.ContainsFunc(rb.Reasons, func(r string) bool { return strings.Contains(r, want) })) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz: %d %+v, want %d with %q", c, rb, code, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wantMetrics := func(lines ...string) {
+		t.Helper()
+		code, text := get("/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for _, l := range lines {
+			if !strings.Contains(text, "\n"+l+"\n") {
+				t.Errorf("/metrics lacks %q", l)
+			}
+		}
+	}
+
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	waitReady(503, "not initialized")
+	wantMetrics("vaultd_initialized 0", "vaultd_running 0")
+
+	if _, err := n.Init(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(200, "")
+	wantMetrics("vaultd_initialized 1", "vaultd_running 1", "vaultd_locked 0", "vaultd_dek_active_version 1")
+
+	if _, err := n.SetAutolock(ctx, &api.AutolockRequest{Enable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Lock(ctx, true); err != nil { // the only manager: force
+		t.Fatal(err)
+	}
+	waitReady(503, "locked")
+	wantMetrics("vaultd_locked 1", "vaultd_running 0")
+}
