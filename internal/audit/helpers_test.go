@@ -128,5 +128,3 @@ func isVerifyError(err error, target error, line int) bool {
 	var ve *VerifyError
 	return errors.As(err, &ve) && errors.Is(err, target) && (line == 0 || ve.Line == line)
 }
-
-
