@@ -343,6 +343,13 @@ func (l *Log) Write(r *Record) error {
 		req.rec = nil
 		reqPool.Put(req)
 		return err
+	case <-l.exited:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	case <-t.C:
 		// The writer still holds req and will answer into its buffered
 		// channel; it is not reused.
@@ -665,4 +672,22 @@ func (l *Log) rotate() error {
 		return errors.Join(err, l.reopen("reopened after a failed rotation"))
 	}
 	return l.reopen("rotated")
+}
+
+// State is the log's health for `vault status` and the health check.
+type State struct {
+	Path      string
+	Policy    string // "closed" or "open"
+	Healthy   bool
+	LastError string // empty when healthy
+	Lost      uint64 // records not written yet counted under the open policy
+}
+
+// State returns the log's current state.
+func (l *Log) State() State {
+	s := State{Path: l.cfg.Path, Policy: l.cfg.Fail.String(), Healthy: true, Lost: l.lost.Load()}
+	if err := l.LastError(); err != nil {
+		s.Healthy, s.LastError = false, err.Error()
+	}
+	return s
 }
