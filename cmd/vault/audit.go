@@ -113,7 +113,7 @@ func verifyMessage(ve *audit.VerifyError) string {
 		audit.ErrBadSeal:   "is a seal that does not verify",
 		audit.ErrWrongKey:  "is a seal made under another key",
 	}[ve.Err]
-	rec := "the record"
+	rec := "the line"
 	if ve.Err == audit.ErrTruncated {
 		rec = "the last record"
 	}
@@ -124,6 +124,9 @@ func verifyMessage(ve *audit.VerifyError) string {
 }
 
 func verifyHint(ve *audit.VerifyError) string {
+	if ve.Line == 1 && ve.Err == audit.ErrMalformed {
+		return fmt.Sprintf("is %s a vault audit log?", ve.File)
+	}
 	switch ve.Err {
 	case audit.ErrWrongKey:
 		return "is this log from another cluster? `vault audit verify` without --key-file asks the daemon for this cluster's key"

@@ -545,3 +545,50 @@ func TestParsePolicy(t *testing.T) {
 		t.Error("accepted maybe")
 	}
 }
+
+// TestUnwritableFile makes the real file unwritable the way an operator
+// can as root: the path becomes a directory, and the log reopens (SIGHUP).
+func TestUnwritableFile(t *testing.T) {
+	k := testKeys(t, "cluster")
+	for _, policy := range []Policy{FailClosed, FailOpen} {
+		t.Run(policy.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			l, err := Open(&Config{Path: path, Fail: policy}, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Reopen(); err == nil {
+				t.Fatal("Reopen onto a directory succeeded")
+			}
+			if l.Healthy() || l.State().LastError == "" {
+				t.Fatalf("healthy after a failed reopen: %+v", l.State())
+			}
+			err = l.Write(testRequest(0))
+			switch {
+			case policy == FailClosed && err == nil:
+				t.Fatal("closed: Write succeeded with no file to write")
+			case policy == FailOpen && err != nil:
+				t.Fatalf("open: Write returned %v", err)
+			}
+			waitFor(t, "the failure to show", func() bool { return !l.Healthy() })
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a write to succeed", func() bool { return l.Write(testRequest(1)) == nil && l.Healthy() })
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := VerifyFiles(k.VerifyKey(), path+".1", path)
+			if err != nil || res.Unsealed != 0 {
+				t.Fatalf("%+v, %v", res, err)
+			}
+		})
+	}
+}

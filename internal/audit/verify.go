@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // VerifyError names the first bad record found by [Verify] and why it is
@@ -174,7 +174,7 @@ func Verify(key VerifyKey, inputs ...Input) (*Result, error) {
 		}
 		r, err := ParseRecord(l.b)
 		if err != nil {
-			return nil, bad(0, ErrMalformed, "not a record as the log writes them, so it was changed: %v", errors.Unwrap(err))
+			return nil, bad(0, ErrMalformed, "%s", strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "))
 		}
 		h := lineHash(l.b)
 		if res.Records == 0 {
