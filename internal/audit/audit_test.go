@@ -592,3 +592,47 @@ func TestUnwritableFile(t *testing.T) {
 		})
 	}
 }
+
+// TestLocked: a locked node has no audit keys. Its records are chained but
+// not sealed until it unlocks; a log closed while locked ends unsealed.
+func TestLocked(t *testing.T) {
+	k := testKeys(t, "cluster")
+	l, _ := openTestLog(t, Config{SealEvery: 2, SealInterval: time.Millisecond}, nil)
+	for i := range 5 {
+		if err := l.Write(testRequest(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.HashName("db"); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("HashName while locked: %v", err)
+	}
+	res, err := VerifyFiles(k.VerifyKey(), l.cfg.Path)
+	if err != nil || res.Seals != 0 || res.Unsealed != 6 {
+		t.Fatalf("locked: %+v, %v", res, err)
+	}
+	// Unlock: the next seal covers everything written while locked.
+	if err := l.SetKeys(k); err != nil {
+		t.Fatal(err)
+	}
+	res, err = VerifyFiles(k.VerifyKey(), l.cfg.Path)
+	if err != nil || res.Seals != 1 || res.Unsealed != 0 {
+		t.Fatalf("unlocked: %+v, %v", res, err)
+	}
+	// Lock again: the keys can be wiped once SetKeys(nil) returns.
+	if err := l.SetKeys(nil); err != nil {
+		t.Fatal(err)
+	}
+	k.Wipe()
+	for i := range 3 {
+		if err := l.Write(testRequest(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = VerifyFiles(k.VerifyKey(), l.cfg.Path)
+	if err != nil || res.Seals != 1 || res.Unsealed != 3 {
+		t.Fatalf("closed while locked: %+v, %v", res, err)
+	}
+}

@@ -28,6 +28,11 @@
 //	seal seed = HKDF-SHA256(index key, salt none, info "vault/audit/v1/seal")
 //	seal key  = Ed25519 key of seal seed; its public half is the VerifyKey
 //
+// A locked node has no index key, so a log may run without keys ([Open]
+// with nil keys, [Log.SetKeys] at unlock and lock): its records are chained
+// but not sealed, and the first seal after unlock covers them. A log closed
+// while locked ends unsealed.
+//
 // Names appear only as "name_hmac": hex HMAC-SHA256(name key, name), the same
 // in every log of a cluster, so one `vault audit hash NAME` finds a secret in
 // all of them and nothing about the name shows without the key. The

@@ -16,6 +16,8 @@ var (
 	// ErrUnhealthy wraps the last write error when the log refuses a record
 	// because an earlier write failed and no later one has succeeded yet.
 	ErrUnhealthy = errors.New("audit: log unhealthy")
+	// ErrNoKeys means the log has no keys yet (the node is locked).
+	ErrNoKeys = errors.New("audit: no audit keys while locked")
 	// ErrKeysWiped is returned after Keys.Wipe.
 	ErrKeysWiped = errors.New("audit: keys wiped")
 	// ErrBadKey means a key's text form cannot be read.

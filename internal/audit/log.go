@@ -138,7 +138,7 @@ func openFile(path string) (file, int64, error) {
 // writers always make one chain.
 type Log struct {
 	cfg  Config
-	keys *Keys
+	keys atomic.Pointer[Keys] // nil while the node is locked
 
 	reqs   chan *request
 	ctl    chan ctlRequest
@@ -195,16 +195,14 @@ func open(cfg *Config, keys *Keys, of func(string) (file, int64, error), now fun
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if keys == nil {
-		return nil, errors.New("audit: no keys")
-	}
 	l := &Log{
-		cfg: c, keys: keys,
+		cfg:    c,
 		reqs:   make(chan *request, c.QueueSize),
 		ctl:    make(chan ctlRequest),
 		exited: make(chan struct{}),
 		open:   of, now: now,
 	}
+	l.keys.Store(keys)
 	if err := l.findHead(); err != nil {
 		return nil, err
 	}
@@ -293,8 +291,28 @@ func lastLine(path string) (last []byte, partial int, err error) {
 	return b[j+1:], partial, nil
 }
 
-// Keys returns the keys the log seals with.
-func (l *Log) Keys() *Keys { return l.keys }
+// Keys returns the keys the log seals with, nil while it has none.
+func (l *Log) Keys() *Keys { return l.keys.Load() }
+
+// HashName is [Keys.HashName] with the log's keys: the "name_hmac" of a
+// record. It returns [ErrNoKeys] while the log has none (the node is
+// locked).
+func (l *Log) HashName(name string) (string, error) {
+	k := l.keys.Load()
+	if k == nil {
+		return "", ErrNoKeys
+	}
+	return k.HashName(name)
+}
+
+// SetKeys gives the log its keys when the node unlocks (and nil when it
+// locks). Records written without keys are chained but not sealed; the
+// first seal after SetKeys covers them. After SetKeys(nil) returns without
+// error the log no longer uses the old keys, and the caller may wipe them.
+func (l *Log) SetKeys(k *Keys) error {
+	l.keys.Store(k)
+	return l.control("seal")
+}
 
 // Policy returns the log's fail policy.
 func (l *Log) Policy() Policy { return l.cfg.Fail }
@@ -463,6 +481,10 @@ func (l *Log) run() {
 			switch c.op {
 			case "reopen":
 				c.done <- l.reopen("reopened")
+			case "seal":
+				err := l.writeRecords()
+				l.report(err)
+				c.done <- err
 			case "close":
 				l.drainQueue()
 				err := l.sealAndClose()
@@ -536,6 +558,7 @@ func (l *Log) writeRecords(recs ...*Record) error {
 		l.f, l.size = f, size
 	}
 	l.buf.Reset()
+	keys := l.keys.Load()
 	seq, prev, unsealed, first := l.seq, l.prev, l.unsealed, l.firstOpen
 	now := l.now().UTC()
 	var hexPrev [2 * sha256.Size]byte
@@ -547,13 +570,18 @@ func (l *Log) writeRecords(recs ...*Record) error {
 			r.Kind = KindRequest
 		}
 		if r.Kind == KindSeal {
-			r.Key = l.keys.VerifyKey().ID()
+			r.Key = keys.VerifyKey().ID()
 			r.Sig = ""
 			msg, err := r.sealMessage()
 			if err != nil {
 				return err
 			}
-			sig, err := l.keys.sign(msg)
+			sig, err := keys.sign(msg)
+			if errors.Is(err, ErrKeysWiped) {
+				// Wiped by a lock racing SetKeys(nil): no seal this time.
+				seq--
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -580,22 +608,21 @@ func (l *Log) writeRecords(recs ...*Record) error {
 		if err := add(r); err != nil {
 			return err
 		}
-		if unsealed >= l.cfg.SealEvery {
+		if unsealed >= l.cfg.SealEvery && keys != nil {
 			if err := add(&Record{Kind: KindSeal}); err != nil {
 				return err
 			}
 		}
 	}
-	sealed := false
 	if len(recs) == 0 {
-		if unsealed == 0 {
+		if unsealed == 0 || keys == nil {
 			return nil
 		}
 		if err := add(&Record{Kind: KindSeal}); err != nil {
 			return err
 		}
 	}
-	sealed = unsealed == 0
+	sealed := unsealed == 0
 	l.busySince.Store(time.Now().UnixNano())
 	n, err := l.f.Write(l.buf.Bytes())
 	if err == nil && sealed {
