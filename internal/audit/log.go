@@ -182,7 +182,8 @@ var reqPool = sync.Pool{New: func() any { return &request{done: make(chan error,
 // Open opens (or creates) the log file and continues the chain found at its
 // end (or at the end of Path.1 when Path is new). A record cut mid-line at
 // the end of the file (a crash during a write) is dropped, and the open
-// record that follows says so. keys must stay valid until Close.
+// record that follows says so. keys may be nil while the node is locked
+// (see [Log.SetKeys]); keys given must not be wiped while the log uses them.
 func Open(cfg *Config, keys *Keys) (*Log, error) {
 	return open(cfg, keys, openFile, time.Now)
 }
