@@ -459,7 +459,12 @@ func (l *Log) run() {
 	tick := time.NewTicker(max(l.cfg.SealInterval/4, time.Millisecond))
 	defer tick.Stop()
 	batch := make([]*request, 0, 64)
+	// Everything the writer does may touch the disk (open, write, sync,
+	// rename), so all of it counts as busy for Log.hung.
+	busy := func() { l.busySince.Store(time.Now().UnixNano()) }
+	idle := func() { l.busySince.Store(0) }
 	for {
+		idle()
 		select {
 		case req := <-l.reqs:
 			batch = append(batch[:0], req)
@@ -472,19 +477,27 @@ func (l *Log) run() {
 					break drain
 				}
 			}
+			busy()
 			l.writeBatch(batch)
 			clear(batch)
 		case <-tick.C:
-			if l.unsealed > 0 && l.now().Sub(l.firstOpen) >= l.cfg.SealInterval {
+			// Without keys nothing is written, and nothing may be
+			// reported: a no-op must not clear an earlier failure.
+			if l.unsealed > 0 && l.keys.Load() != nil && l.now().Sub(l.firstOpen) >= l.cfg.SealInterval {
+				busy()
 				l.report(l.writeRecords())
 			}
 		case c := <-l.ctl:
+			busy()
 			switch c.op {
 			case "reopen":
 				c.done <- l.reopen("reopened")
 			case "seal":
-				err := l.writeRecords()
-				l.report(err)
+				var err error
+				if l.unsealed > 0 && l.keys.Load() != nil {
+					err = l.writeRecords()
+					l.report(err)
+				}
 				c.done <- err
 			case "close":
 				l.drainQueue()
@@ -624,13 +637,11 @@ func (l *Log) writeRecords(recs ...*Record) error {
 		}
 	}
 	sealed := unsealed == 0
-	l.busySince.Store(time.Now().UnixNano())
 	n, err := l.f.Write(l.buf.Bytes())
 	if err == nil && sealed {
 		err = l.f.Sync()
 		n = l.buf.Len()
 	}
-	l.busySince.Store(0)
 	if err != nil {
 		if n > 0 && n < l.buf.Len() {
 			// Take back a partial line so the next write does not follow
