@@ -52,3 +52,13 @@ func (c *Client) AuditVerifyKey(ctx context.Context) (*AuditKeyResponse, error) 
 	var r AuditKeyResponse
 	return &r, c.do(ctx, http.MethodGet, "/v1/audit/key", nil, &r)
 }
+
+// AuditStatus is the state of a node's audit log, for `vault status` and
+// the health check (a field of Status once the daemon serves it).
+type AuditStatus struct {
+	Path      string `json:"Path"`
+	Policy    string `json:"Policy"` // "closed" or "open"
+	Healthy   bool   `json:"Healthy"`
+	LastError string `json:"LastError,omitempty"`
+	Lost      uint64 `json:"Lost,omitempty"` // records not written under the open policy
+}
