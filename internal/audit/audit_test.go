@@ -436,7 +436,6 @@ func TestCloseDoesNotHang(t *testing.T) {
 	k := testKeys(t, "cluster")
 	l, ff := openTestLog(t, Config{WriteTimeout: 100 * time.Millisecond}, k)
 	hang := make(chan struct{})
-	defer close(hang)
 	ff.set(nil, hang)
 	l.Write(testRequest(0))
 	if err := l.Close(); !errors.Is(err, ErrTimeout) {
@@ -444,6 +443,18 @@ func TestCloseDoesNotHang(t *testing.T) {
 	}
 	if err := l.Write(testRequest(0)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close: %v", err)
+	}
+	// Once the disk answers, the writer seals, closes and exits.
+	ff.set(nil, nil)
+	hang <- struct{}{}
+	select {
+	case <-l.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not exit after the disk recovered")
+	}
+	res, err := VerifyFiles(k.VerifyKey(), l.cfg.Path)
+	if err != nil || res.Unsealed != 0 {
+		t.Fatalf("%+v, %v", res, err)
 	}
 }
 

@@ -481,6 +481,14 @@ func (l *Log) run() {
 			l.writeBatch(batch)
 			clear(batch)
 		case <-tick.C:
+			if l.closed.Load() {
+				// Close gave up waiting (a hung disk): finish its work
+				// now that the disk answers again.
+				busy()
+				l.drainQueue()
+				l.report(l.sealAndClose())
+				return
+			}
 			// Without keys nothing is written, and nothing may be
 			// reported: a no-op must not clear an earlier failure.
 			if l.unsealed > 0 && l.keys.Load() != nil && l.now().Sub(l.firstOpen) >= l.cfg.SealInterval {
