@@ -11,6 +11,11 @@ import (
 // than the client.
 const CodeUnsupported = "unsupported"
 
+// newerRoute reports whether path belongs to routes that daemons of an
+// earlier version do not serve, so that a bare 404 there means an old
+// daemon rather than another program on the socket.
+func newerRoute(path string) bool { return strings.HasPrefix(path, "/v1/audit/") }
+
 // unsupported is the error for a route the daemon answers with a bare 404
 // or 405 (its router's, not a vault error): the daemon predates the route.
 func unsupported(socket, method, path string) *Error {
