@@ -96,6 +96,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			Error *Error `json:"error"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil || e.Error.Message == "" {
+			if (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) && newerRoute(path) {
+				return unsupported(c.socket, method, path)
+			}
 			return c.notVault("it answered " + resp.Status)
 		}
 		return e.Error

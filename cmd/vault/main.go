@@ -43,6 +43,7 @@ func newApp() *cli.App {
 			lockCommand(),
 			unlockKeyCommand(),
 			keyCommand(),
+			auditCommand(),
 			mountCommand(),
 			unmountCommand(),
 			execCommand(),
