@@ -36,7 +36,8 @@ const (
 	subName     byte = 'n' // + name MAC: secret id
 	subObject   byte = 'o' // + id: gen(8) || sealed record
 	subData     byte = 'v' // + id + 0x00 + version(4): sealed data
-	subRequests byte = 'r' // + request id: time(8) || code(8) || result data
+	subRequests byte = 'r' // bare: last prune time; + request id: the old layout of request records (migrated on open)
+	subReqTime  byte = 't' // + time(8, sign flipped) + request id: time(8) || code(8) || result data
 )
 
 // Store is the node's single Pebble database, shared by every shard's state

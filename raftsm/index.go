@@ -1,0 +1,247 @@
+package raftsm
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// keyIndex is a shard's in-memory filter over the keys an apply looks up and
+// almost never finds: name MACs, object ids and remembered request ids. A
+// create's apply would otherwise pay three Pebble point lookups that miss,
+// each walking every level (the pinned Pebble's Get consults no bloom
+// filter).
+//
+// The index is a superset of the live generation: every such key in the
+// database has its hash in the index. A key whose hash is absent is absent
+// from the database, so the apply skips the lookup; a key whose hash is
+// present is looked up as before. The database therefore decides every
+// answer and the index only saves lookups: it cannot make a replica decide
+// differently from its state. It is rebuilt from the database on Open and
+// after a snapshot is recovered, and is never written to disk.
+//
+// Hashes are keyed by a per-process random seed, so crafted names cannot
+// aim collisions at it. A collision costs one lookup, and is counted so that
+// removing one of the colliding keys keeps the other's hash.
+type keyIndex struct {
+	seed maphash.Seed
+	mask uint64 // all ones; tests narrow it to force collisions
+
+	keys  map[uint64]struct{} // hashes of 'n'+MAC and 'o'+id sub-keys
+	clash map[uint64]uint32   // hashes held by more than one key: the extra count
+
+	// Request ids by the minute of their proposer time (floor), each a
+	// hash -> proposer time; pruning drops whole minutes.
+	reqs map[int64]*reqMinute
+}
+
+type reqMinute struct {
+	ids  map[uint64]int64
+	more []reqEntry // ids whose hash was already taken in this minute
+}
+
+type reqEntry struct {
+	h uint64
+	t int64
+}
+
+// indexHashMask narrows the index's hashes; tests set it to force
+// collisions.
+var indexHashMask = ^uint64(0)
+
+// prunePeriod is how often (in proposer time) request ids are pruned, and
+// the width of the index's request-id buckets.
+const prunePeriod = int64(60 * 1e9)
+
+func newKeyIndex() *keyIndex {
+	return &keyIndex{
+		seed:  maphash.MakeSeed(),
+		mask:  indexHashMask,
+		keys:  map[uint64]struct{}{},
+		clash: map[uint64]uint32{},
+		reqs:  map[int64]*reqMinute{},
+	}
+}
+
+func (x *keyIndex) hash(b []byte) uint64 { return maphash.Bytes(x.seed, b) & x.mask }
+
+// mayHave reports whether sub (a sub-key: 'n'+MAC or 'o'+id) may exist.
+func (x *keyIndex) mayHave(sub []byte) bool {
+	_, ok := x.keys[x.hash(sub)]
+	return ok
+}
+
+// add records that sub was written where it did not exist.
+func (x *keyIndex) add(sub []byte) {
+	h := x.hash(sub)
+	if _, ok := x.keys[h]; ok {
+		x.clash[h]++
+		return
+	}
+	x.keys[h] = struct{}{}
+}
+
+// remove records that sub, which existed, was deleted.
+func (x *keyIndex) remove(sub []byte) {
+	h := x.hash(sub)
+	if n := x.clash[h]; n > 0 {
+		if n == 1 {
+			delete(x.clash, h)
+		} else {
+			x.clash[h] = n - 1
+		}
+		return
+	}
+	delete(x.keys, h)
+}
+
+// requestTimes appends to out the proposer times under which id may be
+// remembered.
+func (x *keyIndex) requestTimes(id []byte, out []int64) []int64 {
+	h := x.hash(id)
+	for _, m := range x.reqs {
+		if t, ok := m.ids[h]; ok {
+			out = append(out, t)
+			for _, e := range m.more {
+				if e.h == h {
+					out = append(out, e.t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// addRequest records that id was remembered under proposer time t.
+func (x *keyIndex) addRequest(id []byte, t int64) {
+	h := x.hash(id)
+	min := floorDiv(t, prunePeriod)
+	m := x.reqs[min]
+	if m == nil {
+		m = &reqMinute{ids: map[uint64]int64{}}
+		x.reqs[min] = m
+	}
+	if old, ok := m.ids[h]; ok {
+		if old != t {
+			m.more = append(m.more, reqEntry{h, t})
+		}
+		return
+	}
+	m.ids[h] = t
+}
+
+// pruneRequests forgets the minutes that hold only times before cutoff
+// (those the database's range deletion removed entirely). The minute that
+// straddles cutoff stays: a superset is all the index promises.
+func (x *keyIndex) pruneRequests(cutoff int64) {
+	c := floorDiv(cutoff, prunePeriod)
+	for min := range x.reqs {
+		if min < c {
+			delete(x.reqs, min)
+		}
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// loadIndex builds a shard generation's index from the database.
+func loadIndex(db pebble.Reader, shard, gen uint64) (*keyIndex, error) {
+	x := newKeyIndex()
+	for _, sub := range []byte{subName, subObject, subReqTime} {
+		base := dataKey(shard, gen, sub)
+		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		skip := len(base) - 1 // keep the sub-key, from its kind byte
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()[skip:]
+			if sub != subReqTime {
+				x.add(k)
+				continue
+			}
+			t, id, ok := splitReqTimeKey(k)
+			if ok {
+				x.addRequest(id, t)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// reqTimeKey returns the sub-key of a request record: 't' time(8) id, with
+// the time's sign bit flipped so that keys sort by time.
+func reqTimeKey(t int64, id []byte) []byte {
+	k := make([]byte, 9, 9+len(id))
+	k[0] = subReqTime
+	binary.BigEndian.PutUint64(k[1:], uint64(t)^(1<<63))
+	return append(k, id...)
+}
+
+// splitReqTimeKey decodes a sub-key made by reqTimeKey.
+func splitReqTimeKey(k []byte) (t int64, id []byte, ok bool) {
+	if len(k) < 10 || k[0] != subReqTime {
+		return 0, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(k[1:9]) ^ (1 << 63)), k[9:], true
+}
+
+// migrateRequests rewrites a generation's request records from the old
+// layout ('r' id, found in state dirs written before records were keyed by
+// time) to the new one ('t' time id), in one batch. The record values are
+// the same, and both layouts prune the same records at the same proposer
+// times, so a replica answers the same whether it migrated early or late:
+// migrating on open is deterministic across replicas.
+func migrateRequests(db *pebble.DB, shard, gen uint64) error {
+	b := db.NewBatch()
+	defer b.Close()
+	n, err := migrateRequestsTo(db, b, shard, gen)
+	if err != nil || n == 0 {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// migrateRequestsTo writes into w the migration of the old-layout request
+// records r holds, and returns how many it found.
+func migrateRequestsTo(r pebble.Reader, w pebble.Writer, shard, gen uint64) (int, error) {
+	lo, hi := dataKey(shard, gen, subRequests, 0), prefixEnd(dataKey(shard, gen, subRequests))
+	type rec struct{ k, v []byte }
+	var recs []rec
+	it := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	for it.First(); it.Valid(); it.Next() {
+		recs = append(recs, rec{append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)})
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	skip := len(dataKey(shard, gen)) // keep the sub-key: 'r' id
+	for _, r := range recs {
+		if k, ok := migratedRequest(r.k[skip:], r.v); ok {
+			if err := w.Set(dataKey(shard, gen, k...), r.v, nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(recs), w.DeleteRange(lo, hi, nil)
+}
+
+// migratedRequest returns the new-layout sub-key of an old-layout request
+// record (sub-key 'r' id). Records too short to hold a result were never
+// answered from and are dropped.
+func migratedRequest(sub, v []byte) ([]byte, bool) {
+	if len(sub) < 2 || sub[0] != subRequests || len(v) < 16 {
+		return nil, false
+	}
+	return reqTimeKey(int64(binary.BigEndian.Uint64(v)), sub[1:]), true
+}
