@@ -2,7 +2,9 @@ package raftsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/maphash"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -21,6 +23,13 @@ import (
 // differently from its state. It is rebuilt from the database on Open and
 // after a snapshot is recovered, and is never written to disk.
 //
+// Request ids are loaded before the replica applies anything (the dedup
+// lookup needs their times). Names and objects, a scan of every secret, are
+// loaded in the background from a Pebble snapshot, so a restart at a
+// million secrets does not wait for it: until the scan is merged, mayHave
+// answers yes (every lookup goes to the database), and the keys applies add
+// or remove meanwhile are logged and replayed over the scan.
+//
 // Hashes are keyed by a per-process random seed, so crafted names cannot
 // aim collisions at it. A collision costs one lookup, and is counted so that
 // removing one of the colliding keys keeps the other's hash.
@@ -31,9 +40,18 @@ type keyIndex struct {
 	keys  map[uint64]struct{} // hashes of 'n'+MAC and 'o'+id sub-keys
 	clash map[uint64]uint32   // hashes held by more than one key: the extra count
 
+	building bool        // keys is not loaded yet (see above)
+	log      []indexOp   // while building: changes since the scan's snapshot
+	stop     atomic.Bool // the scan is no longer wanted
+
 	// Request ids by the minute of their proposer time (floor), each a
 	// hash -> proposer time; pruning drops whole minutes.
 	reqs map[int64]*reqMinute
+}
+
+type indexOp struct {
+	h      uint64
+	remove bool
 }
 
 type reqMinute struct {
@@ -68,6 +86,9 @@ func (x *keyIndex) hash(b []byte) uint64 { return maphash.Bytes(x.seed, b) & x.m
 
 // mayHave reports whether sub (a sub-key: 'n'+MAC or 'o'+id) may exist.
 func (x *keyIndex) mayHave(sub []byte) bool {
+	if x.building {
+		return true
+	}
 	_, ok := x.keys[x.hash(sub)]
 	return ok
 }
@@ -75,6 +96,14 @@ func (x *keyIndex) mayHave(sub []byte) bool {
 // add records that sub was written where it did not exist.
 func (x *keyIndex) add(sub []byte) {
 	h := x.hash(sub)
+	if x.building {
+		x.log = append(x.log, indexOp{h: h})
+		return
+	}
+	x.addHash(h)
+}
+
+func (x *keyIndex) addHash(h uint64) {
 	if _, ok := x.keys[h]; ok {
 		x.clash[h]++
 		return
@@ -85,6 +114,14 @@ func (x *keyIndex) add(sub []byte) {
 // remove records that sub, which existed, was deleted.
 func (x *keyIndex) remove(sub []byte) {
 	h := x.hash(sub)
+	if x.building {
+		x.log = append(x.log, indexOp{h: h, remove: true})
+		return
+	}
+	x.removeHash(h)
+}
+
+func (x *keyIndex) removeHash(h uint64) {
 	if n := x.clash[h]; n > 0 {
 		if n == 1 {
 			delete(x.clash, h)
@@ -151,29 +188,109 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// loadIndex builds a shard generation's index from the database.
-func loadIndex(db pebble.Reader, shard, gen uint64) (*keyIndex, error) {
+// loadIndex builds a shard generation's index from the database: all of
+// it, or (keys false) only the request ids, leaving the index building.
+func loadIndex(db pebble.Reader, shard, gen uint64, keys bool) (*keyIndex, error) {
 	x := newKeyIndex()
-	for _, sub := range []byte{subName, subObject, subReqTime} {
+	base := dataKey(shard, gen, subReqTime)
+	it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+	for it.First(); it.Valid(); it.Next() {
+		if t, id, ok := splitReqTimeKey(it.Key()[len(base)-1:]); ok {
+			x.addRequest(id, t)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	if !keys {
+		x.building = true
+		return x, nil
+	}
+	k, c, err := x.scanKeys(db, shard, gen, func() bool { return false })
+	if err != nil {
+		return nil, err
+	}
+	x.keys, x.clash = k, c
+	return x, nil
+}
+
+// errIndexStopped ends a scan nobody wants any more.
+var errIndexStopped = errors.New("raftsm: index scan stopped")
+
+// scanKeys reads the hashes of every name and object key of a generation.
+// It gives up when x is no longer wanted or stop returns true.
+func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() bool) (map[uint64]struct{}, map[uint64]uint32, error) {
+	keys, clash := map[uint64]struct{}{}, map[uint64]uint32{}
+	for _, sub := range []byte{subName, subObject} {
 		base := dataKey(shard, gen, sub)
 		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
 		skip := len(base) - 1 // keep the sub-key, from its kind byte
+		n := 0
 		for it.First(); it.Valid(); it.Next() {
-			k := it.Key()[skip:]
-			if sub != subReqTime {
-				x.add(k)
-				continue
+			h := x.hash(it.Key()[skip:])
+			if _, ok := keys[h]; ok {
+				clash[h]++
+			} else {
+				keys[h] = struct{}{}
 			}
-			t, id, ok := splitReqTimeKey(k)
-			if ok {
-				x.addRequest(id, t)
+			if n++; n%4096 == 0 && (x.stop.Load() || stop()) {
+				it.Close()
+				return nil, nil, errIndexStopped
 			}
 		}
 		if err := it.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return x, nil
+	return keys, clash, nil
+}
+
+// buildIndex starts the background scan of idx, a building index of the
+// replica's generation gen: it snapshots the database now, before anything
+// more is applied, and merges the scan into idx if idx is still the
+// replica's index when it is done. A scan that fails or is stopped leaves
+// idx building, so every lookup reads the database.
+func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
+	snap := db.NewSnapshot()
+	go func() {
+		var keys map[uint64]struct{}
+		var clash map[uint64]uint32
+		err := s.store.with(func(*pebble.DB) error {
+			defer snap.Close()
+			var err error
+			keys, clash, err = idx.scanKeys(snap, s.shard, gen, s.store.closing.Load)
+			return err
+		})
+		if err != nil {
+			return
+		}
+		if indexMergeHook != nil {
+			indexMergeHook()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.idx == idx && !s.closed {
+			idx.finish(keys, clash)
+		}
+	}()
+}
+
+// indexMergeHook (tests) runs before a background scan is merged.
+var indexMergeHook func()
+
+// finish installs a scan taken while the index was building and replays
+// the changes logged since the scan's snapshot. The caller excludes
+// applies.
+func (x *keyIndex) finish(keys map[uint64]struct{}, clash map[uint64]uint32) {
+	x.keys, x.clash, x.building = keys, clash, false
+	for _, op := range x.log {
+		if op.remove {
+			x.removeHash(op.h)
+		} else {
+			x.addHash(op.h)
+		}
+	}
+	x.log = nil
 }
 
 // reqTimeKey returns the sub-key of a request record: 't' time(8) id, with

@@ -7,6 +7,7 @@ import (
 	mathrand "math/rand/v2"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,59 @@ func (n *testNode) reopen(t testing.TB) {
 	}
 }
 
+// waitIndex waits until the replica's background index scan is merged.
+func (n *testNode) waitIndex(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n.sm.mu.RLock()
+		building := n.sm.idx.building
+		n.sm.mu.RUnlock()
+		if !building {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the index scan did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdIndexScans makes background index scans wait before merging. The
+// returned release lets every waiting and later scan through until rearm
+// holds scans again.
+func holdIndexScans(t *testing.T) (release, rearm func()) {
+	var mu sync.Mutex
+	gate := make(chan struct{})
+	open := false
+	indexMergeHook = func() {
+		mu.Lock()
+		g := gate
+		mu.Unlock()
+		<-g
+	}
+	release = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !open {
+			close(gate)
+			open = true
+		}
+	}
+	rearm = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if open {
+			gate, open = make(chan struct{}), false
+		}
+	}
+	t.Cleanup(func() {
+		release()
+		indexMergeHook = nil
+	})
+	return release, rearm
+}
+
 // snapshotTo streams n's state into dst's replica.
 func (n *testNode) snapshotTo(t testing.TB, dst *testNode) {
 	t.Helper()
@@ -51,11 +105,27 @@ func (n *testNode) snapshotTo(t testing.TB, dst *testNode) {
 }
 
 // assertIndexCovers checks the index's promise: every name, object and
-// request record in the live generation is in the index.
+// request record in the live generation is in the index. A built index
+// also holds no more name and object keys than the database (no leak).
 func assertIndexCovers(t *testing.T, n *testNode) {
 	t.Helper()
 	s := n.sm
+	s.mu.RLock() // a background scan may merge meanwhile
+	defer s.mu.RUnlock()
 	base := dataKey(s.shard, s.gen)
+	stored := 0
+	defer func() {
+		if s.idx.building {
+			return
+		}
+		held := len(s.idx.keys)
+		for _, c := range s.idx.clash {
+			held += int(c)
+		}
+		if held != stored {
+			t.Fatalf("index holds %d name and object keys, the database %d", held, stored)
+		}
+	}()
 	s.store.with(func(db *pebble.DB) error {
 		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
 		defer it.Close()
@@ -63,6 +133,7 @@ func assertIndexCovers(t *testing.T, n *testNode) {
 			sub := it.Key()[len(base):]
 			switch sub[0] {
 			case subName, subObject:
+				stored++
 				if !s.idx.mayHave(sub) {
 					t.Fatalf("key %q is stored but not in the index", sub)
 				}
@@ -88,7 +159,9 @@ func assertIndexCovers(t *testing.T, n *testNode) {
 // The index is a cache of the database: after random creates, updates,
 // removes, re-seals, retries, prunes, restarts and snapshot recoveries, a
 // replica answers exactly as one whose index holds every hash (so it looks
-// every key up), and both hold the same state.
+// every key up), and both hold the same state. Background scans are held
+// for a few rounds at a time, so applies also run while the index is
+// building and are replayed over the scan.
 func TestIndexNeverDecidesDifferently(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -100,6 +173,7 @@ func TestIndexNeverDecidesDifferently(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			key, _ := crypto.GenerateKey(1)
 			rng := mathrand.New(mathrand.NewPCG(22, tc.mask))
+			release, rearm := holdIndexScans(t)
 			var a, ref *testNode
 			withMask(tc.mask, func() { a = newTestNode(t, key, 2) })
 			withMask(0, func() { ref = newTestNode(t, key, 2) })
@@ -150,6 +224,12 @@ func TestIndexNeverDecidesDifferently(t *testing.T) {
 					withMask(tc.mask, func() { ref.snapshotTo(t, a) })
 				case 3:
 					withMask(0, func() { a.snapshotTo(t, ref) })
+				}
+				if rng.IntN(3) == 0 {
+					release()
+					a.waitIndex(t)
+					ref.waitIndex(t)
+					rearm()
 				}
 				assertIndexCovers(t, a)
 			}
@@ -310,7 +390,9 @@ func TestIndexMemory(t *testing.T) {
 	}
 	start := time.Now()
 	n.reopen(t)
-	t.Logf("rebuild on open at %d secrets: %v", secrets, time.Since(start))
+	t.Logf("open at %d secrets: %v", secrets, time.Since(start))
+	n.waitIndex(t)
+	t.Logf("index scan merged after %v", time.Since(start))
 	if !n.sm.idx.mayHave(append([]byte{subObject}, fmt.Sprintf("%016x%016x", 5, 35)...)) {
 		t.Fatal("rebuilt index misses a secret")
 	}
@@ -353,8 +435,10 @@ func TestPruneTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.reopen(t)
 	start := time.Now()
+	n.reopen(t)
+	t.Logf("open with %d remembered ids: %v", ids, time.Since(start))
+	start = time.Now()
 	n.apply(t, 2, create("b", "beta", t0+dedupWindow+dedupWindow/10))
 	t.Logf("apply with a prune of %d remembered ids: %v", ids, time.Since(start))
 }

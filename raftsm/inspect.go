@@ -268,7 +268,7 @@ func (v *View) Apply(c *Command, keyVersion uint32, index uint64) (uint64, error
 			if _, err := migrateRequestsTo(v.b, v.b, v.shard, v.gen); err != nil {
 				return err
 			}
-			idx, err := loadIndex(v.b, v.shard, v.gen)
+			idx, err := loadIndex(v.b, v.shard, v.gen, true)
 			if err != nil {
 				return err
 			}

@@ -114,7 +114,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 		if err := migrateRequests(db, s.shard, gen); err != nil {
 			return err
 		}
-		idx, err = loadIndex(db, s.shard, gen)
+		idx, err = loadIndex(db, s.shard, gen, false)
 		return err
 	})
 	if err != nil {
@@ -124,6 +124,12 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	s.gen = gen
 	s.idx = idx
 	s.applied = getU64(v)
+	// Started under s.mu: nothing is applied before its snapshot. A
+	// store closed meanwhile leaves the index building (correct).
+	_ = s.store.with(func(db *pebble.DB) error {
+		s.buildIndex(db, idx, gen)
+		return nil
+	})
 	s.mu.Unlock()
 	return s.applied, nil
 }
@@ -486,6 +492,9 @@ func (s *StateMachine) Sync() error {
 func (s *StateMachine) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	if s.idx != nil {
+		s.idx.stop.Store(true)
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -275,7 +275,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 	var idx *keyIndex
 	err = s.store.with(func(db *pebble.DB) error {
 		var err error
-		idx, err = loadIndex(db, s.shard, next)
+		idx, err = loadIndex(db, s.shard, next, false)
 		return err
 	})
 	if err != nil {
@@ -298,7 +298,16 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 		return b.Commit(pebble.Sync)
 	})
 	if err == nil {
+		if s.idx != nil {
+			s.idx.stop.Store(true)
+		}
 		s.gen, s.applied, s.idx = next, applied, idx
+		// Started under s.mu: nothing is applied before its snapshot. A
+		// store closed meanwhile leaves the index building (correct).
+		_ = s.store.with(func(db *pebble.DB) error {
+			s.buildIndex(db, idx, next)
+			return nil
+		})
 	}
 	s.mu.Unlock()
 	if err != nil {

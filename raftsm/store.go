@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -46,6 +47,8 @@ type Store struct {
 	mu     sync.RWMutex
 	db     *pebble.DB
 	closed bool
+
+	closing atomic.Bool // Close is waiting: long scans (index builds) give up
 }
 
 // OpenStore opens (creating if needed) the Pebble database in dir.
@@ -60,6 +63,7 @@ func OpenStore(dir string, readOnly bool) (*Store, error) {
 
 // Close closes the database. Later calls on the store return ErrClosed.
 func (s *Store) Close() error {
+	s.closing.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
