@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
@@ -32,13 +33,19 @@ import (
 //
 // Hashes are keyed by a per-process random seed, so crafted names cannot
 // aim collisions at it. A collision costs one lookup, and is counted so that
-// removing one of the colliding keys keeps the other's hash.
+// removing one of the colliding keys keeps the other's hash. Names and
+// objects take 16 bytes a secret (a sorted array, see base).
 type keyIndex struct {
 	seed maphash.Seed
 	mask uint64 // all ones; tests narrow it to force collisions
 
-	keys  map[uint64]struct{} // hashes of 'n'+MAC and 'o'+id sub-keys
-	clash map[uint64]uint32   // hashes held by more than one key: the extra count
+	// Hashes of 'n'+MAC and 'o'+id sub-keys, as a multiset (two keys may
+	// share a hash): base, sorted, holds them as of the last scan or
+	// compaction, 8 bytes a key; added and gone count the changes since.
+	// A hash's count is its copies in base + added - gone.
+	base  []uint64
+	added map[uint64]uint32
+	gone  map[uint64]uint32
 
 	building bool        // keys is not loaded yet (see above)
 	log      []indexOp   // while building: changes since the scan's snapshot
@@ -76,8 +83,8 @@ func newKeyIndex() *keyIndex {
 	return &keyIndex{
 		seed:  maphash.MakeSeed(),
 		mask:  indexHashMask,
-		keys:  map[uint64]struct{}{},
-		clash: map[uint64]uint32{},
+		added: map[uint64]uint32{},
+		gone:  map[uint64]uint32{},
 		reqs:  map[int64]*reqMinute{},
 	}
 }
@@ -89,8 +96,21 @@ func (x *keyIndex) mayHave(sub []byte) bool {
 	if x.building {
 		return true
 	}
-	_, ok := x.keys[x.hash(sub)]
-	return ok
+	h := x.hash(sub)
+	return x.added[h] > 0 || x.inBase(h) > x.gone[h]
+}
+
+// inBase returns how many copies of h base holds.
+func (x *keyIndex) inBase(h uint64) uint32 {
+	i, ok := slices.BinarySearch(x.base, h)
+	if !ok {
+		return 0
+	}
+	n := uint32(0)
+	for ; i < len(x.base) && x.base[i] == h; i++ {
+		n++
+	}
+	return n
 }
 
 // add records that sub was written where it did not exist.
@@ -104,11 +124,8 @@ func (x *keyIndex) add(sub []byte) {
 }
 
 func (x *keyIndex) addHash(h uint64) {
-	if _, ok := x.keys[h]; ok {
-		x.clash[h]++
-		return
-	}
-	x.keys[h] = struct{}{}
+	x.added[h]++
+	x.compactIfDue()
 }
 
 // remove records that sub, which existed, was deleted.
@@ -122,15 +139,53 @@ func (x *keyIndex) remove(sub []byte) {
 }
 
 func (x *keyIndex) removeHash(h uint64) {
-	if n := x.clash[h]; n > 0 {
-		if n == 1 {
-			delete(x.clash, h)
-		} else {
-			x.clash[h] = n - 1
-		}
+	switch n := x.added[h]; {
+	case n > 1:
+		x.added[h] = n - 1
+	case n == 1:
+		delete(x.added, h)
+	default:
+		x.gone[h]++ // a key counted in base
+		x.compactIfDue()
+	}
+}
+
+// indexCompactMin is the fewest changes compactIfDue merges (tests lower it).
+var indexCompactMin = 4096
+
+// compactIfDue merges the changes into base once they are a sixteenth of
+// it: the maps stay small, and the merges cost O(1) a change over time.
+func (x *keyIndex) compactIfDue() {
+	if len(x.added)+len(x.gone) <= max(indexCompactMin, len(x.base)/16) {
 		return
 	}
-	delete(x.keys, h)
+	add := make([]uint64, 0, len(x.added))
+	for h, n := range x.added {
+		for range n {
+			add = append(add, h)
+		}
+	}
+	slices.Sort(add)
+	out := make([]uint64, 0, len(x.base)+len(add))
+	i := 0
+	for _, h := range x.base {
+		for i < len(add) && add[i] < h {
+			out = append(out, add[i])
+			i++
+		}
+		if n := x.gone[h]; n > 0 {
+			if n == 1 {
+				delete(x.gone, h)
+			} else {
+				x.gone[h] = n - 1
+			}
+			continue
+		}
+		out = append(out, h)
+	}
+	x.base = append(out, add[i:]...)
+	clear(x.added)
+	clear(x.gone)
 }
 
 // requestTimes appends to out the proposer times under which id may be
@@ -206,11 +261,11 @@ func loadIndex(db pebble.Reader, shard, gen uint64, keys bool) (*keyIndex, error
 		x.building = true
 		return x, nil
 	}
-	k, c, err := x.scanKeys(db, shard, gen, func() bool { return false })
+	hashes, err := x.scanKeys(db, shard, gen, func() bool { return false })
 	if err != nil {
 		return nil, err
 	}
-	x.keys, x.clash = k, c
+	x.base = hashes
 	return x, nil
 }
 
@@ -218,31 +273,28 @@ func loadIndex(db pebble.Reader, shard, gen uint64, keys bool) (*keyIndex, error
 var errIndexStopped = errors.New("raftsm: index scan stopped")
 
 // scanKeys reads the hashes of every name and object key of a generation.
-// It gives up when x is no longer wanted or stop returns true.
-func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() bool) (map[uint64]struct{}, map[uint64]uint32, error) {
-	keys, clash := map[uint64]struct{}{}, map[uint64]uint32{}
+// It returns the hashes sorted, and gives up when x is no longer wanted or
+// stop returns true.
+func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() bool) ([]uint64, error) {
+	var hashes []uint64
 	for _, sub := range []byte{subName, subObject} {
 		base := dataKey(shard, gen, sub)
 		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
 		skip := len(base) - 1 // keep the sub-key, from its kind byte
 		n := 0
 		for it.First(); it.Valid(); it.Next() {
-			h := x.hash(it.Key()[skip:])
-			if _, ok := keys[h]; ok {
-				clash[h]++
-			} else {
-				keys[h] = struct{}{}
-			}
+			hashes = append(hashes, x.hash(it.Key()[skip:]))
 			if n++; n%4096 == 0 && (x.stop.Load() || stop()) {
 				it.Close()
-				return nil, nil, errIndexStopped
+				return nil, errIndexStopped
 			}
 		}
 		if err := it.Close(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return keys, clash, nil
+	slices.Sort(hashes)
+	return slices.Clip(hashes), nil
 }
 
 // buildIndex starts the background scan of idx, a building index of the
@@ -253,12 +305,11 @@ func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() boo
 func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
 	snap := db.NewSnapshot()
 	go func() {
-		var keys map[uint64]struct{}
-		var clash map[uint64]uint32
+		var base []uint64
 		err := s.store.with(func(*pebble.DB) error {
 			defer snap.Close()
 			var err error
-			keys, clash, err = idx.scanKeys(snap, s.shard, gen, s.store.closing.Load)
+			base, err = idx.scanKeys(snap, s.shard, gen, s.store.closing.Load)
 			return err
 		})
 		if err != nil {
@@ -270,7 +321,7 @@ func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.idx == idx && !s.closed {
-			idx.finish(keys, clash)
+			idx.finish(base)
 		}
 	}()
 }
@@ -281,8 +332,8 @@ var indexMergeHook func()
 // finish installs a scan taken while the index was building and replays
 // the changes logged since the scan's snapshot. The caller excludes
 // applies.
-func (x *keyIndex) finish(keys map[uint64]struct{}, clash map[uint64]uint32) {
-	x.keys, x.clash, x.building = keys, clash, false
+func (x *keyIndex) finish(base []uint64) {
+	x.base, x.building = base, false
 	for _, op := range x.log {
 		if op.remove {
 			x.removeHash(op.h)

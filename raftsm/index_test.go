@@ -118,9 +118,12 @@ func assertIndexCovers(t *testing.T, n *testNode) {
 		if s.idx.building {
 			return
 		}
-		held := len(s.idx.keys)
-		for _, c := range s.idx.clash {
+		held := len(s.idx.base)
+		for _, c := range s.idx.added {
 			held += int(c)
+		}
+		for _, c := range s.idx.gone {
+			held -= int(c)
 		}
 		if held != stored {
 			t.Fatalf("index holds %d name and object keys, the database %d", held, stored)
@@ -171,6 +174,8 @@ func TestIndexNeverDecidesDifferently(t *testing.T) {
 		{"colliding hashes", 0x7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			defer func(n int) { indexCompactMin = n }(indexCompactMin)
+			indexCompactMin = 2 // merge changes into the sorted array often
 			key, _ := crypto.GenerateKey(1)
 			rng := mathrand.New(mathrand.NewPCG(22, tc.mask))
 			release, rearm := holdIndexScans(t)
@@ -234,6 +239,38 @@ func TestIndexNeverDecidesDifferently(t *testing.T) {
 				assertIndexCovers(t, a)
 			}
 		})
+	}
+}
+
+// The name and object hashes are a multiset: whatever adds and removes
+// (each remove of a key that is there), with compactions in between and
+// colliding hashes, a key is reported while it is there.
+func TestKeyIndexCounts(t *testing.T) {
+	defer func(n int) { indexCompactMin = n }(indexCompactMin)
+	indexCompactMin = 3
+	rng := mathrand.New(mathrand.NewPCG(7, 7))
+	for _, mask := range []uint64{^uint64(0), 0xf, 0x1} {
+		var x *keyIndex
+		withMask(mask, func() { x = newKeyIndex() })
+		have := map[string]bool{}
+		for range 5000 {
+			k := []byte{subObject, byte('a' + rng.IntN(40))}
+			if have[string(k)] {
+				x.remove(k)
+			} else {
+				x.add(k)
+			}
+			have[string(k)] = !have[string(k)]
+			for c := byte('a'); c < 'a'+40; c++ {
+				k := []byte{subObject, c}
+				if have[string(k)] && !x.mayHave(k) {
+					t.Fatalf("mask %#x: key %q is there but not reported", mask, k)
+				}
+				if !have[string(k)] && x.mayHave(k) && mask == ^uint64(0) {
+					t.Fatalf("key %q is gone but reported", k)
+				}
+			}
+		}
 	}
 }
 
@@ -358,6 +395,22 @@ func TestIndexMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	heap := after.HeapAlloc - before.HeapAlloc
 	t.Logf("index of %d secrets (2 keys each): %d bytes, %.1f bytes/secret", secrets, heap, float64(heap)/secrets)
+	runtime.KeepAlive(x)
+
+	// Remembered request ids: ten minutes of 700,000 creates.
+	const ids = 700_000
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x = newKeyIndex()
+	id := make([]byte, 16)
+	for i := range ids {
+		binary.BigEndian.PutUint64(id, uint64(i)*0x9e3779b97f4a7c15)
+		x.addRequest(id, int64(i)*int64(dedupWindow/ids))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap = after.HeapAlloc - before.HeapAlloc
+	t.Logf("index of %d request ids: %d bytes, %.1f bytes/id", ids, heap, float64(heap)/ids)
 	runtime.KeepAlive(x)
 
 	// Rebuild time from a store holding 1M secrets (names and records of
