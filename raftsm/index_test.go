@@ -491,6 +491,19 @@ func TestPruneTime(t *testing.T) {
 	start := time.Now()
 	n.reopen(t)
 	t.Logf("open with %d remembered ids: %v", ids, time.Since(start))
+
+	// The same ids in the old layout: the open migrates them.
+	m := newTestNode(t, key, 2)
+	m.apply(t, 1, create("a", "alpha", t0))
+	id := make([]byte, 16)
+	for i := range ids {
+		when := t0 + int64(i)*int64(dedupWindow/ids)
+		binary.BigEndian.PutUint64(id, uint64(i)*0x9e3779b97f4a7c15)
+		putOldRequest(t, m.store, 2, 1, id, when, ResultOK)
+	}
+	start = time.Now()
+	m.reopen(t)
+	t.Logf("open migrating %d old-layout ids: %v", ids, time.Since(start))
 	start = time.Now()
 	n.apply(t, 2, create("b", "beta", t0+dedupWindow+dedupWindow/10))
 	t.Logf("apply with a prune of %d remembered ids: %v", ids, time.Since(start))
