@@ -36,8 +36,9 @@ import (
 // removing one of the colliding keys keeps the other's hash. Names and
 // objects take 16 bytes a secret (a sorted array, see base).
 type keyIndex struct {
-	seed maphash.Seed
-	mask uint64 // all ones; tests narrow it to force collisions
+	seed       maphash.Seed
+	mask       uint64 // all ones; tests narrow it to force collisions
+	compactMin int    // indexCompactMin when made
 
 	// Hashes of 'n'+MAC and 'o'+id sub-keys, as a multiset (two keys may
 	// share a hash): base, sorted, holds them as of the last scan or
@@ -81,11 +82,12 @@ const prunePeriod = int64(60 * 1e9)
 
 func newKeyIndex() *keyIndex {
 	return &keyIndex{
-		seed:  maphash.MakeSeed(),
-		mask:  indexHashMask,
-		added: map[uint64]uint32{},
-		gone:  map[uint64]uint32{},
-		reqs:  map[int64]*reqMinute{},
+		seed:       maphash.MakeSeed(),
+		mask:       indexHashMask,
+		compactMin: indexCompactMin,
+		added:      map[uint64]uint32{},
+		gone:       map[uint64]uint32{},
+		reqs:       map[int64]*reqMinute{},
 	}
 }
 
@@ -156,7 +158,7 @@ var indexCompactMin = 4096
 // compactIfDue merges the changes into base once they are a sixteenth of
 // it: the maps stay small, and the merges cost O(1) a change over time.
 func (x *keyIndex) compactIfDue() {
-	if len(x.added)+len(x.gone) <= max(indexCompactMin, len(x.base)/16) {
+	if len(x.added)+len(x.gone) <= max(x.compactMin, len(x.base)/16) {
 		return
 	}
 	add := make([]uint64, 0, len(x.added))
@@ -304,6 +306,7 @@ func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() boo
 // idx building, so every lookup reads the database.
 func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
 	snap := db.NewSnapshot()
+	hook := indexMergeHook
 	go func() {
 		var base []uint64
 		err := s.store.with(func(*pebble.DB) error {
@@ -315,8 +318,8 @@ func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
 		if err != nil {
 			return
 		}
-		if indexMergeHook != nil {
-			indexMergeHook()
+		if hook != nil {
+			hook()
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
