@@ -13,6 +13,9 @@
 //     Pebble batch holding the results and the applied index. Ids, times and
 //     nonces come from the proposer. A request id makes a retried proposal
 //     apply once.
+//   - Each replica's in-memory index (keyIndex) only skips lookups that must
+//     miss: it holds every name, object and request key of the live state
+//     (and may hold more), so the database decides every answer.
 //   - Update never needs the KEK: it stores the wrapped keyring as given and
 //     tells the node (Hooks.KeyringApplied), which unwraps new DEK versions.
 //   - A snapshot stream is sealed (crypto stream, PurposeSnapshot) and carries

@@ -68,6 +68,7 @@ type SubKey struct {
 	Version   uint32 // SubSeals (key version), SubData (data version)
 	NameMAC   []byte // SubName
 	RequestID []byte // SubRequest
+	Time      int64  // SubRequest in the time-keyed layout: the proposer time
 }
 
 // nameMACSize is the length of a name MAC (Command.Validate checks it).
@@ -136,6 +137,12 @@ func ParseSubKey(sub []byte) (SubKey, error) {
 			return SubKey{Kind: SubPruneTime}, nil
 		}
 		return SubKey{Kind: SubRequest, RequestID: bytes.Clone(rest)}, nil
+	case subReqTime:
+		t, id, ok := splitReqTimeKey(sub)
+		if !ok {
+			return bad("request")
+		}
+		return SubKey{Kind: SubRequest, RequestID: bytes.Clone(id), Time: t}, nil
 	}
 	return SubKey{}, fmt.Errorf("%w: unknown kind 0x%02x", ErrBadKey, sub[0])
 }
@@ -187,6 +194,7 @@ type View struct {
 	shard   uint64
 	gen     uint64
 	applied uint64
+	idx     *keyIndex // built by the first Apply
 }
 
 // NewView opens a view of shard's live generation. It returns an error if
@@ -254,11 +262,25 @@ func (v *View) Apply(c *Command, keyVersion uint32, index uint64) (uint64, error
 	}
 	var code uint64
 	err := v.store.with(func(*pebble.DB) error {
+		if v.idx == nil {
+			// The first Apply: bring old-layout request records into the
+			// view's layout (in the view only) and index it.
+			if _, err := migrateRequestsTo(v.b, v.b, v.shard, v.gen); err != nil {
+				return err
+			}
+			idx, err := loadIndex(v.b, v.shard, v.gen, true)
+			if err != nil {
+				return err
+			}
+			v.idx = idx
+		}
 		a := newApplier(v.b, v.shard, v.gen)
+		a.idx = v.idx
 		res, err := a.apply(c, keyVersion, index)
 		if err != nil {
 			return err
 		}
+		a.commitIndex()
 		if err := a.flushSeals(); err != nil {
 			return err
 		}

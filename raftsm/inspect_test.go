@@ -33,6 +33,10 @@ func TestParseSubKey(t *testing.T) {
 		{"data", cat([]byte("vabc\x00"), ver(2)), SubKey{Kind: SubData, ID: "abc", Version: 2}, false},
 		{"request", []byte("r0123456789abcdef"), SubKey{Kind: SubRequest, RequestID: []byte("0123456789abcdef")}, false},
 		{"prune time", []byte("r"), SubKey{Kind: SubPruneTime}, false},
+		{"request by time", cat([]byte{'t', 0x80, 0, 0, 0, 0, 0, 0, 5}, []byte("0123456789abcdef")),
+			SubKey{Kind: SubRequest, RequestID: []byte("0123456789abcdef"), Time: 5}, false},
+		{"request by time, before 1970", cat([]byte{'t', 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte("id")),
+			SubKey{Kind: SubRequest, RequestID: []byte("id"), Time: -1}, false},
 
 		{"empty", nil, SubKey{}, true},
 		{"unknown kind", []byte("z"), SubKey{}, true},
@@ -45,6 +49,7 @@ func TestParseSubKey(t *testing.T) {
 		{"data without separator", cat([]byte("vabc"), ver(1)), SubKey{}, true},
 		{"data without id", cat([]byte("v\x00"), ver(1)), SubKey{}, true},
 		{"data truncated", []byte("vabc\x00\x00"), SubKey{}, true},
+		{"request by time without id", []byte("t\x80\x00\x00\x00\x00\x00\x00\x05"), SubKey{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +81,7 @@ func TestParseSubKeyMatchesLayout(t *testing.T) {
 		append(dataPrefix("someid"), u32(4)...),
 		append([]byte{subRequests}, make([]byte, 16)...),
 		{subRequests},
+		reqTimeKey(-7, make([]byte, 16)),
 	} {
 		if _, err := ParseSubKey(sub); err != nil {
 			t.Errorf("ParseSubKey(%q): %v", sub, err)
@@ -84,7 +90,7 @@ func TestParseSubKeyMatchesLayout(t *testing.T) {
 }
 
 func FuzzParseSubKey(f *testing.F) {
-	for _, s := range []string{"a", "k", "x", "c\x00\x00\x00\x01", "oid", "vid\x00\x00\x00\x00\x02", "r", "r0123456789abcdef", "v\x00\x00\x00\x00\x00\x00"} {
+	for _, s := range []string{"a", "k", "x", "c\x00\x00\x00\x01", "oid", "vid\x00\x00\x00\x00\x02", "r", "r0123456789abcdef", "t\x80\x00\x00\x00\x00\x00\x00\x010123456789abcdef", "v\x00\x00\x00\x00\x00\x00"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

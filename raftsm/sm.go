@@ -54,8 +54,9 @@ type StateMachine struct {
 	replica uint64
 	hooks   Hooks
 
-	mu      sync.RWMutex // guards gen and closed against Recover and Close
+	mu      sync.RWMutex // guards gen, idx and closed against Recover and Close
 	gen     uint64
+	idx     *keyIndex // the live generation's index (see keyIndex)
 	applied uint64
 	closed  bool
 
@@ -108,9 +109,27 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var idx *keyIndex
+	err = s.store.with(func(db *pebble.DB) error {
+		if err := migrateRequests(db, s.shard, gen); err != nil {
+			return err
+		}
+		idx, err = loadIndex(db, s.shard, gen, false)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	s.gen = gen
+	s.idx = idx
 	s.applied = getU64(v)
+	// Started under s.mu: nothing is applied before its snapshot. A
+	// store closed meanwhile leaves the index building (correct).
+	_ = s.store.with(func(db *pebble.DB) error {
+		s.buildIndex(db, idx, gen)
+		return nil
+	})
 	s.mu.Unlock()
 	return s.applied, nil
 }
@@ -131,6 +150,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		b := db.NewIndexedBatch()
 		defer b.Close()
 		a := newApplier(b, s.shard, s.gen)
+		a.idx = s.idx
 		applied := entries
 		for i := range entries {
 			e := &entries[i]
@@ -179,6 +199,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if err := b.Commit(opts); err != nil {
 			return err
 		}
+		a.commitIndex()
 		s.applied = last
 		return nil
 	})
@@ -209,6 +230,22 @@ type applier struct {
 	seals      map[uint32]uint64
 	lastPrune  int64
 	pruneKnown bool // lastPrune holds the stored value (-1: never pruned)
+
+	// idx (the shard's index) lets lookups that must miss be skipped.
+	// Keys the batch adds are added at once (the index may hold more than
+	// the database); keys it deletes are removed only after the batch
+	// committed (removed).
+	idx     *keyIndex
+	removed [][]byte
+	times   []int64
+}
+
+// commitIndex removes from the index the keys the committed batch deleted.
+func (a *applier) commitIndex() {
+	for _, k := range a.removed {
+		a.idx.remove(k)
+	}
+	a.removed = a.removed[:0]
 }
 
 func newApplier(b *pebble.Batch, shard, gen uint64) *applier {
@@ -248,14 +285,17 @@ func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result,
 	// Count the seal: key status reports how much each DEK version sealed.
 	a.seals[keyVersion]++
 
-	rk := a.key(append([]byte{subRequests}, c.RequestID...)...)
-	prev, err := a.get(rk)
-	if err != nil {
-		return sm.Result{}, err
-	}
-	if len(prev) >= 16 {
-		// A retried proposal: answer as the first time, change nothing.
-		return sm.Result{Value: binary.BigEndian.Uint64(prev[8:16]), Data: prev[16:]}, nil
+	// A retried proposal: answer as the first time, change nothing. The
+	// index names the proposer times the id may be remembered under.
+	a.times = a.idx.requestTimes(c.RequestID, a.times[:0])
+	for _, t := range a.times {
+		prev, err := a.get(a.key(reqTimeKey(t, c.RequestID)...))
+		if err != nil {
+			return sm.Result{}, err
+		}
+		if len(prev) >= 16 {
+			return sm.Result{Value: binary.BigEndian.Uint64(prev[8:16]), Data: prev[16:]}, nil
+		}
 	}
 	if err := a.pruneRequests(c.Time); err != nil {
 		return sm.Result{}, err
@@ -268,13 +308,13 @@ func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result,
 	binary.BigEndian.PutUint64(rec, uint64(c.Time))
 	binary.BigEndian.PutUint64(rec[8:], res.Value)
 	rec = append(rec, res.Data...)
-	return res, a.b.Set(rk, rec, nil)
+	a.idx.addRequest(c.RequestID, c.Time)
+	return res, a.b.Set(a.key(reqTimeKey(c.Time, c.RequestID)...), rec, nil)
 }
 
 // pruneRequests forgets request ids older than dedupWindow, at most once a
 // minute of proposer time. Deterministic: it depends only on state and c.Time.
 func (a *applier) pruneRequests(now int64) error {
-	const period = int64(60 * 1e9)
 	pk := a.key(subRequests) // the bare prefix holds the last prune time
 	if !a.pruneKnown {
 		last, err := a.get(pk)
@@ -286,30 +326,20 @@ func (a *applier) pruneRequests(now int64) error {
 			a.lastPrune = int64(getU64(last))
 		}
 	}
-	if a.lastPrune >= 0 && now/period == a.lastPrune/period {
+	if a.lastPrune >= 0 && now/prunePeriod == a.lastPrune/prunePeriod {
 		return nil
 	}
 	if err := a.b.Set(pk, u64(uint64(now)), nil); err != nil {
 		return err
 	}
 	a.lastPrune = now
-	lo := a.key(subRequests, 0)
-	it := a.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(a.key(subRequests))})
-	var stale [][]byte
-	for it.First(); it.Valid(); it.Next() {
-		v := it.Value()
-		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < now-dedupWindow {
-			stale = append(stale, append([]byte(nil), it.Key()...))
-		}
-	}
-	if err := it.Close(); err != nil {
+	// Request records are keyed by time: everything older than the window
+	// is one range.
+	cutoff := now - dedupWindow
+	if err := a.b.DeleteRange(a.key(subReqTime), a.key(reqTimeKey(cutoff, nil)...), nil); err != nil {
 		return err
 	}
-	for _, k := range stale {
-		if err := a.b.Delete(k, nil); err != nil {
-			return err
-		}
-	}
+	a.idx.pruneRequests(cutoff)
 	return nil
 }
 
@@ -351,15 +381,20 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		return sm.Result{Value: ResultOK, Data: u64(index)}, a.b.Set(a.key(subCluster), append(u64(index), c.Cluster...), nil)
 	}
 	w := c.Secret
-	nk := a.key(append([]byte{subName}, w.NameMAC...)...)
-	ok := a.key(append([]byte{subObject}, w.ID...)...)
-	owner, err := a.get(nk)
-	if err != nil {
-		return sm.Result{}, err
+	nsub := append([]byte{subName}, w.NameMAC...)
+	osub := append([]byte{subObject}, w.ID...)
+	nk, ok := a.key(nsub...), a.key(osub...)
+	var owner, obj []byte
+	var err error
+	if a.idx.mayHave(nsub) {
+		if owner, err = a.get(nk); err != nil {
+			return sm.Result{}, err
+		}
 	}
-	obj, err := a.get(ok)
-	if err != nil {
-		return sm.Result{}, err
+	if a.idx.mayHave(osub) {
+		if obj, err = a.get(ok); err != nil {
+			return sm.Result{}, err
+		}
 	}
 	gen := u64(index)
 	switch c.Op {
@@ -370,6 +405,8 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		if err := a.b.Set(nk, []byte(w.ID), nil); err != nil {
 			return sm.Result{}, err
 		}
+		a.idx.add(nsub)
+		a.idx.add(osub)
 	case OpSecretUpdate, OpSecretRemove, OpSecretReseal:
 		if obj == nil || len(obj) < 8 {
 			return sm.Result{Value: ResultNotFound}, nil
@@ -401,6 +438,7 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		if err := a.b.Delete(ok, nil); err != nil {
 			return sm.Result{}, err
 		}
+		a.removed = append(a.removed, nsub, osub)
 		dp := a.key(dataPrefix(w.ID)...)
 		return sm.Result{Value: ResultOK, Data: gen}, a.b.DeleteRange(dp, prefixEnd(dp), nil)
 	}
@@ -454,6 +492,9 @@ func (s *StateMachine) Sync() error {
 func (s *StateMachine) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	if s.idx != nil {
+		s.idx.stop.Store(true)
+	}
 	s.mu.Unlock()
 	return nil
 }

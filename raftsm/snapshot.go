@@ -272,6 +272,16 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 		}
 		return fmt.Errorf("raftsm: shard %d: recover snapshot: %w: %w", s.shard, sm.ErrSnapshotStopped, err)
 	}
+	var idx *keyIndex
+	err = s.store.with(func(db *pebble.DB) error {
+		var err error
+		idx, err = loadIndex(db, s.shard, next, false)
+		return err
+	})
+	if err != nil {
+		_ = wipeNext()
+		return err
+	}
 	s.mu.Lock()
 	err = s.store.with(func(db *pebble.DB) error {
 		b := db.NewBatch()
@@ -288,7 +298,16 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 		return b.Commit(pebble.Sync)
 	})
 	if err == nil {
-		s.gen, s.applied = next, applied
+		if s.idx != nil {
+			s.idx.stop.Store(true)
+		}
+		s.gen, s.applied, s.idx = next, applied, idx
+		// Started under s.mu: nothing is applied before its snapshot. A
+		// store closed meanwhile leaves the index building (correct).
+		_ = s.store.with(func(db *pebble.DB) error {
+			s.buildIndex(db, idx, next)
+			return nil
+		})
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -329,6 +348,15 @@ func (s *StateMachine) recoverInto(r io.Reader, gen uint64, stopc <-chan struct{
 			}
 			if len(k) == 1 && k[0] == subKeyring {
 				keyring = v
+			}
+			if len(k) > 1 && k[0] == subRequests {
+				// A stream from a replica that keeps the old layout of
+				// request records: store them in the new one.
+				nk, ok := migratedRequest(k, v)
+				if !ok {
+					continue
+				}
+				k = nk
 			}
 			if err := b.Set(dataKey(s.shard, gen, k...), v, nil); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -36,7 +37,8 @@ const (
 	subName     byte = 'n' // + name MAC: secret id
 	subObject   byte = 'o' // + id: gen(8) || sealed record
 	subData     byte = 'v' // + id + 0x00 + version(4): sealed data
-	subRequests byte = 'r' // + request id: time(8) || code(8) || result data
+	subRequests byte = 'r' // bare: last prune time; + request id: the old layout of request records (migrated on open)
+	subReqTime  byte = 't' // + time(8, sign flipped) + request id: time(8) || code(8) || result data
 )
 
 // Store is the node's single Pebble database, shared by every shard's state
@@ -45,6 +47,8 @@ type Store struct {
 	mu     sync.RWMutex
 	db     *pebble.DB
 	closed bool
+
+	closing atomic.Bool // Close is waiting: long scans (index builds) give up
 }
 
 // OpenStore opens (creating if needed) the Pebble database in dir.
@@ -59,6 +63,7 @@ func OpenStore(dir string, readOnly bool) (*Store, error) {
 
 // Close closes the database. Later calls on the store return ErrClosed.
 func (s *Store) Close() error {
+	s.closing.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
