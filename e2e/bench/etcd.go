@@ -23,8 +23,7 @@ const etcdPrefix = "/bench/"
 // etcd's defaults otherwise (fsync on every commit).
 type etcdCluster struct {
 	members []*etcdMember
-	pool    clientPool
-	log     io.Writer
+	memberSet
 }
 
 type etcdMember struct {
@@ -53,7 +52,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 	}
 	tok := make([]byte, 8)
 	rand.Read(tok)
-	c := &etcdCluster{log: log}
+	c := &etcdCluster{memberSet: memberSet{log: log}}
 	c.pool.make = c.newClient
 	defer func() {
 		if err != nil {
@@ -82,6 +81,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 		}
 		m.p = &proc{name: "etcd member " + strconv.Itoa(i+1), bin: bin, args: args, log: filepath.Join(dir, "etcd.log")}
 		c.members = append(c.members, m)
+		c.add(m.p, m.dataDir)
 		if err := m.p.start(); err != nil {
 			return nil, err
 		}
@@ -129,24 +129,6 @@ func newEtcdClient(ctx context.Context, endpoint string) (*clientv3.Client, erro
 }
 
 func (c *etcdCluster) name() string { return "etcd" }
-
-func (c *etcdCluster) servers() []*proc {
-	var ps []*proc
-	for _, m := range c.members {
-		ps = append(ps, m.p)
-	}
-	return ps
-}
-
-func (c *etcdCluster) stateDirs() []string {
-	var ds []string
-	for _, m := range c.members {
-		ds = append(ds, m.dataDir)
-	}
-	return ds
-}
-
-func (c *etcdCluster) client(ctx context.Context, i int) (client, error) { return c.pool.get(ctx, i) }
 
 // newClient gives each worker its own etcd client, hence its own gRPC
 // connection, as each vault worker has its own socket connection.
@@ -214,11 +196,7 @@ func (c *etcdCluster) close() {
 		cl.(etcdClient).c.Close()
 	}
 	c.pool.clients = nil
-	for _, m := range c.members {
-		if _, err := m.p.stop(30 * time.Second); err != nil {
-			fmt.Fprintf(c.log, "vault-bench: warning: %v\n", err)
-		}
-	}
+	c.stopAll()
 }
 
 // etcdClient is one worker's etcd client.
