@@ -96,13 +96,20 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 
 // waitServing waits until a linearizable Get through this member succeeds.
 func (m *etcdMember) waitServing(ctx context.Context, timeout time.Duration) error {
+	return m.pollGet(ctx, timeout, m.p.name+" to serve", "probe", func(*clientv3.GetResponse) error { return nil })
+}
+
+// pollGet polls (see poll) until a linearizable Get of key through this
+// member succeeds and check accepts the answer. It connects on the first
+// try that can and keeps that client until it returns.
+func (m *etcdMember) pollGet(ctx context.Context, timeout time.Duration, what, key string, check func(*clientv3.GetResponse) error) error {
 	var cl *clientv3.Client
 	defer func() {
 		if cl != nil {
 			cl.Close()
 		}
 	}()
-	return poll(ctx, timeout, m.p.name+" to serve", func(ctx context.Context) error {
+	return poll(ctx, timeout, what, func(ctx context.Context) error {
 		if !m.p.alive() {
 			return errExited{m.p}
 		}
@@ -112,8 +119,11 @@ func (m *etcdMember) waitServing(ctx context.Context, timeout time.Duration) err
 				return err
 			}
 		}
-		_, err := cl.Get(ctx, etcdPrefix+"probe")
-		return err
+		r, err := cl.Get(ctx, etcdPrefix+key)
+		if err != nil {
+			return err
+		}
+		return check(r)
 	})
 }
 
@@ -166,27 +176,11 @@ func (c *etcdCluster) restart(ctx context.Context, i int, key string) (stop, ser
 	if err := m.p.start(); err != nil {
 		return stop, 0, err
 	}
-	var cl *clientv3.Client
-	defer func() {
-		if cl != nil {
-			cl.Close()
+	err = m.pollGet(ctx, 5*time.Minute, m.p.name+" to serve a linearizable Get after a restart", key, func(r *clientv3.GetResponse) error {
+		if len(r.Kvs) != 1 {
+			return fmt.Errorf("%s: %d keys", key, len(r.Kvs))
 		}
-	}()
-	err = poll(ctx, 5*time.Minute, m.p.name+" to serve a linearizable Get after a restart", func(ctx context.Context) error {
-		if !m.p.alive() {
-			return errExited{m.p}
-		}
-		if cl == nil {
-			var err error
-			if cl, err = newEtcdClient(ctx, m.client); err != nil {
-				return err
-			}
-		}
-		r, err := cl.Get(ctx, etcdPrefix+key)
-		if err == nil && len(r.Kvs) != 1 {
-			err = fmt.Errorf("%s: %d keys", key, len(r.Kvs))
-		}
-		return err
+		return nil
 	})
 	return stop, time.Since(start), err
 }
