@@ -382,31 +382,18 @@ func (w *WrappedKeyring) AddWrapping(curKEK, nextKEK *crypto.Key) (*WrappedKeyri
 	if err != nil {
 		return nil, err
 	}
+	index, deks, err := w.wrapUnder(curKEK, nextKEK)
+	if err != nil {
+		return nil, err
+	}
 	c := w.Clone()
 	c.NextKEKVersion, c.NextKEKCheck = nextKEK.Version(), check
 	if w.Index != nil {
-		index, err := unwrapIndex(curKEK, w.Index)
-		if err != nil {
-			return nil, err
-		}
-		c.NextIndex, err = crypto.WrapKey(nextKEK, indexBinding, index)
-		index.Wipe()
-		if err != nil {
-			return nil, fmt.Errorf("keys: wrap index key: %w", err)
-		}
+		c.NextIndex = index
 	}
-	for i, d := range c.DEKs {
-		if d.State == DEKRetired {
-			continue
-		}
-		dek, err := unwrapDEK(curKEK, d.Version, d.Wrapped)
-		if err != nil {
-			return nil, err
-		}
-		c.DEKs[i].NextWrapped, err = crypto.WrapKey(nextKEK, dekBinding(d.Version), dek)
-		dek.Wipe()
-		if err != nil {
-			return nil, fmt.Errorf("keys: wrap dek version %d: %w", d.Version, err)
+	for i, d := range deks {
+		if d != nil {
+			c.DEKs[i].NextWrapped = d
 		}
 	}
 	return c, nil
@@ -514,37 +501,57 @@ func (w *WrappedKeyring) Rewrap(oldKEK, newKEK *crypto.Key) (*WrappedKeyring, er
 	if err != nil {
 		return nil, err
 	}
+	index, deks, err := w.wrapUnder(oldKEK, newKEK)
+	if err != nil {
+		return nil, err
+	}
 	c := w.Clone()
 	c.KEKVersion = newKEK.Version()
 	c.KEKCheck = check
 	c.NextKEKVersion, c.NextKEKCheck, c.NextIndex = 0, nil, nil
 	if w.Index != nil {
-		index, err := unwrapIndex(oldKEK, w.Index)
-		if err != nil {
-			return nil, err
-		}
-		c.Index, err = crypto.WrapKey(newKEK, indexBinding, index)
-		index.Wipe()
-		if err != nil {
-			return nil, fmt.Errorf("keys: wrap index key: %w", err)
+		c.Index = index
+	}
+	for i, d := range deks {
+		if d != nil {
+			c.DEKs[i].Wrapped, c.DEKs[i].NextWrapped = d, nil
 		}
 	}
-	for i, d := range c.DEKs {
+	return c, nil
+}
+
+// wrapUnder unwraps w's name-index key and live DEKs (the first wrapping,
+// under from) and wraps each under to, wiping the plain keys as it goes.
+// index is nil when w has no index key; deks[i] is DEK i's new wrapping,
+// nil for a retired DEK.
+func (w *WrappedKeyring) wrapUnder(from, to *crypto.Key) (index []byte, deks [][]byte, err error) {
+	if w.Index != nil {
+		k, err := unwrapIndex(from, w.Index)
+		if err != nil {
+			return nil, nil, err
+		}
+		index, err = crypto.WrapKey(to, indexBinding, k)
+		k.Wipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("keys: wrap index key: %w", err)
+		}
+	}
+	deks = make([][]byte, len(w.DEKs))
+	for i, d := range w.DEKs {
 		if d.State == DEKRetired {
 			continue
 		}
-		dek, err := unwrapDEK(oldKEK, d.Version, d.Wrapped)
+		dek, err := unwrapDEK(from, d.Version, d.Wrapped)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		wrapped, err := crypto.WrapKey(newKEK, dekBinding(d.Version), dek)
+		deks[i], err = crypto.WrapKey(to, dekBinding(d.Version), dek)
 		dek.Wipe()
 		if err != nil {
-			return nil, fmt.Errorf("keys: wrap dek version %d: %w", d.Version, err)
+			return nil, nil, fmt.Errorf("keys: wrap dek version %d: %w", d.Version, err)
 		}
-		c.DEKs[i].Wrapped, c.DEKs[i].NextWrapped = wrapped, nil
 	}
-	return c, nil
+	return index, deks, nil
 }
 
 // Binary format of a WrappedKeyring, all integers big endian:

@@ -113,14 +113,10 @@ func dumpObject(c *cli.Context) error {
 		}
 		result, render = kv, func() { out.keys(kv) }
 	}
-	if asJSON {
-		if err := printJSON(s.stdout, result); err != nil {
-			return err
-		}
-	} else if render(); out.err != nil {
-		return out.err
+	if !asJSON {
+		render()
 	}
-	return s.done()
+	return s.finish(asJSON, result, out)
 }
 
 // currentState is a shard's state with the committed log replayed on top.

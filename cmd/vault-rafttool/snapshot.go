@@ -35,16 +35,11 @@ func dumpSnapshot(c *cli.Context) error {
 	if c.Args().Present() {
 		return usagef("", "dump-snapshot takes no arguments, got %q", c.Args().First())
 	}
-	s, err := open(c)
+	s, shards, v, err := openShards(c)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	shards, err := s.shards(c)
-	if err != nil {
-		return err
-	}
-	v := s.newViewer(c.Bool("redact"))
 	out := &textOut{w: s.stdout}
 	var views []*shardSnapshotView
 	for i, shard := range shards {
@@ -66,14 +61,7 @@ func dumpSnapshot(c *cli.Context) error {
 		}
 		out.snapshot(sv)
 	}
-	if asJSON {
-		if err := printJSON(s.stdout, views); err != nil {
-			return err
-		}
-	} else if out.err != nil {
-		return out.err
-	}
-	return s.done()
+	return s.finish(asJSON, views, out)
 }
 
 func (t *textOut) snapshot(sv *shardSnapshotView) {

@@ -51,16 +51,11 @@ func dumpWAL(c *cli.Context) error {
 	if end != 0 && start > end {
 		return usagef("--start is the first index and --end the last", "--start %d is after --end %d", start, end)
 	}
-	s, err := open(c)
+	s, shards, v, err := openShards(c)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	shards, err := s.shards(c)
-	if err != nil {
-		return err
-	}
-	v := s.newViewer(c.Bool("redact"))
 	out := &textOut{w: s.stdout}
 	var logs []*shardLogView
 	for i, shard := range shards {
@@ -95,14 +90,7 @@ func dumpWAL(c *cli.Context) error {
 		}
 		logs = append(logs, sv)
 	}
-	if asJSON {
-		if err := printJSON(s.stdout, logs); err != nil {
-			return err
-		}
-	} else if out.err != nil {
-		return out.err
-	}
-	return s.done()
+	return s.finish(asJSON, logs, out)
 }
 
 // walkLog decodes a shard's entries in [start, end] (end 0: to the last) and

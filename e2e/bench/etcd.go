@@ -23,8 +23,7 @@ const etcdPrefix = "/bench/"
 // etcd's defaults otherwise (fsync on every commit).
 type etcdCluster struct {
 	members []*etcdMember
-	pool    clientPool
-	log     io.Writer
+	memberSet
 }
 
 type etcdMember struct {
@@ -53,7 +52,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 	}
 	tok := make([]byte, 8)
 	rand.Read(tok)
-	c := &etcdCluster{log: log}
+	c := &etcdCluster{memberSet: memberSet{log: log}}
 	c.pool.make = c.newClient
 	defer func() {
 		if err != nil {
@@ -82,6 +81,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 		}
 		m.p = &proc{name: "etcd member " + strconv.Itoa(i+1), bin: bin, args: args, log: filepath.Join(dir, "etcd.log")}
 		c.members = append(c.members, m)
+		c.add(m.p, m.dataDir)
 		if err := m.p.start(); err != nil {
 			return nil, err
 		}
@@ -96,13 +96,20 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 
 // waitServing waits until a linearizable Get through this member succeeds.
 func (m *etcdMember) waitServing(ctx context.Context, timeout time.Duration) error {
+	return m.pollGet(ctx, timeout, m.p.name+" to serve", "probe", func(*clientv3.GetResponse) error { return nil })
+}
+
+// pollGet polls (see poll) until a linearizable Get of key through this
+// member succeeds and check accepts the answer. It connects on the first
+// try that can and keeps that client until it returns.
+func (m *etcdMember) pollGet(ctx context.Context, timeout time.Duration, what, key string, check func(*clientv3.GetResponse) error) error {
 	var cl *clientv3.Client
 	defer func() {
 		if cl != nil {
 			cl.Close()
 		}
 	}()
-	return poll(ctx, timeout, m.p.name+" to serve", func(ctx context.Context) error {
+	return poll(ctx, timeout, what, func(ctx context.Context) error {
 		if !m.p.alive() {
 			return errExited{m.p}
 		}
@@ -112,8 +119,11 @@ func (m *etcdMember) waitServing(ctx context.Context, timeout time.Duration) err
 				return err
 			}
 		}
-		_, err := cl.Get(ctx, etcdPrefix+"probe")
-		return err
+		r, err := cl.Get(ctx, etcdPrefix+key)
+		if err != nil {
+			return err
+		}
+		return check(r)
 	})
 }
 
@@ -129,24 +139,6 @@ func newEtcdClient(ctx context.Context, endpoint string) (*clientv3.Client, erro
 }
 
 func (c *etcdCluster) name() string { return "etcd" }
-
-func (c *etcdCluster) servers() []*proc {
-	var ps []*proc
-	for _, m := range c.members {
-		ps = append(ps, m.p)
-	}
-	return ps
-}
-
-func (c *etcdCluster) stateDirs() []string {
-	var ds []string
-	for _, m := range c.members {
-		ds = append(ds, m.dataDir)
-	}
-	return ds
-}
-
-func (c *etcdCluster) client(ctx context.Context, i int) (client, error) { return c.pool.get(ctx, i) }
 
 // newClient gives each worker its own etcd client, hence its own gRPC
 // connection, as each vault worker has its own socket connection.
@@ -184,27 +176,11 @@ func (c *etcdCluster) restart(ctx context.Context, i int, key string) (stop, ser
 	if err := m.p.start(); err != nil {
 		return stop, 0, err
 	}
-	var cl *clientv3.Client
-	defer func() {
-		if cl != nil {
-			cl.Close()
+	err = m.pollGet(ctx, 5*time.Minute, m.p.name+" to serve a linearizable Get after a restart", key, func(r *clientv3.GetResponse) error {
+		if len(r.Kvs) != 1 {
+			return fmt.Errorf("%s: %d keys", key, len(r.Kvs))
 		}
-	}()
-	err = poll(ctx, 5*time.Minute, m.p.name+" to serve a linearizable Get after a restart", func(ctx context.Context) error {
-		if !m.p.alive() {
-			return errExited{m.p}
-		}
-		if cl == nil {
-			var err error
-			if cl, err = newEtcdClient(ctx, m.client); err != nil {
-				return err
-			}
-		}
-		r, err := cl.Get(ctx, etcdPrefix+key)
-		if err == nil && len(r.Kvs) != 1 {
-			err = fmt.Errorf("%s: %d keys", key, len(r.Kvs))
-		}
-		return err
+		return nil
 	})
 	return stop, time.Since(start), err
 }
@@ -214,11 +190,7 @@ func (c *etcdCluster) close() {
 		cl.(etcdClient).c.Close()
 	}
 	c.pool.clients = nil
-	for _, m := range c.members {
-		if _, err := m.p.stop(30 * time.Second); err != nil {
-			fmt.Fprintf(c.log, "vault-bench: warning: %v\n", err)
-		}
-	}
+	c.stopAll()
 }
 
 // etcdClient is one worker's etcd client.

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 )
@@ -68,4 +70,35 @@ func (p *clientPool) get(ctx context.Context, i int) (client, error) {
 		p.clients = append(p.clients, c)
 	}
 	return p.clients[i], nil
+}
+
+// memberSet is what the two systems share: the member processes and their
+// data directories, in member order, and the workers' clients. Each system
+// embeds one and adds its members as it starts them.
+type memberSet struct {
+	procs []*proc
+	dirs  []string
+	pool  clientPool
+	log   io.Writer
+}
+
+// add records a member's process and data directory.
+func (s *memberSet) add(p *proc, dataDir string) {
+	s.procs = append(s.procs, p)
+	s.dirs = append(s.dirs, dataDir)
+}
+
+func (s *memberSet) servers() []*proc { return s.procs }
+
+func (s *memberSet) stateDirs() []string { return s.dirs }
+
+func (s *memberSet) client(ctx context.Context, i int) (client, error) { return s.pool.get(ctx, i) }
+
+// stopAll stops every member, warning about one that does not exit cleanly.
+func (s *memberSet) stopAll() {
+	for _, p := range s.procs {
+		if _, err := p.stop(30 * time.Second); err != nil {
+			fmt.Fprintf(s.log, "vault-bench: warning: %v\n", err)
+		}
+	}
 }

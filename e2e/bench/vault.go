@@ -17,9 +17,8 @@ import (
 type vaultCluster struct {
 	bin     string
 	members []*vaultMember
-	pool    clientPool
-	log     io.Writer
-	shards  int // secret groups
+	memberSet
+	shards int // secret groups
 }
 
 type vaultMember struct {
@@ -39,7 +38,7 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 	if err != nil {
 		return nil, err
 	}
-	c := &vaultCluster{bin: bin, log: log}
+	c := &vaultCluster{bin: bin, memberSet: memberSet{log: log}}
 	c.pool.make = c.newClient
 	defer func() {
 		if err != nil {
@@ -64,6 +63,7 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 			log:  filepath.Join(dir, "daemon.log"),
 		}
 		c.members = append(c.members, m)
+		c.add(m.p, m.stateDir)
 		if err := m.p.start(); err != nil {
 			return nil, err
 		}
@@ -140,24 +140,6 @@ func (c *vaultCluster) waitBalanced(ctx context.Context, groups int, timeout tim
 
 func (c *vaultCluster) name() string { return "vault" }
 
-func (c *vaultCluster) servers() []*proc {
-	var ps []*proc
-	for _, m := range c.members {
-		ps = append(ps, m.p)
-	}
-	return ps
-}
-
-func (c *vaultCluster) stateDirs() []string {
-	var ds []string
-	for _, m := range c.members {
-		ds = append(ds, m.stateDir)
-	}
-	return ds
-}
-
-func (c *vaultCluster) client(ctx context.Context, i int) (client, error) { return c.pool.get(ctx, i) }
-
 // newClient gives each worker its own api.Client, hence its own connection
 // to the member's socket.
 func (c *vaultCluster) newClient(_ context.Context, i int) (client, error) {
@@ -191,11 +173,7 @@ func (c *vaultCluster) restart(ctx context.Context, i int, key string) (stop, se
 }
 
 func (c *vaultCluster) close() {
-	for _, m := range c.members {
-		if _, err := m.p.stop(30 * time.Second); err != nil {
-			fmt.Fprintf(c.log, "vault-bench: warning: %v\n", err)
-		}
-	}
+	c.stopAll()
 }
 
 // vaultClient is one worker's API client.
