@@ -80,7 +80,7 @@ func decodeName[T any](f func(r *http.Request, q *T) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := new(T)
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest)).Decode(q); err != nil {
-			reply(w, errReply{Err: fmt.Sprintf("%v: bad request: %v", ErrInvalid, err)})
+			reply(w, errReply{Err: errText(fmt.Errorf("%w: bad request: %v", ErrInvalid, err))})
 			return
 		}
 		reply(w, f(r, q))

@@ -159,8 +159,9 @@ func New(cfg Config) (*Plugin, error) {
 	return p, nil
 }
 
-// volumeNameRE is Docker's rule for volume names.
-var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+// volumeNameRE is Docker's rule for volume names (which Docker checks only
+// for its local driver), bounded: a name becomes a path component.
+var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
 
 // mountIDRE bounds what a Mount ID may be: it becomes a path component.
 var mountIDRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
@@ -209,7 +210,7 @@ func ParseOptions(opts map[string]string) ([]api.SecretSpec, bool, error) {
 // options or the same options are given (Docker creates implicitly).
 func (p *Plugin) Create(name string, opts map[string]string) error {
 	if !volumeNameRE.MatchString(name) {
-		return fmt.Errorf("%w: name %q: a volume name is [a-zA-Z0-9][a-zA-Z0-9_.-]+", ErrInvalid, name)
+		return fmt.Errorf("%w: name %q: a volume name is a letter or digit, then up to 254 letters, digits, '_', '.' or '-'", ErrInvalid, name)
 	}
 	p.mu.Lock()
 	if v, ok := p.vols[name]; ok {
