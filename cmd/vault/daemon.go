@@ -90,8 +90,16 @@ func runNode(cfg vault.Config, ready func(n *vault.Node) (func(), error)) error 
 			return err
 		}
 	}
+	status := "STATUS=serving"
+	if n.Status().Locked {
+		status += "; locked: run `vault unlock`"
+	}
+	if err := sdNotify("READY=1\n" + status); err != nil {
+		cfg.Logger.Warn("could not notify the service manager", "err", err)
+	}
 	<-ctx.Done()
 	cfg.Logger.Info("stopping")
+	_ = sdNotify("STOPPING=1")
 	if stopReady != nil {
 		stopReady()
 	}
