@@ -87,11 +87,28 @@ func volumeMounts(root string) int {
 	return n
 }
 
-// pluginDaemon starts a node serving the volume plugin under a driver name
-// of its own (so tests never take the machine's "vault"), with two secrets.
+// removeTestVolumes removes the volumes of testDriver that a failed test
+// left. (`docker volume rm` of a volume that is gone asks every driver
+// dockerd knows, and waits out the dead ones: only those that exist are
+// removed.)
+func removeTestVolumes() {
+	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "driver="+testDriver).Output()
+	if names := strings.Fields(string(out)); len(names) > 0 {
+		exec.Command("docker", append([]string{"volume", "rm", "-f"}, names...)...).Run()
+	}
+}
+
+// testDriver is the volume driver name the tests serve: not "vault", which
+// a daemon on this machine may serve, and always the same, since dockerd
+// keeps every volume driver it ever looked up until it restarts and asks
+// each of them on `docker volume ls` (waiting out the dead ones).
+const testDriver = "vault-e2e"
+
+// pluginDaemon starts an initialized node serving the volume plugin as
+// testDriver.
 func pluginDaemon(t *testing.T) (d *daemon, driver, root string) {
 	t.Helper()
-	driver = "vault-e2e-" + randHex(4)
+	driver = testDriver
 	sock := "/run/docker/plugins/" + driver + ".sock"
 	root = filepath.Join(t.TempDir(), "volumes")
 	d = newDaemon(t, "--docker-plugin-socket", sock, "--docker-volumes-dir", root)
@@ -120,7 +137,7 @@ func TestVolumePlugin(t *testing.T) {
 		for _, c := range containers {
 			exec.Command("docker", "rm", "-f", c).Run()
 		}
-		exec.Command("docker", "volume", "rm", "-f", vol, only).Run()
+		removeTestVolumes()
 	})
 
 	// Options are checked at create, with messages that say what to give.
@@ -254,11 +271,20 @@ func TestVolumePluginCompose(t *testing.T) {
 	project := "vaulte2e" + randHex(4)
 	compose := func(args ...string) (string, error) {
 		cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", file}, args...)...)
-		cmd.Env = append(os.Environ(), "IMAGE="+image)
+		// A dockerd that once knew drivers now gone asks each of them
+		// (30 s apiece) when Compose looks a new volume up.
+		cmd.Env = append(os.Environ(), "IMAGE="+image, "COMPOSE_HTTP_TIMEOUT=600")
+		t0 := time.Now()
 		out, err := cmd.CombinedOutput()
+		t.Logf("docker-compose %s: %v", args[0], time.Since(t0).Round(time.Millisecond))
 		return string(out), err
 	}
-	t.Cleanup(func() { compose("down", "--volumes") })
+	downed := false
+	t.Cleanup(func() {
+		if !downed {
+			compose("down", "--volumes")
+		}
+	})
 	out, err := compose("up", "--no-color", "--abort-on-container-exit", "--exit-code-from", "app")
 	if err != nil || !strings.Contains(out, dbPass+apiTok) {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
@@ -268,6 +294,7 @@ func TestVolumePluginCompose(t *testing.T) {
 	if len(inspect) != 1 || inspect[0].Driver != driver {
 		t.Fatalf("the compose volume: %+v", inspect)
 	}
+	downed = true
 	if out, err := compose("down", "--volumes"); err != nil {
 		t.Fatalf("docker-compose down --volumes: %v\n%s", err, out)
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/internal/volplugin"
 	"github.com/vaultd/vault/vault"
 )
@@ -47,15 +49,19 @@ func startVolumePlugin(c *cli.Context, n *vault.Node, cfg vault.Config) (func(),
 		Logger:    cfg.Logger.With("component", "docker-volume-plugin"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("docker volume plugin: %s", strings.TrimPrefix(err.Error(), "volplugin: "))
 	}
 	l, err := volplugin.Listen(sock)
-	if err != nil {
-		if !explicit && errors.Is(err, volplugin.ErrSocketInUse) {
+	if errors.Is(err, volplugin.ErrSocketInUse) {
+		if !explicit {
 			cfg.Logger.Warn("not serving the Docker volume plugin: another daemon serves its socket", "socket", sock)
 			return nil, nil
 		}
-		return nil, fmt.Errorf("docker volume plugin: %w", err)
+		return nil, api.Errorf(api.CodeConflict, "another process serves the Docker volume plugin socket %s", sock).
+			WithHint("stop it, or give `vault daemon --docker-plugin-socket` another path (\"\" turns the plugin off)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("docker volume plugin: %v", err)
 	}
 	go func() {
 		if err := p.Serve(l); err != nil {
