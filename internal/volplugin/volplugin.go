@@ -187,6 +187,9 @@ func ParseOptions(opts map[string]string) ([]api.SecretSpec, bool, error) {
 			}
 			follow = b
 		case strings.HasPrefix(k, "secret"):
+			if strings.Contains(v, ",") && !strings.Contains(v, "=") {
+				return nil, false, fmt.Errorf("%w: option %s=%s: one secret per key: give %s=%s, %s2=%s, ...", ErrInvalid, k, v, k, strings.Split(v, ",")[0], k, strings.Split(v, ",")[1])
+			}
 			sp, err := api.ParseSecretSpec(v)
 			if err != nil {
 				return nil, false, fmt.Errorf("%w: option %s: %s", ErrInvalid, k, strings.TrimPrefix(err.Error(), "--secret "))

@@ -72,6 +72,7 @@ func TestParseOptions(t *testing.T) {
 		{name: "bad mode", opts: map[string]string{"secret": "source=a,mode=0999"}, wantErr: "option secret: " + `"source=a,mode=0999": mode must be octal`},
 		{name: "bad name", opts: map[string]string{"secret": "a/b"}, wantErr: "a secret name holds only"},
 		{name: "bad target", opts: map[string]string{"secret": "source=a,target=../x"}, wantErr: "a file name holds only"},
+		{name: "a list", opts: map[string]string{"secrets": "a,b"}, wantErr: "option secrets=a,b: one secret per key: give secrets=a, secrets2=b, ..."},
 		{name: "same target", opts: map[string]string{"secret": "a", "secret2": "source=b,target=a"}, wantErr: `options secret and secret2 both have the target "a"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
