@@ -62,7 +62,7 @@ func TestContainersDoc(t *testing.T) {
 	}{
 		{"setup", nil},
 		{"bind", []string{"hunter2"}},
-		{"volume", []string{"hunter2\ns3cr3t-token", `"Driver": "` + driver + `"`, `"Mounts": 0`}},
+		{"volume", []string{"hunter2s3cr3t-token", `"Driver": "` + driver + `"`, `"Mounts": 0`}},
 		{"exec", []string{"hunter2s3cr3t-token"}},
 	} {
 		out := run(c.block)

@@ -241,6 +241,12 @@ func TestVolumePlugin(t *testing.T) {
 		t.Fatalf("docker-volumes.json: %v %v", fi, err)
 	}
 	waitFor(t, "every plugin mount to go", 10*time.Second, func() bool { return volumeMounts(root) == 0 })
+	c := canaries{}
+	c.add("db-password v1", []byte(dbPass))
+	c.add("db-password v2", []byte(newPass))
+	c.add("api-token", []byte(apiTok))
+	files, size := c.scanLive(t, d.stateDir, root)
+	t.Logf("canary scan: state dir and volumes dir (%d files, %d bytes): none found", files, size)
 }
 
 // TestVolumePluginCompose: `docker-compose up` of the file docs/containers.md

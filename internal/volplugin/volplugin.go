@@ -351,6 +351,7 @@ func (p *Plugin) Unmount(name, id string) error {
 		p.log.Warn("unmounting a docker volume", "volume", name, "mount", id, "err", err)
 	}
 	_ = os.Remove(mp)
+	_ = os.Remove(filepath.Dir(mp)) // the volume's directory, once no mount is left in it
 	p.log.Info("unmounted a docker volume", "volume", name, "mount", id)
 	return nil
 }
