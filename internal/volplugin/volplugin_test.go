@@ -292,3 +292,30 @@ func TestProtocol(t *testing.T) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }
+
+// FuzzParseOptions: options come from whoever runs docker; parsing never
+// panics, and what it accepts is a valid mount request.
+func FuzzParseOptions(f *testing.F) {
+	f.Add("secret", "db", "secret.t", "source=api,target=token,uid=1000,mode=0400")
+	f.Add("secrets", "a,b", "follow", "false")
+	f.Add("secret", "x@3", "secret2", "source=y,target=x")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		specs, _, err := ParseOptions(map[string]string{k1: v1, k2: v2})
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, sp := range specs {
+			if err := sp.Validate(); err != nil {
+				t.Fatalf("accepted %+v: %v", sp, err)
+			}
+			if seen[sp.Target] {
+				t.Fatalf("accepted two targets %q", sp.Target)
+			}
+			seen[sp.Target] = true
+		}
+	})
+}
