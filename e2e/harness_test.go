@@ -161,7 +161,10 @@ func (d *daemon) dumpIfFailed() {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr}, d.extra...)
+	// The Docker volume plugin is served only when a test asks for it in
+	// extra (the last --docker-plugin-socket wins): a daemon killed with
+	// the default socket would leave a file dockerd then waits on.
+	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr, "--docker-plugin-socket", ""}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
 	d.cmd.SysProcAttr = dieWithTest()
 	if d.logs != nil {

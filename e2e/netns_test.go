@@ -272,7 +272,7 @@ func (n *node) start() {
 
 // launch starts the daemon process without waiting for it.
 func (n *node) launch() error {
-	args := append([]string{"--socket", n.socket, "daemon", "--state-dir", n.stateDir, "--listen-addr", n.addr, "--api-addr", n.apiAddr}, n.extra...)
+	args := append([]string{"--socket", n.socket, "daemon", "--state-dir", n.stateDir, "--listen-addr", n.addr, "--api-addr", n.apiAddr, "--docker-plugin-socket", ""}, n.extra...)
 	name := vaultBin
 	if n.host != nil {
 		args = append([]string{"netns", "exec", n.host.ns, vaultBin}, args...)

@@ -35,6 +35,9 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as text or json (one JSON object a line)"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve /metrics, /healthz and /readyz over plain HTTP at HOST:PORT (see docs/monitoring.md)"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles at /debug/pprof/ on the local socket (see docs/PERFORMANCE.md)"},
+			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
+				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
+			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -59,9 +62,9 @@ func daemonCommand() *cli.Command {
 				Logger:          log,
 				Pprof:           c.Bool("pprof"),
 			}
-			return runNode(cfg, func(n *vault.Node) error {
+			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				return nil
+				return startVolumePlugin(c, n, cfg)
 			})
 		},
 	}
@@ -97,8 +100,8 @@ func harden(log *slog.Logger) {
 }
 
 // runNode starts a node, calls ready once it serves, and runs until SIGINT or
-// SIGTERM.
-func runNode(cfg vault.Config, ready func(n *vault.Node) error) error {
+// SIGTERM; the function ready returns (if any) runs before the node closes.
+func runNode(cfg vault.Config, ready func(n *vault.Node) (func(), error)) error {
 	harden(cfg.Logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -106,14 +109,26 @@ func runNode(cfg vault.Config, ready func(n *vault.Node) error) error {
 	if err != nil {
 		return err
 	}
+	var stopReady func()
 	if ready != nil {
-		if err := ready(n); err != nil {
+		if stopReady, err = ready(n); err != nil {
 			n.Close()
 			return err
 		}
 	}
+	status := "STATUS=serving"
+	if n.Status().Locked {
+		status += "; locked: run `vault unlock`"
+	}
+	if err := sdNotify("READY=1\n" + status); err != nil {
+		cfg.Logger.Warn("could not notify the service manager", "err", err)
+	}
 	<-ctx.Done()
 	cfg.Logger.Info("stopping")
+	_ = sdNotify("STOPPING=1")
+	if stopReady != nil {
+		stopReady()
+	}
 	return n.Close()
 }
 
@@ -158,16 +173,16 @@ func devCommand() *cli.Command {
 				APIAddr:    c.String("api-addr"),
 				Logger:     newLogger(c.Bool("debug")),
 			}
-			return runNode(cfg, func(n *vault.Node) error {
+			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				if _, err := n.Init(c.Context, c.Int("shards")); err != nil {
-					return err
+					return nil, err
 				}
 				fmt.Fprintf(os.Stderr, "vault dev: a single-node cluster is running; its state is in %s and is deleted on exit\n", dir)
 				fmt.Fprintf(os.Stderr, "vault dev: autolock is off: this is for trying vault, not for real secrets\n")
 				fmt.Fprintf(os.Stderr, "vault dev: to use it from another terminal, run:\n\n")
 				fmt.Printf("export VAULT_SOCKET=%s\n", sock)
 				fmt.Fprintf(os.Stderr, "\nvault dev: press Ctrl-C to stop\n")
-				return nil
+				return nil, nil
 			})
 		},
 	}
