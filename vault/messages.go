@@ -112,7 +112,7 @@ func operatorError(code string, err error) *api.Error {
 // packagePrefix is a Go package's prefix on an error text, at its start or
 // after another error's text: ours, and those of the libraries whose errors
 // we wrap.
-var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|pebble|raftnet|raftsm|shamir|snapfile|tls|vault|x509): `)
+var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|audit|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|metrics|pebble|raftnet|raftsm|shamir|snapfile|statedir|tls|vault|volplugin|x509): `)
 
 // operatorMessage removes every package prefix from an error's text.
 func operatorMessage(s string) string {
