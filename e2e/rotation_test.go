@@ -306,6 +306,7 @@ func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uin
 	size := crypto.Overhead + crypto.KeySize
 	var hits []string
 	tried, triedDecoded, hitsDecoded := 0, 0, 0
+	where := map[string]int{}                               // file, as stored or decoded -> copies that open
 	opened := map[bool]map[string]bool{false: {}, true: {}} // decoded -> wrapped copies that open
 	diskContents(t, root, func(place string, decoded bool, b []byte) {
 		for off := 0; ; off++ {
@@ -337,6 +338,8 @@ func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uin
 						dek.Wipe()
 						hits = append(hits, fmt.Sprintf("%s at %d (DEK v%d)", place, off, v))
 						opened[decoded][string(env)] = true
+						file, _, _ := strings.Cut(strings.TrimPrefix(place, root+"/"), ": ")
+						where[file+map[bool]string{false: " as stored", true: " decoded"}[decoded]]++
 						if decoded {
 							hitsDecoded++
 						}
@@ -354,6 +357,9 @@ func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uin
 	}
 	t.Logf("%s: tried %d envelopes (%d of them in decoded Pebble tables and logs) against %d keys for retired DEKs %v: %d open as stored (%d distinct), %d decoded (%d distinct, %d of them nowhere as stored)",
 		root, tried, triedDecoded, len(rawKeys), versions, len(hits)-hitsDecoded, len(opened[false]), hitsDecoded, len(opened[true]), hidden)
+	if len(where) > 0 {
+		t.Logf("where they open: %v", where)
+	}
 	return hits
 }
 
