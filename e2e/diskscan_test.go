@@ -129,8 +129,8 @@ func pebbleFiles(dir string) ([]pebbleFile, error) {
 	return nil, fmt.Errorf("%s: the database kept changing while its files were opened", dir)
 }
 
-// decodePebbleFile calls f with every key and value of a table, or every
-// batch of a log, and closes the file.
+// decodePebbleFile calls f with every value of a table (shadowed versions
+// too), or every batch of a log, and closes the file.
 func decodePebbleFile(pf pebbleFile, f func(place string, decoded bool, b []byte)) error {
 	if strings.HasSuffix(pf.path, ".log") {
 		defer pf.f.Close()
