@@ -7,10 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -295,24 +292,20 @@ func activeVersion(ks keyStatus) uint32 {
 	return 0
 }
 
-// findWrappedDEKs tries every envelope of a wrapped key's size in every file
-// under root with each raw key, as the wrapping of each of versions, and
-// lists what opens. A wrapped DEK is an envelope sealing the raw DEK under
-// the KEK, bound to the DEK's version; the envelope names the KEK version
-// it needs, which the raw key is given as.
+// findWrappedDEKs tries every envelope of a wrapped key's size under root
+// (in every file as stored, and in what Pebble's tables and logs hold once
+// decoded: see diskContents) with each raw key, as the wrapping of each of
+// versions, and lists what opens. A wrapped DEK is an envelope sealing the
+// raw DEK under the KEK, bound to the DEK's version; the envelope names the
+// KEK version it needs, which the raw key is given as.
 func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uint32) []string {
 	t.Helper()
 	size := crypto.Overhead + crypto.KeySize
 	var hits []string
-	tried := 0
-	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
+	tried, triedDecoded, hitsDecoded := 0, 0, 0
+	where := map[string]int{}                               // file, as stored or decoded -> copies that open
+	opened := map[bool]map[string]bool{false: {}, true: {}} // decoded -> wrapped copies that open
+	diskContents(t, root, func(place string, decoded bool, b []byte) {
 		for off := 0; ; off++ {
 			i := bytes.Index(b[off:], []byte{'v', 'l', 1})
 			if i < 0 {
@@ -328,6 +321,9 @@ func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uin
 				continue
 			}
 			tried++
+			if decoded {
+				triedDecoded++
+			}
 			for _, raw := range rawKeys {
 				k, err := crypto.NewKey(kv, raw)
 				if err != nil {
@@ -337,20 +333,37 @@ func findWrappedDEKs(t *testing.T, root string, rawKeys [][]byte, versions []uin
 					bind := crypto.Binding{Purpose: crypto.PurposeKeyring, Object: binary.BigEndian.AppendUint32([]byte("dek/"), v)}
 					if dek, err := crypto.UnwrapKey(k, bind, v, env); err == nil {
 						dek.Wipe()
-						hits = append(hits, fmt.Sprintf("%s at %d (DEK v%d)", p, off, v))
+						hits = append(hits, fmt.Sprintf("%s at %d (DEK v%d)", place, off, v))
+						opened[decoded][string(env)] = true
+						file, _, _ := strings.Cut(strings.TrimPrefix(place, root+"/"), ": ")
+						where[file+map[bool]string{false: " as stored", true: " decoded"}[decoded]]++
+						if decoded {
+							hitsDecoded++
+						}
 					}
 				}
 				k.Wipe()
 			}
 		}
-		return nil
 	})
-	t.Logf("%s: tried %d envelopes against %d keys for retired DEKs %v", root, tried, len(rawKeys), versions)
+	hidden := 0 // found only once decoded: no file holds them as they are
+	for env := range opened[true] {
+		if !opened[false][env] {
+			hidden++
+		}
+	}
+	t.Logf("%s: tried %d envelopes (%d of them in decoded Pebble tables and logs) against %d keys for retired DEKs %v: %d open as stored (%d distinct), %d decoded (%d distinct, %d of them nowhere as stored)",
+		root, tried, triedDecoded, len(rawKeys), versions, len(hits)-hitsDecoded, len(opened[false]), hitsDecoded, len(opened[true]), hidden)
+	if len(where) > 0 {
+		t.Logf("where they open: %v", where)
+	}
 	return hits
 }
 
-// findSealedUnder lists files holding a crypto envelope or stream header
-// that names key version v.
+// findSealedUnder lists the files holding a crypto envelope or stream
+// header that names key version v, as stored or in what Pebble's tables and
+// logs hold once decoded (see diskContents: in a compressed block, a header
+// can be a back-reference to an earlier one).
 func findSealedUnder(t *testing.T, root string, v uint32) []string {
 	t.Helper()
 	var ver [4]byte
@@ -358,15 +371,12 @@ func findSealedUnder(t *testing.T, root string, v uint32) []string {
 	envelope := append([]byte{'v', 'l', 1}, ver[:]...)
 	stream := append([]byte{'v', 's', 1}, ver[:]...)
 	var hits []string
-	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return nil
+	diskContents(t, root, func(place string, decoded bool, b []byte) {
+		if bytes.Contains(b, envelope) || bytes.Contains(b, stream) {
+			if file, _, _ := strings.Cut(place, ": "); !slices.Contains(hits, file) {
+				hits = append(hits, file)
+			}
 		}
-		b, err := os.ReadFile(p)
-		if err == nil && (bytes.Contains(b, envelope) || bytes.Contains(b, stream)) {
-			hits = append(hits, p)
-		}
-		return nil
 	})
 	return hits
 }
