@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -21,7 +22,7 @@ func errLocked() *api.Error {
 
 // enterLocked puts the node in the locked state: identity known, no keys, no
 // replicas; it serves status and unlock only.
-func (n *Node) enterLocked(st *nodeState, store *raftsm.Store, reason string) {
+func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
 	n.mu.Lock()
 	n.st, n.locked, n.ready, n.lockedStore = st, true, false, store
 	n.shares = nil
@@ -32,7 +33,7 @@ func (n *Node) enterLocked(st *nodeState, store *raftsm.Store, reason string) {
 
 // newestKeyring returns the stored keyring wrapped under the highest KEK
 // version (metadata only; nothing is unwrapped).
-func newestKeyring(store *raftsm.Store, st *nodeState) *keys.WrappedKeyring {
+func newestKeyring(store *raftsm.Store, st *statedir.Node) *keys.WrappedKeyring {
 	var best *keys.WrappedKeyring
 	for _, w := range storedKeyrings(store, st) {
 		if best == nil || w.KEKVersion > best.KEKVersion {
@@ -42,12 +43,12 @@ func newestKeyring(store *raftsm.Store, st *nodeState) *keys.WrappedKeyring {
 	return best
 }
 
-func storedKeyrings(store *raftsm.Store, st *nodeState) []*keys.WrappedKeyring {
+func storedKeyrings(store *raftsm.Store, st *statedir.Node) []*keys.WrappedKeyring {
 	if store == nil || st == nil {
 		return nil
 	}
 	var out []*keys.WrappedKeyring
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		if b, err := store.Keyring(shard); err == nil && b != nil {
 			if w, err := keys.UnmarshalWrappedKeyring(b); err == nil {
 				out = append(out, w)
@@ -112,7 +113,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 	for _, w := range rings {
 		versions = append(versions, w.KEKVersions()...)
 	}
-	if b, err := os.ReadFile(filepath.Join(n.cfg.StateDir, joinKeyringFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(n.cfg.StateDir, statedir.JoinKeyringFile)); err == nil {
 		if w, err := keys.UnmarshalWrappedKeyring(b); err == nil {
 			versions = append(versions, w.KEKVersion)
 		}
@@ -138,7 +139,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		n.stopLockedPeer() // the manager API takes the address
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
-			n.log.Info("node unlocked", "kek_version", OperatorKEKVersion(v))
+			n.log.Info("node unlocked", "kek_version", statedir.OperatorKEKVersion(v))
 			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
@@ -202,7 +203,7 @@ func (n *Node) Lock(ctx context.Context, force bool) error {
 	n.mu.RUnlock()
 	n.lockMounts()
 	n.shutdownRaft()
-	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
+	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false)
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (n *Node) switchKEK(w *keys.WrappedKeyring) bool {
 	if err := n.finishKEKFiles(p.kek, p.autolock); err != nil {
 		n.log.Error("switching the state dir to the new KEK", "err", err)
 	}
-	n.log.Info("switched to a new KEK", "kek_version", OperatorKEKVersion(w.KEKVersion), "autolock", p.autolock)
+	n.log.Info("switched to a new KEK", "kek_version", statedir.OperatorKEKVersion(w.KEKVersion), "autolock", p.autolock)
 	return true
 }
 

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
 
 // boot is what a node needs to start its replicas.
 type boot struct {
-	st      *nodeState
+	st      *statedir.Node
 	kek     *crypto.Key
 	store   *raftsm.Store
 	ring    *keys.Keyring
@@ -40,18 +41,18 @@ func (b *boot) release() {
 
 // bringUp restarts the replicas of an initialized node. A node whose KEK
 // file is missing (autolock) or no longer opens its keyring starts locked.
-func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
+func (n *Node) bringUp(ctx context.Context, st *statedir.Node) error {
 	if err := n.checkIdentity(st); err != nil {
 		return err
 	}
-	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false)
+	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false)
 	if err != nil {
 		return err
 	}
-	kek, err := readKEKFile(n.cfg.StateDir)
+	kek, err := statedir.ReadKEK(n.cfg.StateDir, statedir.KEKFile)
 	if errors.Is(err, os.ErrNotExist) {
 		// Stopped during a change turning autolock off: the new KEK.
-		kek, err = readKEKFileAs(n.cfg.StateDir, nextKEKFile)
+		kek, err = statedir.ReadKEK(n.cfg.StateDir, statedir.NextKEKFile)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		n.enterLocked(st, store, "autolock is on")
@@ -65,7 +66,7 @@ func (n *Node) bringUp(ctx context.Context, st *nodeState) error {
 	if errors.Is(err, errKEKMismatch) {
 		// A KEK change turning autolock off that this node had switched
 		// some groups to before it stopped: the next KEK is in kek.next.
-		if next, nerr := readKEKFileAs(n.cfg.StateDir, nextKEKFile); nerr == nil {
+		if next, nerr := statedir.ReadKEK(n.cfg.StateDir, statedir.NextKEKFile); nerr == nil {
 			err = n.startWithKEK(ctx, st, store, next)
 		}
 	}
@@ -84,7 +85,7 @@ var errKEKMismatch = errors.New("no keyring in this node's state is wrapped unde
 
 // startWithKEK opens the keyring and TLS key with kek and starts the
 // replicas. It takes kek; store stays the caller's on error.
-func (n *Node) startWithKEK(ctx context.Context, st *nodeState, store *raftsm.Store, kek *crypto.Key) error {
+func (n *Node) startWithKEK(ctx context.Context, st *statedir.Node, store *raftsm.Store, kek *crypto.Key) error {
 	b := &boot{st: st, kek: kek}
 	err := func() error {
 		var err error
@@ -108,16 +109,16 @@ func (n *Node) startWithKEK(ctx context.Context, st *nodeState, store *raftsm.St
 }
 
 // loadKeyring unwraps the keyring stored in every shard.
-func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypto.Key) (*keys.Keyring, error) {
+func loadKeyring(stateDir string, store *raftsm.Store, st *statedir.Node, kek *crypto.Key) (*keys.Keyring, error) {
 	var ring *keys.Keyring
-	sources := allShards(st.Shards)
+	sources := statedir.AllShards(st.Shards)
 	// The keyring a joining node received, until its shards have caught up.
 	sources = append(sources, 0)
 	for _, shard := range sources {
 		var b []byte
 		var err error
 		if shard == 0 {
-			b, err = os.ReadFile(filepath.Join(stateDir, joinKeyringFile))
+			b, err = os.ReadFile(filepath.Join(stateDir, statedir.JoinKeyringFile))
 			if errors.Is(err, os.ErrNotExist) {
 				err = nil
 			}
@@ -160,7 +161,7 @@ func loadKeyring(stateDir string, store *raftsm.Store, st *nodeState, kek *crypt
 	return ring, nil
 }
 
-func (n *Node) checkIdentity(st *nodeState) error {
+func (n *Node) checkIdentity(st *statedir.Node) error {
 	host, err := os.Hostname()
 	if err != nil {
 		return err
@@ -195,7 +196,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = n.waitReadyOrStopped(wctx, nh, allShards(st.Shards))
+		err = n.waitReadyOrStopped(wctx, nh, statedir.AllShards(st.Shards))
 		cancel()
 	}
 	if err == nil {

@@ -3,8 +3,6 @@ package vault
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -30,8 +29,8 @@ func (n *Node) Init(ctx context.Context, shards int) (*api.InitResponse, error) 
 	if shards < 1 || shards > MaxShards {
 		return nil, api.Errorf(api.CodeInvalid, "--shards %d: want 1 to %d secret groups", shards, MaxShards)
 	}
-	clusterID := newID()
-	st, err := n.newNodeState(clusterID, newID(), 1, shards)
+	clusterID := statedir.NewID()
+	st, err := n.newNodeState(clusterID, statedir.NewID(), 1, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -55,15 +54,15 @@ func (n *Node) checkUninitialized() error {
 	return nil
 }
 
-func (n *Node) newNodeState(clusterID, nodeID string, replicaID uint64, shards int) (*nodeState, error) {
+func (n *Node) newNodeState(clusterID, nodeID string, replicaID uint64, shards int) (*statedir.Node, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, err
 	}
-	return &nodeState{
+	return &statedir.Node{
 		Format: 1, NodeID: nodeID, ReplicaID: replicaID, ClusterID: clusterID,
 		RaftAddr: n.cfg.AdvertiseAddr, APIAddr: n.advertisedAPIAddr(), Hostname: host, Shards: shards,
-		DeploymentID: deploymentID(clusterID), RaftWorkers: defaultRaftWorkers(),
+		DeploymentID: statedir.DeploymentID(clusterID), RaftWorkers: defaultRaftWorkers(),
 	}, nil
 }
 
@@ -74,13 +73,7 @@ func (n *Node) advertisedAPIAddr() string {
 	return net.JoinHostPort(host, port)
 }
 
-// deploymentID keeps Raft traffic of different clusters apart.
-func deploymentID(clusterID string) uint64 {
-	sum := sha256.Sum256([]byte("vault/deployment/" + clusterID))
-	return binary.BigEndian.Uint64(sum[:8])&(1<<63-1) | 1
-}
-
-func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse, error) {
+func (n *Node) bootstrap(ctx context.Context, st *statedir.Node) (*api.InitResponse, error) {
 	if err := n.removeClusterFiles(); err != nil {
 		return nil, err
 	}
@@ -90,7 +83,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 	var rec *raftsm.ClusterRecord
 	err := func() error {
 		var err error
-		if b.kek, err = newKEK(n.cfg.StateDir, kekVersionBase+1); err != nil {
+		if b.kek, err = newKEK(n.cfg.StateDir, statedir.KEKVersionBase+1); err != nil {
 			return err
 		}
 		if w, b.ring, err = keys.NewKeyring(b.kek, now); err != nil {
@@ -100,12 +93,12 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 		if err != nil {
 			return err
 		}
-		defer wipe(rootKey)
+		defer statedir.Wipe(rootKey)
 		keyPEM, csr, err := ca.NewNodeKey(st.NodeID)
 		if err != nil {
 			return err
 		}
-		defer wipe(keyPEM)
+		defer statedir.Wipe(keyPEM)
 		cert, err := root.Sign(csr, st.NodeID, ca.RoleManager, certHosts(st.RaftAddr, st.APIAddr), now)
 		if err != nil {
 			return err
@@ -130,7 +123,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 			}
 			rec.Tokens[role] = sec[:]
 		}
-		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false); err != nil {
 			return err
 		}
 		return n.startRaft(ctx, b)
@@ -154,7 +147,7 @@ func (n *Node) bootstrap(ctx context.Context, st *nodeState) (*api.InitResponse,
 	if err := n.writeCluster(ctx, rec, 0); err != nil {
 		return nil, err
 	}
-	if err := writeNodeState(n.cfg.StateDir, st); err != nil {
+	if err := statedir.WriteNode(n.cfg.StateDir, st); err != nil {
 		return nil, err
 	}
 	return &api.InitResponse{ClusterID: st.ClusterID, NodeID: st.NodeID, Shards: st.Shards}, nil

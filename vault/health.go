@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -228,7 +229,7 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 		found[id] = peerLocked
 	}
 	leaders := map[uint64]uint64{}
-	for _, shard := range allShards(rec.Shards) {
+	for _, shard := range statedir.AllShards(rec.Shards) {
 		leader, _, ok, err := nh.GetLeaderID(shard)
 		if err != nil {
 			continue // the group is not running here (yet)

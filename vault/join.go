@@ -15,6 +15,7 @@ import (
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -97,7 +98,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 
 	now := time.Now()
-	nodeID := newID()
+	nodeID := statedir.NewID()
 	// The certificate is issued before the node is a member, so that the
 	// record names the one certificate that is its identity.
 	root, err := ca.ParseRoot(rec.CACert, rec.CAKey)
@@ -113,7 +114,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 		// A joiner gets the keyring and KEK of this moment: not while the
 		// managers switch KEK under it.
 		if ch := rec.KEKChange; ch != nil && ch.Phase == raftsm.KEKSwitching {
-			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", OperatorKEKVersion(ch.NewVersion)).
+			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 				WithHint("finish it with `%s` on a manager, then join again", kekChangeCommand(ch))
 		}
 		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}
@@ -134,7 +135,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	return resp, nil
 }
 
-func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, cert []byte, req *joinRequest, kek *crypto.Key, st *nodeState) (*joinResponse, error) {
+func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, cert []byte, req *joinRequest, kek *crypto.Key, st *statedir.Node) (*joinResponse, error) {
 	tk, err := crypto.NewKey(1, req.TransferKey)
 	if err != nil {
 		return nil, err
@@ -148,7 +149,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	if err != nil {
 		return nil, err
 	}
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		if err := n.addReplica(ctx, nh, shard, m.ReplicaID, m.Addr); err != nil {
 			return nil, fmt.Errorf("add the new node to group %d: %w", shard, err)
 		}
@@ -229,7 +230,7 @@ func (n *Node) dropMember(ctx context.Context, nh *dragonboat.NodeHost, m *rafts
 	errs = append(errs, err)
 	// Secret groups first, the control group last: this node may be the one
 	// leaving, and it proposes through the control group until the end.
-	shards := allShards(n.shardCount())
+	shards := statedir.AllShards(n.shardCount())
 	for _, shard := range append(shards[1:], shards[0]) {
 		errs = append(errs, n.deleteReplica(ctx, nh, shard, m.ReplicaID))
 	}
@@ -254,7 +255,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(keyPEM)
+	defer statedir.Wipe(keyPEM)
 	transfer := make([]byte, crypto.KeySize)
 	if _, err := rand.Read(transfer); err != nil {
 		return nil, err
@@ -269,7 +270,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = httpsCall(cctx, tokenTLSConfig(managerAddr, tok.Digest), managerAddr, "POST", "/v1/peer/join", req, &resp)
 	cancel()
-	wipe(transfer)
+	statedir.Wipe(transfer)
 	if err != nil {
 		var ae *api.Error
 		switch {
@@ -300,7 +301,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	return &api.InitResponse{ClusterID: st.ClusterID, NodeID: st.NodeID, Shards: st.Shards}, nil
 }
 
-func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinResponse, tk *crypto.Key, keyPEM []byte) error {
+func (n *Node) startJoined(ctx context.Context, st *statedir.Node, resp *joinResponse, tk *crypto.Key, keyPEM []byte) error {
 	if err := n.removeClusterFiles(); err != nil {
 		return err
 	}
@@ -319,11 +320,11 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 			return err
 		}
 		if !resp.Autolock {
-			if err := writeKEKFile(n.cfg.StateDir, b.kek); err != nil {
+			if err := statedir.WriteKEK(n.cfg.StateDir, statedir.KEKFile, b.kek); err != nil {
 				return err
 			}
 		}
-		if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, joinKeyringFile), resp.Keyring, 0o600); err != nil {
+		if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, statedir.JoinKeyringFile), resp.Keyring, 0o600); err != nil {
 			return err
 		}
 		if err := writeTLS(n.cfg.StateDir, b.kek, resp.CACert, resp.Cert, keyPEM); err != nil {
@@ -332,7 +333,7 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		if b.tls, err = newTLSMaterial(resp.CACert, resp.Cert, keyPEM); err != nil {
 			return err
 		}
-		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false); err != nil {
 			return err
 		}
 		return n.startRaft(ctx, b)
@@ -341,5 +342,5 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		b.release()
 		return err
 	}
-	return writeNodeState(n.cfg.StateDir, st)
+	return statedir.WriteNode(n.cfg.StateDir, st)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -139,7 +140,7 @@ func (n *Node) RotateDEK(ctx context.Context, reason string) (uint32, error) {
 	if rec, _, err := n.readCluster(ctx); err != nil {
 		return 0, err
 	} else if ch := rec.KEKChange; ch != nil {
-		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", OperatorKEKVersion(ch.NewVersion)).
+		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 			WithHint("finish it with `%s`, then retry", kekChangeCommand(ch))
 	}
 	if err := n.syncKeyrings(ctx); err != nil {
@@ -175,7 +176,7 @@ func (n *Node) localKeyUsage() (*keyUsage, error) {
 	st, store := n.st, n.store
 	n.mu.RUnlock()
 	u := &keyUsage{NodeID: st.NodeID, Values: map[uint32]int{}, Entries: map[uint32]int{}, Snapshots: map[uint32]int{}, Seals: map[uint32]uint64{}}
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		vals, err := store.ValueKeyVersions(shard)
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 )
 
@@ -24,7 +25,7 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	if !w.WrappedUnder(kek.Version()) {
 		if w.KEKVersion < kek.Version() || !n.switchKEK(w) {
 			if w.KEKVersion > kek.Version() {
-				n.log.Error("the keyring was re-wrapped under a KEK this node does not have: restart it and give `vault unlock` the new key", "shard", shard, "kek_version", OperatorKEKVersion(w.KEKVersion))
+				n.log.Error("the keyring was re-wrapped under a KEK this node does not have: restart it and give `vault unlock` the new key", "shard", shard, "kek_version", statedir.OperatorKEKVersion(w.KEKVersion))
 				go n.adoptKEKChange()
 			}
 			return
@@ -53,7 +54,7 @@ func (n *Node) keyringApplied(shard uint64, b []byte) {
 	}
 	// A joined node's groups now hold the keyring: the copy it received at
 	// join time is no longer needed.
-	if err := os.Remove(filepath.Join(n.cfg.StateDir, joinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(n.cfg.StateDir, statedir.JoinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		n.log.Warn("removing the join keyring", "err", err)
 	}
 }

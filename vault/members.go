@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -123,7 +124,7 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 	live := n.ping(ctx, rec.Members)
 	locked := lockedPeers(ctx, rec.Members, live)
 	leads := map[uint64]int{}
-	for _, shard := range allShards(rec.Shards) {
+	for _, shard := range statedir.AllShards(rec.Shards) {
 		if id, _, ok, err := nh.GetLeaderID(shard); err == nil && ok {
 			leads[id]++
 		}
@@ -306,7 +307,7 @@ func (n *Node) balanceOnce() {
 	live := n.ping(ctx, rec.Members)
 	members := slices.Clone(rec.Members)
 	sort.Slice(members, func(i, j int) bool { return members[i].ReplicaID < members[j].ReplicaID })
-	for i, shard := range allShards(rec.Shards) {
+	for i, shard := range statedir.AllShards(rec.Shards) {
 		leader, _, ok, err := nh.GetLeaderID(shard)
 		if err != nil || !ok || leader != st.ReplicaID {
 			continue

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/fuse"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // mountsFile lists the mountpoints this daemon serves, so that a daemon
@@ -126,7 +127,7 @@ func (n *Node) resolveFiles(ctx context.Context, specs []api.SecretSpec) (*resol
 
 func wipeFiles(files []fuse.File) {
 	for _, f := range files {
-		wipe(f.Data)
+		statedir.Wipe(f.Data)
 	}
 }
 
@@ -240,7 +241,7 @@ func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mp, err)
 	}
-	m := &mount{id: newID(), info: api.MountInfo{Mountpoint: mp, Secrets: req.Secrets, Follow: req.Follow, CreatedAt: time.Now().UTC()},
+	m := &mount{id: statedir.NewID(), info: api.MountInfo{Mountpoint: mp, Secrets: req.Secrets, Follow: req.Follow, CreatedAt: time.Now().UTC()},
 		srv: srv, ids: r.ids, shards: r.shards, versions: r.versions}
 	if err := n.addMount(mp, m); err != nil {
 		return nil, err
@@ -373,7 +374,7 @@ func (n *Node) saveMounts() {
 	n.mountMu.Unlock()
 	sort.Strings(paths)
 	b, _ := json.Marshal(paths)
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, mountsFile), b, 0o600); err != nil {
+	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, mountsFile), b, 0o600); err != nil {
 		n.log.Warn("recording mounts", "err", err)
 	}
 }
@@ -554,7 +555,7 @@ func (n *Node) refreshFollowing(changed map[secretKey]bool) {
 	read := map[secretKey]*latest{}
 	defer func() {
 		for _, l := range read {
-			wipe(l.data)
+			statedir.Wipe(l.data)
 		}
 	}()
 	for _, j := range jobs {
@@ -649,7 +650,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := fmt.Sprintf("exec:%d:%p", fd, srv)
-	m := &mount{id: newID(), info: api.MountInfo{Mountpoint: "/run/secrets", Secrets: req.Secrets, Follow: req.Follow, Exec: true, CreatedAt: time.Now().UTC()},
+	m := &mount{id: statedir.NewID(), info: api.MountInfo{Mountpoint: "/run/secrets", Secrets: req.Secrets, Follow: req.Follow, Exec: true, CreatedAt: time.Now().UTC()},
 		srv: srv, ids: res.ids, shards: res.shards, versions: res.versions}
 	if err := n.addMount(key, m); err != nil {
 		fmt.Fprintf(uc, "ERR %v\n", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -22,13 +23,13 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
-	lock *os.File // flock on the state dir
+	lock *statedir.Lock // on the state dir
 	srv  *http.Server
 	ln   net.Listener
 	peer *peerServer // manager API (mutual TLS)
 
-	mu          sync.RWMutex // guards everything below
-	st          *nodeState   // nil until initialized
+	mu          sync.RWMutex   // guards everything below
+	st          *statedir.Node // nil until initialized
 	store       *raftsm.Store
 	nh          *dragonboat.NodeHost
 	kek         *crypto.Key
@@ -72,29 +73,29 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, mounts: map[string]*mount{}}
 	quietDragonboat(n.log)
-	if err := os.MkdirAll(cfg.StateDir, stateMode); err != nil {
+	if err := os.MkdirAll(cfg.StateDir, statedir.Mode); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	if err := n.lockStateDir(); err != nil {
+	if n.lock, err = statedir.Acquire(cfg.StateDir); err != nil {
 		return nil, err
 	}
 	n.cleanStaleMounts()
-	st, err := readNodeState(cfg.StateDir)
+	st, err := statedir.ReadNode(cfg.StateDir)
 	if err == nil && st != nil {
-		err = checkStateDir(cfg.StateDir, st) // before anything is opened for writing
+		err = statedir.Check(cfg.StateDir, st) // before anything is opened for writing
 	}
 	if err == nil {
 		// After the check: a refused start leaves the state dir as it was.
-		err = secureStateDir(cfg.StateDir)
+		err = statedir.Secure(cfg.StateDir)
 	}
 	if err != nil {
-		n.unlockStateDir()
+		n.lock.Release()
 		return nil, err
 	}
 	if st == nil {
 		// A failed init may have left files behind; nothing in them was acknowledged.
 		if err := n.removeClusterFiles(); err != nil {
-			n.unlockStateDir()
+			n.lock.Release()
 			return nil, err
 		}
 		n.log.Info("node is not part of a cluster yet: run `vault cluster init` (or join one)", "state_dir", cfg.StateDir)
@@ -102,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.enterRemoved(st)
 	} else {
 		if err := n.bringUp(ctx, st); err != nil {
-			n.unlockStateDir()
+			n.lock.Release()
 			return nil, err
 		}
 	}
@@ -134,6 +135,6 @@ func (n *Node) Close() error {
 		n.shares = nil
 	}
 	n.mu.Unlock()
-	n.unlockStateDir()
+	n.lock.Release()
 	return nil
 }

@@ -8,12 +8,13 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
 
 // openNodeHost creates the NodeHost and starts every replica on it.
-func (n *Node) openNodeHost(st *nodeState, store *raftsm.Store, ring *keys.Keyring, tm *tlsMaterial, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
+func (n *Node) openNodeHost(st *statedir.Node, store *raftsm.Store, ring *keys.Keyring, tm *tlsMaterial, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, tm))
 	if err == nil && nh == nil { // it recovered a panic of its own (logged by dbLogger)
 		err = errors.New("the Raft library failed to start; its error is logged above")
@@ -63,7 +64,7 @@ func (n *Node) restartRaft(ctx context.Context) error {
 	// an operation reopens one after another never take a quorum down.
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := n.waitReadyOrStopped(wctx, nh2, allShards(st.Shards)); err != nil {
+	if err := n.waitReadyOrStopped(wctx, nh2, statedir.AllShards(st.Shards)); err != nil {
 		return err
 	}
 	n.log.Info("reopened the Raft log database")

@@ -15,6 +15,7 @@ import (
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/internal/raftnet"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -41,9 +42,6 @@ import (
 // or a peer answers it with the code "removed"; it stops its replicas, keeps
 // a marker file so that it does not start them again, and `vault status`
 // says so.
-
-// removedFile marks a state dir whose node was removed from the cluster.
-const removedFile = "removed"
 
 // Errors of peer admission.
 var (
@@ -243,7 +241,7 @@ func (n *Node) stopRemoved() {
 	n.mu.RLock()
 	st := n.st
 	n.mu.RUnlock()
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, removedFile), []byte("removed from the cluster\n"), 0o600); err != nil {
+	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, statedir.RemovedFile), []byte("removed from the cluster\n"), 0o600); err != nil {
 		n.log.Warn("marking the state dir as removed", "err", err)
 	}
 	n.shutdownRaft()
@@ -256,12 +254,12 @@ func (n *Node) stopRemoved() {
 
 // wasRemoved says whether the state dir is marked as removed.
 func wasRemoved(stateDir string) bool {
-	_, err := os.Stat(filepath.Join(stateDir, removedFile))
+	_, err := os.Stat(filepath.Join(stateDir, statedir.RemovedFile))
 	return err == nil
 }
 
 // enterRemoved starts a node marked as removed: identity only, no replicas.
-func (n *Node) enterRemoved(st *nodeState) {
+func (n *Node) enterRemoved(st *statedir.Node) {
 	n.rv.removed.Store(true)
 	n.rv.once.Do(func() {})
 	n.mu.Lock()

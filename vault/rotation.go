@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -156,7 +157,7 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 			return false, fmt.Errorf("open secret %s version %d: %w", c.ID, v.Version, err)
 		}
 		resealed, err := n.seal(shard, obj, data)
-		wipe(data)
+		statedir.Wipe(data)
 		if err != nil {
 			return false, err
 		}
@@ -180,7 +181,7 @@ func (n *Node) compactLocal(ctx context.Context) error {
 		return err
 	}
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
-	for _, shard := range allShards(n.shardCount()) {
+	for _, shard := range statedir.AllShards(n.shardCount()) {
 		if err := n.groupStopped(shard); err != nil {
 			return err // its log cannot be compacted behind entries it never applied
 		}
@@ -211,7 +212,7 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	n.mu.RLock()
 	nh, store := n.nh, n.store
 	n.mu.RUnlock()
-	for _, shard := range allShards(n.shardCount()) {
+	for _, shard := range statedir.AllShards(n.shardCount()) {
 		op, err := nh.RequestCompaction(shard, n.replicaID())
 		if err != nil {
 			if !errors.Is(err, dragonboat.ErrRejected) {
@@ -361,7 +362,7 @@ func (n *Node) rotationDue() string {
 		return fmt.Sprintf("automatic: data key v%d is %s old (limit %s)", d.Version, age.Round(time.Second), maxAge)
 	}
 	var seals uint64
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
 			seals += out.(map[uint32]uint64)[d.Version]
 		}

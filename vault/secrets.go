@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -129,7 +130,7 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 			return n.openStored(shard, s)
 		}
 	}
-	if isID(ref) {
+	if statedir.IsID(ref) {
 		outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{Prefix: ref})
 		if err != nil {
 			return nil, err
@@ -161,7 +162,7 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 // CreateSecret creates a secret with its first data version. It wipes
 // req.Data before it returns: the caller hands the plaintext over.
 func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
-	defer wipe(req.Data)
+	defer statedir.Wipe(req.Data)
 	if err := ValidateName(req.Name); err != nil {
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	}
 	now := time.Now().UnixNano()
 	rec := raftsm.SecretRecord{
-		ID: newID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
+		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
 		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
 	}
 	w, err := n.secretWrite(shard, mac, &rec, 0, req.Data)
@@ -204,7 +205,7 @@ func (n *Node) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, e
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(b) // the record holds the secret's name
+	defer statedir.Wipe(b) // the record holds the secret's name
 	w := &raftsm.SecretWrite{ID: rec.ID, NameMAC: mac, ExpectGen: expectGen}
 	if w.Record, err = n.seal(shard, raftsm.RecordObject(rec.ID), b); err != nil {
 		return nil, err
@@ -234,7 +235,7 @@ const maxConflictRetries = 20
 // UpdateSecret adds a new data version. It wipes data before it returns:
 // the caller hands the plaintext over.
 func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
-	defer wipe(data)
+	defer statedir.Wipe(data)
 	if err := ValidateData(data); err != nil {
 		return nil, err
 	}

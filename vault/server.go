@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // maxBody bounds a request body: the largest secret, base64 in JSON, and room.
@@ -256,7 +257,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), 2*cap(buf))
 			copy(grown, buf)
-			wipe(buf)
+			statedir.Wipe(buf)
 			buf = grown
 		}
 		k, err := rd.Read(buf[len(buf):cap(buf)])
@@ -265,7 +266,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 			return buf, nil
 		}
 		if err != nil {
-			wipe(buf)
+			statedir.Wipe(buf)
 			return nil, err
 		}
 	}
@@ -273,7 +274,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 
 // decodeBody decodes body, one JSON object, into v and wipes body.
 func decodeBody(body []byte, v any) error {
-	defer wipe(body)
+	defer statedir.Wipe(body)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

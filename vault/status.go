@@ -2,6 +2,7 @@ package vault
 
 import (
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 )
 
@@ -19,7 +20,7 @@ func (n *Node) Status() *api.Status {
 	if n.locked {
 		s.Locked, s.Autolock = true, true
 		if w := newestKeyring(n.lockedStore, n.st); w != nil {
-			s.KEKVersion, s.ActiveDEK = OperatorKEKVersion(w.KEKVersion), w.Active()
+			s.KEKVersion, s.ActiveDEK = statedir.OperatorKEKVersion(w.KEKVersion), w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
 					s.DEKVersions = append(s.DEKVersions, d.Version)
@@ -34,7 +35,7 @@ func (n *Node) Status() *api.Status {
 	}
 	ready := n.ready
 	if ready {
-		s.KEKVersion = OperatorKEKVersion(n.kek.Version())
+		s.KEKVersion = statedir.OperatorKEKVersion(n.kek.Version())
 		if k, err := n.ring.Active(); err == nil {
 			s.ActiveDEK = k.Version()
 		}

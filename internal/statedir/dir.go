@@ -1,4 +1,4 @@
-package vault
+package statedir
 
 import (
 	"errors"
@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/raftsm"
 )
 
-// Errors returned by OpenStateDir and StateDir.ReadKEK.
+// Errors returned by Open and Dir.ReadKEK. Their texts are the vault
+// daemon's, as operators have always read them.
 var (
 	// ErrNotStateDir means a directory holds no node.json: it is not the
 	// state dir of an initialized vault node.
@@ -20,31 +22,19 @@ var (
 	ErrLocked = errors.New("vault: this node is locked")
 )
 
-// StateDir is a node's state directory, opened for reading by offline tools
+// Dir is a node's state directory, opened for reading by offline tools
 // such as vault-rafttool. It never writes to the directory and takes no
 // lock: a running daemon may hold it.
-type StateDir struct {
+type Dir struct {
 	Path string
-	Node NodeIdentity
+	Node Node
 }
 
-// NodeIdentity is what node.json says about a node. It holds no key material.
-type NodeIdentity struct {
-	NodeID       string `json:"node_id"`
-	ReplicaID    uint64 `json:"replica_id"`
-	ClusterID    string `json:"cluster_id"`
-	RaftAddr     string `json:"raft_addr"`
-	APIAddr      string `json:"api_addr,omitempty"`
-	Hostname     string `json:"hostname"`
-	Shards       int    `json:"shards"`
-	DeploymentID uint64 `json:"deployment_id"`
-}
-
-// OpenStateDir reads the identity of the node whose state dir is path.
+// Open reads the identity of the node whose state dir is path.
 // Errors: one wrapping ErrNotStateDir when path is missing, is not a
 // directory or has no node.json; a descriptive error for a node.json that
 // does not decode.
-func OpenStateDir(path string) (*StateDir, error) {
+func Open(path string) (*Dir, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -54,68 +44,66 @@ func OpenStateDir(path string) (*StateDir, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotStateDir, path)
 	}
-	st, err := readNodeState(path)
+	st, err := ReadNode(path)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return nil, fmt.Errorf("%w: %s has no %s", ErrNotStateDir, path, nodeFile)
+		return nil, fmt.Errorf("%w: %s has no %s", ErrNotStateDir, path, NodeFile)
 	}
-	return &StateDir{Path: path, Node: NodeIdentity{
-		NodeID:       st.NodeID,
-		ReplicaID:    st.ReplicaID,
-		ClusterID:    st.ClusterID,
-		RaftAddr:     st.RaftAddr,
-		APIAddr:      st.APIAddr,
-		Hostname:     st.Hostname,
-		Shards:       st.Shards,
-		DeploymentID: st.DeploymentID,
-	}}, nil
+	return &Dir{Path: path, Node: *st}, nil
 }
 
 // NodeFile is the path of node.json.
-func (d *StateDir) NodeFile() string { return filepath.Join(d.Path, nodeFile) }
+func (d *Dir) NodeFile() string { return filepath.Join(d.Path, NodeFile) }
 
 // KEKFile is the path of the KEK file (present while autolock is off).
-func (d *StateDir) KEKFile() string { return filepath.Join(d.Path, kekFile) }
+func (d *Dir) KEKFile() string { return filepath.Join(d.Path, KEKFile) }
 
 // JoinKeyringFile is the path of the keyring a joining node was given,
 // kept until its shards have caught up.
-func (d *StateDir) JoinKeyringFile() string { return filepath.Join(d.Path, joinKeyringFile) }
+func (d *Dir) JoinKeyringFile() string { return filepath.Join(d.Path, JoinKeyringFile) }
 
 // StorePath is the directory of the node's state database (raftsm.Store).
-func (d *StateDir) StorePath() string { return filepath.Join(d.Path, storeDir) }
+func (d *Dir) StorePath() string { return filepath.Join(d.Path, StoreDir) }
 
 // RaftPath is Dragonboat's NodeHostDir.
-func (d *StateDir) RaftPath() string { return filepath.Join(d.Path, raftDir) }
+func (d *Dir) RaftPath() string { return filepath.Join(d.Path, RaftDir) }
 
 // LogDBPath is the directory that holds Dragonboat's LogDB (logdb-N
 // databases) and received snapshots: RaftPath/<hostname>/<%020d deployment id>.
-func (d *StateDir) LogDBPath() string {
-	return filepath.Join(d.RaftPath(), d.Node.Hostname, fmt.Sprintf("%020d", d.Node.DeploymentID))
+func (d *Dir) LogDBPath() string { return logDBPath(d.Path, &d.Node) }
+
+func logDBPath(dir string, st *Node) string {
+	return filepath.Join(dir, RaftDir, st.Hostname, fmt.Sprintf("%020d", st.DeploymentID))
 }
 
 // Shards returns the control shard followed by the secret shards.
-func (d *StateDir) Shards() []uint64 { return allShards(d.Node.Shards) }
+func (d *Dir) Shards() []uint64 { return AllShards(d.Node.Shards) }
+
+// AllShards returns the control shard followed by secretShards secret shards.
+func AllShards(secretShards int) []uint64 {
+	return append([]uint64{raftsm.ControlShard}, raftsm.SecretShards(secretShards)...)
+}
 
 // ReadKEK reads the KEK file. It returns an error wrapping ErrLocked when
 // there is none.
-func (d *StateDir) ReadKEK() (*crypto.Key, error) {
-	k, err := readKEKFile(d.Path)
+func (d *Dir) ReadKEK() (*crypto.Key, error) {
+	k, err := ReadKEK(d.Path, KEKFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s has no %s file", ErrLocked, d.Path, kekFile)
+		return nil, fmt.Errorf("%w: %s has no %s file", ErrLocked, d.Path, KEKFile)
 	}
 	return k, err
 }
 
-// secureStateDir makes the state dir and every directory under it 0700,
+// Secure makes the state dir and every directory under it 0700 (Mode),
 // whatever made them: an operator's `mkdir` (0755 by default), a restore
 // from a backup, an older version. Files inside are 0600 as written, but a
 // readable directory still shows names, sizes and times, and a directory
 // others can enter is one step from a file made readable by mistake.
-// Symbolic links are not followed. Start runs it once the state dir passed
-// its integrity check: a start refused for a damaged file changes nothing.
-func secureStateDir(dir string) error {
+// Symbolic links are not followed. A daemon runs it once the state dir
+// passed Check: a start refused for a damaged file changes nothing.
+func Secure(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -127,8 +115,8 @@ func secureStateDir(dir string) error {
 		if err != nil {
 			return err
 		}
-		if fi.Mode().Perm() != stateMode {
-			if err := os.Chmod(p, stateMode); err != nil {
+		if fi.Mode().Perm() != Mode {
+			if err := os.Chmod(p, Mode); err != nil {
 				return fmt.Errorf("state dir: %w", err)
 			}
 		}
