@@ -20,17 +20,6 @@ func errLocked() *api.Error {
 		WithHint("it needs the cluster's unlock key (or enough of its shares) before it can read its own data")
 }
 
-// enterLocked puts the node in the locked state: identity known, no keys, no
-// replicas; it serves status and unlock only.
-func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
-	n.mu.Lock()
-	n.st, n.locked, n.ready, n.lockedStore = st, true, false, store
-	n.shares = nil
-	n.mu.Unlock()
-	n.startLockedPeer(st.NodeID)
-	n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
-}
-
 // newestKeyring returns the stored keyring wrapped under the highest KEK
 // version (metadata only; nothing is unwrapped).
 func newestKeyring(store *raftsm.Store, st *statedir.Node) *keys.WrappedKeyring {
@@ -65,20 +54,21 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
 	n.mu.Lock()
-	if !n.locked {
+	lk := n.lk
+	if lk == nil {
 		n.mu.Unlock()
 		if n.shardCount() == 0 {
 			return nil, api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster: there is nothing to unlock")
 		}
 		return nil, api.Errorf(api.CodeInvalid, "this node is not locked")
 	}
-	st, store := n.st, n.lockedStore
+	st, store := n.st, lk.store
 	var key *keys.UnlockKey
 	if strings.HasPrefix(strings.TrimSpace(text), "VLTSHR-") {
-		if n.shares == nil {
-			n.shares = &keys.ShareSet{}
+		if lk.shares == nil {
+			lk.shares = &keys.ShareSet{}
 		}
-		have, need, err := n.shares.Add(text)
+		have, need, err := lk.shares.Add(text)
 		if err != nil {
 			n.mu.Unlock()
 			return nil, operatorError(api.CodeInvalid, err)
@@ -87,9 +77,9 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 			n.mu.Unlock()
 			return &api.UnlockResponse{SharesGiven: have, SharesNeeded: need}, nil
 		}
-		key, err = n.shares.Key()
-		n.shares.Wipe()
-		n.shares = nil
+		key, err = lk.shares.Key()
+		lk.shares.Wipe()
+		lk.shares = nil
 		if err != nil {
 			n.mu.Unlock()
 			return nil, operatorError(api.CodeInvalid, err).WithHint("start again with the shares you trust")
@@ -133,20 +123,14 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		if err != nil {
 			return nil, err
 		}
-		n.mu.Lock()
-		n.locked, n.lockedStore = false, nil
-		n.mu.Unlock()
-		n.stopLockedPeer() // the manager API takes the address
+		n.leaveLocked() // the manager API takes the address
 		err = n.startWithKEK(ctx, st, store, kek)
 		if err == nil {
 			n.log.Info("node unlocked", "kek_version", statedir.OperatorKEKVersion(v))
 			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
-		n.mu.Lock()
-		n.st, n.locked, n.lockedStore = st, true, store
-		n.mu.Unlock()
-		n.startLockedPeer(st.NodeID)
+		n.reenterLocked(st, store)
 		if !errors.Is(err, errKEKMismatch) && !errors.Is(err, keys.ErrWrongKey) {
 			return nil, err
 		}
@@ -173,7 +157,8 @@ func deleteAll(vs []uint32, v uint32) []uint32 {
 func (n *Node) Lock(ctx context.Context, force bool) error {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
-	if _, _, err := n.running(); err != nil {
+	r, err := n.running()
+	if err != nil {
 		return err
 	}
 	rec, err := n.staleCluster()
@@ -198,9 +183,7 @@ func (n *Node) Lock(ctx context.Context, force bool) error {
 				WithHint("use --force to lock it anyway: the cluster stops serving until managers are unlocked")
 		}
 	}
-	n.mu.RLock()
-	st := n.st
-	n.mu.RUnlock()
+	st := r.st
 	n.lockMounts()
 	n.shutdownRaft()
 	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false)
@@ -234,17 +217,17 @@ type peerKEK struct {
 // switchKEK is called when an applied keyring is wrapped under the pending
 // KEK alone: the node makes it its KEK, then brings its files in line
 // (finishKEKFiles).
-func (n *Node) switchKEK(w *keys.WrappedKeyring) bool {
-	n.mu.Lock()
-	p := n.pendingKEK
-	if p == nil || w.HasNext() || p.kek.Version() != w.KEKVersion || keys.VerifyKEK(p.kek, w.KEKCheck) != nil || n.tls == nil {
-		n.mu.Unlock()
+func (n *Node) switchKEK(r *replicas, w *keys.WrappedKeyring) bool {
+	r.mu.Lock()
+	p := r.pendingKEK
+	if p == nil || w.HasNext() || p.kek.Version() != w.KEKVersion || keys.VerifyKEK(p.kek, w.KEKCheck) != nil {
+		r.mu.Unlock()
 		return false
 	}
-	old := n.kek
-	n.kek, n.pendingKEK = p.kek, nil
+	old := r.kek
+	r.kek, r.pendingKEK = p.kek, nil
 	old.Wipe()
-	n.mu.Unlock()
+	r.mu.Unlock()
 	if err := n.finishKEKFiles(p.kek, p.autolock); err != nil {
 		n.log.Error("switching the state dir to the new KEK", "err", err)
 	}

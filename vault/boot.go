@@ -177,22 +177,36 @@ func (n *Node) checkIdentity(st *statedir.Node) error {
 	return nil
 }
 
+// startRaft builds the node's replicas from b and makes them its phase.
+// On error, what b holds stays the caller's to release.
 func (n *Node) startRaft(ctx context.Context, b *boot) error {
-	st := b.st
-	n.mu.Lock()
-	n.st, n.store, n.kek, n.ring, n.tls = st, b.store, b.kek, b.ring, b.tls
-	n.mu.Unlock()
-	nh, err := n.openNodeHost(st, b.store, b.ring, b.tls, b.members, b.join)
+	r, err := n.newReplicas(ctx, b)
 	if err != nil {
-		n.mu.Lock()
-		n.st, n.store, n.kek, n.ring, n.tls = nil, nil, nil, nil, nil
-		n.mu.Unlock()
 		return err
 	}
-	n.mu.Lock()
-	n.nh = nh
-	n.mu.Unlock()
-	if err == nil && (b.members != nil || b.join) {
+	n.enterRunning(r)
+	go n.balanceLoop(r.stop)
+	go n.removalLoop(r.stop)
+	go n.healthLoop(r.stop)
+	go n.rotationLoop(r.stop)
+	// Restarted during a KEK change: take its next KEK from the record
+	// once the control group has caught up.
+	go n.adoptKEKChangeLater(r.stop)
+	return nil
+}
+
+// newReplicas is the one constructor of the running phase: it starts the
+// replicas on a new NodeHost under b's keys and the manager API. The
+// replicas it returns own b's store and keys; on error they stay b's.
+func (n *Node) newReplicas(ctx context.Context, b *boot) (*replicas, error) {
+	st := b.st
+	r := &replicas{st: st, store: b.store, ring: b.ring, tls: b.tls, kek: b.kek, stop: make(chan struct{})}
+	nh, err := n.openNodeHost(r, b.members, b.join)
+	if err != nil {
+		return nil, err
+	}
+	r.nh = nh
+	if b.members != nil || b.join {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -200,25 +214,11 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 		cancel()
 	}
 	if err == nil {
-		n.peer, err = n.startPeerServer(st.APIAddr, b.tls)
+		r.peer, err = n.startPeerServer(st.APIAddr, b.tls)
 	}
 	if err != nil {
 		nh.Close()
-		n.mu.Lock()
-		n.st, n.store, n.nh, n.kek, n.ring, n.tls = nil, nil, nil, nil, nil, nil
-		n.mu.Unlock()
-		return err
+		return nil, err
 	}
-	n.mu.Lock()
-	n.ready = true
-	n.stop = make(chan struct{})
-	go n.balanceLoop(n.stop)
-	go n.removalLoop(n.stop)
-	go n.healthLoop(n.stop)
-	go n.rotationLoop(n.stop)
-	n.mu.Unlock()
-	// Restarted during a KEK change: take its next KEK from the record
-	// once the control group has caught up.
-	go n.adoptKEKChangeLater(n.stop)
-	return nil
+	return r, nil
 }

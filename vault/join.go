@@ -52,17 +52,16 @@ var transferBinding = crypto.Binding{Purpose: crypto.PurposeTransfer, Object: []
 // identity and a certificate, and adds it to every Raft group. On any
 // failure nothing of the new member is left behind.
 func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joinResponse, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	tok, err := ca.ParseToken(req.Token)
 	if err != nil {
 		return nil, operatorError(api.CodeInvalid, err)
 	}
-	n.mu.RLock()
-	tm, kek, st := n.tls, n.kek, n.st
-	n.mu.RUnlock()
+	tm, kek, st := r.tls, r.currentKEK(), r.st
 	if ca.Digest(tm.root) != tok.Digest {
 		return nil, api.Errorf(api.CodeInvalid, "the join token is for another cluster")
 	}

@@ -98,9 +98,11 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 	if err := n.checkAllUp(ctx, rec.Members); err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	oldKEK, st := n.kek, n.st
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	oldKEK, st := r.currentKEK(), r.st
 	w, _, err := n.controlKeyring(ctx)
 	if err != nil {
 		return nil, err
@@ -205,9 +207,11 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 		return nil, api.Errorf(api.CodeInvalid, "KEK change %s is not in progress (it was finished or replaced)", id).
 			WithHint("`vault unlock-key` shows the current key")
 	}
-	n.mu.RLock()
-	self, tm := n.st.NodeID, n.tls
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	self, tm := r.st.NodeID, r.tls
 	newKEK, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), ch.KEK...))
 	if err != nil {
 		return nil, fmt.Errorf("the recorded KEK change: %w", err)
@@ -268,9 +272,7 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 		return nil, err
 	}
 	if !w.WrappedUnder(ch.NewVersion) {
-		n.mu.RLock()
-		oldKEK := n.kek
-		n.mu.RUnlock()
+		oldKEK := r.currentKEK()
 		if _, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
 			if w.WrappedUnder(ch.NewVersion) {
 				return w, nil
@@ -398,7 +400,7 @@ var errKEKPush = errors.New("refused a pushed KEK")
 // for a change is never replaced.
 func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) error {
 	defer statedir.Wipe(p.Key)
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return err
 	}
 	refuse := func(why string) error {
@@ -446,16 +448,21 @@ func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) er
 // for autolock off, the KEK itself (kek.next). It takes k. Holding the
 // same KEK again does nothing; another one is refused.
 func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	r, err := n.running()
+	if err != nil {
+		k.Wipe()
+		return errLocked()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	same := func(h *crypto.Key) bool {
 		return h != nil && h.Version() == k.Version() && keys.VerifyKEK(h, ch.Check) == nil
 	}
-	if same(n.kek) {
+	if same(r.kek) {
 		k.Wipe()
 		return nil // switched already
 	}
-	if p := n.pendingKEK; p != nil {
+	if p := r.pendingKEK; p != nil {
 		if same(p.kek) {
 			k.Wipe()
 			return nil
@@ -463,15 +470,11 @@ func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
 		k.Wipe()
 		return fmt.Errorf("%w: this manager holds another KEK (version %d) for a change", errKEKPush, statedir.OperatorKEKVersion(p.kek.Version()))
 	}
-	if n.tls == nil || n.kek == nil {
+	if r.kek.Version() >= k.Version() {
 		k.Wipe()
-		return errLocked()
+		return fmt.Errorf("%w: this manager's KEK (version %d) is not older than it", errKEKPush, statedir.OperatorKEKVersion(r.kek.Version()))
 	}
-	if n.kek.Version() >= k.Version() {
-		k.Wipe()
-		return fmt.Errorf("%w: this manager's KEK (version %d) is not older than it", errKEKPush, statedir.OperatorKEKVersion(n.kek.Version()))
-	}
-	keyPEM, err := n.tls.keyPEM()
+	keyPEM, err := r.tls.keyPEM()
 	if err == nil {
 		err = statedir.SealNodeKey(n.cfg.StateDir, statedir.NodeKeyNextFile, k, keyPEM)
 		statedir.Wipe(keyPEM)
@@ -484,7 +487,7 @@ func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
 		n.log.Error("persisting the next KEK", "err", err)
 		return err
 	}
-	n.pendingKEK = &pendingKEK{kek: k, autolock: ch.Autolock, change: ch.ID}
+	r.pendingKEK = &pendingKEK{kek: k, autolock: ch.Autolock, change: ch.ID}
 	n.log.Info("holding the next KEK", "change", ch.ID, "kek_version", statedir.OperatorKEKVersion(k.Version()))
 	return nil
 }
@@ -498,9 +501,13 @@ func (n *Node) adoptKEKChange() {
 		return
 	}
 	ch := rec.KEKChange
-	n.mu.RLock()
-	have := n.pendingKEK != nil || n.kek == nil || n.kek.Version() >= ch.NewVersion
-	n.mu.RUnlock()
+	r := n.current()
+	if r == nil {
+		return
+	}
+	r.mu.RLock()
+	have := r.pendingKEK != nil || r.kek.Version() >= ch.NewVersion
+	r.mu.RUnlock()
 	if have {
 		return
 	}
@@ -518,18 +525,17 @@ func (n *Node) adoptKEKChange() {
 // it holds for a change (pending, or switched to), and that KEK again if
 // every group's keyring it stores is wrapped under it.
 func (n *Node) kekChangeStatus() (held, ready uint32) {
-	n.mu.RLock()
-	var k *crypto.Key
-	if n.pendingKEK != nil {
-		k = n.pendingKEK.kek
-	} else {
-		k = n.kek
-	}
-	st, store := n.st, n.store
-	n.mu.RUnlock()
-	if k == nil || store == nil {
+	r := n.current()
+	if r == nil {
 		return 0, 0
 	}
+	r.mu.RLock()
+	k := r.kek
+	if r.pendingKEK != nil {
+		k = r.pendingKEK.kek
+	}
+	r.mu.RUnlock()
+	st, store := r.st, r.store
 	v := k.Version()
 	rings := storedKeyrings(store, st)
 	if len(rings) == 0 {
@@ -592,10 +598,13 @@ func (n *Node) finishKEKFiles(kek *crypto.Key, autolock bool) error {
 // started from, the new KEK): a kek.next or next-KEK TLS key not newer than
 // kek, or a KEK file older than kek. autolock is the setting the change
 // went to: kek.next is only written when turning autolock off.
-func (n *Node) staleKEKFiles(kek *crypto.Key) (stale, autolock bool) {
-	n.mu.RLock()
-	pending := n.pendingKEK != nil
-	n.mu.RUnlock()
+func (n *Node) staleKEKFiles(r *replicas, kek *crypto.Key) (stale, autolock bool) {
+	pending := false
+	if r != nil {
+		r.mu.RLock()
+		pending = r.pendingKEK != nil
+		r.mu.RUnlock()
+	}
 	if pending {
 		return false, false
 	}
@@ -627,7 +636,7 @@ func (n *Node) tidyKEKFiles(store *raftsm.Store, st *statedir.Node, kek *crypto.
 			return // still switching: the old key must keep working
 		}
 	}
-	if stale, autolock := n.staleKEKFiles(kek); stale {
+	if stale, autolock := n.staleKEKFiles(n.current(), kek); stale {
 		if err := n.finishKEKFiles(kek, autolock); err != nil {
 			n.log.Error("switching the state dir to the new KEK", "err", err)
 		}

@@ -146,11 +146,11 @@ func (n *Node) RotateDEK(ctx context.Context, reason string) (uint32, error) {
 	if err := n.syncKeyrings(ctx); err != nil {
 		return 0, err
 	}
-	v, err := n.addDEK(ctx, nil, func() *crypto.Key {
-		n.mu.RLock()
-		defer n.mu.RUnlock()
-		return n.kek
-	})
+	r, err := n.running()
+	if err != nil {
+		return 0, err
+	}
+	v, err := n.addDEK(ctx, nil, r.currentKEK)
 	if err == nil {
 		n.log.Info("rotated the data key", "dek_version", v, "reason", reason)
 	}
@@ -168,13 +168,12 @@ type keyUsage struct {
 
 // localKeyUsage scans this manager's state, log and snapshot files.
 func (n *Node) localKeyUsage() (*keyUsage, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	st, store := n.st, n.store
-	n.mu.RUnlock()
+	nh := r.host()
+	st, store := r.st, r.store
 	u := &keyUsage{NodeID: st.NodeID, Values: map[uint32]int{}, Entries: map[uint32]int{}, Snapshots: map[uint32]int{}, Seals: map[uint32]uint64{}}
 	for _, shard := range statedir.AllShards(st.Shards) {
 		vals, err := store.ValueKeyVersions(shard)
@@ -275,9 +274,11 @@ func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	n.mu.RLock()
-	tm, self := n.tls, n.st.NodeID
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, nil, err
+	}
+	tm, self := r.tls, r.st.NodeID
 	var out []*keyUsage
 	var unreachable []string
 	for _, m := range rec.Members {

@@ -20,13 +20,12 @@ const pingTimeout = time.Second
 // ping asks every member for its status, concurrently. Members that answer
 // are recorded as live.
 func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*peerStatus {
-	n.mu.RLock()
-	tm, self := n.tls, n.st
-	n.mu.RUnlock()
 	out := map[string]*peerStatus{}
-	if tm == nil || self == nil {
+	r := n.current()
+	if r == nil {
 		return out
 	}
+	tm, self := r.tls, r.st
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, m := range members {
@@ -94,12 +93,11 @@ func (n *Node) cachedMembers() []raftsm.Member {
 
 // staleCluster reads the cluster record from local state (no quorum needed).
 func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
-	n.mu.RLock()
-	nh := n.nh
-	n.mu.RUnlock()
-	if nh == nil {
+	r := n.current()
+	if r == nil {
 		return nil, fmt.Errorf("not running")
 	}
+	nh := r.host()
 	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
@@ -109,10 +107,11 @@ func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
 
 // NodeList lists the managers with their status and leadership counts.
 func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		// Without a quorum, show what this node last applied: the operator
@@ -173,10 +172,11 @@ func findMember(rec *raftsm.ClusterRecord, ref string) (*raftsm.Member, error) {
 
 // RemoveNode removes another manager from every group.
 func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Node, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
@@ -235,10 +235,11 @@ func quorumAfter(members []raftsm.Member, live map[string]*peerStatus, leaving s
 func (n *Node) Leave(ctx context.Context, force bool) error {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return err
@@ -292,12 +293,11 @@ func (n *Node) balanceLoop(stop <-chan struct{}) {
 }
 
 func (n *Node) balanceOnce() {
-	n.mu.RLock()
-	nh, st := n.nh, n.st
-	n.mu.RUnlock()
-	if nh == nil || st == nil {
+	r := n.current()
+	if r == nil {
 		return
 	}
+	nh, st := r.host(), r.st
 	rec, err := n.staleCluster()
 	if err != nil || len(rec.Members) < 2 {
 		return

@@ -201,7 +201,7 @@ func within(p, dir string) bool {
 // reads the secrets and mounts without holding the mount table: the
 // mountpoint is reserved meanwhile.
 func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	if err := validateSpecs(req.Secrets); err != nil {
@@ -331,7 +331,7 @@ func (n *Node) Mounts() []api.MountInfo {
 func (n *Node) isLocked() bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.locked
+	return n.lk != nil
 }
 
 // mountedSecret reports a mount serving a secret id, if any.
@@ -605,7 +605,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 	var req api.ExecRequest
 	err := decode(r, &req)
 	if err == nil {
-		if _, _, err = n.running(); err == nil {
+		if _, err = n.running(); err == nil {
 			err = validateSpecs(req.Secrets)
 		}
 	}

@@ -10,12 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lni/dragonboat/v4"
-
-	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/internal/statedir"
-	"github.com/vaultd/vault/keys"
-	"github.com/vaultd/vault/raftsm"
 )
 
 // Node is one vault node: its Raft replicas, keyring and local API.
@@ -26,22 +21,13 @@ type Node struct {
 	lock *statedir.Lock // on the state dir
 	srv  *http.Server
 	ln   net.Listener
-	peer *peerServer // manager API (mutual TLS)
 
-	mu          sync.RWMutex   // guards everything below
-	st          *statedir.Node // nil until initialized
-	store       *raftsm.Store
-	nh          *dragonboat.NodeHost
-	kek         *crypto.Key
-	ring        *keys.Keyring
-	tls         *tlsMaterial
-	ready       bool           // replicas started and keyring open
-	locked      bool           // identity known, keys not: serves status and unlock only
-	lockedStore *raftsm.Store  // the state database while locked (metadata only)
-	shares      *keys.ShareSet // unlock shares given so far while locked
-	lockedPeer  *peerServer    // answers other managers' status checks while locked
-	pendingKEK  *pendingKEK    // a KEK pushed by the manager changing it
-	stop        chan struct{}  // closed when the replicas stop
+	// The phase (phase.go): uninitialized (st nil), locked (lk) or running
+	// (run). Every key lives in run.
+	mu  sync.RWMutex   // guards st, lk and run
+	st  *statedir.Node // identity: nil until initialized
+	lk  *lockedPhase   // non-nil while locked
+	run *replicas      // non-nil while running
 
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
@@ -124,17 +110,9 @@ func (n *Node) Close() error {
 	}
 	n.closeMounts()
 	n.shutdownRaft()
-	n.stopLockedPeer()
-	n.mu.Lock()
-	if n.lockedStore != nil {
-		n.lockedStore.Close()
-		n.lockedStore = nil
+	if store := n.leaveLocked(); store != nil {
+		store.Close()
 	}
-	if n.shares != nil {
-		n.shares.Wipe()
-		n.shares = nil
-	}
-	n.mu.Unlock()
 	n.lock.Release()
 	return nil
 }

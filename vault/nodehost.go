@@ -9,12 +9,13 @@ import (
 	"github.com/lni/dragonboat/v4"
 
 	"github.com/vaultd/vault/internal/statedir"
-	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
 
 // openNodeHost creates the NodeHost and starts every replica on it.
-func (n *Node) openNodeHost(st *statedir.Node, store *raftsm.Store, ring *keys.Keyring, tm *tlsMaterial, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
+// Its hooks act on r, whose NodeHost it becomes.
+func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (*dragonboat.NodeHost, error) {
+	st, store, ring, tm := r.st, r.store, r.ring, r.tls
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig(st, tm))
 	if err == nil && nh == nil { // it recovered a panic of its own (logged by dbLogger)
 		err = errors.New("the Raft library failed to start; its error is logged above")
@@ -29,7 +30,7 @@ func (n *Node) openNodeHost(st *statedir.Node, store *raftsm.Store, ring *keys.K
 	create, err := raftsm.NewFactory(store, raftsm.Hooks{
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
-		KeyringApplied: n.keyringApplied,
+		KeyringApplied: func(shard uint64, b []byte) { n.keyringApplied(r, shard, b) },
 		SecretsChanged: n.secretsChanged,
 		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
 	})
@@ -46,20 +47,19 @@ func (n *Node) openNodeHost(st *statedir.Node, store *raftsm.Store, ring *keys.K
 // restartRaft closes and reopens this node's NodeHost; keys stay in memory.
 // Requests meanwhile wait and retry.
 func (n *Node) restartRaft(ctx context.Context) error {
-	n.mu.Lock()
-	nh, st, store, ring, tm := n.nh, n.st, n.store, n.ring, n.tls
-	n.mu.Unlock()
-	if nh == nil {
+	r, err := n.running()
+	if err != nil {
 		return errLocked()
 	}
-	nh.Close()
-	nh2, err := n.openNodeHost(st, store, ring, tm, nil, false)
+	st := r.st
+	r.host().Close()
+	nh2, err := n.openNodeHost(r, nil, false)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.nh = nh2
-	n.mu.Unlock()
+	r.mu.Lock()
+	r.nh = nh2
+	r.mu.Unlock()
 	// Back only once every group has a leader again, so that the managers
 	// an operation reopens one after another never take a quorum down.
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)

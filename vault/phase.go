@@ -1,67 +1,194 @@
 package vault
 
 import (
+	"sync"
+
 	"github.com/lni/dragonboat/v4"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
 )
 
-// running returns the NodeHost and keyring of a ready node, or the API error
-// that says why the node cannot serve.
-func (n *Node) running() (*dragonboat.NodeHost, *keys.Keyring, error) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.rv.removed.Load() {
-		return nil, nil, errRemoved()
-	}
-	if n.locked {
-		return nil, nil, errLocked()
-	}
-	if !n.ready {
-		return nil, nil, api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster").
-			WithHint("run `vault cluster init` to create one")
-	}
-	return n.nh, n.ring, nil
+// A node is in one of three phases (see the package doc):
+//
+//   - uninitialized: Node.st is nil; nothing is open but the state dir's lock.
+//   - locked: Node.lk holds the state database (metadata only), the unlock
+//     shares given so far and the locked status server; no key of any kind.
+//   - running: Node.run, one *replicas, owns every key and handle.
+//
+// Node.mu guards which phase the node is in; a removed node keeps its
+// identity (st) and has neither lk nor run.
+
+// lockedPhase is what a locked node holds: nothing that opens data.
+type lockedPhase struct {
+	store  *raftsm.Store  // the state database (keyrings as stored: wrapped)
+	shares *keys.ShareSet // unlock shares given so far; nil: none
+	peer   *peerServer    // answers other managers' status checks; nil if it could not listen
 }
 
-func (n *Node) shardCount() int {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.st == nil {
-		return 0
+// close stops the status server and wipes the shares; the store is closed
+// unless keepStore (an unlock hands it to the replicas).
+func (l *lockedPhase) close(keepStore bool) {
+	if l.peer != nil {
+		l.peer.close()
 	}
-	return n.st.Shards
+	if l.shares != nil {
+		l.shares.Wipe()
+	}
+	if !keepStore && l.store != nil {
+		l.store.Close()
+	}
 }
 
-// shutdownRaft stops the replicas and wipes keys from memory.
-func (n *Node) shutdownRaft() {
-	n.mu.Lock()
-	nh, store, kek, ring, tm, peer := n.nh, n.store, n.kek, n.ring, n.tls, n.peer
-	n.nh, n.store, n.kek, n.ring, n.tls, n.peer, n.st, n.ready = nil, nil, nil, nil, nil, nil, nil, false
-	if n.pendingKEK != nil {
-		n.pendingKEK.kek.Wipe()
-		n.pendingKEK = nil
+// replicas is the running phase: the one value that owns every key and
+// handle of a running node. newReplicas builds it, close stops it and wipes
+// every key. Code that needs a key reaches it only through Node.running.
+type replicas struct {
+	st    *statedir.Node
+	store *raftsm.Store
+	ring  *keys.Keyring
+	tls   *tlsMaterial
+	peer  *peerServer   // the manager API (mutual TLS)
+	stop  chan struct{} // closed by close: the node's loops end
+
+	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
+	nh         *dragonboat.NodeHost // replaced by restartRaft
+	kek        *crypto.Key          // replaced by a KEK change's switch
+	pendingKEK *pendingKEK          // the next KEK of a change in progress
+}
+
+// host returns the NodeHost (restartRaft may replace it).
+func (r *replicas) host() *dragonboat.NodeHost {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.nh
+}
+
+// currentKEK returns the KEK (a KEK change may replace it).
+func (r *replicas) currentKEK() *crypto.Key {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.kek
+}
+
+// close stops the loops, the manager API and the replicas, closes the
+// store, and wipes every key: the keyring, the KEK, a pending KEK and the
+// TLS key's memory file.
+func (r *replicas) close() {
+	close(r.stop)
+	r.mu.Lock()
+	nh, kek, pending := r.nh, r.kek, r.pendingKEK
+	r.nh, r.pendingKEK = nil, nil
+	r.mu.Unlock()
+	if pending != nil {
+		pending.kek.Wipe()
 	}
-	if n.stop != nil {
-		close(n.stop)
-		n.stop = nil
+	if r.peer != nil {
+		r.peer.close()
 	}
-	n.mu.Unlock()
-	if peer != nil {
-		peer.close()
-	}
-	tm.close()
+	r.tls.close()
 	if nh != nil {
 		nh.Close()
 	}
-	if store != nil {
-		store.Close()
+	r.store.Close()
+	r.ring.Wipe()
+	kek.Wipe()
+}
+
+// running returns the replicas of a running node, or the API error that
+// says why the node cannot serve.
+func (n *Node) running() (*replicas, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.rv.removed.Load() {
+		return nil, errRemoved()
 	}
-	if ring != nil {
-		ring.Wipe()
+	if n.lk != nil {
+		return nil, errLocked()
 	}
-	if kek != nil {
-		kek.Wipe()
+	if n.run == nil {
+		return nil, errNotInitialized()
+	}
+	return n.run, nil
+}
+
+// current returns the replicas of a running node, or nil.
+func (n *Node) current() *replicas {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.run
+}
+
+func errNotInitialized() *api.Error {
+	return api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster").
+		WithHint("run `vault cluster init` to create one")
+}
+
+// identity returns the node's identity; nil while uninitialized.
+func (n *Node) identity() *statedir.Node {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.st
+}
+
+func (n *Node) shardCount() int {
+	if st := n.identity(); st != nil {
+		return st.Shards
+	}
+	return 0
+}
+
+// enterRunning makes r the node's phase.
+func (n *Node) enterRunning(r *replicas) {
+	n.mu.Lock()
+	n.st, n.run, n.lk = r.st, r, nil
+	n.mu.Unlock()
+}
+
+// enterLocked puts the node in the locked phase: identity known, no keys, no
+// replicas; it serves status and unlock only. It takes store.
+func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
+	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
+	n.mu.Lock()
+	n.st, n.lk = st, lk
+	n.mu.Unlock()
+	n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
+}
+
+// reenterLocked goes back to the locked phase after an unlock that failed,
+// without the log line of enterLocked.
+func (n *Node) reenterLocked(st *statedir.Node, store *raftsm.Store) {
+	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
+	n.mu.Lock()
+	n.st, n.lk = st, lk
+	n.mu.Unlock()
+}
+
+// leaveLocked ends the locked phase, returning its store for an unlock
+// (the status server stops, freeing the API address for the manager API).
+func (n *Node) leaveLocked() *raftsm.Store {
+	n.mu.Lock()
+	lk := n.lk
+	n.lk = nil
+	n.mu.Unlock()
+	if lk == nil {
+		return nil
+	}
+	lk.close(true)
+	return lk.store
+}
+
+// shutdownRaft ends the running phase: it stops the replicas and wipes
+// keys from memory; the node forgets its identity (stopRemoved keeps it).
+func (n *Node) shutdownRaft() {
+	n.mu.Lock()
+	r := n.run
+	n.run, n.st = nil, nil
+	n.mu.Unlock()
+	if r != nil {
+		r.close()
 	}
 }

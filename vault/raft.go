@@ -240,10 +240,11 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 
 // propose seals c under the active DEK and proposes it to shard.
 func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm.Result, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return sm.Result{}, err
 	}
+	ring := r.ring
 	if err := n.groupStopped(shard); err != nil {
 		return sm.Result{}, err
 	}
@@ -257,10 +258,11 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	}
 	var res sm.Result
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
-		nh, _, err := n.running() // restartRaft may have replaced it
+		r, err := n.running() // restartRaft may have replaced it
 		if err != nil {
 			return err
 		}
+		nh := r.host()
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
@@ -294,7 +296,7 @@ func staleReads(ctx context.Context) bool {
 // read runs a query on shard: linearizable (ReadIndex), or from the local
 // applied state when ctx came from WithStaleReads.
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	if err := n.groupStopped(shard); err != nil {
@@ -303,10 +305,11 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 	stale := staleReads(ctx)
 	var out interface{}
 	err := withRetry(ctx, "read", func(ctx context.Context) error {
-		nh, _, err := n.running() // restartRaft may have replaced it
+		r, err := n.running() // restartRaft may have replaced it
 		if err != nil {
 			return err
 		}
+		nh := r.host()
 		if stale {
 			out, err = nh.StaleRead(shard, q)
 		} else {
@@ -320,7 +323,7 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 // readAll runs q on every secret shard concurrently and returns the answers
 // in shard order.
 func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	shards := raftsm.SecretShards(n.shardCount())

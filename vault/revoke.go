@@ -140,13 +140,12 @@ func pemSerial(certPEM []byte) string {
 // decrypting the record only when it changed; nil when no record was ever
 // read.
 func (n *Node) currentAccess() *peerAccess {
-	n.mu.RLock()
-	nh := n.nh
-	n.mu.RUnlock()
 	last := n.rv.access.Load()
-	if nh == nil {
+	run := n.current()
+	if run == nil {
 		return last
 	}
+	nh := run.host()
 	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
 	sc, ok := out.(*raftsm.StoredCluster)
 	if err != nil || !ok || sc == nil {
@@ -285,10 +284,11 @@ func removedPeerError(err error) bool {
 // removed. It cannot remove itself through Raft: once the record lists it
 // as removed, its own Raft connections are refused.
 func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
-	nh, _, err := n.running()
+	run, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := run.host()
 	id := r.TLS.PeerCertificates[0].Subject.CommonName
 	rec, _, err := n.readCluster(r.Context())
 	if err != nil {
@@ -311,9 +311,11 @@ func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
 
 // leaveThroughPeer asks a live manager other than this one to remove it.
 func (n *Node) leaveThroughPeer(ctx context.Context, members []raftsm.Member, live map[string]*peerStatus) error {
-	n.mu.RLock()
-	tm := n.tls
-	n.mu.RUnlock()
+	run := n.current()
+	if run == nil {
+		return errLocked()
+	}
+	tm := run.tls
 	self := n.Status().NodeID
 	var errs []error
 	for _, m := range members {

@@ -58,10 +58,11 @@ func (n *Node) StartFullRotation(ctx context.Context) (*api.RotateResponse, erro
 // ResealStep re-seals up to limit secrets (and the cluster record) under the
 // active DEK and says how many remain.
 func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	active, err := ring.Active()
 	if err != nil {
 		return nil, err
@@ -176,10 +177,11 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 // compactLocal snapshots every group on this manager and drops every log
 // entry the snapshot covers, so no entry sealed under an old key remains.
 func (n *Node) compactLocal(ctx context.Context) error {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return err
 	}
+	nh := r.host()
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
 	for _, shard := range statedir.AllShards(n.shardCount()) {
 		if err := n.groupStopped(shard); err != nil {
@@ -209,9 +211,11 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	if err := n.restartRaft(ctx); err != nil {
 		return fmt.Errorf("reopen the Raft log: %w", err)
 	}
-	n.mu.RLock()
-	nh, store := n.nh, n.store
-	n.mu.RUnlock()
+	r, err = n.running()
+	if err != nil {
+		return err
+	}
+	nh, store := r.host(), r.store
 	for _, shard := range statedir.AllShards(n.shardCount()) {
 		op, err := nh.RequestCompaction(shard, n.replicaID())
 		if err != nil {
@@ -235,9 +239,11 @@ func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	tm, self := n.tls, n.st.NodeID
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	tm, self := r.tls, r.st.NodeID
 	resp := &api.CompactResponse{}
 	for _, m := range rec.Members {
 		if m.NodeID == self {
@@ -329,12 +335,11 @@ func (n *Node) rotationLoop(stop <-chan struct{}) {
 // rotationDue says why the active DEK must rotate now ("" if not). Only the
 // control group's leader decides.
 func (n *Node) rotationDue() string {
-	n.mu.RLock()
-	nh, st := n.nh, n.st
-	n.mu.RUnlock()
-	if nh == nil || st == nil {
+	r := n.current()
+	if r == nil {
 		return ""
 	}
+	nh, st := r.host(), r.st
 	if leader, _, ok, err := nh.GetLeaderID(raftsm.ControlShard); err != nil || !ok || leader != st.ReplicaID {
 		return ""
 	}

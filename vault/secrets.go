@@ -60,10 +60,11 @@ func validateLabels(l map[string]string) error {
 
 // nameMAC is the name's index key and decides its shard.
 func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, 0, err
 	}
+	ring := r.ring
 	ik, err := ring.IndexKey()
 	if err != nil {
 		return nil, 0, err
@@ -77,10 +78,11 @@ func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
 }
 
 func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	k, err := ring.Active()
 	if err != nil {
 		return nil, err
@@ -89,10 +91,11 @@ func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
 }
 
 func (n *Node) open(shard uint64, object, sealed []byte) ([]byte, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	return crypto.Open(ring, raftsm.ValueBinding(shard, object), sealed)
 }
 

@@ -17,9 +17,9 @@ func (n *Node) Status() *api.Status {
 	s.Initialized = true
 	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
 	s.Removed = n.rv.removed.Load()
-	if n.locked {
+	if lk := n.lk; lk != nil {
 		s.Locked, s.Autolock = true, true
-		if w := newestKeyring(n.lockedStore, n.st); w != nil {
+		if w := newestKeyring(lk.store, n.st); w != nil {
 			s.KEKVersion, s.ActiveDEK = statedir.OperatorKEKVersion(w.KEKVersion), w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
@@ -27,22 +27,20 @@ func (n *Node) Status() *api.Status {
 				}
 			}
 		}
-		if n.shares != nil {
-			s.SharesGiven, s.SharesNeeded = n.shares.Progress()
+		if lk.shares != nil {
+			s.SharesGiven, s.SharesNeeded = lk.shares.Progress()
 		}
 		n.mu.RUnlock()
 		return s
 	}
-	ready := n.ready
-	if ready {
-		s.KEKVersion = statedir.OperatorKEKVersion(n.kek.Version())
-		if k, err := n.ring.Active(); err == nil {
+	r := n.run
+	n.mu.RUnlock()
+	if r != nil {
+		s.KEKVersion = statedir.OperatorKEKVersion(r.currentKEK().Version())
+		if k, err := r.ring.Active(); err == nil {
 			s.ActiveDEK = k.Version()
 		}
-		s.DEKVersions = n.ring.Versions()
-	}
-	n.mu.RUnlock()
-	if ready {
+		s.DEKVersions = r.ring.Versions()
 		if rec, err := n.staleCluster(); err == nil {
 			s.Autolock = rec.Autolock
 		}
