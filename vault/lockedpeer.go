@@ -48,10 +48,7 @@ func (n *Node) startLockedPeer(nodeID string) *peerServer {
 		_ = json.NewEncoder(w).Encode(&peerStatus{NodeID: nodeID, Locked: true})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		e := errLocked()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(e.Status())
-		_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+		api.WriteError(w, errLocked())
 	})
 	errLog := slog.NewLogLogger(n.log.With("component", "manager-api").Handler(), slog.LevelDebug)
 	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: l}

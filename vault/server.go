@@ -309,10 +309,7 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 // writeError answers err as an api.Error body (CodeInternal when it is
 // not one).
 func writeError(w http.ResponseWriter, err error) {
-	e := operatorError(api.CodeInternal, err)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status())
-	_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+	api.WriteError(w, operatorError(api.CodeInternal, err))
 }
 
 // readContext is the request's context, marked for stale reads when the
