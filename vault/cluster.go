@@ -43,11 +43,10 @@ var errClusterConflict = errors.New("cluster record changed concurrently")
 
 // readCluster reads the cluster record (linearizable) and its generation.
 func (n *Node) readCluster(ctx context.Context) (*raftsm.ClusterRecord, uint64, error) {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, 0, err
 	}
-	sc := out.(*raftsm.StoredCluster)
 	rec, err := n.openCluster(sc)
 	if err != nil {
 		return nil, 0, err

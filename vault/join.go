@@ -144,7 +144,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	if err != nil {
 		return nil, err
 	}
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyring{})
+	ring, err := readAs[[]byte](ctx, n, raftsm.ControlShard, raftsm.QueryKeyring{})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	return &joinResponse{
 		ClusterID: rec.ID, NodeID: m.NodeID, ReplicaID: m.ReplicaID, Shards: rec.Shards,
 		CACert: rec.CACert, Cert: cert, KEKVersion: kek.Version(), KEK: wrappedKEK,
-		Keyring: out.([]byte), Members: rec.Members, Autolock: rec.Autolock,
+		Keyring: ring, Members: rec.Members, Autolock: rec.Autolock,
 	}, nil
 }
 

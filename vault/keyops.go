@@ -26,11 +26,10 @@ import (
 
 // controlKeyring reads the control group's keyring and epoch.
 func (n *Node) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, uint64, error) {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return nil, 0, err
 	}
-	sk := out.(*raftsm.StoredKeyring)
 	if sk == nil {
 		return nil, 0, errors.New("the control group has no keyring")
 	}
@@ -89,11 +88,10 @@ func (n *Node) distributeKeyring(ctx context.Context, ring []byte, epoch uint64)
 // syncKeyrings completes an interrupted key operation: every group gets
 // the control group's ring.
 func (n *Node) syncKeyrings(ctx context.Context) error {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return err
 	}
-	sk := out.(*raftsm.StoredKeyring)
 	if sk == nil {
 		return errors.New("the control group has no keyring")
 	}
@@ -183,8 +181,8 @@ func (n *Node) localKeyUsage() (*keyUsage, error) {
 		for v, c := range vals {
 			u.Values[v] += c
 		}
-		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
-			for v, c := range out.(map[uint32]uint64) {
+		if seals, err := staleReadAs[map[uint32]uint64](nh, shard, raftsm.QuerySeals{}); err == nil {
+			for v, c := range seals {
 				u.Seals[v] += c
 			}
 		}

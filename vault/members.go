@@ -98,11 +98,11 @@ func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
 		return nil, fmt.Errorf("not running")
 	}
 	nh := r.host()
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := staleReadAs[*raftsm.StoredCluster](nh, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
-	return n.openCluster(out.(*raftsm.StoredCluster))
+	return n.openCluster(sc)
 }
 
 // NodeList lists the managers with their status and leadership counts.

@@ -146,9 +146,8 @@ func (n *Node) currentAccess() *peerAccess {
 		return last
 	}
 	nh := run.host()
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
-	sc, ok := out.(*raftsm.StoredCluster)
-	if err != nil || !ok || sc == nil {
+	sc, err := staleReadAs[*raftsm.StoredCluster](nh, raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil || sc == nil {
 		return last
 	}
 	if last != nil && last.gen == sc.Gen {

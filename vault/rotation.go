@@ -73,11 +73,11 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 	}
 	p := &api.ResealProgress{Target: target}
 	// The cluster record: any write re-seals it under the active key.
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
-	if sc := out.(*raftsm.StoredCluster); sc != nil {
+	if sc != nil {
 		if v, err := crypto.EnvelopeKeyVersion(sc.Sealed); err == nil && v != target {
 			if _, err := n.updateCluster(ctx, func(*raftsm.ClusterRecord) error { return nil }); err != nil {
 				return nil, err
@@ -86,11 +86,10 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 		}
 	}
 	for _, shard := range raftsm.SecretShards(n.shardCount()) {
-		out, err := n.read(ctx, shard, raftsm.QueryReseal{Target: target})
+		cands, err := readAs[[]raftsm.ResealCandidate](ctx, n, shard, raftsm.QueryReseal{Target: target})
 		if err != nil {
 			return nil, err
 		}
-		cands := out.([]raftsm.ResealCandidate)
 		for _, c := range cands {
 			if p.Resealed >= limit {
 				p.Remaining++
@@ -112,12 +111,12 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 
 // resealSecret re-seals one secret's record and every data version.
 func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
-	out, err := n.read(ctx, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
+	found, err := readAs[[]raftsm.StoredSecret](ctx, n, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
 	if err != nil {
 		return false, err
 	}
 	var stored *raftsm.StoredSecret
-	for _, s := range out.([]raftsm.StoredSecret) {
+	for _, s := range found {
 		if s.ID == c.ID {
 			stored = &s
 		}
@@ -144,11 +143,10 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 		return false, err
 	}
 	for _, v := range e.rec.Versions {
-		out, err := n.read(ctx, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
+		sealed, err := readAs[[]byte](ctx, n, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
 		if err != nil {
 			return false, err
 		}
-		sealed := out.([]byte)
 		if sealed == nil {
 			continue
 		}
@@ -347,11 +345,11 @@ func (n *Node) rotationDue() string {
 	if err != nil {
 		return ""
 	}
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
-	if err != nil || out.(*raftsm.StoredKeyring) == nil {
+	sk, err := staleReadAs[*raftsm.StoredKeyring](nh, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	if err != nil || sk == nil {
 		return ""
 	}
-	w, err := keys.UnmarshalWrappedKeyring(out.(*raftsm.StoredKeyring).Ring)
+	w, err := keys.UnmarshalWrappedKeyring(sk.Ring)
 	if err != nil {
 		return ""
 	}
@@ -368,8 +366,8 @@ func (n *Node) rotationDue() string {
 	}
 	var seals uint64
 	for _, shard := range statedir.AllShards(st.Shards) {
-		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
-			seals += out.(map[uint32]uint64)[d.Version]
+		if s, err := staleReadAs[map[uint32]uint64](nh, shard, raftsm.QuerySeals{}); err == nil {
+			seals += s[d.Version]
 		}
 	}
 	if seals >= maxSeals {

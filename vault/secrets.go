@@ -125,23 +125,23 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := n.read(ctx, shard, raftsm.QueryName{MAC: mac})
+		s, err := readAs[*raftsm.StoredSecret](ctx, n, shard, raftsm.QueryName{MAC: mac})
 		if err != nil {
 			return nil, err
 		}
-		if s := out.(*raftsm.StoredSecret); s != nil {
+		if s != nil {
 			return n.openStored(shard, s)
 		}
 	}
 	if statedir.IsID(ref) {
-		outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{Prefix: ref})
+		outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{Prefix: ref})
 		if err != nil {
 			return nil, err
 		}
 		var found []*secretEntry
 		shards := raftsm.SecretShards(n.shardCount())
 		for i, o := range outs {
-			for _, s := range o.([]raftsm.StoredSecret) {
+			for _, s := range o {
 				e, err := n.openStored(shards[i], &s)
 				if err != nil {
 					return nil, err
@@ -318,14 +318,14 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 
 // ListSecrets returns every secret, sorted by name.
 func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
-	outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{})
+	outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{})
 	if err != nil {
 		return nil, err
 	}
 	shards := raftsm.SecretShards(n.shardCount())
 	list := []api.Secret{}
 	for i, o := range outs {
-		for _, s := range o.([]raftsm.StoredSecret) {
+		for _, s := range o {
 			e, err := n.openStored(shards[i], &s)
 			if err != nil {
 				return nil, err
@@ -350,11 +350,10 @@ func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) (
 	if version == 0 {
 		version = e.rec.Latest().Version
 	}
-	out, err := n.read(ctx, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
+	sealed, err := readAs[[]byte](ctx, n, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
 	if err != nil {
 		return nil, 0, err
 	}
-	sealed := out.([]byte)
 	if sealed == nil {
 		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", e.rec.Name, version).
 			WithHint("`vault secret inspect %s` lists its versions", e.rec.Name)
