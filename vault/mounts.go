@@ -328,11 +328,7 @@ func (n *Node) Mounts() []api.MountInfo {
 	return out
 }
 
-func (n *Node) isLocked() bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.lk != nil
-}
+func (n *Node) isLocked() bool { return n.phase() == phaseLocked }
 
 // mountedSecret reports a mount serving a secret id, if any.
 func (n *Node) mountedSecret(id string) string {

@@ -22,6 +22,34 @@ import (
 // Node.mu guards which phase the node is in; a removed node keeps its
 // identity (st) and has neither lk nor run.
 
+// phaseName names the phase a node is in, for what depends on it only (the
+// API's gate, tests); the phase's data is reached through lk and run.
+type phaseName int
+
+const (
+	phaseUninitialized phaseName = iota
+	phaseLocked
+	phaseRunning
+	// phaseStarting: initialized, neither locked nor running: the replicas
+	// are being built (init, join, unlock) or were stopped (removed).
+	phaseStarting
+)
+
+// phase returns the phase the node is in.
+func (n *Node) phase() phaseName {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	switch {
+	case n.lk != nil:
+		return phaseLocked
+	case n.run != nil:
+		return phaseRunning
+	case n.st == nil:
+		return phaseUninitialized
+	}
+	return phaseStarting
+}
+
 // lockedPhase is what a locked node holds: nothing that opens data.
 type lockedPhase struct {
 	store  *raftsm.Store  // the state database (keyrings as stored: wrapped)

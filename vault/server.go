@@ -43,7 +43,7 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.refuseWhileLocked(n.routes().ServeMux)}
+	n.srv = &http.Server{Handler: n.refuseByPhase(n.routes().ServeMux)}
 	gated := limitLocalServer(n.srv, ln)
 	go func() {
 		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -74,13 +74,32 @@ var servedWhileLocked = map[string]bool{
 	"POST /v1/unlock": true,
 }
 
-// refuseWhileLocked answers "locked" to every request of a locked node but
-// those of servedWhileLocked.
-func (n *Node) refuseWhileLocked(mux *http.ServeMux) http.Handler {
+// servedWhileUninitialized are the only routes a node that is not part of
+// a cluster serves: it has nothing else to answer about.
+var servedWhileUninitialized = map[string]bool{
+	"GET /v1/status":        true,
+	"POST /v1/cluster/init": true,
+	"POST /v1/cluster/join": true,
+	"POST /v1/unlock":       true, // says there is nothing to unlock
+}
+
+// refuseByPhase answers "locked" to every request of a locked node but
+// those of servedWhileLocked, and "not part of a cluster" to every request
+// of an uninitialized node but those of servedWhileUninitialized.
+func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); !servedWhileLocked[pattern] && n.isLocked() {
-			writeError(w, errLocked())
-			return
+		_, pattern := mux.Handler(r)
+		switch n.phase() {
+		case phaseLocked:
+			if !servedWhileLocked[pattern] {
+				writeError(w, errLocked())
+				return
+			}
+		case phaseUninitialized:
+			if !servedWhileUninitialized[pattern] {
+				writeError(w, errNotInitialized())
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
