@@ -128,7 +128,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 			n.unlockMounts(ctx)
 			return &api.UnlockResponse{Unlocked: true}, nil
 		}
-		n.reenterLocked(st, store)
+		n.enterLocked(st, store, "")
 		if !errors.Is(err, errKEKMismatch) && !errors.Is(err, keys.ErrWrongKey) {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func (n *Node) Lock(ctx context.Context, force bool) error {
 	}
 	st := r.st
 	n.lockMounts()
-	n.shutdownRaft()
+	n.leaveRunning(true)
 	store, err := raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false)
 	if err != nil {
 		return err

@@ -177,22 +177,16 @@ func (n *Node) enterRunning(r *replicas) {
 }
 
 // enterLocked puts the node in the locked phase: identity known, no keys, no
-// replicas; it serves status and unlock only. It takes store.
+// replicas; it serves status and unlock only. It takes store. reason is
+// logged; "" (an unlock that failed goes back) logs nothing.
 func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
 	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
 	n.mu.Lock()
 	n.st, n.lk = st, lk
 	n.mu.Unlock()
-	n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
-}
-
-// reenterLocked goes back to the locked phase after an unlock that failed,
-// without the log line of enterLocked.
-func (n *Node) reenterLocked(st *statedir.Node, store *raftsm.Store) {
-	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
-	n.mu.Lock()
-	n.st, n.lk = st, lk
-	n.mu.Unlock()
+	if reason != "" {
+		n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
+	}
 }
 
 // leaveLocked ends the locked phase, returning its store for an unlock
@@ -209,12 +203,19 @@ func (n *Node) leaveLocked() *raftsm.Store {
 	return lk.store
 }
 
-// shutdownRaft ends the running phase: it stops the replicas and wipes
-// keys from memory; the node forgets its identity (stopRemoved keeps it).
-func (n *Node) shutdownRaft() {
+// shutdownRaft ends the running phase and forgets the node's identity.
+func (n *Node) shutdownRaft() { n.leaveRunning(false) }
+
+// leaveRunning ends the running phase: it stops the replicas and wipes
+// keys from memory. The node keeps its identity if keepIdentity (it locks,
+// or was removed).
+func (n *Node) leaveRunning(keepIdentity bool) {
 	n.mu.Lock()
 	r := n.run
-	n.run, n.st = nil, nil
+	n.run = nil
+	if !keepIdentity {
+		n.st = nil
+	}
 	n.mu.Unlock()
 	if r != nil {
 		r.close()

@@ -236,18 +236,10 @@ func (n *Node) noteRemoved(how string) {
 // stopRemoved stops the replicas of a removed node, keeping its identity
 // for `vault status`, and marks the state dir.
 func (n *Node) stopRemoved() {
-	n.mu.RLock()
-	st := n.st
-	n.mu.RUnlock()
 	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, statedir.RemovedFile), []byte("removed from the cluster\n"), 0o600); err != nil {
 		n.log.Warn("marking the state dir as removed", "err", err)
 	}
-	n.shutdownRaft()
-	n.mu.Lock()
-	if n.st == nil {
-		n.st = st
-	}
-	n.mu.Unlock()
+	n.leaveRunning(true)
 }
 
 // wasRemoved says whether the state dir is marked as removed.
