@@ -41,7 +41,8 @@ type Node struct {
 
 	rv revocation // peer admission; this node's own removal
 
-	initMu sync.Mutex // serializes Init
+	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
+	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
 	keyMu  sync.Mutex // serializes key operations started on this node
 }
 

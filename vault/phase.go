@@ -53,7 +53,7 @@ func (n *Node) phase() phaseName {
 // lockedPhase is what a locked node holds: nothing that opens data.
 type lockedPhase struct {
 	store  *raftsm.Store  // the state database (keyrings as stored: wrapped)
-	shares *keys.ShareSet // unlock shares given so far; nil: none
+	shares *keys.ShareSet // unlock shares given so far (nil: none); guarded by Node.mu
 	peer   *peerServer    // answers other managers' status checks; nil if it could not listen
 }
 
