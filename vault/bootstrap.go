@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
@@ -160,4 +161,17 @@ func (n *Node) clusterID() string {
 		return ""
 	}
 	return n.st.ClusterID
+}
+
+// newKEK makes a random KEK and writes it to the state dir.
+func newKEK(dir string, version uint32) (*crypto.Key, error) {
+	kek, err := keys.GenerateKEK(version)
+	if err != nil {
+		return nil, err
+	}
+	if err := statedir.WriteKEK(dir, statedir.KEKFile, kek); err != nil {
+		kek.Wipe()
+		return nil, fmt.Errorf("write KEK: %w", err)
+	}
+	return kek, nil
 }
