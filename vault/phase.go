@@ -83,7 +83,7 @@ type replicas struct {
 	stop  chan struct{} // closed by close: the node's loops end
 
 	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
-	nh         *dragonboat.NodeHost // replaced by restartRaft
+	nh         *dragonboat.NodeHost // set before the replicas are published; replaced by restartRaft, never nil
 	kek        *crypto.Key          // replaced by a KEK change's switch
 	pendingKEK *pendingKEK          // the next KEK of a change in progress
 }
@@ -109,7 +109,7 @@ func (r *replicas) close() {
 	close(r.stop)
 	r.mu.Lock()
 	nh, kek, pending := r.nh, r.kek, r.pendingKEK
-	r.nh, r.pendingKEK = nil, nil
+	r.pendingKEK = nil // nh stays: a caller holding r gets dragonboat.ErrClosed from it
 	r.mu.Unlock()
 	if pending != nil {
 		pending.kek.Wipe()

@@ -84,8 +84,8 @@ func TestPhases(t *testing.T) {
 	default:
 		t.Fatal("the replicas of the running phase were not closed by lock")
 	}
-	if first.host() != nil {
-		t.Fatal("the closed replicas still hold a NodeHost")
+	if _, _, _, err := first.host().GetLeaderID(1); err == nil {
+		t.Fatal("the closed replicas' NodeHost still answers")
 	}
 	if _, err := first.ring.Active(); err == nil {
 		t.Fatal("the closed replicas' keyring still opens its active key")
