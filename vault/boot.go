@@ -205,7 +205,9 @@ func (n *Node) newReplicas(ctx context.Context, b *boot) (*replicas, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.mu.Lock()
 	r.nh = nh
+	r.mu.Unlock()
 	if b.members != nil || b.join {
 		// A new or joining node proposes next: wait for its groups. A
 		// restarted node serves at once (its requests wait for a quorum).
