@@ -16,9 +16,13 @@ import (
 	"syscall"
 )
 
-// Client talks to one node's API over its Unix socket.
+// Client talks to one node's API: over its Unix socket (NewClient), or to
+// another manager's API over mutual TLS (NewTransportClient with a TLS
+// transport). It is the one HTTP/JSON client of vault: requests are JSON,
+// answers are JSON or the error envelope (ReadError).
 type Client struct {
-	socket string
+	socket string // the Unix socket; "" over TCP
+	base   string // the URL requests' paths are appended to
 	hc     *http.Client
 	stale  bool
 }
@@ -50,7 +54,21 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}}
+}
+
+// NewTransportClient returns a client for the API at base (such as
+// "https://HOST:PORT") over tr, for example an *http.Transport with a
+// mutual TLS configuration.
+func NewTransportClient(base string, tr http.RoundTripper) *Client {
+	return &Client{base: base, hc: &http.Client{Transport: tr}}
+}
+
+// Call makes one request: in (if not nil) is sent as JSON and the answer
+// decoded into out (if not nil). An answer with a status of 300 or more is
+// returned as its *Error.
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
 }
 
 // Socket returns the socket path.
@@ -68,7 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://vault"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}
@@ -76,6 +94,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	if err != nil && c.socket == "" {
+		return err
+	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
@@ -92,21 +113,24 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *Error `json:"error"`
+		if e := ReadError(resp.Body); e != nil {
+			return e
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil || e.Error.Message == "" {
-			if (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) && newerRoute(path) {
-				return unsupported(c.socket, method, path)
-			}
-			return c.notVault("it answered " + resp.Status)
+		if (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) && newerRoute(path) {
+			return unsupported(c.socket, method, path)
 		}
-		return e.Error
+		if c.socket == "" {
+			return fmt.Errorf("%s answered %s", strings.TrimPrefix(c.base, "https://"), resp.Status)
+		}
+		return c.notVault("it answered " + resp.Status)
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if c.socket == "" {
+			return err
+		}
 		return c.notVault("its answer is not vault's JSON: " + err.Error())
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/crypto"
-	"github.com/vaultd/vault/vault"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // nodeTLS reads a stopped or running node's certificate and key from its
@@ -25,7 +25,7 @@ import (
 // what an attacker holding a removed manager's disk has.
 func nodeTLS(t *testing.T, d *daemon) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	sd, err := vault.OpenStateDir(d.stateDir)
+	sd, err := statedir.Open(d.stateDir)
 	if err != nil {
 		t.Fatal(err)
 	}

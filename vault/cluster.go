@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -19,7 +20,7 @@ func (n *Node) writeCluster(ctx context.Context, rec *raftsm.ClusterRecord, gen 
 	if err != nil {
 		return err
 	}
-	defer wipe(b)
+	defer statedir.Wipe(b)
 	sealed, err := n.seal(raftsm.ControlShard, raftsm.ClusterObject, b)
 	if err != nil {
 		return err
@@ -42,11 +43,10 @@ var errClusterConflict = errors.New("cluster record changed concurrently")
 
 // readCluster reads the cluster record (linearizable) and its generation.
 func (n *Node) readCluster(ctx context.Context) (*raftsm.ClusterRecord, uint64, error) {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, 0, err
 	}
-	sc := out.(*raftsm.StoredCluster)
 	rec, err := n.openCluster(sc)
 	if err != nil {
 		return nil, 0, err
@@ -62,7 +62,7 @@ func (n *Node) openCluster(sc *raftsm.StoredCluster) (*raftsm.ClusterRecord, err
 	if err != nil {
 		return nil, fmt.Errorf("open cluster record: %w", err)
 	}
-	defer wipe(b)
+	defer statedir.Wipe(b)
 	var rec raftsm.ClusterRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("decode cluster record: %w", err)

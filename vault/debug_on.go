@@ -22,12 +22,11 @@ const poisonKeyVersion = 0xfffff
 // key bytes. It is compiled only with -tags vaulttest, never into a release.
 func (n *Node) registerDebug(mux *routeTable) {
 	mux.HandleFunc("GET /v1/debug/keys", n.handle(func(r *http.Request) (any, error) {
-		n.mu.RLock()
-		kek, ring := n.kek, n.ring
-		n.mu.RUnlock()
-		if kek == nil || ring == nil {
+		run := n.current()
+		if run == nil {
 			return nil, errLocked()
 		}
+		kek, ring := run.currentKEK(), run.ring
 		out := map[string]string{}
 		add := func(name string, k *crypto.Key) {
 			if b, err := crypto.ExportKey(k); err == nil {
@@ -54,10 +53,11 @@ func (n *Node) registerDebug(mux *routeTable) {
 		if err != nil {
 			return nil, api.Errorf(api.CodeInvalid, "shard: %v", err)
 		}
-		nh, ring, err := n.running()
+		run, err := n.running()
 		if err != nil {
 			return nil, err
 		}
+		nh, ring := run.host(), run.ring
 		var k *crypto.Key
 		if d := r.URL.Query().Get("dek"); d != "" {
 			v, err := strconv.ParseUint(d, 10, 32)
@@ -94,10 +94,11 @@ func (n *Node) registerDebug(mux *routeTable) {
 		if err != nil {
 			return nil, api.Errorf(api.CodeInvalid, "version: %v", err)
 		}
-		_, ring, err := n.running()
+		run, err := n.running()
 		if err != nil {
 			return nil, err
 		}
+		ring := run.ring
 		w, _, err := n.controlKeyring(r.Context())
 		if err != nil {
 			return nil, err

@@ -3,7 +3,59 @@
 // keyring in memory, the secret service built on them, and the local API
 // served on a Unix socket.
 //
+// # Phases
+//
+// A node is in one of three phases, and each phase is a type that holds
+// what the phase may hold (phase.go):
+//
+//   - uninitialized: not part of a cluster. The node holds its state dir's
+//     lock and serves status, init, join and unlock (which says there is
+//     nothing to unlock); every other route answers "not part of a cluster".
+//   - locked (lockedPhase): the node's identity (node.json), its state
+//     database opened for metadata (keyrings as stored: wrapped), the
+//     Shamir shares given so far and a status server for the other
+//     managers. No key of any kind: not the KEK, not a DEK, not the TLS
+//     key. It serves status and unlock only; every other route, including
+//     those that need no key (mount list, unmount), answers "locked".
+//   - running (replicas): one value owns every key and handle: the KEK
+//     (and the next KEK of a KEK change), the keyring, the TLS material,
+//     the NodeHost with every replica, the store, the manager API and the
+//     stop channel of the node's loops. newReplicas is its one
+//     constructor; close stops it and wipes every key. Secrets, key
+//     operations, members and rotation reach keys only through the value
+//     Node.running returns, so code that needs a key cannot run while the
+//     node is locked.
+//
+// Transitions: Init and Join go from uninitialized to running; Lock from
+// running to locked (close, then enterLocked); Unlock from locked to
+// running (leaveLocked hands the store to newReplicas, and a failed
+// attempt goes back to locked); a removal stops the replicas and keeps the
+// identity only. Node.mu guards which phase the node is in (st, lk, run);
+// between phases (a start, an unlock in progress, a removed node) the node
+// has neither lk nor run and every route that needs one says why.
+//
+// # Lock order
+//
+// A goroutine that holds more than one of the node's mutexes takes them in
+// this order, and never the other way:
+//
+//	initMu        serializes phase changes asked for (Init, Join, Unlock, Lock, Leave)
+//	keyMu         serializes key operations started on this node (KEK changes, DEK rotation, retirement)
+//	mountMu       the mount table (held for no Raft call and no I/O)
+//	mu            the phase: st, lk, run and the locked phase's shares
+//	replicas.mu   the running phase's mutable handles: NodeHost, KEK, pending KEK
+//
+// liveMu, stoppedMu, the mount queue's and each mount's mutex, and the
+// peer admission state's are leaves: nothing is taken while one is held.
+// Raft's apply path (the state machine's hooks) takes only replicas.mu
+// (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
+// waits on a request: a linearizable read waits for apply, so no read is
+// made while replicas.mu is held.
+//
 // # State directory
+//
+// Its layout, lock, node.json and integrity check are package
+// internal/statedir.
 //
 //	node.json   the node's identity (ids, Raft address, hostname); no keys
 //	kek         the KEK while autolock is off (0600)
@@ -22,7 +74,7 @@
 //   - A node that cannot open its keyring does not start its replicas.
 //   - node.json is written last by init: a state dir without it holds
 //     nothing acknowledged and is cleaned up at the next start.
-//   - Start checks every file of the state dir it will read (integrity.go)
+//   - Start checks every file of the state dir it will read (statedir.Check)
 //     before opening anything for writing: a damaged file stops the node
 //     with an IntegrityError naming it, and the state dir stays unchanged.
 //   - Only current members are peers: the manager API and the Raft

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -182,12 +183,11 @@ func (n *Node) healthLoop(stop <-chan struct{}) {
 }
 
 func (n *Node) healthOnce(h *health) []healthEvent {
-	n.mu.RLock()
-	nh, st, tm := n.nh, n.st, n.tls
-	n.mu.RUnlock()
-	if nh == nil || st == nil || tm == nil {
+	r := n.current()
+	if r == nil {
 		return nil
 	}
+	st, tm := r.st, r.tls
 	rec, err := n.staleCluster()
 	if err != nil {
 		return nil
@@ -228,8 +228,8 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 		found[id] = peerLocked
 	}
 	leaders := map[uint64]uint64{}
-	for _, shard := range allShards(rec.Shards) {
-		leader, _, ok, err := nh.GetLeaderID(shard)
+	for _, shard := range statedir.AllShards(rec.Shards) {
+		leader, _, ok, err := r.host().GetLeaderID(shard)
 		if err != nil {
 			continue // the group is not running here (yet)
 		}

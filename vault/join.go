@@ -15,6 +15,7 @@ import (
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -51,17 +52,16 @@ var transferBinding = crypto.Binding{Purpose: crypto.PurposeTransfer, Object: []
 // identity and a certificate, and adds it to every Raft group. On any
 // failure nothing of the new member is left behind.
 func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joinResponse, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	tok, err := ca.ParseToken(req.Token)
 	if err != nil {
 		return nil, operatorError(api.CodeInvalid, err)
 	}
-	n.mu.RLock()
-	tm, kek, st := n.tls, n.kek, n.st
-	n.mu.RUnlock()
+	tm, kek, st := r.tls, r.currentKEK(), r.st
 	if ca.Digest(tm.root) != tok.Digest {
 		return nil, api.Errorf(api.CodeInvalid, "the join token is for another cluster")
 	}
@@ -97,7 +97,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	}
 
 	now := time.Now()
-	nodeID := newID()
+	nodeID := statedir.NewID()
 	// The certificate is issued before the node is a member, so that the
 	// record names the one certificate that is its identity.
 	root, err := ca.ParseRoot(rec.CACert, rec.CAKey)
@@ -113,7 +113,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 		// A joiner gets the keyring and KEK of this moment: not while the
 		// managers switch KEK under it.
 		if ch := rec.KEKChange; ch != nil && ch.Phase == raftsm.KEKSwitching {
-			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", OperatorKEKVersion(ch.NewVersion)).
+			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 				WithHint("finish it with `%s` on a manager, then join again", kekChangeCommand(ch))
 		}
 		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}
@@ -134,7 +134,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	return resp, nil
 }
 
-func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, cert []byte, req *joinRequest, kek *crypto.Key, st *nodeState) (*joinResponse, error) {
+func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *raftsm.ClusterRecord, m *raftsm.Member, cert []byte, req *joinRequest, kek *crypto.Key, st *statedir.Node) (*joinResponse, error) {
 	tk, err := crypto.NewKey(1, req.TransferKey)
 	if err != nil {
 		return nil, err
@@ -144,11 +144,11 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	if err != nil {
 		return nil, err
 	}
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyring{})
+	ring, err := readAs[[]byte](ctx, n, raftsm.ControlShard, raftsm.QueryKeyring{})
 	if err != nil {
 		return nil, err
 	}
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		if err := n.addReplica(ctx, nh, shard, m.ReplicaID, m.Addr); err != nil {
 			return nil, fmt.Errorf("add the new node to group %d: %w", shard, err)
 		}
@@ -156,7 +156,7 @@ func (n *Node) admitMember(ctx context.Context, nh *dragonboat.NodeHost, rec *ra
 	return &joinResponse{
 		ClusterID: rec.ID, NodeID: m.NodeID, ReplicaID: m.ReplicaID, Shards: rec.Shards,
 		CACert: rec.CACert, Cert: cert, KEKVersion: kek.Version(), KEK: wrappedKEK,
-		Keyring: out.([]byte), Members: rec.Members, Autolock: rec.Autolock,
+		Keyring: ring, Members: rec.Members, Autolock: rec.Autolock,
 	}, nil
 }
 
@@ -229,7 +229,7 @@ func (n *Node) dropMember(ctx context.Context, nh *dragonboat.NodeHost, m *rafts
 	errs = append(errs, err)
 	// Secret groups first, the control group last: this node may be the one
 	// leaving, and it proposes through the control group until the end.
-	shards := allShards(n.shardCount())
+	shards := statedir.AllShards(n.shardCount())
 	for _, shard := range append(shards[1:], shards[0]) {
 		errs = append(errs, n.deleteReplica(ctx, nh, shard, m.ReplicaID))
 	}
@@ -254,7 +254,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(keyPEM)
+	defer statedir.Wipe(keyPEM)
 	transfer := make([]byte, crypto.KeySize)
 	if _, err := rand.Read(transfer); err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = httpsCall(cctx, tokenTLSConfig(managerAddr, tok.Digest), managerAddr, "POST", "/v1/peer/join", req, &resp)
 	cancel()
-	wipe(transfer)
+	statedir.Wipe(transfer)
 	if err != nil {
 		var ae *api.Error
 		switch {
@@ -300,7 +300,7 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 	return &api.InitResponse{ClusterID: st.ClusterID, NodeID: st.NodeID, Shards: st.Shards}, nil
 }
 
-func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinResponse, tk *crypto.Key, keyPEM []byte) error {
+func (n *Node) startJoined(ctx context.Context, st *statedir.Node, resp *joinResponse, tk *crypto.Key, keyPEM []byte) error {
 	if err := n.removeClusterFiles(); err != nil {
 		return err
 	}
@@ -319,11 +319,11 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 			return err
 		}
 		if !resp.Autolock {
-			if err := writeKEKFile(n.cfg.StateDir, b.kek); err != nil {
+			if err := statedir.WriteKEK(n.cfg.StateDir, statedir.KEKFile, b.kek); err != nil {
 				return err
 			}
 		}
-		if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, joinKeyringFile), resp.Keyring, 0o600); err != nil {
+		if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, statedir.JoinKeyringFile), resp.Keyring, 0o600); err != nil {
 			return err
 		}
 		if err := writeTLS(n.cfg.StateDir, b.kek, resp.CACert, resp.Cert, keyPEM); err != nil {
@@ -332,7 +332,7 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		if b.tls, err = newTLSMaterial(resp.CACert, resp.Cert, keyPEM); err != nil {
 			return err
 		}
-		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, storeDir), false); err != nil {
+		if b.store, err = raftsm.OpenStore(filepath.Join(n.cfg.StateDir, statedir.StoreDir), false); err != nil {
 			return err
 		}
 		return n.startRaft(ctx, b)
@@ -341,5 +341,5 @@ func (n *Node) startJoined(ctx context.Context, st *nodeState, resp *joinRespons
 		b.release()
 		return err
 	}
-	return writeNodeState(n.cfg.StateDir, st)
+	return statedir.WriteNode(n.cfg.StateDir, st)
 }

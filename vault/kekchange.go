@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -19,15 +20,6 @@ import (
 // changes", describes it. This file holds the coordinator's side (prepare,
 // commit, abort) and the member's side (taking the next KEK, switching).
 
-// Files a manager keeps while it holds the next KEK of a change.
-const (
-	// nextKEKFile is the next KEK while the change turns autolock off (or
-	// keeps it off): a restarted manager finds it if its keyring has moved on.
-	nextKEKFile = "kek.next"
-	// nodeKeyNextFile is the node's TLS key sealed under the next KEK.
-	nodeKeyNextFile = "node.key.next.sealed"
-)
-
 // kekChangeWait bounds how long a commit waits for every manager to hold
 // the next KEK in every group before it gives up (the change stays
 // recorded; running the command again continues it).
@@ -35,7 +27,7 @@ const kekChangeWait = 30 * time.Second
 
 func errKEKChangeBusy(ch *raftsm.KEKChange) error {
 	return api.Errorf(api.CodeInvalid, "a KEK change (%s, KEK version %d) started %s is switching managers and cannot be undone",
-		kekChangeWhat(ch), OperatorKEKVersion(ch.NewVersion), time.Unix(0, ch.Started).UTC().Format(time.RFC3339)).
+		kekChangeWhat(ch), statedir.OperatorKEKVersion(ch.NewVersion), time.Unix(0, ch.Started).UTC().Format(time.RFC3339)).
 		WithHint("finish it first: run `%s` again", kekChangeCommand(ch))
 }
 
@@ -60,7 +52,7 @@ func kekChangeCommand(ch *raftsm.KEKChange) string {
 func changeResponse(ch *raftsm.KEKChange) *api.UnlockKeyResponse {
 	return &api.UnlockKeyResponse{
 		Key: ch.UnlockKey, Shares: append([]string(nil), ch.Shares...), Threshold: ch.Threshold,
-		KEKVersion: OperatorKEKVersion(ch.NewVersion), Autolock: ch.Autolock,
+		KEKVersion: statedir.OperatorKEKVersion(ch.NewVersion), Autolock: ch.Autolock,
 		ChangeID: ch.ID, Phase: ch.Phase, Started: ch.Started,
 	}
 }
@@ -106,16 +98,18 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 	if err := n.checkAllUp(ctx, rec.Members); err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	oldKEK, st := n.kek, n.st
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	oldKEK, st := r.currentKEK(), r.st
 	w, _, err := n.controlKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
 	newVersion := max(oldKEK.Version(), w.KEKVersion, w.NextKEKVersion) + 1
 	ch := &raftsm.KEKChange{
-		ID: newID(), Phase: raftsm.KEKPrepared, Coordinator: st.NodeID, Started: time.Now().UnixNano(),
+		ID: statedir.NewID(), Phase: raftsm.KEKPrepared, Coordinator: st.NodeID, Started: time.Now().UnixNano(),
 		OldVersion: w.KEKVersion, NewVersion: newVersion, Autolock: autolock, NewDEK: newDEK,
 	}
 	var newKEK *crypto.Key
@@ -159,7 +153,7 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 	if aborted != "" {
 		n.log.Info("replaced a prepared KEK change", "change", aborted)
 	}
-	n.log.Info("KEK change prepared", "change", ch.ID, "kek_version", OperatorKEKVersion(newVersion), "autolock", autolock)
+	n.log.Info("KEK change prepared", "change", ch.ID, "kek_version", statedir.OperatorKEKVersion(newVersion), "autolock", autolock)
 	return changeResponse(ch), nil
 }
 
@@ -195,7 +189,7 @@ func (n *Node) AbortKEKChange(ctx context.Context) (*api.UnlockKeyResponse, erro
 		return nil, err
 	}
 	n.log.Info("KEK change aborted", "change", was.ID)
-	return &api.UnlockKeyResponse{ChangeID: was.ID, KEKVersion: OperatorKEKVersion(was.NewVersion), Autolock: was.Autolock, Phase: "aborted"}, nil
+	return &api.UnlockKeyResponse{ChangeID: was.ID, KEKVersion: statedir.OperatorKEKVersion(was.NewVersion), Autolock: was.Autolock, Phase: "aborted"}, nil
 }
 
 // CommitKEKChange runs phases 2 and 3 of the change id: every manager takes
@@ -213,9 +207,11 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 		return nil, api.Errorf(api.CodeInvalid, "KEK change %s is not in progress (it was finished or replaced)", id).
 			WithHint("`vault unlock-key` shows the current key")
 	}
-	n.mu.RLock()
-	self, tm := n.st.NodeID, n.tls
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	self, tm := r.st.NodeID, r.tls
 	newKEK, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), ch.KEK...))
 	if err != nil {
 		return nil, fmt.Errorf("the recorded KEK change: %w", err)
@@ -238,13 +234,13 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 			return nil, err
 		}
 		ch = rec.KEKChange
-		n.log.Info("KEK change switching", "change", id, "kek_version", OperatorKEKVersion(ch.NewVersion))
+		n.log.Info("KEK change switching", "change", id, "kek_version", statedir.OperatorKEKVersion(ch.NewVersion))
 	}
 	raw, err := crypto.ExportKey(newKEK)
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(raw)
+	defer statedir.Wipe(raw)
 	push := func(m raftsm.Member) error {
 		if m.NodeID == self {
 			k, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), raw...))
@@ -276,9 +272,7 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 		return nil, err
 	}
 	if !w.WrappedUnder(ch.NewVersion) {
-		n.mu.RLock()
-		oldKEK := n.kek
-		n.mu.RUnlock()
+		oldKEK := r.currentKEK()
 		if _, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
 			if w.WrappedUnder(ch.NewVersion) {
 				return w, nil
@@ -360,7 +354,7 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 // KEK and that every group's keyring it stores is wrapped under it,
 // pushing the KEK again to a member that lost it (a restart).
 func (n *Node) waitNextKEK(ctx context.Context, ch *raftsm.KEKChange, push func(raftsm.Member) error) error {
-	want := OperatorKEKVersion(ch.NewVersion)
+	want := statedir.OperatorKEKVersion(ch.NewVersion)
 	deadline := time.Now().Add(kekChangeWait)
 	for {
 		rec, err := n.staleCluster()
@@ -405,12 +399,12 @@ var errKEKPush = errors.New("refused a pushed KEK")
 // version and key check), pushed by that change's coordinator; a KEK held
 // for a change is never replaced.
 func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) error {
-	defer wipe(p.Key)
-	if _, _, err := n.running(); err != nil {
+	defer statedir.Wipe(p.Key)
+	if _, err := n.running(); err != nil {
 		return err
 	}
 	refuse := func(why string) error {
-		n.log.Warn("refused a pushed KEK", "from", from, "change", p.ChangeID, "kek_version", OperatorKEKVersion(p.Version), "reason", why)
+		n.log.Warn("refused a pushed KEK", "from", from, "change", p.ChangeID, "kek_version", statedir.OperatorKEKVersion(p.Version), "reason", why)
 		return api.Errorf(api.CodeInvalid, "%v: %s", errKEKPush, why)
 	}
 	k, err := crypto.NewKey(p.Version, append([]byte(nil), p.Key...))
@@ -454,46 +448,47 @@ func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) er
 // for autolock off, the KEK itself (kek.next). It takes k. Holding the
 // same KEK again does nothing; another one is refused.
 func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	r, err := n.running()
+	if err != nil {
+		k.Wipe()
+		return errLocked()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	same := func(h *crypto.Key) bool {
 		return h != nil && h.Version() == k.Version() && keys.VerifyKEK(h, ch.Check) == nil
 	}
-	if same(n.kek) {
+	if same(r.kek) {
 		k.Wipe()
 		return nil // switched already
 	}
-	if p := n.pendingKEK; p != nil {
+	if p := r.pendingKEK; p != nil {
 		if same(p.kek) {
 			k.Wipe()
 			return nil
 		}
 		k.Wipe()
-		return fmt.Errorf("%w: this manager holds another KEK (version %d) for a change", errKEKPush, OperatorKEKVersion(p.kek.Version()))
+		return fmt.Errorf("%w: this manager holds another KEK (version %d) for a change", errKEKPush, statedir.OperatorKEKVersion(p.kek.Version()))
 	}
-	if n.tls == nil || n.kek == nil {
+	if r.kek.Version() >= k.Version() {
 		k.Wipe()
-		return errLocked()
+		return fmt.Errorf("%w: this manager's KEK (version %d) is not older than it", errKEKPush, statedir.OperatorKEKVersion(r.kek.Version()))
 	}
-	if n.kek.Version() >= k.Version() {
-		k.Wipe()
-		return fmt.Errorf("%w: this manager's KEK (version %d) is not older than it", errKEKPush, OperatorKEKVersion(n.kek.Version()))
-	}
-	keyPEM, err := n.tls.keyPEM()
+	keyPEM, err := r.tls.keyPEM()
 	if err == nil {
-		err = writeSealedNodeKey(n.cfg.StateDir, nodeKeyNextFile, k, keyPEM)
-		wipe(keyPEM)
+		err = statedir.SealNodeKey(n.cfg.StateDir, statedir.NodeKeyNextFile, k, keyPEM)
+		statedir.Wipe(keyPEM)
 	}
 	if err == nil && !ch.Autolock {
-		err = writeKEKFileAs(n.cfg.StateDir, nextKEKFile, k)
+		err = statedir.WriteKEK(n.cfg.StateDir, statedir.NextKEKFile, k)
 	}
 	if err != nil {
 		k.Wipe()
 		n.log.Error("persisting the next KEK", "err", err)
 		return err
 	}
-	n.pendingKEK = &pendingKEK{kek: k, autolock: ch.Autolock, change: ch.ID}
-	n.log.Info("holding the next KEK", "change", ch.ID, "kek_version", OperatorKEKVersion(k.Version()))
+	r.pendingKEK = &pendingKEK{kek: k, autolock: ch.Autolock, change: ch.ID}
+	n.log.Info("holding the next KEK", "change", ch.ID, "kek_version", statedir.OperatorKEKVersion(k.Version()))
 	return nil
 }
 
@@ -506,9 +501,13 @@ func (n *Node) adoptKEKChange() {
 		return
 	}
 	ch := rec.KEKChange
-	n.mu.RLock()
-	have := n.pendingKEK != nil || n.kek == nil || n.kek.Version() >= ch.NewVersion
-	n.mu.RUnlock()
+	r := n.current()
+	if r == nil {
+		return
+	}
+	r.mu.RLock()
+	have := r.pendingKEK != nil || r.kek.Version() >= ch.NewVersion
+	r.mu.RUnlock()
 	if have {
 		return
 	}
@@ -526,29 +525,28 @@ func (n *Node) adoptKEKChange() {
 // it holds for a change (pending, or switched to), and that KEK again if
 // every group's keyring it stores is wrapped under it.
 func (n *Node) kekChangeStatus() (held, ready uint32) {
-	n.mu.RLock()
-	var k *crypto.Key
-	if n.pendingKEK != nil {
-		k = n.pendingKEK.kek
-	} else {
-		k = n.kek
-	}
-	st, store := n.st, n.store
-	n.mu.RUnlock()
-	if k == nil || store == nil {
+	r := n.current()
+	if r == nil {
 		return 0, 0
 	}
+	r.mu.RLock()
+	k := r.kek
+	if r.pendingKEK != nil {
+		k = r.pendingKEK.kek
+	}
+	r.mu.RUnlock()
+	st, store := r.st, r.store
 	v := k.Version()
 	rings := storedKeyrings(store, st)
 	if len(rings) == 0 {
-		return OperatorKEKVersion(v), 0
+		return statedir.OperatorKEKVersion(v), 0
 	}
 	for _, w := range rings {
 		if !w.WrappedUnder(v) {
-			return OperatorKEKVersion(v), 0
+			return statedir.OperatorKEKVersion(v), 0
 		}
 	}
-	return OperatorKEKVersion(v), OperatorKEKVersion(v)
+	return statedir.OperatorKEKVersion(v), statedir.OperatorKEKVersion(v)
 }
 
 // finishKEKFiles brings the state dir in line with this manager's KEK once
@@ -558,11 +556,11 @@ func (n *Node) kekChangeStatus() (held, ready uint32) {
 // restart can use.
 func (n *Node) finishKEKFiles(kek *crypto.Key, autolock bool) error {
 	dir := n.cfg.StateDir
-	next := filepath.Join(dir, tlsDir, nodeKeyNextFile)
+	next := filepath.Join(dir, statedir.TLSDir, statedir.NodeKeyNextFile)
 	if b, err := os.ReadFile(next); err == nil {
 		v, err := crypto.EnvelopeKeyVersion(b)
 		if err == nil && v == kek.Version() {
-			if err := writeFileAtomic(filepath.Join(dir, tlsDir, nodeKeyFile), b, 0o600); err != nil {
+			if err := statedir.WriteFileAtomic(filepath.Join(dir, statedir.TLSDir, statedir.NodeKeyFile), b, 0o600); err != nil {
 				return err
 			}
 		}
@@ -575,21 +573,21 @@ func (n *Node) finishKEKFiles(kek *crypto.Key, autolock bool) error {
 		return err
 	}
 	if autolock {
-		for _, f := range []string{kekFile, nextKEKFile} {
+		for _, f := range []string{statedir.KEKFile, statedir.NextKEKFile} {
 			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
 	} else {
-		if err := writeKEKFile(dir, kek); err != nil {
+		if err := statedir.WriteKEK(dir, statedir.KEKFile, kek); err != nil {
 			return err
 		}
-		if err := os.Remove(filepath.Join(dir, nextKEKFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, statedir.NextKEKFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	// The keyring a joining node kept is wrapped under the old KEK.
-	if err := os.Remove(filepath.Join(dir, joinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, statedir.JoinKeyringFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		n.log.Warn("removing the join keyring", "err", err)
 	}
 	return nil
@@ -600,24 +598,27 @@ func (n *Node) finishKEKFiles(kek *crypto.Key, autolock bool) error {
 // started from, the new KEK): a kek.next or next-KEK TLS key not newer than
 // kek, or a KEK file older than kek. autolock is the setting the change
 // went to: kek.next is only written when turning autolock off.
-func (n *Node) staleKEKFiles(kek *crypto.Key) (stale, autolock bool) {
-	n.mu.RLock()
-	pending := n.pendingKEK != nil
-	n.mu.RUnlock()
+func (n *Node) staleKEKFiles(r *replicas, kek *crypto.Key) (stale, autolock bool) {
+	pending := false
+	if r != nil {
+		r.mu.RLock()
+		pending = r.pendingKEK != nil
+		r.mu.RUnlock()
+	}
 	if pending {
 		return false, false
 	}
 	dir := n.cfg.StateDir
-	if next, err := readKEKFileAs(dir, nextKEKFile); err == nil {
+	if next, err := statedir.ReadKEK(dir, statedir.NextKEKFile); err == nil {
 		v := next.Version()
 		next.Wipe()
 		return v <= kek.Version(), false
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, tlsDir, nodeKeyNextFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, statedir.TLSDir, statedir.NodeKeyNextFile)); err == nil {
 		v, err := crypto.EnvelopeKeyVersion(b)
 		return err == nil && v <= kek.Version(), true
 	}
-	if file, err := readKEKFile(dir); err == nil {
+	if file, err := statedir.ReadKEK(dir, statedir.KEKFile); err == nil {
 		v := file.Version()
 		file.Wipe()
 		return v < kek.Version(), true
@@ -629,13 +630,13 @@ func (n *Node) staleKEKFiles(kek *crypto.Key) (stale, autolock bool) {
 // completed before it stopped (or completes by being unlocked with the new
 // key): once no group is wrapped under two KEKs, the old key can no longer
 // open this node, so its old files go.
-func (n *Node) tidyKEKFiles(store *raftsm.Store, st *nodeState, kek *crypto.Key) {
+func (n *Node) tidyKEKFiles(store *raftsm.Store, st *statedir.Node, kek *crypto.Key) {
 	for _, w := range storedKeyrings(store, st) {
 		if w.HasNext() {
 			return // still switching: the old key must keep working
 		}
 	}
-	if stale, autolock := n.staleKEKFiles(kek); stale {
+	if stale, autolock := n.staleKEKFiles(n.current(), kek); stale {
 		if err := n.finishKEKFiles(kek, autolock); err != nil {
 			n.log.Error("switching the state dir to the new KEK", "err", err)
 		}
@@ -655,9 +656,9 @@ func wrongKeyHint(stateDir string, rings []*keys.WrappedKeyring) string {
 		dual = dual || w.HasNext()
 	}
 	when := ""
-	if fi, err := os.Stat(filepath.Join(stateDir, tlsDir, nodeKeyNextFile)); err == nil {
+	if fi, err := os.Stat(filepath.Join(stateDir, statedir.TLSDir, statedir.NodeKeyNextFile)); err == nil {
 		when = " on " + fi.ModTime().UTC().Format(time.RFC3339)
-	} else if fi, err := os.Stat(filepath.Join(stateDir, tlsDir, nodeKeyFile)); err == nil {
+	} else if fi, err := os.Stat(filepath.Join(stateDir, statedir.TLSDir, statedir.NodeKeyFile)); err == nil {
 		when = " on " + fi.ModTime().UTC().Format(time.RFC3339)
 	}
 	switch {
@@ -665,9 +666,9 @@ func wrongKeyHint(stateDir string, rings []*keys.WrappedKeyring) string {
 		return ""
 	case dual && lo < hi:
 		return fmt.Sprintf("this manager was stopped during an unlock-key change (KEK version %d to %d)%s: give the key from before the change or the new key",
-			OperatorKEKVersion(lo), OperatorKEKVersion(hi), when)
+			statedir.OperatorKEKVersion(lo), statedir.OperatorKEKVersion(hi), when)
 	case lo < hi:
-		return fmt.Sprintf("this manager switched to KEK version %d during an unlock-key change%s: give the new key", OperatorKEKVersion(hi), when)
+		return fmt.Sprintf("this manager switched to KEK version %d during an unlock-key change%s: give the new key", statedir.OperatorKEKVersion(hi), when)
 	}
 	return ""
 }

@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
 
 func TestWrongKeyHint(t *testing.T) {
 	kek := func(v uint32) *keys.WrappedKeyring {
-		k, err := keys.GenerateKEK(kekVersionBase + v)
+		k, err := keys.GenerateKEK(statedir.KEKVersionBase + v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,9 +24,9 @@ func TestWrongKeyHint(t *testing.T) {
 		return w
 	}
 	old, next := kek(2), kek(3)
-	oldKEK, _ := keys.GenerateKEK(kekVersionBase + 2)
+	oldKEK, _ := keys.GenerateKEK(statedir.KEKVersionBase + 2)
 	w0, _, _ := keys.NewKeyring(oldKEK, time.Now())
-	nextKEK, _ := keys.GenerateKEK(kekVersionBase + 3)
+	nextKEK, _ := keys.GenerateKEK(statedir.KEKVersionBase + 3)
 	dual, err := w0.AddWrapping(oldKEK, nextKEK)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -25,11 +26,10 @@ import (
 
 // controlKeyring reads the control group's keyring and epoch.
 func (n *Node) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, uint64, error) {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return nil, 0, err
 	}
-	sk := out.(*raftsm.StoredKeyring)
 	if sk == nil {
 		return nil, 0, errors.New("the control group has no keyring")
 	}
@@ -88,11 +88,10 @@ func (n *Node) distributeKeyring(ctx context.Context, ring []byte, epoch uint64)
 // syncKeyrings completes an interrupted key operation: every group gets
 // the control group's ring.
 func (n *Node) syncKeyrings(ctx context.Context) error {
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return err
 	}
-	sk := out.(*raftsm.StoredKeyring)
 	if sk == nil {
 		return errors.New("the control group has no keyring")
 	}
@@ -139,17 +138,17 @@ func (n *Node) RotateDEK(ctx context.Context, reason string) (uint32, error) {
 	if rec, _, err := n.readCluster(ctx); err != nil {
 		return 0, err
 	} else if ch := rec.KEKChange; ch != nil {
-		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", OperatorKEKVersion(ch.NewVersion)).
+		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 			WithHint("finish it with `%s`, then retry", kekChangeCommand(ch))
 	}
 	if err := n.syncKeyrings(ctx); err != nil {
 		return 0, err
 	}
-	v, err := n.addDEK(ctx, nil, func() *crypto.Key {
-		n.mu.RLock()
-		defer n.mu.RUnlock()
-		return n.kek
-	})
+	r, err := n.running()
+	if err != nil {
+		return 0, err
+	}
+	v, err := n.addDEK(ctx, nil, r.currentKEK)
 	if err == nil {
 		n.log.Info("rotated the data key", "dek_version", v, "reason", reason)
 	}
@@ -167,15 +166,14 @@ type keyUsage struct {
 
 // localKeyUsage scans this manager's state, log and snapshot files.
 func (n *Node) localKeyUsage() (*keyUsage, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	st, store := n.st, n.store
-	n.mu.RUnlock()
+	nh := r.host()
+	st, store := r.st, r.store
 	u := &keyUsage{NodeID: st.NodeID, Values: map[uint32]int{}, Entries: map[uint32]int{}, Snapshots: map[uint32]int{}, Seals: map[uint32]uint64{}}
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		vals, err := store.ValueKeyVersions(shard)
 		if err != nil {
 			return nil, err
@@ -183,8 +181,8 @@ func (n *Node) localKeyUsage() (*keyUsage, error) {
 		for v, c := range vals {
 			u.Values[v] += c
 		}
-		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
-			for v, c := range out.(map[uint32]uint64) {
+		if seals, err := staleReadAs[map[uint32]uint64](nh, shard, raftsm.QuerySeals{}); err == nil {
+			for v, c := range seals {
 				u.Seals[v] += c
 			}
 		}
@@ -274,9 +272,11 @@ func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	n.mu.RLock()
-	tm, self := n.tls, n.st.NodeID
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, nil, err
+	}
+	tm, self := r.tls, r.st.NodeID
 	var out []*keyUsage
 	var unreachable []string
 	for _, m := range rec.Members {

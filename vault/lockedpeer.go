@@ -30,17 +30,17 @@ import (
 // is told it is locked instead of that its CA does not match).
 
 // startLockedPeer starts the locked node's status server. It is best
-// effort: a node that cannot serve it is shown as unreachable.
-func (n *Node) startLockedPeer(nodeID string) {
+// effort: a node that cannot serve it (nil) is shown as unreachable.
+func (n *Node) startLockedPeer(nodeID string) *peerServer {
 	cert, err := throwawayCert()
 	if err != nil {
 		n.log.Warn("cannot serve the locked status to other managers", "err", err)
-		return
+		return nil
 	}
 	l, err := tls.Listen("tcp", n.cfg.APIAddr, &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		n.log.Warn("cannot serve the locked status to other managers", "addr", n.cfg.APIAddr, "err", err)
-		return
+		return nil
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/peer/status", func(w http.ResponseWriter, r *http.Request) {
@@ -48,33 +48,12 @@ func (n *Node) startLockedPeer(nodeID string) {
 		_ = json.NewEncoder(w).Encode(&peerStatus{NodeID: nodeID, Locked: true})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		e := errLocked()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(e.Status())
-		_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+		api.WriteError(w, errLocked())
 	})
 	errLog := slog.NewLogLogger(n.log.With("component", "manager-api").Handler(), slog.LevelDebug)
 	p := &peerServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}, ln: l}
 	go func() { _ = p.srv.Serve(l) }()
-	n.mu.Lock()
-	old := n.lockedPeer
-	n.lockedPeer = p
-	n.mu.Unlock()
-	if old != nil {
-		old.close()
-	}
-}
-
-// stopLockedPeer stops the locked status server, freeing the API address
-// for the manager API.
-func (n *Node) stopLockedPeer() {
-	n.mu.Lock()
-	p := n.lockedPeer
-	n.lockedPeer = nil
-	n.mu.Unlock()
-	if p != nil {
-		p.close()
-	}
+	return p
 }
 
 // throwawayCert is a self-signed certificate whose key lives only in memory

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -19,13 +20,12 @@ const pingTimeout = time.Second
 // ping asks every member for its status, concurrently. Members that answer
 // are recorded as live.
 func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*peerStatus {
-	n.mu.RLock()
-	tm, self := n.tls, n.st
-	n.mu.RUnlock()
 	out := map[string]*peerStatus{}
-	if tm == nil || self == nil {
+	r := n.current()
+	if r == nil {
 		return out
 	}
+	tm, self := r.tls, r.st
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, m := range members {
@@ -93,25 +93,25 @@ func (n *Node) cachedMembers() []raftsm.Member {
 
 // staleCluster reads the cluster record from local state (no quorum needed).
 func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
-	n.mu.RLock()
-	nh := n.nh
-	n.mu.RUnlock()
-	if nh == nil {
+	r := n.current()
+	if r == nil {
 		return nil, fmt.Errorf("not running")
 	}
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
+	nh := r.host()
+	sc, err := staleReadAs[*raftsm.StoredCluster](nh, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
-	return n.openCluster(out.(*raftsm.StoredCluster))
+	return n.openCluster(sc)
 }
 
 // NodeList lists the managers with their status and leadership counts.
 func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		// Without a quorum, show what this node last applied: the operator
@@ -123,7 +123,7 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 	live := n.ping(ctx, rec.Members)
 	locked := lockedPeers(ctx, rec.Members, live)
 	leads := map[uint64]int{}
-	for _, shard := range allShards(rec.Shards) {
+	for _, shard := range statedir.AllShards(rec.Shards) {
 		if id, _, ok, err := nh.GetLeaderID(shard); err == nil && ok {
 			leads[id]++
 		}
@@ -172,10 +172,11 @@ func findMember(rec *raftsm.ClusterRecord, ref string) (*raftsm.Member, error) {
 
 // RemoveNode removes another manager from every group.
 func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Node, error) {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
@@ -234,10 +235,11 @@ func quorumAfter(members []raftsm.Member, live map[string]*peerStatus, leaving s
 func (n *Node) Leave(ctx context.Context, force bool) error {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return err
 	}
+	nh := r.host()
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return err
@@ -291,12 +293,11 @@ func (n *Node) balanceLoop(stop <-chan struct{}) {
 }
 
 func (n *Node) balanceOnce() {
-	n.mu.RLock()
-	nh, st := n.nh, n.st
-	n.mu.RUnlock()
-	if nh == nil || st == nil {
+	r := n.current()
+	if r == nil {
 		return
 	}
+	nh, st := r.host(), r.st
 	rec, err := n.staleCluster()
 	if err != nil || len(rec.Members) < 2 {
 		return
@@ -306,7 +307,7 @@ func (n *Node) balanceOnce() {
 	live := n.ping(ctx, rec.Members)
 	members := slices.Clone(rec.Members)
 	sort.Slice(members, func(i, j int) bool { return members[i].ReplicaID < members[j].ReplicaID })
-	for i, shard := range allShards(rec.Shards) {
+	for i, shard := range statedir.AllShards(rec.Shards) {
 		leader, _, ok, err := nh.GetLeaderID(shard)
 		if err != nil || !ok || leader != st.ReplicaID {
 			continue

@@ -8,6 +8,7 @@ import (
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/fuse"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/keys/shamir"
 	"github.com/vaultd/vault/raftsm"
@@ -75,9 +76,9 @@ var operatorTexts = []operatorText{
 	{err: fuse.ErrLocked, code: api.CodeLocked, hint: "`vault unlock` first"},
 	{err: fuse.ErrNotLocked},
 	{err: fuse.ErrClosed, code: api.CodeUnavailable},
-	{err: ErrLocked, code: api.CodeLocked, msg: "this node is locked: run `vault unlock`"},
-	{err: ErrIntegrity, hint: "`vault-rafttool verify` checks this node's state dir"},
-	{err: ErrNotStateDir},
+	{err: statedir.ErrLocked, code: api.CodeLocked, msg: "this node is locked: run `vault unlock`"},
+	{err: statedir.ErrIntegrity, hint: "`vault-rafttool verify` checks this node's state dir"},
+	{err: statedir.ErrNotStateDir},
 }
 
 // operatorError turns err into the API error the operator reads. An

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/fuse"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // mountsFile lists the mountpoints this daemon serves, so that a daemon
@@ -126,7 +127,7 @@ func (n *Node) resolveFiles(ctx context.Context, specs []api.SecretSpec) (*resol
 
 func wipeFiles(files []fuse.File) {
 	for _, f := range files {
-		wipe(f.Data)
+		statedir.Wipe(f.Data)
 	}
 }
 
@@ -200,7 +201,7 @@ func within(p, dir string) bool {
 // reads the secrets and mounts without holding the mount table: the
 // mountpoint is reserved meanwhile.
 func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	if err := validateSpecs(req.Secrets); err != nil {
@@ -240,7 +241,7 @@ func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mp, err)
 	}
-	m := &mount{id: newID(), info: api.MountInfo{Mountpoint: mp, Secrets: req.Secrets, Follow: req.Follow, CreatedAt: time.Now().UTC()},
+	m := &mount{id: statedir.NewID(), info: api.MountInfo{Mountpoint: mp, Secrets: req.Secrets, Follow: req.Follow, CreatedAt: time.Now().UTC()},
 		srv: srv, ids: r.ids, shards: r.shards, versions: r.versions}
 	if err := n.addMount(mp, m); err != nil {
 		return nil, err
@@ -327,11 +328,7 @@ func (n *Node) Mounts() []api.MountInfo {
 	return out
 }
 
-func (n *Node) isLocked() bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.locked
-}
+func (n *Node) isLocked() bool { return n.phase() == phaseLocked }
 
 // mountedSecret reports a mount serving a secret id, if any.
 func (n *Node) mountedSecret(id string) string {
@@ -373,7 +370,7 @@ func (n *Node) saveMounts() {
 	n.mountMu.Unlock()
 	sort.Strings(paths)
 	b, _ := json.Marshal(paths)
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, mountsFile), b, 0o600); err != nil {
+	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, mountsFile), b, 0o600); err != nil {
 		n.log.Warn("recording mounts", "err", err)
 	}
 }
@@ -554,7 +551,7 @@ func (n *Node) refreshFollowing(changed map[secretKey]bool) {
 	read := map[secretKey]*latest{}
 	defer func() {
 		for _, l := range read {
-			wipe(l.data)
+			statedir.Wipe(l.data)
 		}
 	}()
 	for _, j := range jobs {
@@ -604,7 +601,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 	var req api.ExecRequest
 	err := decode(r, &req)
 	if err == nil {
-		if _, _, err = n.running(); err == nil {
+		if _, err = n.running(); err == nil {
 			err = validateSpecs(req.Secrets)
 		}
 	}
@@ -649,7 +646,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := fmt.Sprintf("exec:%d:%p", fd, srv)
-	m := &mount{id: newID(), info: api.MountInfo{Mountpoint: "/run/secrets", Secrets: req.Secrets, Follow: req.Follow, Exec: true, CreatedAt: time.Now().UTC()},
+	m := &mount{id: statedir.NewID(), info: api.MountInfo{Mountpoint: "/run/secrets", Secrets: req.Secrets, Follow: req.Follow, Exec: true, CreatedAt: time.Now().UTC()},
 		srv: srv, ids: res.ids, shards: res.shards, versions: res.versions}
 	if err := n.addMount(key, m); err != nil {
 		fmt.Fprintf(uc, "ERR %v\n", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -251,7 +252,7 @@ func TestMountRequestValidation(t *testing.T) {
 		{"symbolic link to /proc/self", api.MountRequest{Mountpoint: toProc, Secrets: none}, "the kernel serves"},
 		{"the state dir", api.MountRequest{Mountpoint: n.cfg.StateDir, Secrets: none}, "own files"},
 		{"above the state dir", api.MountRequest{Mountpoint: filepath.Dir(n.cfg.StateDir), Secrets: none}, "own files"},
-		{"inside the state dir", api.MountRequest{Mountpoint: filepath.Join(n.cfg.StateDir, raftDir), Secrets: none}, "own files"},
+		{"inside the state dir", api.MountRequest{Mountpoint: filepath.Join(n.cfg.StateDir, statedir.RaftDir), Secrets: none}, "own files"},
 		{"the socket's directory", api.MountRequest{Mountpoint: filepath.Dir(n.cfg.SocketPath), Secrets: none}, "own files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,13 +1,10 @@
 package vault
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,9 +88,7 @@ func (n *Node) peerOnly(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	h := n.handle(f)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if e := n.checkPeerRequest(r); e != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(e.Status())
-			_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+			api.WriteError(w, e)
 			return
 		}
 		h(w, r)
@@ -123,6 +118,8 @@ func (n *Node) peerCall(ctx context.Context, tm *tlsMaterial, addr, method, path
 	return httpsCall(ctx, tm.clientConfig(addr), addr, method, path, in, out)
 }
 
+// httpsCall makes one request to a manager API at addr over TLS with cfg,
+// on a connection of its own.
 func httpsCall(ctx context.Context, cfg *tls.Config, addr, method, path string, in, out any) error {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -132,34 +129,5 @@ func httpsCall(ctx context.Context, cfg *tls.Config, addr, method, path string, 
 // httpsDo is httpsCall over a given transport (one that keeps its
 // connections, for calls made again and again).
 func httpsDo(ctx context.Context, tr *http.Transport, addr, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, body)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *api.Error `json:"error"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == nil {
-			return fmt.Errorf("%s answered %s", addr, resp.Status)
-		}
-		return e.Error
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return api.NewTransportClient("https://"+addr, tr).Call(ctx, method, path, in, out)
 }

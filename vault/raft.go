@@ -16,6 +16,7 @@ import (
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -74,14 +75,14 @@ func (l *dbLogger) Panicf(f string, a ...interface{}) {
 	panic(msg)
 }
 
-func (n *Node) nodeHostConfig(st *nodeState, tm *tlsMaterial) config.NodeHostConfig {
+func (n *Node) nodeHostConfig(st *statedir.Node, tm *tlsMaterial) config.NodeHostConfig {
 	caFile, certFile, keyFile := tm.files(n.cfg.StateDir)
 	return config.NodeHostConfig{
 		MutualTLS:           true,
 		CAFile:              caFile,
 		CertFile:            certFile,
 		KeyFile:             keyFile,
-		NodeHostDir:         filepath.Join(n.cfg.StateDir, raftDir),
+		NodeHostDir:         filepath.Join(n.cfg.StateDir, statedir.RaftDir),
 		RTTMillisecond:      rttMillisecond,
 		RaftAddress:         st.RaftAddr,
 		ListenAddress:       n.cfg.ListenAddr,
@@ -93,15 +94,11 @@ func (n *Node) nodeHostConfig(st *nodeState, tm *tlsMaterial) config.NodeHostCon
 }
 
 // expertConfig is expertConfig with this node's Raft transport.
-func (n *Node) expertConfig(st *nodeState, tm *tlsMaterial) config.ExpertConfig {
-	e := expertConfig(st.raftWorkers())
+func (n *Node) expertConfig(st *statedir.Node, tm *tlsMaterial) config.ExpertConfig {
+	e := expertConfig(st.Workers())
 	e.TransportFactory = n.raftTransport(tm)
 	return e
 }
-
-// legacyRaftWorkers is Dragonboat's default, used by nodes created before
-// the count was recorded in node.json.
-const legacyRaftWorkers = 16
 
 // defaultRaftWorkers is the Dragonboat worker count of a new node: one per
 // four CPUs, 1 to 16. With one, a step writes every group's new entries
@@ -110,7 +107,7 @@ const legacyRaftWorkers = 16
 // and the same or slightly less CPU per write (docs/PERFORMANCE.md). More
 // cores get more workers so that groups step and apply in parallel.
 func defaultRaftWorkers() uint64 {
-	return uint64(perFourCPUs(legacyRaftWorkers))
+	return uint64(perFourCPUs(statedir.LegacyRaftWorkers))
 }
 
 // expertConfig is Dragonboat's engine and LogDB layout for workers step
@@ -138,15 +135,10 @@ func (n *Node) shardConfig(shard, replica uint64) config.Config {
 	}
 }
 
-// allShards returns the control shard followed by the secret shards.
-func allShards(secretShards int) []uint64 {
-	return append([]uint64{raftsm.ControlShard}, raftsm.SecretShards(secretShards)...)
-}
-
 // startReplicas starts every shard's replica on the NodeHost. members is the
 // initial membership for a new cluster, nil on restart.
-func (n *Node) startReplicas(nh *dragonboat.NodeHost, st *nodeState, create sm.CreateOnDiskStateMachineFunc, members map[uint64]string, join bool) error {
-	for _, shard := range allShards(st.Shards) {
+func (n *Node) startReplicas(nh *dragonboat.NodeHost, st *statedir.Node, create sm.CreateOnDiskStateMachineFunc, members map[uint64]string, join bool) error {
+	for _, shard := range statedir.AllShards(st.Shards) {
 		if err := nh.StartOnDiskReplica(members, join, create, n.shardConfig(shard, st.ReplicaID)); err != nil {
 			return fmt.Errorf("start shard %d: %w", shard, err)
 		}
@@ -248,10 +240,11 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 
 // propose seals c under the active DEK and proposes it to shard.
 func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm.Result, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return sm.Result{}, err
 	}
+	ring := r.ring
 	if err := n.groupStopped(shard); err != nil {
 		return sm.Result{}, err
 	}
@@ -265,10 +258,11 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	}
 	var res sm.Result
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
-		nh, _, err := n.running() // restartRaft may have replaced it
+		r, err := n.running() // restartRaft may have replaced it
 		if err != nil {
 			return err
 		}
+		nh := r.host()
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
@@ -302,7 +296,7 @@ func staleReads(ctx context.Context) bool {
 // read runs a query on shard: linearizable (ReadIndex), or from the local
 // applied state when ctx came from WithStaleReads.
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	if err := n.groupStopped(shard); err != nil {
@@ -311,10 +305,11 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 	stale := staleReads(ctx)
 	var out interface{}
 	err := withRetry(ctx, "read", func(ctx context.Context) error {
-		nh, _, err := n.running() // restartRaft may have replaced it
+		r, err := n.running() // restartRaft may have replaced it
 		if err != nil {
 			return err
 		}
+		nh := r.host()
 		if stale {
 			out, err = nh.StaleRead(shard, q)
 		} else {
@@ -328,7 +323,7 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 // readAll runs q on every secret shard concurrently and returns the answers
 // in shard order.
 func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
-	if _, _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil {
 		return nil, err
 	}
 	shards := raftsm.SecretShards(n.shardCount())

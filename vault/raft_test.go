@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // A node.json written before the worker count was recorded opens its
@@ -13,22 +15,22 @@ import (
 func TestRaftWorkersFollowNodeFile(t *testing.T) {
 	dir := t.TempDir()
 	old := `{"format":1,"node_id":"n","replica_id":1,"cluster_id":"c","raft_addr":"127.0.0.1:1","shards":4,"deployment_id":7}`
-	if err := os.WriteFile(filepath.Join(dir, nodeFile), []byte(old), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, statedir.NodeFile), []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := readNodeState(dir)
+	st, err := statedir.ReadNode(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
-		st   *nodeState
+		st   *statedir.Node
 		want uint64
 	}{
-		{"node.json without raft_workers", st, legacyRaftWorkers},
-		{"new node", &nodeState{RaftWorkers: 3}, 3},
+		{"node.json without raft_workers", st, statedir.LegacyRaftWorkers},
+		{"new node", &statedir.Node{RaftWorkers: 3}, 3},
 	} {
-		e := expertConfig(c.st.raftWorkers())
+		e := expertConfig(c.st.Workers())
 		if e.Engine.ExecShards != c.want || e.LogDB.Shards != c.want {
 			t.Errorf("%s: %d step workers, %d LogDB databases; want %d of each", c.name, e.Engine.ExecShards, e.LogDB.Shards, c.want)
 		}
@@ -42,7 +44,7 @@ func TestRaftWorkersFollowNodeFile(t *testing.T) {
 	}
 }
 
-func (n *Node) mustNewState(t *testing.T) *nodeState {
+func (n *Node) mustNewState(t *testing.T) *statedir.Node {
 	t.Helper()
 	st, err := n.newNodeState("c", "n", 1, 1)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -21,7 +22,7 @@ import (
 // version. Each manager first catches up with the keyring change (a
 // linearizable read on every group), so its snapshot covers it.
 func (n *Node) compactRetired(ctx context.Context, version uint32) error {
-	for _, shard := range allShards(n.shardCount()) {
+	for _, shard := range statedir.AllShards(n.shardCount()) {
 		if _, err := n.read(ctx, shard, raftsm.QueryKeyringEpoch{}); err != nil {
 			return n.retireCompactError(version, fmt.Errorf("group %d: %w", shard, err))
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/internal/raftnet"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -41,9 +42,6 @@ import (
 // or a peer answers it with the code "removed"; it stops its replicas, keeps
 // a marker file so that it does not start them again, and `vault status`
 // says so.
-
-// removedFile marks a state dir whose node was removed from the cluster.
-const removedFile = "removed"
 
 // Errors of peer admission.
 var (
@@ -142,16 +140,14 @@ func pemSerial(certPEM []byte) string {
 // decrypting the record only when it changed; nil when no record was ever
 // read.
 func (n *Node) currentAccess() *peerAccess {
-	n.mu.RLock()
-	nh := n.nh
-	n.mu.RUnlock()
 	last := n.rv.access.Load()
-	if nh == nil {
+	run := n.current()
+	if run == nil {
 		return last
 	}
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryCluster{})
-	sc, ok := out.(*raftsm.StoredCluster)
-	if err != nil || !ok || sc == nil {
+	nh := run.host()
+	sc, err := staleReadAs[*raftsm.StoredCluster](nh, raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil || sc == nil {
 		return last
 	}
 	if last != nil && last.gen == sc.Gen {
@@ -240,28 +236,20 @@ func (n *Node) noteRemoved(how string) {
 // stopRemoved stops the replicas of a removed node, keeping its identity
 // for `vault status`, and marks the state dir.
 func (n *Node) stopRemoved() {
-	n.mu.RLock()
-	st := n.st
-	n.mu.RUnlock()
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, removedFile), []byte("removed from the cluster\n"), 0o600); err != nil {
+	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, statedir.RemovedFile), []byte("removed from the cluster\n"), 0o600); err != nil {
 		n.log.Warn("marking the state dir as removed", "err", err)
 	}
-	n.shutdownRaft()
-	n.mu.Lock()
-	if n.st == nil {
-		n.st = st
-	}
-	n.mu.Unlock()
+	n.leaveRunning(true)
 }
 
 // wasRemoved says whether the state dir is marked as removed.
 func wasRemoved(stateDir string) bool {
-	_, err := os.Stat(filepath.Join(stateDir, removedFile))
+	_, err := os.Stat(filepath.Join(stateDir, statedir.RemovedFile))
 	return err == nil
 }
 
 // enterRemoved starts a node marked as removed: identity only, no replicas.
-func (n *Node) enterRemoved(st *nodeState) {
+func (n *Node) enterRemoved(st *statedir.Node) {
 	n.rv.removed.Store(true)
 	n.rv.once.Do(func() {})
 	n.mu.Lock()
@@ -287,10 +275,11 @@ func removedPeerError(err error) bool {
 // removed. It cannot remove itself through Raft: once the record lists it
 // as removed, its own Raft connections are refused.
 func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
-	nh, _, err := n.running()
+	run, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	nh := run.host()
 	id := r.TLS.PeerCertificates[0].Subject.CommonName
 	rec, _, err := n.readCluster(r.Context())
 	if err != nil {
@@ -313,9 +302,11 @@ func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
 
 // leaveThroughPeer asks a live manager other than this one to remove it.
 func (n *Node) leaveThroughPeer(ctx context.Context, members []raftsm.Member, live map[string]*peerStatus) error {
-	n.mu.RLock()
-	tm := n.tls
-	n.mu.RUnlock()
+	run := n.current()
+	if run == nil {
+		return errLocked()
+	}
+	tm := run.tls
 	self := n.Status().NodeID
 	var errs []error
 	for _, m := range members {

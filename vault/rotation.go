@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -57,10 +58,11 @@ func (n *Node) StartFullRotation(ctx context.Context) (*api.RotateResponse, erro
 // ResealStep re-seals up to limit secrets (and the cluster record) under the
 // active DEK and says how many remain.
 func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	active, err := ring.Active()
 	if err != nil {
 		return nil, err
@@ -71,11 +73,11 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 	}
 	p := &api.ResealProgress{Target: target}
 	// The cluster record: any write re-seals it under the active key.
-	out, err := n.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
-	if sc := out.(*raftsm.StoredCluster); sc != nil {
+	if sc != nil {
 		if v, err := crypto.EnvelopeKeyVersion(sc.Sealed); err == nil && v != target {
 			if _, err := n.updateCluster(ctx, func(*raftsm.ClusterRecord) error { return nil }); err != nil {
 				return nil, err
@@ -84,11 +86,10 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 		}
 	}
 	for _, shard := range raftsm.SecretShards(n.shardCount()) {
-		out, err := n.read(ctx, shard, raftsm.QueryReseal{Target: target})
+		cands, err := readAs[[]raftsm.ResealCandidate](ctx, n, shard, raftsm.QueryReseal{Target: target})
 		if err != nil {
 			return nil, err
 		}
-		cands := out.([]raftsm.ResealCandidate)
 		for _, c := range cands {
 			if p.Resealed >= limit {
 				p.Remaining++
@@ -110,12 +111,12 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 
 // resealSecret re-seals one secret's record and every data version.
 func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
-	out, err := n.read(ctx, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
+	found, err := readAs[[]raftsm.StoredSecret](ctx, n, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
 	if err != nil {
 		return false, err
 	}
 	var stored *raftsm.StoredSecret
-	for _, s := range out.([]raftsm.StoredSecret) {
+	for _, s := range found {
 		if s.ID == c.ID {
 			stored = &s
 		}
@@ -142,11 +143,10 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 		return false, err
 	}
 	for _, v := range e.rec.Versions {
-		out, err := n.read(ctx, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
+		sealed, err := readAs[[]byte](ctx, n, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
 		if err != nil {
 			return false, err
 		}
-		sealed := out.([]byte)
 		if sealed == nil {
 			continue
 		}
@@ -156,7 +156,7 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 			return false, fmt.Errorf("open secret %s version %d: %w", c.ID, v.Version, err)
 		}
 		resealed, err := n.seal(shard, obj, data)
-		wipe(data)
+		statedir.Wipe(data)
 		if err != nil {
 			return false, err
 		}
@@ -175,12 +175,13 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 // compactLocal snapshots every group on this manager and drops every log
 // entry the snapshot covers, so no entry sealed under an old key remains.
 func (n *Node) compactLocal(ctx context.Context) error {
-	nh, _, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return err
 	}
+	nh := r.host()
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
-	for _, shard := range allShards(n.shardCount()) {
+	for _, shard := range statedir.AllShards(n.shardCount()) {
 		if err := n.groupStopped(shard); err != nil {
 			return err // its log cannot be compacted behind entries it never applied
 		}
@@ -208,10 +209,12 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	if err := n.restartRaft(ctx); err != nil {
 		return fmt.Errorf("reopen the Raft log: %w", err)
 	}
-	n.mu.RLock()
-	nh, store := n.nh, n.store
-	n.mu.RUnlock()
-	for _, shard := range allShards(n.shardCount()) {
+	r, err = n.running()
+	if err != nil {
+		return err
+	}
+	nh, store := r.host(), r.store
+	for _, shard := range statedir.AllShards(n.shardCount()) {
 		op, err := nh.RequestCompaction(shard, n.replicaID())
 		if err != nil {
 			if !errors.Is(err, dragonboat.ErrRejected) {
@@ -234,9 +237,11 @@ func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.mu.RLock()
-	tm, self := n.tls, n.st.NodeID
-	n.mu.RUnlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	tm, self := r.tls, r.st.NodeID
 	resp := &api.CompactResponse{}
 	for _, m := range rec.Members {
 		if m.NodeID == self {
@@ -328,12 +333,11 @@ func (n *Node) rotationLoop(stop <-chan struct{}) {
 // rotationDue says why the active DEK must rotate now ("" if not). Only the
 // control group's leader decides.
 func (n *Node) rotationDue() string {
-	n.mu.RLock()
-	nh, st := n.nh, n.st
-	n.mu.RUnlock()
-	if nh == nil || st == nil {
+	r := n.current()
+	if r == nil {
 		return ""
 	}
+	nh, st := r.host(), r.st
 	if leader, _, ok, err := nh.GetLeaderID(raftsm.ControlShard); err != nil || !ok || leader != st.ReplicaID {
 		return ""
 	}
@@ -341,11 +345,11 @@ func (n *Node) rotationDue() string {
 	if err != nil {
 		return ""
 	}
-	out, err := nh.StaleRead(raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
-	if err != nil || out.(*raftsm.StoredKeyring) == nil {
+	sk, err := staleReadAs[*raftsm.StoredKeyring](nh, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	if err != nil || sk == nil {
 		return ""
 	}
-	w, err := keys.UnmarshalWrappedKeyring(out.(*raftsm.StoredKeyring).Ring)
+	w, err := keys.UnmarshalWrappedKeyring(sk.Ring)
 	if err != nil {
 		return ""
 	}
@@ -361,9 +365,9 @@ func (n *Node) rotationDue() string {
 		return fmt.Sprintf("automatic: data key v%d is %s old (limit %s)", d.Version, age.Round(time.Second), maxAge)
 	}
 	var seals uint64
-	for _, shard := range allShards(st.Shards) {
-		if out, err := nh.StaleRead(shard, raftsm.QuerySeals{}); err == nil {
-			seals += out.(map[uint32]uint64)[d.Version]
+	for _, shard := range statedir.AllShards(st.Shards) {
+		if s, err := staleReadAs[map[uint32]uint64](nh, shard, raftsm.QuerySeals{}); err == nil {
+			seals += s[d.Version]
 		}
 	}
 	if seals >= maxSeals {

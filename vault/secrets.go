@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -59,10 +60,11 @@ func validateLabels(l map[string]string) error {
 
 // nameMAC is the name's index key and decides its shard.
 func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, 0, err
 	}
+	ring := r.ring
 	ik, err := ring.IndexKey()
 	if err != nil {
 		return nil, 0, err
@@ -76,10 +78,11 @@ func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
 }
 
 func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	k, err := ring.Active()
 	if err != nil {
 		return nil, err
@@ -88,10 +91,11 @@ func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
 }
 
 func (n *Node) open(shard uint64, object, sealed []byte) ([]byte, error) {
-	_, ring, err := n.running()
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
+	ring := r.ring
 	return crypto.Open(ring, raftsm.ValueBinding(shard, object), sealed)
 }
 
@@ -121,23 +125,23 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := n.read(ctx, shard, raftsm.QueryName{MAC: mac})
+		s, err := readAs[*raftsm.StoredSecret](ctx, n, shard, raftsm.QueryName{MAC: mac})
 		if err != nil {
 			return nil, err
 		}
-		if s := out.(*raftsm.StoredSecret); s != nil {
+		if s != nil {
 			return n.openStored(shard, s)
 		}
 	}
-	if isID(ref) {
-		outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{Prefix: ref})
+	if statedir.IsID(ref) {
+		outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{Prefix: ref})
 		if err != nil {
 			return nil, err
 		}
 		var found []*secretEntry
 		shards := raftsm.SecretShards(n.shardCount())
 		for i, o := range outs {
-			for _, s := range o.([]raftsm.StoredSecret) {
+			for _, s := range o {
 				e, err := n.openStored(shards[i], &s)
 				if err != nil {
 					return nil, err
@@ -161,7 +165,7 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 // CreateSecret creates a secret with its first data version. It wipes
 // req.Data before it returns: the caller hands the plaintext over.
 func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
-	defer wipe(req.Data)
+	defer statedir.Wipe(req.Data)
 	if err := ValidateName(req.Name); err != nil {
 		return nil, err
 	}
@@ -177,7 +181,7 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	}
 	now := time.Now().UnixNano()
 	rec := raftsm.SecretRecord{
-		ID: newID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
+		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
 		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
 	}
 	w, err := n.secretWrite(shard, mac, &rec, 0, req.Data)
@@ -204,7 +208,7 @@ func (n *Node) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, e
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(b) // the record holds the secret's name
+	defer statedir.Wipe(b) // the record holds the secret's name
 	w := &raftsm.SecretWrite{ID: rec.ID, NameMAC: mac, ExpectGen: expectGen}
 	if w.Record, err = n.seal(shard, raftsm.RecordObject(rec.ID), b); err != nil {
 		return nil, err
@@ -234,7 +238,7 @@ const maxConflictRetries = 20
 // UpdateSecret adds a new data version. It wipes data before it returns:
 // the caller hands the plaintext over.
 func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
-	defer wipe(data)
+	defer statedir.Wipe(data)
 	if err := ValidateData(data); err != nil {
 		return nil, err
 	}
@@ -314,14 +318,14 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 
 // ListSecrets returns every secret, sorted by name.
 func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
-	outs, err := n.readAll(ctx, raftsm.QueryIDPrefix{})
+	outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{})
 	if err != nil {
 		return nil, err
 	}
 	shards := raftsm.SecretShards(n.shardCount())
 	list := []api.Secret{}
 	for i, o := range outs {
-		for _, s := range o.([]raftsm.StoredSecret) {
+		for _, s := range o {
 			e, err := n.openStored(shards[i], &s)
 			if err != nil {
 				return nil, err
@@ -346,11 +350,10 @@ func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) (
 	if version == 0 {
 		version = e.rec.Latest().Version
 	}
-	out, err := n.read(ctx, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
+	sealed, err := readAs[[]byte](ctx, n, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
 	if err != nil {
 		return nil, 0, err
 	}
-	sealed := out.([]byte)
 	if sealed == nil {
 		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", e.rec.Name, version).
 			WithHint("`vault secret inspect %s` lists its versions", e.rec.Name)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 func zeroed(b []byte) bool {
@@ -44,7 +45,7 @@ func TestWritePathWipesPlaintext(t *testing.T) {
 	if err != nil || v != 2 || string(got) != "canary-value-2" {
 		t.Fatalf("read back: version %d %q, %v", v, got, err)
 	}
-	wipe(got)
+	statedir.Wipe(got)
 
 	refused := []byte("canary-value-3")
 	if _, err := n.CreateSecret(ctx, &api.CreateSecretRequest{Name: "bad name", Data: refused}); err == nil {

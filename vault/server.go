@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // maxBody bounds a request body: the largest secret, base64 in JSON, and room.
@@ -42,7 +43,7 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.refuseWhileLocked(n.routes().ServeMux)}
+	n.srv = &http.Server{Handler: n.refuseByPhase(n.routes().ServeMux)}
 	gated := limitLocalServer(n.srv, ln)
 	go func() {
 		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -73,13 +74,32 @@ var servedWhileLocked = map[string]bool{
 	"POST /v1/unlock": true,
 }
 
-// refuseWhileLocked answers "locked" to every request of a locked node but
-// those of servedWhileLocked.
-func (n *Node) refuseWhileLocked(mux *http.ServeMux) http.Handler {
+// servedWhileUninitialized are the only routes a node that is not part of
+// a cluster serves: it has nothing else to answer about.
+var servedWhileUninitialized = map[string]bool{
+	"GET /v1/status":        true,
+	"POST /v1/cluster/init": true,
+	"POST /v1/cluster/join": true,
+	"POST /v1/unlock":       true, // says there is nothing to unlock
+}
+
+// refuseByPhase answers "locked" to every request of a locked node but
+// those of servedWhileLocked, and "not part of a cluster" to every request
+// of an uninitialized node but those of servedWhileUninitialized.
+func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); !servedWhileLocked[pattern] && n.isLocked() {
-			writeError(w, errLocked())
-			return
+		_, pattern := mux.Handler(r)
+		switch n.phase() {
+		case phaseLocked:
+			if !servedWhileLocked[pattern] {
+				writeError(w, errLocked())
+				return
+			}
+		case phaseUninitialized:
+			if !servedWhileUninitialized[pattern] {
+				writeError(w, errNotInitialized())
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -256,7 +276,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), 2*cap(buf))
 			copy(grown, buf)
-			wipe(buf)
+			statedir.Wipe(buf)
 			buf = grown
 		}
 		k, err := rd.Read(buf[len(buf):cap(buf)])
@@ -265,7 +285,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 			return buf, nil
 		}
 		if err != nil {
-			wipe(buf)
+			statedir.Wipe(buf)
 			return nil, err
 		}
 	}
@@ -273,7 +293,7 @@ func readBody(rd io.Reader, length int64) ([]byte, error) {
 
 // decodeBody decodes body, one JSON object, into v and wipes body.
 func decodeBody(body []byte, v any) error {
-	defer wipe(body)
+	defer statedir.Wipe(body)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -308,10 +328,7 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 // writeError answers err as an api.Error body (CodeInternal when it is
 // not one).
 func writeError(w http.ResponseWriter, err error) {
-	e := operatorError(api.CodeInternal, err)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status())
-	_ = json.NewEncoder(w).Encode(map[string]*api.Error{"error": e})
+	api.WriteError(w, operatorError(api.CodeInternal, err))
 }
 
 // readContext is the request's context, marked for stale reads when the

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,41 @@ import (
 func TestLockedNodeServesOnlyStatusAndUnlock(t *testing.T) {
 	n, _ := startSingleNode(t, func(c *Config) { c.Pprof = true })
 	lockNode(t, n)
+	checkRoutes(t, n, func(pattern string) (int, string) {
+		switch pattern {
+		case "GET /v1/status":
+			return http.StatusOK, ""
+		case "POST /v1/unlock":
+			return 0, api.CodeInvalid // an empty key
+		}
+		return 0, api.CodeLocked
+	}, func(s *api.Status) bool { return s.Initialized && s.Locked })
+}
+
+// A node that is not part of a cluster serves status, init, join and
+// unlock (which says there is nothing to unlock); every other route
+// answers "not part of a cluster".
+func TestUninitializedNodeServesOnlyStatusInitJoin(t *testing.T) {
+	n := startUninitialized(t, func(c *Config) { c.Pprof = true })
+	checkRoutes(t, n, func(pattern string) (int, string) {
+		switch pattern {
+		case "GET /v1/status":
+			return http.StatusOK, ""
+		case "POST /v1/cluster/init":
+			return -1, "" // not asked: it would initialize the node
+		case "POST /v1/cluster/join":
+			return 0, api.CodeInvalid // no token
+		}
+		return 0, api.CodeNotInitialized
+	}, func(s *api.Status) bool { return !s.Initialized })
+}
+
+// checkRoutes asks every route of n's local API with an empty JSON body and
+// checks the answer want gives for its pattern: an HTTP status with a body
+// the status check accepts (for GET /v1/status), the code of an error, or
+// -1 to skip the route.
+func checkRoutes(t *testing.T, n *Node, want func(pattern string) (status int, code string), status func(*api.Status) bool) {
+	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", n.cfg.SocketPath)
@@ -33,6 +69,10 @@ func TestLockedNodeServesOnlyStatusAndUnlock(t *testing.T) {
 		t.Fatalf("only %d routes registered: %q", len(patterns), patterns)
 	}
 	for _, pattern := range patterns {
+		wantStatus, wantCode := want(pattern)
+		if wantStatus < 0 {
+			continue
+		}
 		t.Run(pattern, func(t *testing.T) {
 			method, path, _ := strings.Cut(pattern, " ")
 			path = pathValue.ReplaceAllString(path, "x")
@@ -46,24 +86,16 @@ func TestLockedNodeServesOnlyStatusAndUnlock(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			var e struct {
-				Error *api.Error `json:"error"`
-			}
-			_ = json.Unmarshal(body, &e)
-			switch pattern {
-			case "GET /v1/status":
+			if wantCode == "" {
 				var s api.Status
-				if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &s) != nil || !s.Locked {
+				if resp.StatusCode != wantStatus || json.Unmarshal(body, &s) != nil || !status(&s) {
 					t.Errorf("%s %s: %s", resp.Status, path, body)
 				}
-			case "POST /v1/unlock":
-				if e.Error == nil || e.Error.Code != api.CodeInvalid { // an empty key
-					t.Errorf("%s %s: %s; want an invalid key", resp.Status, path, body)
-				}
-			default:
-				if e.Error == nil || e.Error.Code != api.CodeLocked {
-					t.Errorf("%s %s: %s; want %q", resp.Status, path, body, api.CodeLocked)
-				}
+				return
+			}
+			e := api.ReadError(bytes.NewReader(body))
+			if e == nil || e.Code != wantCode {
+				t.Errorf("%s %s: %s; want %q", resp.Status, path, body, wantCode)
 			}
 		})
 	}

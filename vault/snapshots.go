@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // Dragonboat's snapshot file (format version 2): a 1024-byte header, then
@@ -26,7 +27,7 @@ const (
 // still hold a sealed stream, by the key version of the stream.
 func snapshotKeyVersions(stateDir string) (map[uint32]int, error) {
 	out := map[uint32]int{}
-	root := filepath.Join(stateDir, raftDir)
+	root := filepath.Join(stateDir, statedir.RaftDir)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {

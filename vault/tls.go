@@ -13,17 +13,7 @@ import (
 
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
-)
-
-// TLS material in the state dir. The node's private key is stored sealed
-// under the KEK; Dragonboat reads key files by path, so the unsealed key is
-// handed to it through an in-memory file (memfd), never a file on disk.
-const (
-	tlsDir         = "tls"
-	caCertFile     = "ca.crt"
-	nodeCertFile   = "node.crt"
-	nodeKeyFile    = "node.key.sealed"
-	nodeKeyBinding = "node.key"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 type tlsMaterial struct {
@@ -41,64 +31,24 @@ func (m *tlsMaterial) close() {
 	}
 }
 
-func nodeKeyBind() crypto.Binding {
-	return crypto.Binding{Purpose: crypto.PurposeFile, Object: []byte(nodeKeyBinding)}
-}
-
 // writeTLS stores the CA certificate, the node certificate, and the node key
 // sealed under kek.
 func writeTLS(stateDir string, kek *crypto.Key, caPEM, certPEM, keyPEM []byte) error {
-	dir := filepath.Join(stateDir, tlsDir)
+	dir := filepath.Join(stateDir, statedir.TLSDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{caCertFile: caPEM, nodeCertFile: certPEM} {
-		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
+	for name, b := range map[string][]byte{statedir.CACertFile: caPEM, statedir.NodeCertFile: certPEM} {
+		if err := statedir.WriteFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}
-	return writeSealedNodeKey(stateDir, nodeKeyFile, kek, keyPEM)
-}
-
-// writeSealedNodeKey stores the node key sealed under kek as tls/name.
-func writeSealedNodeKey(stateDir, name string, kek *crypto.Key, keyPEM []byte) error {
-	sealed, err := crypto.Seal(kek, nodeKeyBind(), keyPEM)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(stateDir, tlsDir, name), sealed, 0o600)
-}
-
-// openSealedNodeKey opens the node key sealed under kek: the node key file,
-// or during a KEK change the one sealed under the next KEK.
-func openSealedNodeKey(dir string, kek *crypto.Key) ([]byte, error) {
-	var firstErr error
-	for _, name := range []string{nodeKeyFile, nodeKeyNextFile} {
-		sealed, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			if name == nodeKeyFile {
-				firstErr = fmt.Errorf("TLS material: %w", err)
-			}
-			continue
-		}
-		if v, err := crypto.EnvelopeKeyVersion(sealed); err == nil && v != kek.Version() {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%s: %w", filepath.Join(dir, name), crypto.ErrUnknownKeyVersion)
-			}
-			continue
-		}
-		keyPEM, err := crypto.Open(kek, nodeKeyBind(), sealed)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
-		}
-		return keyPEM, nil
-	}
-	return nil, firstErr
+	return statedir.SealNodeKey(stateDir, statedir.NodeKeyFile, kek, keyPEM)
 }
 
 // loadTLS reads the TLS material and unseals the node key into a memfd.
 func loadTLS(stateDir string, kek *crypto.Key) (*tlsMaterial, error) {
-	dir := filepath.Join(stateDir, tlsDir)
+	dir := filepath.Join(stateDir, statedir.TLSDir)
 	read := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -106,19 +56,19 @@ func loadTLS(stateDir string, kek *crypto.Key) (*tlsMaterial, error) {
 		}
 		return b, nil
 	}
-	caPEM, err := read(caCertFile)
+	caPEM, err := read(statedir.CACertFile)
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := read(nodeCertFile)
+	certPEM, err := read(statedir.NodeCertFile)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := openSealedNodeKey(dir, kek)
+	keyPEM, err := statedir.OpenNodeKey(dir, kek)
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(keyPEM)
+	defer statedir.Wipe(keyPEM)
 	return newTLSMaterial(caPEM, certPEM, keyPEM)
 }
 
@@ -174,8 +124,8 @@ func (m *tlsMaterial) keyPEM() ([]byte, error) {
 // caFiles writes the CA and node certificates where Dragonboat can read
 // them by path (they are public) and returns the paths.
 func (m *tlsMaterial) files(stateDir string) (caFile, certFile, keyFile string) {
-	dir := filepath.Join(stateDir, tlsDir)
-	return filepath.Join(dir, caCertFile), filepath.Join(dir, nodeCertFile), m.keyPath
+	dir := filepath.Join(stateDir, statedir.TLSDir)
+	return filepath.Join(dir, statedir.CACertFile), filepath.Join(dir, statedir.NodeCertFile), m.keyPath
 }
 
 // serverConfig is the manager API's TLS: client certificates from the

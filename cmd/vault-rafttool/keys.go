@@ -12,8 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
-	"github.com/vaultd/vault/vault"
 )
 
 // kekSource gives the KEKs to try for a version: the node's KEK file
@@ -59,7 +59,7 @@ func (s *kekSource) keks(v uint32) ([]*crypto.Key, error) {
 		out = append(out, k)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: the keyring is wrapped under KEK v%d and %s holds v%d", errKEKVersion, vault.OperatorKEKVersion(v), s.filePath, vault.OperatorKEKVersion(s.file.Version()))
+		return nil, fmt.Errorf("%w: the keyring is wrapped under KEK v%d and %s holds v%d", errKEKVersion, statedir.OperatorKEKVersion(v), s.filePath, statedir.OperatorKEKVersion(s.file.Version()))
 	}
 	return out, nil
 }
@@ -78,7 +78,7 @@ func (s *kekSource) wipe() {
 // keySourceFromFlags reads --unlock-key or --unlock-key-file (checking its
 // text), then the KEK file. A node with neither asks for the key on a
 // terminal, or fails with the locked error.
-func keySourceFromFlags(c *cli.Context, dir *vault.StateDir) (*kekSource, error) {
+func keySourceFromFlags(c *cli.Context, dir *statedir.Dir) (*kekSource, error) {
 	clusterID := dir.Node.ClusterID
 	shares, err := sharesFromFlags(c)
 	if err != nil {
@@ -93,7 +93,7 @@ func keySourceFromFlags(c *cli.Context, dir *vault.StateDir) (*kekSource, error)
 	switch {
 	case err == nil:
 		src.file = kek
-	case errors.Is(err, vault.ErrLocked):
+	case errors.Is(err, statedir.ErrLocked):
 		if u == nil && shares == nil {
 			if src.unlock, err = promptUnlockKey(c, clusterID); err != nil {
 				return nil, err
@@ -258,7 +258,7 @@ func (k *keyset) unwrap(b []byte) error {
 	if firstErr != nil && !w.HasNext() {
 		return firstErr
 	}
-	return fmt.Errorf("KEK v%d: %w", vault.OperatorKEKVersion(w.KEKVersion), keys.ErrWrongKey)
+	return fmt.Errorf("KEK v%d: %w", statedir.OperatorKEKVersion(w.KEKVersion), keys.ErrWrongKey)
 }
 
 func (k *keyset) wipe() {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
-	"github.com/vaultd/vault/vault"
 )
 
 func dumpObjectCommand() *cli.Command {
@@ -274,7 +274,7 @@ func (s *session) currentKeys(v *viewer, name, id string) (*keysView, error) {
 		if seals == nil {
 			seals = map[uint32]uint64{}
 		}
-		kv.Shards = append(kv.Shards, shardKeysView{Shard: shard, KEKVersion: vault.OperatorKEKVersion(st.Keyring.KEKVersion), Active: st.Keyring.Active, Seals: seals})
+		kv.Shards = append(kv.Shards, shardKeysView{Shard: shard, KEKVersion: statedir.OperatorKEKVersion(st.Keyring.KEKVersion), Active: st.Keyring.Active, Seals: seals})
 	}
 	if kv.Keyring == nil {
 		return nil, errors.New("no shard holds a keyring")

@@ -17,8 +17,8 @@ import (
 
 	"github.com/vaultd/vault/cmd/vault-rafttool/internal/checkpoint"
 	"github.com/vaultd/vault/internal/logdb"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
-	"github.com/vaultd/vault/vault"
 )
 
 // session is a state dir opened for one command: private copies of its
@@ -26,7 +26,7 @@ import (
 type session struct {
 	stdout, stderr io.Writer
 
-	dir   *vault.StateDir
+	dir   *statedir.Dir
 	tmp   string        // private copies; removed by close
 	store *raftsm.Store // nil when the state database did not open
 	parts []*logdb.DB
@@ -103,12 +103,12 @@ func open(c *cli.Context) (*session, error) {
 func openCopies(c *cli.Context) (*session, *kekSource, error) {
 	s := &session{stdout: c.App.Writer, stderr: c.App.ErrWriter, logs: map[uint64]*shardLog{}}
 	path := c.String("state-dir")
-	dir, err := vault.OpenStateDir(path)
+	dir, err := statedir.Open(path)
 	if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
 		return nil, nil, withHint(fmt.Errorf("%s does not exist", path),
 			"give the daemon's --state-dir with -d (default "+DefaultStateDir+")")
 	}
-	if errors.Is(err, vault.ErrNotStateDir) {
+	if errors.Is(err, statedir.ErrNotStateDir) {
 		return nil, nil, withHint(fmt.Errorf("%s is not a vault state dir: no node.json", path),
 			"give the daemon's --state-dir with -d (default "+DefaultStateDir+")")
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/cockroachdb/pebble/sstable"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
-	"github.com/vaultd/vault/vault"
 )
 
 func verifyCommand() *cli.Command {
@@ -33,11 +33,11 @@ func verifyCommand() *cli.Command {
 
 // verifyReport is what verify prints.
 type verifyReport struct {
-	Node     vault.NodeIdentity `json:"node"`
-	KEK      string             `json:"kek"`
-	Keys     []*keyUse          `json:"keys"`
-	Checked  verifyCounts       `json:"checked"`
-	Problems []problem          `json:"problems"`
+	Node     statedir.Node `json:"node"`
+	KEK      string        `json:"kek"`
+	Keys     []*keyUse     `json:"keys"`
+	Checked  verifyCounts  `json:"checked"`
+	Problems []problem     `json:"problems"`
 }
 
 // keyUse is how much is sealed under one DEK version.
@@ -86,7 +86,7 @@ func verify(c *cli.Context) error {
 		return err
 	}
 	if src.file != nil {
-		rep.KEK = fmt.Sprintf("KEK v%d from %s", vault.OperatorKEKVersion(src.file.Version()), src.filePath)
+		rep.KEK = fmt.Sprintf("KEK v%d from %s", statedir.OperatorKEKVersion(src.file.Version()), src.filePath)
 	} else {
 		rep.KEK = "KEK derived from the unlock key"
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/internal/logdb"
+	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/raftsm"
-	"github.com/vaultd/vault/vault"
 )
 
 // The views below are what the tool prints: as JSON with --format json,
@@ -289,7 +289,7 @@ func keyringOf(b []byte) *keyringView {
 	if err != nil {
 		return &keyringView{Error: err.Error()}
 	}
-	kv := &keyringView{KEKVersion: vault.OperatorKEKVersion(w.KEKVersion), Active: w.Active()}
+	kv := &keyringView{KEKVersion: statedir.OperatorKEKVersion(w.KEKVersion), Active: w.Active()}
 	for _, d := range w.DEKs {
 		kv.DEKs = append(kv.DEKs, dekView{Version: d.Version, State: d.State.String(), Created: unixTime(d.Created), Seals: d.Seals})
 	}

@@ -239,11 +239,8 @@ func runExecChild(socket string, args []string) error {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		var e struct {
-			Error *api.Error `json:"error"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != nil {
-			return e.Error
+		if e := api.ReadError(resp.Body); e != nil {
+			return e
 		}
 		return fmt.Errorf("daemon answered %s", resp.Status)
 	}

@@ -1,14 +1,12 @@
-package vault
+package statedir
 
 import (
 	"bytes"
 	"crypto/md5"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"net"
@@ -49,7 +47,7 @@ func integrityError(path string, format string, args ...any) error {
 	return &IntegrityError{Path: path, Reason: fmt.Sprintf(format, args...)}
 }
 
-// checkStateDir reads every file of an initialized node's state dir that
+// Check reads every file of an initialized node's state dir that
 // the node will open, without writing anything, and returns an error naming
 // the first damaged file. It runs before anything is opened for writing, so
 // a node that refuses to start leaves its state dir exactly as it was.
@@ -64,18 +62,18 @@ func integrityError(path string, format string, args ...any) error {
 // Not detectable here: a write-ahead log or MANIFEST cut short at a record
 // boundary or in its last record looks like a crash in the middle of a
 // write, which Pebble recovers from by dropping the torn tail.
-func checkStateDir(dir string, st *nodeState) error {
+func Check(dir string, st *Node) error {
 	if err := checkNodeFile(dir, st); err != nil {
 		return err
 	}
 	if err := checkTLSFiles(dir, st); err != nil {
 		return err
 	}
-	if err := checkFlagFiles(filepath.Join(dir, raftDir), st); err != nil {
+	if err := checkFlagFiles(filepath.Join(dir, RaftDir), st); err != nil {
 		return err
 	}
-	dbs := []string{filepath.Join(dir, storeDir)}
-	logdbs, _ := filepath.Glob(filepath.Join(dir, raftDir, st.Hostname, fmt.Sprintf("%020d", st.DeploymentID), "logdb-*"))
+	dbs := []string{filepath.Join(dir, StoreDir)}
+	logdbs, _ := filepath.Glob(filepath.Join(logDBPath(dir, st), "logdb-*"))
 	dbs = append(dbs, logdbs...)
 	for _, db := range dbs {
 		if err := checkPebble(db); err != nil {
@@ -89,15 +87,15 @@ func checkStateDir(dir string, st *nodeState) error {
 // damaged byte shows as an unknown field, a missing value or a value that
 // disagrees with what other files say (checked below and by checkTLSFiles
 // and checkFlagFiles).
-func checkNodeFile(dir string, st *nodeState) error {
-	p := filepath.Join(dir, nodeFile)
+func checkNodeFile(dir string, st *Node) error {
+	p := filepath.Join(dir, NodeFile)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return integrityError(p, "%v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var strict nodeState
+	var strict Node
 	if err := dec.Decode(&strict); err != nil {
 		return integrityError(p, "%v", err)
 	}
@@ -106,10 +104,10 @@ func checkNodeFile(dir string, st *nodeState) error {
 			return integrityError(p, "bad address %q", a)
 		}
 	}
-	if st.Hostname == "" || !isID(st.NodeID) || !isID(st.ClusterID) {
+	if st.Hostname == "" || !IsID(st.NodeID) || !IsID(st.ClusterID) {
 		return integrityError(p, "a node id, cluster id or hostname is missing or malformed")
 	}
-	if deploymentID(st.ClusterID) != st.DeploymentID {
+	if DeploymentID(st.ClusterID) != st.DeploymentID {
 		return integrityError(p, "its deployment id does not derive from its cluster id")
 	}
 	return nil
@@ -117,46 +115,46 @@ func checkNodeFile(dir string, st *nodeState) error {
 
 // checkTLSFiles parses the CA and node certificates, checks the chain and
 // that the certificate is this node's, and parses the sealed key's header.
-func checkTLSFiles(dir string, st *nodeState) error {
-	p := func(name string) string { return filepath.Join(dir, tlsDir, name) }
-	caPEM, err := os.ReadFile(p(caCertFile))
+func checkTLSFiles(dir string, st *Node) error {
+	p := func(name string) string { return filepath.Join(dir, TLSDir, name) }
+	caPEM, err := os.ReadFile(p(CACertFile))
 	if err != nil {
-		return integrityError(p(caCertFile), "%v", err)
+		return integrityError(p(CACertFile), "%v", err)
 	}
 	root, err := ca.ParseCert(caPEM)
 	if err != nil {
-		return integrityError(p(caCertFile), "%v", err)
+		return integrityError(p(CACertFile), "%v", err)
 	}
-	certPEM, err := os.ReadFile(p(nodeCertFile))
+	certPEM, err := os.ReadFile(p(NodeCertFile))
 	if err != nil {
-		return integrityError(p(nodeCertFile), "%v", err)
+		return integrityError(p(NodeCertFile), "%v", err)
 	}
 	cert, err := ca.ParseCert(certPEM)
 	if err != nil {
-		return integrityError(p(nodeCertFile), "%v", err)
+		return integrityError(p(NodeCertFile), "%v", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
 	// Expiry is not integrity: check the chain at the certificate's own time.
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: cert.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return integrityError(p(nodeCertFile), "not signed by the CA in %s: %v", caCertFile, err)
+		return integrityError(p(NodeCertFile), "not signed by the CA in %s: %v", CACertFile, err)
 	}
 	if cert.Subject.CommonName != st.NodeID {
-		return integrityError(filepath.Join(dir, nodeFile), "its node id does not match the node certificate (%s)", p(nodeCertFile))
+		return integrityError(filepath.Join(dir, NodeFile), "its node id does not match the node certificate (%s)", p(NodeCertFile))
 	}
 	if len(root.Subject.Organization) != 1 || root.Subject.Organization[0] != st.ClusterID {
-		return integrityError(filepath.Join(dir, nodeFile), "its cluster id does not match the CA certificate (%s)", p(caCertFile))
+		return integrityError(filepath.Join(dir, NodeFile), "its cluster id does not match the CA certificate (%s)", p(CACertFile))
 	}
 	host, _, _ := net.SplitHostPort(st.RaftAddr)
 	if err := cert.VerifyHostname(host); err != nil {
-		return integrityError(filepath.Join(dir, nodeFile), "its Raft address does not match the node certificate (%s)", p(nodeCertFile))
+		return integrityError(filepath.Join(dir, NodeFile), "its Raft address does not match the node certificate (%s)", p(NodeCertFile))
 	}
-	sealed, err := os.ReadFile(p(nodeKeyFile))
+	sealed, err := os.ReadFile(p(NodeKeyFile))
 	if err != nil {
-		return integrityError(p(nodeKeyFile), "%v", err)
+		return integrityError(p(NodeKeyFile), "%v", err)
 	}
 	if _, err := crypto.EnvelopeKeyVersion(sealed); err != nil {
-		return integrityError(p(nodeKeyFile), "%v", err)
+		return integrityError(p(NodeKeyFile), "%v", err)
 	}
 	return nil
 }
@@ -165,7 +163,7 @@ func checkTLSFiles(dir string, st *nodeState) error {
 // every snapshot.metadata): 8 bytes of MD5 over the rest, which Dragonboat
 // checks with a panic; and every snapshot file (checkSnapshotFile). dragonboat.ds records the Raft address and hostname
 // the Raft data belongs to: node.json must say the same.
-func checkFlagFiles(raftPath string, st *nodeState) error {
+func checkFlagFiles(raftPath string, st *Node) error {
 	return filepath.WalkDir(raftPath, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -196,7 +194,7 @@ func checkFlagFiles(raftPath string, st *nodeState) error {
 			return integrityError(p, "checksum mismatch")
 		}
 		if e.Name() == "dragonboat.ds" && (!bytes.Contains(b[8:], []byte(st.RaftAddr)) || !bytes.Contains(b[8:], []byte(st.Hostname))) {
-			return integrityError(filepath.Join(filepath.Dir(raftPath), nodeFile), "its Raft address or hostname differs from the one the Raft data belongs to (%s)", p)
+			return integrityError(filepath.Join(filepath.Dir(raftPath), NodeFile), "its Raft address or hostname differs from the one the Raft data belongs to (%s)", p)
 		}
 		return nil
 	})
@@ -316,142 +314,44 @@ func (panicLogger) Fatalf(format string, args ...interface{}) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// Pebble's record format (MANIFEST files and write-ahead logs): 32 KiB
-// blocks of chunks, each with a masked CRC-32C, a length and a type; the
-// recyclable chunk types of write-ahead logs also carry the log number.
-const (
-	recordBlockSize        = 32 << 10
-	legacyHeaderSize       = 7
-	recyclableHeaderSize   = 11
-	recyclableFullChunk    = 5
-	recyclableLastChunk    = 8
-	lastLegacyChunk        = 4
-	recordChecksumMaskBias = 0xa282ead8
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// chunkAt reports whether a valid chunk of log logNum starts at off in
-// block (off relative to the block), and its total size.
-func chunkAt(block []byte, off int, logNum uint32, wal bool) (int, bool) {
-	if off+legacyHeaderSize > len(block) {
-		return 0, false
-	}
-	sum := binary.LittleEndian.Uint32(block[off:])
-	length := int(binary.LittleEndian.Uint16(block[off+4:]))
-	typ := block[off+6]
-	header := legacyHeaderSize
-	switch {
-	case typ >= 1 && typ <= lastLegacyChunk:
-	case wal && typ >= recyclableFullChunk && typ <= recyclableLastChunk:
-		header = recyclableHeaderSize
-		if off+header > len(block) || binary.LittleEndian.Uint32(block[off+7:]) != logNum {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	end := off + header + length
-	if end > len(block) {
-		return 0, false
-	}
-	c := crc32.Update(0, castagnoli, block[off+6:end])
-	if uint32(c>>15|c<<17)+recordChecksumMaskBias != sum {
-		return 0, false
-	}
-	return end - off, true
-}
-
-// checkRecords walks a record file chunk by chunk. A chunk that does not
-// check out ends the log as Pebble reads it: that is a torn tail if nothing
-// after it checks out, and damage (records Pebble would silently drop) if
-// an intact chunk of the same log follows.
-func checkRecords(path string, logNum uint32, wal bool) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return integrityError(path, "%v", err)
-	}
-	for start := 0; start < len(b); start += recordBlockSize {
-		block := b[start:min(start+recordBlockSize, len(b))]
-		off := 0
-		for off+legacyHeaderSize <= len(block) {
-			if bytes.Count(block[off:off+legacyHeaderSize], []byte{0}) == legacyHeaderSize {
-				break // zeroes: padding, or the preallocated end of the log
-			}
-			n, ok := chunkAt(block, off, logNum, wal)
-			if !ok {
-				if !wal && start+off == 0 {
-					// CURRENT names a MANIFEST only once its first record, a
-					// full description of the database, is synced: Pebble
-					// would open an empty database in place of this one.
-					return integrityError(path, "its first record is damaged")
-				}
-				if intactAfter(b, start, off+1, logNum, wal) {
-					return integrityError(path, "damaged record at offset %d, followed by intact records", start+off)
-				}
-				return nil // a torn tail
-			}
-			off += n
-		}
-	}
-	return nil
-}
-
-// intactAfter reports whether a valid chunk starts anywhere after off in
-// the block at start, or at the start of any later block.
-func intactAfter(b []byte, start, off int, logNum uint32, wal bool) bool {
-	block := b[start:min(start+recordBlockSize, len(b))]
-	for ; off+legacyHeaderSize <= len(block); off++ {
-		if _, ok := chunkAt(block, off, logNum, wal); ok {
-			return true
-		}
-	}
-	for s := start + recordBlockSize; s < len(b); s += recordBlockSize {
-		if _, ok := chunkAt(b[s:min(s+recordBlockSize, len(b))], 0, logNum, wal); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // checkKeys checks, when the KEK file is there (autolock off), that the
 // KEK opens the node key and every stored keyring wrapped under its
 // version: a KEK file with a damaged key would otherwise look like a
 // changed unlock key.
-func checkKeys(dir string, st *nodeState) error {
-	kek, err := readKEKFile(dir)
+func checkKeys(dir string, st *Node) error {
+	kek, err := ReadKEK(dir, KEKFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // autolock: the node starts locked
 	}
 	if err != nil {
-		p := filepath.Join(dir, kekFile)
+		p := filepath.Join(dir, KEKFile)
 		return integrityError(p, "%s", strings.TrimPrefix(err.Error(), p+": "))
 	}
 	defer kek.Wipe()
-	store, err := raftsm.OpenStore(filepath.Join(dir, storeDir), true)
+	store, err := raftsm.OpenStore(filepath.Join(dir, StoreDir), true)
 	if err != nil {
-		return integrityError(filepath.Join(dir, storeDir), "%v", err)
+		return integrityError(filepath.Join(dir, StoreDir), "%v", err)
 	}
 	defer store.Close()
 	opened := false
-	for _, shard := range allShards(st.Shards) {
+	for _, shard := range AllShards(st.Shards) {
 		b, err := store.Keyring(shard)
 		if err != nil {
-			return integrityError(filepath.Join(dir, storeDir), "shard %d keyring: %v", shard, err)
+			return integrityError(filepath.Join(dir, StoreDir), "shard %d keyring: %v", shard, err)
 		}
 		if b == nil {
 			continue
 		}
 		w, err := keys.UnmarshalWrappedKeyring(b)
 		if err != nil {
-			return integrityError(filepath.Join(dir, storeDir), "shard %d keyring: %v", shard, err)
+			return integrityError(filepath.Join(dir, StoreDir), "shard %d keyring: %v", shard, err)
 		}
 		if !w.WrappedUnder(kek.Version()) {
 			continue
 		}
 		ring, err := w.Unwrap(kek)
 		if err != nil {
-			return integrityError(filepath.Join(dir, kekFile), "its key does not open the keyring wrapped under its version (v%d)", OperatorKEKVersion(kek.Version()))
+			return integrityError(filepath.Join(dir, KEKFile), "its key does not open the keyring wrapped under its version (v%d)", OperatorKEKVersion(kek.Version()))
 		}
 		ring.Wipe()
 		opened = true
@@ -461,13 +361,13 @@ func checkKeys(dir string, st *nodeState) error {
 	}
 	// During a KEK change the node key may be sealed under the next KEK
 	// only (tls/node.key.next.sealed) until the KEK file follows.
-	keyPEM, err := openSealedNodeKey(filepath.Join(dir, tlsDir), kek)
+	keyPEM, err := OpenNodeKey(filepath.Join(dir, TLSDir), kek)
 	if err != nil {
-		if next, nerr := readKEKFileAs(dir, nextKEKFile); nerr == nil {
-			k2, err2 := openSealedNodeKey(filepath.Join(dir, tlsDir), next)
+		if next, nerr := ReadKEK(dir, NextKEKFile); nerr == nil {
+			k2, err2 := OpenNodeKey(filepath.Join(dir, TLSDir), next)
 			next.Wipe()
 			if err2 == nil {
-				wipe(k2)
+				Wipe(k2)
 				return nil
 			}
 		}
@@ -477,8 +377,8 @@ func checkKeys(dir string, st *nodeState) error {
 			// Handled as a changed unlock key.
 			return nil
 		}
-		return integrityError(filepath.Join(dir, tlsDir, nodeKeyFile), "%v", err)
+		return integrityError(filepath.Join(dir, TLSDir, NodeKeyFile), "%v", err)
 	}
-	wipe(keyPEM)
+	Wipe(keyPEM)
 	return nil
 }

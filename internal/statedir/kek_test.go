@@ -1,12 +1,12 @@
-package vault
+package statedir
 
 import "testing"
 
 func TestOperatorKEKVersion(t *testing.T) {
 	for _, c := range []struct{ in, want uint32 }{
-		{kekVersionBase + 1, 1},
-		{kekVersionBase + 3, 3},
-		{kekVersionBase, 0},
+		{KEKVersionBase + 1, 1},
+		{KEKVersionBase + 3, 3},
+		{KEKVersionBase, 0},
 		{1, 1}, // not a KEK version of a node: unchanged
 		{1<<32 - 1, 1<<31 - 1},
 	} {

@@ -1,0 +1,223 @@
+package vault
+
+import (
+	"sync"
+
+	"github.com/lni/dragonboat/v4"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/statedir"
+	"github.com/vaultd/vault/keys"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// A node is in one of three phases (see the package doc):
+//
+//   - uninitialized: Node.st is nil; nothing is open but the state dir's lock.
+//   - locked: Node.lk holds the state database (metadata only), the unlock
+//     shares given so far and the locked status server; no key of any kind.
+//   - running: Node.run, one *replicas, owns every key and handle.
+//
+// Node.mu guards which phase the node is in; a removed node keeps its
+// identity (st) and has neither lk nor run.
+
+// phaseName names the phase a node is in, for what depends on it only (the
+// API's gate, tests); the phase's data is reached through lk and run.
+type phaseName int
+
+const (
+	phaseUninitialized phaseName = iota
+	phaseLocked
+	phaseRunning
+	// phaseStarting: initialized, neither locked nor running: the replicas
+	// are being built (init, join, unlock) or were stopped (removed).
+	phaseStarting
+)
+
+// phase returns the phase the node is in.
+func (n *Node) phase() phaseName {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	switch {
+	case n.lk != nil:
+		return phaseLocked
+	case n.run != nil:
+		return phaseRunning
+	case n.st == nil:
+		return phaseUninitialized
+	}
+	return phaseStarting
+}
+
+// lockedPhase is what a locked node holds: nothing that opens data.
+type lockedPhase struct {
+	store  *raftsm.Store  // the state database (keyrings as stored: wrapped)
+	shares *keys.ShareSet // unlock shares given so far (nil: none); guarded by Node.mu
+	peer   *peerServer    // answers other managers' status checks; nil if it could not listen
+}
+
+// close stops the status server and wipes the shares; the store is closed
+// unless keepStore (an unlock hands it to the replicas).
+func (l *lockedPhase) close(keepStore bool) {
+	if l.peer != nil {
+		l.peer.close()
+	}
+	if l.shares != nil {
+		l.shares.Wipe()
+	}
+	if !keepStore && l.store != nil {
+		l.store.Close()
+	}
+}
+
+// replicas is the running phase: the one value that owns every key and
+// handle of a running node. newReplicas builds it, close stops it and wipes
+// every key. Code that needs a key reaches it only through Node.running.
+type replicas struct {
+	st    *statedir.Node
+	store *raftsm.Store
+	ring  *keys.Keyring
+	tls   *tlsMaterial
+	peer  *peerServer   // the manager API (mutual TLS)
+	stop  chan struct{} // closed by close: the node's loops end
+
+	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
+	nh         *dragonboat.NodeHost // set before the replicas are published; replaced by restartRaft, never nil
+	kek        *crypto.Key          // replaced by a KEK change's switch
+	pendingKEK *pendingKEK          // the next KEK of a change in progress
+}
+
+// host returns the NodeHost (restartRaft may replace it).
+func (r *replicas) host() *dragonboat.NodeHost {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.nh
+}
+
+// currentKEK returns the KEK (a KEK change may replace it).
+func (r *replicas) currentKEK() *crypto.Key {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.kek
+}
+
+// close stops the loops, the manager API and the replicas, closes the
+// store, and wipes every key: the keyring, the KEK, a pending KEK and the
+// TLS key's memory file.
+func (r *replicas) close() {
+	close(r.stop)
+	r.mu.Lock()
+	nh, kek, pending := r.nh, r.kek, r.pendingKEK
+	r.pendingKEK = nil // nh stays: a caller holding r gets dragonboat.ErrClosed from it
+	r.mu.Unlock()
+	if pending != nil {
+		pending.kek.Wipe()
+	}
+	if r.peer != nil {
+		r.peer.close()
+	}
+	r.tls.close()
+	if nh != nil {
+		nh.Close()
+	}
+	r.store.Close()
+	r.ring.Wipe()
+	kek.Wipe()
+}
+
+// running returns the replicas of a running node, or the API error that
+// says why the node cannot serve.
+func (n *Node) running() (*replicas, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.rv.removed.Load() {
+		return nil, errRemoved()
+	}
+	if n.lk != nil {
+		return nil, errLocked()
+	}
+	if n.run == nil {
+		return nil, errNotInitialized()
+	}
+	return n.run, nil
+}
+
+// current returns the replicas of a running node, or nil.
+func (n *Node) current() *replicas {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.run
+}
+
+func errNotInitialized() *api.Error {
+	return api.Errorf(api.CodeNotInitialized, "this node is not part of a cluster").
+		WithHint("run `vault cluster init` to create one")
+}
+
+// identity returns the node's identity; nil while uninitialized.
+func (n *Node) identity() *statedir.Node {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.st
+}
+
+func (n *Node) shardCount() int {
+	if st := n.identity(); st != nil {
+		return st.Shards
+	}
+	return 0
+}
+
+// enterRunning makes r the node's phase.
+func (n *Node) enterRunning(r *replicas) {
+	n.mu.Lock()
+	n.st, n.run, n.lk = r.st, r, nil
+	n.mu.Unlock()
+}
+
+// enterLocked puts the node in the locked phase: identity known, no keys, no
+// replicas; it serves status and unlock only. It takes store. reason is
+// logged; "" (an unlock that failed goes back) logs nothing.
+func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
+	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
+	n.mu.Lock()
+	n.st, n.lk = st, lk
+	n.mu.Unlock()
+	if reason != "" {
+		n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
+	}
+}
+
+// leaveLocked ends the locked phase, returning its store for an unlock
+// (the status server stops, freeing the API address for the manager API).
+func (n *Node) leaveLocked() *raftsm.Store {
+	n.mu.Lock()
+	lk := n.lk
+	n.lk = nil
+	n.mu.Unlock()
+	if lk == nil {
+		return nil
+	}
+	lk.close(true)
+	return lk.store
+}
+
+// shutdownRaft ends the running phase and forgets the node's identity.
+func (n *Node) shutdownRaft() { n.leaveRunning(false) }
+
+// leaveRunning ends the running phase: it stops the replicas and wipes
+// keys from memory. The node keeps its identity if keepIdentity (it locks,
+// or was removed).
+func (n *Node) leaveRunning(keepIdentity bool) {
+	n.mu.Lock()
+	r := n.run
+	n.run = nil
+	if !keepIdentity {
+		n.st = nil
+	}
+	n.mu.Unlock()
+	if r != nil {
+		r.close()
+	}
+}

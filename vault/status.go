@@ -1,0 +1,50 @@
+package vault
+
+import (
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
+	"github.com/vaultd/vault/keys"
+)
+
+// Status reports the node's state.
+func (n *Node) Status() *api.Status {
+	n.mu.RLock()
+	s := &api.Status{}
+	if n.st == nil {
+		n.mu.RUnlock()
+		return s
+	}
+	s.Initialized = true
+	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
+	s.Removed = n.rv.removed.Load()
+	if lk := n.lk; lk != nil {
+		s.Locked, s.Autolock = true, true
+		if w := newestKeyring(lk.store, n.st); w != nil {
+			s.KEKVersion, s.ActiveDEK = statedir.OperatorKEKVersion(w.KEKVersion), w.Active()
+			for _, d := range w.DEKs {
+				if d.State != keys.DEKRetired {
+					s.DEKVersions = append(s.DEKVersions, d.Version)
+				}
+			}
+		}
+		if lk.shares != nil {
+			s.SharesGiven, s.SharesNeeded = lk.shares.Progress()
+		}
+		n.mu.RUnlock()
+		return s
+	}
+	r := n.run
+	n.mu.RUnlock()
+	if r != nil {
+		s.KEKVersion = statedir.OperatorKEKVersion(r.currentKEK().Version())
+		if k, err := r.ring.Active(); err == nil {
+			s.ActiveDEK = k.Version()
+		}
+		s.DEKVersions = r.ring.Versions()
+		if rec, err := n.staleCluster(); err == nil {
+			s.Autolock = rec.Autolock
+		}
+		s.StoppedGroups = n.stoppedGroups()
+	}
+	return s
+}
