@@ -214,26 +214,42 @@ func (n *Node) replicaID() uint64 {
 
 // dropMember removes a member from every group and from the cluster record.
 func (n *Node) dropMember(ctx context.Context, nh *dragonboat.NodeHost, m *raftsm.Member) error {
-	var errs []error
-	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
-		serial := m.CertSerial
-		if cur := rec.Member(m.NodeID); cur != nil && cur.CertSerial != "" {
-			serial = cur.CertSerial
-		}
-		rec.Members = slices.DeleteFunc(rec.Members, func(x raftsm.Member) bool { return x.NodeID == m.NodeID })
-		if !slices.ContainsFunc(rec.Removed, func(r raftsm.RemovedMember) bool { return r.NodeID == m.NodeID }) {
-			rec.Removed = append(rec.Removed, raftsm.RemovedMember{NodeID: m.NodeID, CertSerial: serial, Removed: time.Now().UnixNano()})
-		}
-		return nil
-	})
-	errs = append(errs, err)
-	// Secret groups first, the control group last: this node may be the one
-	// leaving, and it proposes through the control group until the end.
-	shards := statedir.AllShards(n.shardCount())
-	for _, shard := range append(shards[1:], shards[0]) {
-		errs = append(errs, n.deleteReplica(ctx, nh, shard, m.ReplicaID))
+	record := func() error {
+		_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+			serial := m.CertSerial
+			if cur := rec.Member(m.NodeID); cur != nil && cur.CertSerial != "" {
+				serial = cur.CertSerial
+			}
+			rec.Members = slices.DeleteFunc(rec.Members, func(x raftsm.Member) bool { return x.NodeID == m.NodeID })
+			if !slices.ContainsFunc(rec.Removed, func(r raftsm.RemovedMember) bool { return r.NodeID == m.NodeID }) {
+				rec.Removed = append(rec.Removed, raftsm.RemovedMember{NodeID: m.NodeID, CertSerial: serial, Removed: time.Now().UnixNano()})
+			}
+			return nil
+		})
+		return err
 	}
-	return errors.Join(errs...)
+	// Secret groups first, the control group last.
+	shards := statedir.AllShards(n.shardCount())
+	deleteReplicas := func() error {
+		var errs []error
+		for _, shard := range append(shards[1:], shards[0]) {
+			errs = append(errs, n.deleteReplica(ctx, nh, shard, m.ReplicaID))
+		}
+		return errors.Join(errs...)
+	}
+	if m.ReplicaID == n.replicaID() {
+		// This node is the one leaving and proposes through the control
+		// group until the end: record the removal while it still can.
+		return errors.Join(record(), deleteReplicas())
+	}
+	// Another node: take its replicas out before recording it as removed.
+	// Once it is recorded, its Raft connections are refused, and removing it
+	// from a group of two needs its own acknowledgement. deleteReplica is
+	// idempotent, so a removal cut short here is finished by running it again.
+	if err := deleteReplicas(); err != nil {
+		return err
+	}
+	return record()
 }
 
 // Join makes this fresh node a manager of the cluster a token is for.
