@@ -898,8 +898,11 @@ func kekFault(t *testing.T, f *fleet, s step, rng *rand.Rand, note func(string, 
 // so far, newest first; the error names the keys it refused.
 func (f *fleet) unlock(nd *node, extra ...cred) error {
 	shown := append(append([]cred(nil), f.shown...), extra...)
-	if len(shown) == 0 {
-		return nil
+	if len(shown) == 0 || !f.autolock && len(extra) == 0 {
+		return nil // with autolock off no node starts locked
+	}
+	if err := nd.waitServing(60 * time.Second); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	st, err := nd.client.Status(ctx)
