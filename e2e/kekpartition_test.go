@@ -64,8 +64,9 @@ func (k *kekTrials) partitionTrial(f *fleet, trial int) bool {
 	holdFor := time.Duration(300+rng.IntN(2700)) * time.Millisecond
 	if rng.IntN(5) == 0 {
 		// Longer than the change waits for a manager: the command gives
-		// up with the change recorded.
+		// up with the change recorded. Early, to catch the command.
 		holdFor = time.Duration(16+rng.IntN(6)) * time.Second
+		offset = time.Duration(rng.IntN(100)) * time.Millisecond
 	}
 
 	began := time.Now()
@@ -96,6 +97,9 @@ func (k *kekTrials) partitionTrial(f *fleet, trial int) bool {
 	case first = <-done:
 	default:
 		during = true
+	}
+	if !during {
+		holdFor = min(holdFor, time.Second) // the command is done: no need to wait long
 	}
 	hold(holdFor)
 	f.net.heal()
