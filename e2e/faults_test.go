@@ -19,7 +19,7 @@ import (
 // drawn from a seed, injects faults; then every fault heals and the history
 // is checked (linearizability, nothing lost, every node agrees, no canary
 // on disk). Scenarios run a snapshot transfer, a full key rotation, a join
-// or a KEK change (unlock-key rotation, autolock toggled, a Shamir re-split)
+// or a KEK change (unlock-key rotation, autolock on or off, a Shamir re-split)
 // with a fault in the middle; once autolock is on, every node that restarts
 // must unlock with a key the CLI printed, and after a schedule that changed
 // the KEK every node restarts, unlocks with the newest key shown and passes
@@ -44,7 +44,7 @@ const (
 	faultRotation      = "rotation"       // `key rotate --full` running while a node fails
 	faultJoin          = "join"           // a node replaced (rm, wipe, join) with a fault during the join
 	faultUnlockRotate  = "unlock-rotate"  // `unlock-key --rotate` running while a node fails
-	faultAutolock      = "autolock"       // `cluster update --autolock=true|false` (a toggle) while a node fails
+	faultAutolock      = "autolock"       // `cluster update --autolock=true|false` (either, drawn) while a node fails
 	faultReshare       = "reshare"        // the unlock key re-split into Shamir shares while a node fails
 )
 
@@ -782,7 +782,7 @@ func TestCrashSafety(t *testing.T) {
 }
 
 // kekFault runs a KEK change (sub-kind from the fault: `unlock-key
-// --rotate`, `cluster update --autolock` toggled, a re-split into Shamir
+// --rotate`, `cluster update --autolock` on or off, a re-split into Shamir
 // shares) and fails a node at a random offset into it (sub 0: kill -9 of
 // the node running it; 1: kill -9 of another; 2: another isolated, or
 // paused without namespaces). A killed node restarts and must unlock with
@@ -798,16 +798,21 @@ func kekFault(t *testing.T, f *fleet, s step, rng *rand.Rand, note func(string, 
 	case faultReshare:
 		op = opReshare
 	case faultAutolock:
+		// Either way, drawn: the setting is first turned the other way,
+		// without a fault, if need be.
 		op = opOn
-		if f.autolock {
+		if rng.IntN(2) == 0 {
 			op = opOff
 		}
 	}
 	driver := f.nodes[s.a]
-	if s.kind != faultAutolock && !f.autolock {
+	if op.autolock != (s.kind == faultAutolock) && !f.autolock {
 		r := retryTransient(t, "cluster update --autolock=true", func() result { return driver.vault(opOn.args...) })
 		f.shown = append(f.shown, shownCreds(r.stdout, "autolock on before "+op.name)...)
 		f.autolock = true
+	} else if s.kind == faultAutolock && op.autolock && f.autolock {
+		retryTransient(t, "cluster update --autolock=false", func() result { return driver.vault(opOff.args...) })
+		f.autolock = false
 	}
 	f.kekChanged = true
 	began := time.Now()
@@ -817,9 +822,11 @@ func kekFault(t *testing.T, f *fleet, s step, rng *rand.Rand, note func(string, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var took time.Duration
 	done := make(chan result, 1)
 	go func() {
 		err := cmd.Wait()
+		took = time.Since(began)
 		code := 0
 		if err != nil {
 			code = -1
@@ -873,7 +880,7 @@ func kekFault(t *testing.T, f *fleet, s step, rng *rand.Rand, note func(string, 
 	}
 	f.shown = append(f.shown, shownCreds(first.stdout, fmt.Sprintf("%s first run", op.name))...)
 	desc := fmt.Sprintf("%s via n%d (%s); %s at %v for %s; first run: exit %d %s", strings.Join(op.args, " "), s.a,
-		time.Since(began).Round(time.Millisecond), what, offset, s.hold, first.code, firstLine(first.stderr))
+		took.Round(time.Millisecond), what, offset, s.hold, first.code, firstLine(first.stderr))
 	if err := f.healAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -911,6 +918,7 @@ func (f *fleet) unlock(nd *node, extra ...cred) error {
 		return fmt.Errorf("%s: status: %v", nd, err)
 	}
 	if !st.Initialized || !st.Locked {
+		nd.unlockedWith = "(not locked)"
 		return nil
 	}
 	var errs []string
