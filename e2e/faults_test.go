@@ -18,12 +18,17 @@ import (
 // Fault schedules: a 3-manager cluster runs the workload while a schedule,
 // drawn from a seed, injects faults; then every fault heals and the history
 // is checked (linearizability, nothing lost, every node agrees, no canary
-// on disk). The seed fixes the schedule (which faults, on which nodes, for
-// how long), not the interleaving of the clients, so a rerun of a seed
-// replays the same faults with fresh timing.
+// on disk). Scenarios run a snapshot transfer, a full key rotation, a join
+// or a KEK change (unlock-key rotation, autolock on or off, a Shamir re-split)
+// with a fault in the middle; once autolock is on, every node that restarts
+// must unlock with a key the CLI printed, and after a schedule that changed
+// the KEK every node restarts, unlocks with the newest key shown and passes
+// vault-rafttool verify. The seed fixes the schedule (which faults, on
+// which nodes, for how long), not the interleaving of the clients, so a
+// rerun of a seed replays the same faults with fresh timing.
 //
 //	VAULT_FAULT_SEED=N       the first schedule's seed (default: random, printed)
-//	VAULT_FAULT_SCHEDULES=M  how many schedules, seeds N..N+M-1 (default 20)
+//	VAULT_FAULT_SCHEDULES=M  how many schedules, seeds N..N+M-1 (default 16)
 
 // Fault kinds. Partition kinds need network namespaces.
 const (
@@ -38,12 +43,15 @@ const (
 	faultSnapshot      = "snapshot"       // a node down while the others compact, hit again while it catches up by snapshot
 	faultRotation      = "rotation"       // `key rotate --full` running while a node fails
 	faultJoin          = "join"           // a node replaced (rm, wipe, join) with a fault during the join
+	faultUnlockRotate  = "unlock-rotate"  // `unlock-key --rotate` running while a node fails
+	faultAutolock      = "autolock"       // `cluster update --autolock=true|false` (either, drawn) while a node fails
+	faultReshare       = "reshare"        // the unlock key re-split into Shamir shares while a node fails
 )
 
 var (
 	partitionFaults = []string{faultIsolate, faultIsolateLeader, faultPartial, faultOneWay}
 	processFaults   = []string{faultKill, faultKillLeader, faultPause, faultCrashAll}
-	scenarioFaults  = []string{faultSnapshot, faultRotation, faultJoin}
+	scenarioFaults  = []string{faultSnapshot, faultRotation, faultJoin, faultUnlockRotate, faultAutolock, faultReshare}
 )
 
 // step is one fault of a schedule.
@@ -102,7 +110,10 @@ func faultSeeds(t *testing.T) []uint64 {
 		}
 		base = v
 	}
-	count := 20
+	// 16 consecutive seeds feature every kind (6 scenarios and 8 simple
+	// faults) at least once; the KEK scenarios, which restart every node
+	// at the end, made more schedules too slow for CI.
+	count := 16
 	if os.Getenv("VAULT_FAULT_SEED") != "" {
 		count = 1
 	}
@@ -168,6 +179,7 @@ func TestFaultSchedules(t *testing.T) {
 	}
 	for _, nd := range f.nodes {
 		scanControl(t, nd.stateDir, nd.addr)
+		f.verify(nd, "after the schedules")
 	}
 	t.Logf("%d schedules in %s, 0 linearizability violations, 0 lost writes:\n%s", len(seeds), time.Since(began).Round(time.Second), strings.Join(summary, "\n"))
 }
@@ -213,6 +225,13 @@ func runSchedule(t *testing.T, f *fleet, seed uint64, steps []step) (*verdict, [
 	}
 	files, size := w.c.scanLive(t, append(f.roots(), logs...)...)
 	note("canary scan: %d canaries, %d files, %d bytes (state dirs and daemon logs): none found", len(w.c), files, size)
+	if f.kekChanged {
+		// After a KEK change, every node restarts and unlocks with the
+		// newest key shown, and its files verify offline.
+		f.kekChanged = false
+		f.restartVerified(fmt.Sprintf("seed=%d", seed))
+		note("every node restarted: vault-rafttool verify passed, each unlocked with %s", f.newestLabel())
+	}
 	return v, notes
 }
 
@@ -235,6 +254,12 @@ func runStep(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note f
 		}
 		if err := nd.waitServing(60 * time.Second); err != nil {
 			t.Fatal(err)
+		}
+		if err := f.unlock(nd); err != nil {
+			t.Fatal(err)
+		}
+		if f.autolock {
+			note("n%d restarted locked, unlocked with %s", nd.idx, nd.unlockedWith)
 		}
 	}
 	switch s.kind {
@@ -287,6 +312,12 @@ func runStep(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note f
 			if err := nd.waitServing(60 * time.Second); err != nil {
 				t.Fatal(err)
 			}
+			if err := f.unlock(nd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f.autolock {
+			note("every node restarted locked, unlocked with %s", f.nodes[0].unlockedWith)
 		}
 	case faultSnapshot:
 		snapshotFault(t, f, w, s, rng, note)
@@ -294,6 +325,8 @@ func runStep(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note f
 		rotationFault(t, f, w, s, rng, note)
 	case faultJoin:
 		joinFault(t, f, w, s, rng, note)
+	case faultUnlockRotate, faultAutolock, faultReshare:
+		kekFault(t, f, s, rng, note)
 	default:
 		t.Fatalf("unknown fault %q", s.kind)
 	}
@@ -354,7 +387,7 @@ func snapshotFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, 
 	}
 	sent := f.countLog("sending a snapshot", s.a)
 	caught := strings.Count(nd.log(), "caught up from a snapshot")
-	if err := nd.launch(); err != nil {
+	if err := f.relaunch(nd); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -368,7 +401,7 @@ func snapshotFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, 
 		nd.kill()
 		note("n%d down for %d writes (%d acknowledged); snapshot sending started=%v; receiver killed -9 during the transfer for %s", s.a, snapshotWrites, acked, started, s.hold)
 		hold(s.hold)
-		if err := nd.launch(); err != nil {
+		if err := f.relaunch(nd); err != nil {
 			t.Fatal(err)
 		}
 	case 1:
@@ -379,7 +412,7 @@ func snapshotFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, 
 		f.nodes[l].kill()
 		note("n%d down for %d writes (%d acknowledged); snapshot sending started=%v; leader n%d killed -9 during the transfer for %s", s.a, snapshotWrites, acked, started, l, s.hold)
 		hold(s.hold)
-		if err := f.nodes[l].launch(); err != nil {
+		if err := f.relaunch(f.nodes[l]); err != nil {
 			t.Fatal(err)
 		}
 	case 2:
@@ -450,7 +483,7 @@ func rotationFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, 
 		note("key rotate --full via n%d; n%d killed -9 after %q for %s", s.a, victim, lastLine(out.String()), s.hold)
 		f.nodes[victim].kill()
 		hold(s.hold)
-		if err := f.nodes[victim].launch(); err != nil {
+		if err := f.relaunch(f.nodes[victim]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -546,7 +579,7 @@ func joinFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note
 		note("n%d replaced; n%d (admitting the join) killed -9 during the join for %s", s.a, s.b, s.hold)
 		via.kill()
 		hold(s.hold)
-		if err := via.launch(); err != nil {
+		if err := f.relaunch(via); err != nil {
 			t.Fatal(err)
 		}
 	case s.sub == 1:
@@ -563,7 +596,7 @@ func joinFault(t *testing.T, f *fleet, w *workload, s step, rng *rand.Rand, note
 		note("n%d replaced; the joiner killed -9 during the join for %s", s.a, s.hold)
 		victim.kill()
 		hold(s.hold)
-		if err := victim.launch(); err != nil {
+		if err := f.relaunch(victim); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -746,4 +779,213 @@ func TestCrashSafety(t *testing.T) {
 	scanControl(t, nd.stateDir, nd.addr)
 	files, size := w.c.scan(t, nd.stateDir, nd.logPath)
 	t.Logf("canary scan: %d canaries, %d files, %d bytes: none found", len(w.c), files, size)
+}
+
+// kekFault runs a KEK change (sub-kind from the fault: `unlock-key
+// --rotate`, `cluster update --autolock` on or off, a re-split into Shamir
+// shares) and fails a node at a random offset into it (sub 0: kill -9 of
+// the node running it; 1: kill -9 of another; 2: another isolated, or
+// paused without namespaces). A killed node restarts and must unlock with
+// a key shown; the command is then run again until the change finishes,
+// and every node holds the same KEK. The schedule's end restarts and
+// verifies every node (fleet.restartVerified).
+func kekFault(t *testing.T, f *fleet, s step, rng *rand.Rand, note func(string, ...any)) {
+	t.Helper()
+	var op kekOp
+	switch s.kind {
+	case faultUnlockRotate:
+		op = opRotate
+	case faultReshare:
+		op = opReshare
+	case faultAutolock:
+		// Either way, drawn: the setting is first turned the other way,
+		// without a fault, if need be.
+		op = opOn
+		if rng.IntN(2) == 0 {
+			op = opOff
+		}
+	}
+	driver := f.nodes[s.a]
+	if op.autolock != (s.kind == faultAutolock) && !f.autolock {
+		r := retryTransient(t, "cluster update --autolock=true", func() result { return driver.vault(opOn.args...) })
+		f.shown = append(f.shown, shownCreds(r.stdout, "autolock on before "+op.name)...)
+		f.autolock = true
+	} else if s.kind == faultAutolock && op.autolock && f.autolock {
+		retryTransient(t, "cluster update --autolock=false", func() result { return driver.vault(opOff.args...) })
+		f.autolock = false
+	}
+	f.kekChanged = true
+	began := time.Now()
+	var stdout, stderr lockedBuffer
+	cmd := exec.Command(vaultBin, append([]string{"--socket", driver.socket}, op.args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var took time.Duration
+	done := make(chan result, 1)
+	go func() {
+		err := cmd.Wait()
+		took = time.Since(began)
+		code := 0
+		if err != nil {
+			code = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+		}
+		done <- result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	}()
+	offset := time.Duration(rng.IntN(300)) * time.Millisecond
+	hold(offset)
+	victim := s.a
+	if s.sub != 0 {
+		victim = s.b
+	}
+	var what string
+	switch {
+	case s.sub == 2 && f.net != nil:
+		what = fmt.Sprintf("n%d isolated", victim)
+		f.net.partition([]int{victim}, f.others(victim))
+		hold(s.hold)
+		f.net.heal()
+	case s.sub == 2:
+		what = fmt.Sprintf("n%d paused", victim)
+		f.nodes[victim].pause()
+		hold(s.hold)
+		f.nodes[victim].resume()
+	default:
+		what = fmt.Sprintf("n%d killed -9", victim)
+		f.nodes[victim].kill()
+		hold(s.hold)
+		if err := f.nodes[victim].launch(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.nodes[victim].waitServing(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// It unlocks with a key shown, counting what the command has
+		// printed so far.
+		if err := f.unlock(f.nodes[victim], shownCreds(stdout.String(), op.name+" first run, so far")...); err != nil {
+			t.Fatalf("%s during %s: %v", what, op.name, err)
+		}
+		what += fmt.Sprintf(" (unlocked with %s)", f.nodes[victim].unlockedWith)
+	}
+	var first result
+	select {
+	case first = <-done:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("hang: %s did not return within 90s:\n%s%s", strings.Join(op.args, " "), stdout.String(), stderr.String())
+	}
+	f.shown = append(f.shown, shownCreds(first.stdout, fmt.Sprintf("%s first run", op.name))...)
+	desc := fmt.Sprintf("%s via n%d (%s); %s at %v for %s; first run: exit %d %s", strings.Join(op.args, " "), s.a,
+		took.Round(time.Millisecond), what, offset, s.hold, first.code, firstLine(first.stderr))
+	if err := f.healAll(); err != nil {
+		t.Fatal(err)
+	}
+	if first.code != 0 {
+		if err := f.waitHealthy(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		again := finishKEKChange(t, desc, f.nodes[(s.a+1)%len(f.nodes)].daemon, op, first)
+		f.shown = append(f.shown, shownCreds(again.stdout, fmt.Sprintf("%s second run", op.name))...)
+		desc += "; finished by running it again"
+	}
+	f.autolock = op.autolock
+	var ds []*daemon
+	for _, nd := range f.nodes {
+		ds = append(ds, nd.daemon)
+	}
+	waitKEKSettled(t, ds, f.autolock)
+	note("%s; every node on KEK version %d", desc, kekVersion(t, ds[0]))
+}
+
+// unlock unlocks a node that started locked (autolock on) with a key shown
+// so far, newest first; the error names the keys it refused.
+func (f *fleet) unlock(nd *node, extra ...cred) error {
+	shown := append(append([]cred(nil), f.shown...), extra...)
+	if len(shown) == 0 || !f.autolock && len(extra) == 0 {
+		return nil // with autolock off no node starts locked
+	}
+	if err := nd.waitServing(60 * time.Second); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	st, err := nd.client.Status(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%s: status: %v", nd, err)
+	}
+	if !st.Initialized || !st.Locked {
+		nd.unlockedWith = "(not locked)"
+		return nil
+	}
+	var errs []string
+	for i := len(shown) - 1; i >= 0; i-- {
+		ok, msg := tryUnlock(nd.socket, shown[i])
+		if ok {
+			nd.unlockedWith = shown[i].label
+			return nil
+		}
+		errs = append(errs, shown[i].label+": "+firstLine(msg))
+	}
+	return fmt.Errorf("%s unlocks with none of the %d keys shown:\n%s\n%s", nd, len(shown), strings.Join(errs, "\n"), tail(nd.logPath, 20))
+}
+
+// newestKey is the key a restarted node needs now: the newest shown, or
+// nil with autolock off.
+func (f *fleet) newestKey() *cred {
+	if !f.autolock || len(f.shown) == 0 {
+		return nil
+	}
+	return &f.shown[len(f.shown)-1]
+}
+
+func (f *fleet) newestLabel() string {
+	if k := f.newestKey(); k != nil {
+		return k.label
+	}
+	return "none (autolock off)"
+}
+
+// restartVerified stops every node in turn, runs vault-rafttool verify on
+// its state dir with the newest key shown, starts it and unlocks it with
+// that key; then the cluster must serve again.
+func (f *fleet) restartVerified(label string) {
+	f.t.Helper()
+	if f.rt == nil {
+		f.rt = buildRafttool(f.t)
+	}
+	for _, nd := range f.nodes {
+		restartVerified(f.t, f.rt, nd, f.newestKey(), fmt.Sprintf("%s: %s", label, nd))
+		if err := f.waitHealthy(60 * time.Second); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// verify runs vault-rafttool verify on a stopped node's state dir with the
+// newest key shown.
+func (f *fleet) verify(nd *node, label string) {
+	f.t.Helper()
+	if f.rt == nil {
+		f.rt = buildRafttool(f.t)
+	}
+	verifyState(f.t, f.rt, nd.daemon, f.newestKey(), fmt.Sprintf("%s: %s", label, nd))
+}
+
+// relaunch starts a node a scenario killed; with autolock on it also waits
+// for it and unlocks it, so that it takes part in what follows.
+func (f *fleet) relaunch(nd *node) error {
+	if err := nd.launch(); err != nil {
+		return err
+	}
+	if !f.autolock {
+		return nil
+	}
+	if err := nd.waitServing(60 * time.Second); err != nil {
+		return err
+	}
+	return f.unlock(nd)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,18 +53,37 @@ func shownCreds(out, label string) []cred {
 // unlockWith gives a locked manager one credential; true if it unlocked.
 func unlockWith(t *testing.T, d *daemon, c cred) (bool, string) {
 	t.Helper()
+	return tryUnlock(d.socket, c)
+}
+
+// tryUnlock runs `vault unlock` on a manager's socket with one credential
+// (each share in turn up to the threshold); true if it is unlocked after.
+func tryUnlock(socket string, c cred) (bool, string) {
 	if c.key != "" {
-		r := d.vaultIn([]byte(c.key), "unlock")
-		return r.code == 0 && !isLocked(t, d), r.stderr
+		r := runVault(socket, []byte(c.key), "unlock")
+		return r.code == 0 && !lockedAt(socket), r.stderr
 	}
 	var last result
 	for _, s := range c.shares[:c.threshold] {
-		last = d.vaultIn([]byte(s), "unlock")
+		last = runVault(socket, []byte(s), "unlock")
 		if last.code != 0 {
 			return false, last.stderr
 		}
 	}
-	return !isLocked(t, d), last.stderr
+	return !lockedAt(socket), last.stderr
+}
+
+// lockedAt reports whether the manager on socket says it is locked (true
+// if it does not answer).
+func lockedAt(socket string) bool {
+	r := runVault(socket, nil, "status", "--format", "json")
+	var s struct {
+		Locked bool `json:"Locked"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil {
+		return true
+	}
+	return s.Locked
 }
 
 // unlockShown unlocks a locked manager with some key the operator was
@@ -115,12 +135,30 @@ var (
 // TestKEKChangeCrash kills managers with SIGKILL at random offsets into
 // KEK changes (unlock-key rotation, autolock on and off, a Shamir re-split)
 // on three managers and on two, the coordinating manager among them. After
-// each trial the killed managers restart and unlock with a key the operator
-// was shown, running the command again finishes the change, and every
-// acknowledged secret reads back on every manager. VAULT_KEK_TRIALS sets
-// the trials per cluster size, VAULT_KEK_SEED the seed.
+// each trial the checks of kekTrials.settle hold. VAULT_KEK_TRIALS sets the
+// trials per cluster size, VAULT_KEK_SEED the seed.
 func TestKEKChangeCrash(t *testing.T) {
-	trials := envInt(t, "VAULT_KEK_TRIALS", 4)
+	trials, seed := kekTrialParams(t, 3)
+	for _, n := range []int{3, 2} {
+		t.Run(fmt.Sprintf("%d-managers", n), func(t *testing.T) {
+			var ms []kekManager
+			for _, d := range startCluster(t, n) {
+				ms = append(ms, d)
+			}
+			k := newKEKTrials(t, ms, seed+uint64(n))
+			for trial := range trials {
+				k.crashTrial(trial)
+			}
+			k.finish()
+		})
+	}
+}
+
+// kekTrialParams reads VAULT_KEK_TRIALS (trials per cluster size, def if
+// unset) and VAULT_KEK_SEED (default: random, logged).
+func kekTrialParams(t *testing.T, def int) (int, uint64) {
+	t.Helper()
+	trials := envInt(t, "VAULT_KEK_TRIALS", def)
 	seed := uint64(time.Now().UnixNano() % 1_000_000_000)
 	if s := os.Getenv("VAULT_KEK_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -130,139 +168,248 @@ func TestKEKChangeCrash(t *testing.T) {
 		seed = v
 	}
 	t.Logf("seed %d (VAULT_KEK_SEED=%d repeats it), %d trials per cluster size", seed, seed, trials)
-	for _, n := range []int{3, 2} {
-		t.Run(fmt.Sprintf("%d-managers", n), func(t *testing.T) {
-			runKEKTrials(t, n, trials, seed+uint64(n))
-		})
+	return trials, seed
+}
+
+// kekManager is a manager the KEK-change trials fault and restart: a
+// daemon on loopback, or a node in a network namespace of its own.
+type kekManager interface {
+	base() *daemon
+	start() // starts it and waits until it serves its socket
+	stop()  // SIGTERM and a clean exit
+	kill()
+	allLogs() string
+}
+
+func (d *daemon) base() *daemon { return d }
+
+func (d *daemon) allLogs() string {
+	if d.logs == nil {
+		return strings.Join(d.earlier, "")
+	}
+	return strings.Join(append(d.earlier, d.logs.String()), "")
+}
+
+func (n *node) allLogs() string { return n.log() }
+
+// kekTrials runs KEK changes against a cluster, one fault each, and checks
+// after each what an operator relies on: the keys shown, the secrets
+// acknowledged, the files on every manager.
+type kekTrials struct {
+	t        *testing.T
+	ms       []kekManager
+	ds       []*daemon
+	rng      *rand.Rand
+	rt       *rafttool
+	shown    []cred
+	autolock bool
+	acked    map[string]int
+	counts   map[string]int
+}
+
+func newKEKTrials(t *testing.T, ms []kekManager, seed uint64) *kekTrials {
+	k := &kekTrials{t: t, ms: ms, rng: rand.New(rand.NewPCG(seed, 0x4b454b)), rt: buildRafttool(t),
+		acked: map[string]int{}, counts: map[string]int{}}
+	for _, m := range ms {
+		k.ds = append(k.ds, m.base())
+	}
+	return k
+}
+
+// begin writes a secret the trial must keep and draws the change to run.
+func (k *kekTrials) begin(trial int) kekOp {
+	t, rng, n := k.t, k.rng, len(k.ms)
+	name := fmt.Sprintf("kek%d", trial)
+	data := []byte(fmt.Sprintf("CANARY-VALUE-kek-%d-%d", trial, rng.Uint64()))
+	retryTransient(t, "create "+name, func() result { return k.ds[rng.IntN(n)].vaultIn(data, "secret", "create", name, "-") }, "already exists")
+	k.acked[name] = len(data)
+	if !k.autolock {
+		return opOn
+	}
+	return []kekOp{opRotate, opReshare, opOff}[rng.IntN(3)]
+}
+
+// crashTrial runs one change and kills the coordinator, another manager,
+// or (on three) two, with SIGKILL at a random offset.
+func (k *kekTrials) crashTrial(trial int) {
+	rng, n, ds := k.rng, len(k.ms), k.ds
+	op := k.begin(trial)
+	coord := rng.IntN(n)
+	victims := []int{coord}
+	if rng.IntN(3) != 0 {
+		victims = []int{(coord + 1 + rng.IntN(n-1)) % n}
+	}
+	if n == 3 && rng.IntN(4) == 0 {
+		victims = append(victims, (victims[0]+1)%n)
+	}
+	offset := time.Duration(rng.IntN(250)) * time.Millisecond
+	note := fmt.Sprintf("trial %d: %s on manager %d, kill -9 of %v at %v", trial, op.name, coord, victims, offset)
+
+	done := make(chan result, 1)
+	go func() { done <- ds[coord].vault(op.args...) }()
+	hold(offset)
+	for _, v := range victims {
+		k.ms[v].kill()
+	}
+	first := <-done
+	k.settle(note, trial, op, coord, first, victims)
+}
+
+// settle checks a trial once its fault ended (first: the command's first
+// run; down: the managers it killed):
+//   - every manager, restarted (the killed ones started), unlocks with a
+//     key the operator was shown, old or new;
+//   - running the command again finishes an interrupted change, showing
+//     the key it showed the first time;
+//   - every manager then holds the same KEK and none of the change's files,
+//     and every acknowledged secret reads back on every manager;
+//   - each manager, stopped, passes vault-rafttool verify with the newest
+//     key shown, and restarted unlocks with it;
+//   - no daemon panicked.
+func (k *kekTrials) settle(note string, trial int, op kekOp, coord int, first result, down []int) {
+	t, n, ds := k.t, len(k.ms), k.ds
+	t.Helper()
+	k.shown = append(k.shown, shownCreds(first.stdout, fmt.Sprintf("trial %d first run", trial))...)
+	note += fmt.Sprintf("; command exit %d %s", first.code, firstLine(first.stderr))
+
+	// Mid-change, every manager comes back with a key shown: the killed
+	// ones start, and if the change may be half done the others restart.
+	for i, m := range k.ms {
+		switch {
+		case slices.Contains(down, i):
+			m.start()
+		case first.code != 0:
+			m.stop()
+			m.start()
+		default:
+			continue
+		}
+		note += fmt.Sprintf("; manager %d unlocked with %s", i, unlockShown(t, ds[i], k.shown))
+	}
+	// Running the command again finishes the change, with the key it
+	// showed the first time.
+	if first.code != 0 {
+		again := finishKEKChange(t, note, ds[(coord+1)%n], op, first)
+		k.shown = append(k.shown, shownCreds(again.stdout, fmt.Sprintf("trial %d second run", trial))...)
+		note += "; finished by running it again"
+		k.counts["resumed"]++
+	}
+	k.autolock = op.autolock
+	k.counts[op.name]++
+	t.Log(note)
+
+	waitKEKSettled(t, ds, k.autolock)
+	for _, d := range ds {
+		for name, size := range k.acked {
+			if got := readBack(t, d, name); got.Size != size {
+				t.Fatalf("%s\nsecret %s on manager %s: size %d, want %d", note, name, d.addr, got.Size, size)
+			}
+		}
+	}
+	var newest *cred
+	if k.autolock {
+		newest = &k.shown[len(k.shown)-1]
+	}
+	for _, m := range k.ms {
+		restartVerified(t, k.rt, m, newest, note)
+	}
+	for i, m := range k.ms {
+		if strings.Contains(m.allLogs(), "panic:") {
+			t.Fatalf("%s\nmanager %d panicked", note, i)
+		}
 	}
 }
 
-func runKEKTrials(t *testing.T, n, trials int, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0x4b454b))
-	ds := startCluster(t, n)
-	var shown []cred
-	autolock := false
-	acked := map[string]int{}
-	counts := map[string]int{}
-	for trial := range trials {
-		name := fmt.Sprintf("kek%d", trial)
-		data := []byte(fmt.Sprintf("CANARY-VALUE-kek-%d-%d", trial, rng.Uint64()))
-		retryTransient(t, "create "+name, func() result { return ds[rng.IntN(n)].vaultIn(data, "secret", "create", name, "-") }, "already exists")
-		acked[name] = len(data)
+// finish logs what the trials did.
+func (k *kekTrials) finish() {
+	k.t.Logf("%d managers: %v, %d keys shown", len(k.ms), k.counts, len(k.shown))
+}
 
-		op := opOn
-		if autolock {
-			op = []kekOp{opRotate, opReshare, opOff}[rng.IntN(3)]
+// finishKEKChange runs an interrupted change's command again through via
+// until it finishes (or says there is nothing to do), for up to 90s, and
+// checks that a resumed change shows the key of the first run.
+func finishKEKChange(t *testing.T, note string, via *daemon, op kekOp, first result) result {
+	t.Helper()
+	var again result
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		again = via.vault(op.args...)
+		if again.code == 0 || strings.Contains(again.stderr, "is already") || time.Now().After(deadline) {
+			break
 		}
-		coord := rng.IntN(n)
-		victims := []int{coord}
-		if rng.IntN(3) != 0 {
-			victims = []int{(coord + 1 + rng.IntN(n-1)) % n}
-		}
-		if n == 3 && rng.IntN(4) == 0 {
-			victims = append(victims, (victims[0]+1)%n)
-		}
-		offset := time.Duration(rng.IntN(250)) * time.Millisecond
-		note := fmt.Sprintf("trial %d: %s on manager %d, kill -9 of %v at %v", trial, op.name, coord, victims, offset)
+		hold(time.Second)
+	}
+	if again.code != 0 && !strings.Contains(again.stderr, "is already") {
+		t.Fatalf("%s\nrunning it again does not finish the change: %s", note, again)
+	}
+	a, f := shownCreds(again.stdout, ""), shownCreds(first.stdout, "")
+	if len(f) > 0 && len(a) > 0 && strings.Contains(again.stdout, "Continuing") &&
+		(f[0].key != a[0].key || strings.Join(f[0].shares, ",") != strings.Join(a[0].shares, ",")) {
+		t.Fatalf("%s\nthe resumed change shows another key:\nfirst: %s\nagain: %s", note, first.stdout, again.stdout)
+	}
+	return again
+}
 
-		done := make(chan result, 1)
-		go func() { done <- ds[coord].vault(op.args...) }()
-		hold(offset)
-		for _, v := range victims {
-			ds[v].kill()
-		}
-		first := <-done
-		shown = append(shown, shownCreds(first.stdout, fmt.Sprintf("trial %d first run", trial))...)
-		note += fmt.Sprintf("; command exit %d %s", first.code, firstLine(first.stderr))
-
-		// The killed managers come back and unlock with a key shown.
-		for _, v := range victims {
-			ds[v].start()
-			note += fmt.Sprintf("; manager %d unlocked with %s", v, unlockShown(t, ds[v], shown))
-		}
-		// Running the command again finishes the change, with the key it
-		// showed the first time.
-		if first.code != 0 {
-			via := ds[(coord+1)%n]
-			var again result
-			deadline := time.Now().Add(90 * time.Second)
-			for {
-				again = via.vault(op.args...)
-				if again.code == 0 || strings.Contains(again.stderr, "is already") || time.Now().After(deadline) {
-					break
-				}
-				hold(time.Second)
-			}
-			if again.code != 0 && !strings.Contains(again.stderr, "is already") {
-				t.Fatalf("%s\nrunning it again does not finish the change: %s", note, again)
-			}
-			again2 := shownCreds(again.stdout, fmt.Sprintf("trial %d second run", trial))
-			if firstKeys := shownCreds(first.stdout, ""); len(firstKeys) > 0 && len(again2) > 0 &&
-				strings.Contains(again.stdout, "Continuing") &&
-				(firstKeys[0].key != again2[0].key || strings.Join(firstKeys[0].shares, ",") != strings.Join(again2[0].shares, ",")) {
-				t.Fatalf("%s\nthe resumed change shows another key:\nfirst: %s\nagain: %s", note, first.stdout, again.stdout)
-			}
-			shown = append(shown, again2...)
-			note += "; finished by running it again"
-			counts["resumed"]++
-		}
-		autolock = op.autolock
-		counts[op.name]++
-		t.Log(note)
-
-		// Every manager on the same KEK, unlocked, and every secret there.
-		waitFor(t, "every manager on the same KEK version, with the change's files gone", 60*time.Second, func() bool {
-			v := kekVersion(t, ds[0])
-			for _, d := range ds {
-				if isLocked(t, d) || kekVersion(t, d) != v || !kekFilesDone(d, autolock) {
-					return false
-				}
-			}
-			return true
-		})
+// waitKEKSettled waits until every manager is unlocked, on the same KEK
+// version, without the files of a change in progress.
+func waitKEKSettled(t *testing.T, ds []*daemon, autolock bool) {
+	t.Helper()
+	waitFor(t, "every manager on the same KEK version, with the change's files gone", 60*time.Second, func() bool {
+		v := kekVersion(t, ds[0])
 		for _, d := range ds {
-			for name, size := range acked {
-				if got := readBack(t, d, name); got.Size != size {
-					t.Fatalf("%s\nsecret %s on manager %s: size %d, want %d", note, name, d.addr, got.Size, size)
-				}
+			if isLocked(t, d) || kekVersion(t, d) != v || !kekFilesDone(d, autolock) {
+				return false
 			}
 		}
-		// The newest key shown is the one a restarted manager needs now.
-		if autolock {
-			d := ds[rng.IntN(n)]
-			restart(d)
-			if ok, msg := unlockWith(t, d, shown[len(shown)-1]); !ok {
-				t.Fatalf("%s\nafter the change a restarted manager refuses the newest key shown: %s", note, msg)
-			}
-		}
-	}
-	for _, d := range ds {
-		if strings.Contains(strings.Join(append(d.earlier, d.logs.String()), ""), "panic:") {
-			t.Fatalf("manager %s panicked", d.addr)
-		}
-	}
-	t.Logf("%d managers: %d trials %v, %d keys shown", n, trials, counts, len(shown))
+		return true
+	})
+}
 
-	// vault-rafttool verify opens every manager's files with the key the
-	// operator holds now (a whole key: the tool takes no shares).
-	var args []string
-	if autolock {
-		if shown[len(shown)-1].key == "" {
-			shown = append(shown, shownCreds(must(t, ds[0].vault("unlock-key", "--rotate")).stdout, "final rotation")...)
+// restartVerified stops a manager, runs vault-rafttool verify on its state
+// dir with key (nil: autolock is off, the KEK file opens it), starts it
+// again and unlocks it with key.
+func restartVerified(t *testing.T, rt *rafttool, m kekManager, key *cred, note string) {
+	t.Helper()
+	d := m.base()
+	m.stop()
+	verifyState(t, rt, d, key, note)
+	m.start()
+	if key == nil {
+		if isLocked(t, d) {
+			t.Fatalf("%s\nmanager %s starts locked with autolock off", note, d.addr)
 		}
-		keyFile := filepath.Join(t.TempDir(), "unlock-key")
-		if err := os.WriteFile(keyFile, []byte(shown[len(shown)-1].key+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = []string{"--unlock-key-file", keyFile}
+		return
 	}
-	rt := buildRafttool(t)
-	for _, d := range ds {
-		d.stop()
-		r := rt.run(t, nil, append(append([]string{"-d", d.stateDir}, args...), "verify")...)
-		if r.code != 0 || !strings.Contains(r.stdout, "No integrity failures.") {
-			t.Fatalf("vault-rafttool verify on manager %s: %s", d.addr, r)
+	if ok, msg := unlockWith(t, d, *key); !ok {
+		t.Fatalf("%s\nafter the change, restarted manager %s refuses the newest key shown (%s): %s", note, d.addr, key.label, msg)
+	}
+}
+
+// verifyState runs vault-rafttool verify on a stopped manager's state dir
+// with key: a whole key, or as many of its shares as the threshold (nil:
+// autolock is off, the KEK file opens it).
+func verifyState(t *testing.T, rt *rafttool, d *daemon, key *cred, note string) {
+	t.Helper()
+	var args []string
+	if key != nil {
+		dir := t.TempDir()
+		write := func(name, text string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(text+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
 		}
+		if key.key != "" {
+			args = []string{"--unlock-key-file", write("key", key.key)}
+		}
+		for i, s := range key.shares[:min(len(key.shares), key.threshold)] {
+			args = append(args, "--unlock-share-file", write(fmt.Sprintf("share%d", i), s))
+		}
+	}
+	r := rt.run(t, nil, append(append([]string{"-d", d.stateDir}, args...), "verify")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "No integrity failures.") {
+		t.Fatalf("%s\nvault-rafttool verify on manager %s: %s", note, d.addr, r)
 	}
 }
 

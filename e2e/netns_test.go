@@ -232,6 +232,8 @@ type node struct {
 	client  *api.Client
 	paused  bool
 	down    bool // killed by the test: not running on purpose
+
+	unlockedWith string // the label of the key shown that unlocked it last
 }
 
 // newNode prepares a daemon: a host on tn when tn is not nil, else loopback.
@@ -418,6 +420,14 @@ type fleet struct {
 	net   *testnet // nil on loopback
 	nodes []*node
 	extra []string
+
+	// KEK changes: the keys shown so far (a node that restarts locked
+	// unlocks with one), the setting now, whether the running schedule
+	// changed the KEK, and the tool that verifies the state dirs.
+	shown      []cred
+	autolock   bool
+	kekChanged bool
+	rt         *rafttool
 }
 
 // newFleet starts n daemons (on a testnet when namespaces work, else on
@@ -485,6 +495,13 @@ func (f *fleet) healAll() error {
 	for _, nd := range restarted {
 		if err := nd.waitServing(60 * time.Second); err != nil {
 			return err
+		}
+	}
+	for _, nd := range f.nodes {
+		if nd.running() {
+			if err := f.unlock(nd); err != nil {
+				return err
+			}
 		}
 	}
 	if len(crashed) > 0 {
