@@ -72,13 +72,25 @@ func (n *Node) quorumError(what string) error {
 	if len(members) == 0 {
 		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer", what)
 	}
-	up := len(n.ping(ctx, members))
+	// A locked manager answers but runs no Raft replica: it does not vote.
+	up, locked := 0, 0
+	for _, ps := range n.ping(ctx, members) {
+		if ps.Locked {
+			locked++
+		} else {
+			up++
+		}
+	}
+	lockedNote := ""
+	if locked > 0 {
+		lockedNote = fmt.Sprintf(", %d more locked", locked)
+	}
 	if need := len(members)/2 + 1; up >= need {
-		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer in time, though %d of %d managers are reachable", what, up, len(members)).
+		return api.Errorf(api.CodeUnavailable, "%s: the Raft group did not answer in time, though %d of %d managers are reachable and unlocked%s", what, up, len(members), lockedNote).
 			WithHint("a leader election or a manager catching up may be in progress: retry")
 	}
-	return api.Errorf(api.CodeUnavailable, "no quorum: %d of %d managers reachable (%s needs %d)", up, len(members), what, len(members)/2+1).
-		WithHint("bring managers back or restore their network; requests succeed again by themselves once a quorum is up")
+	return api.Errorf(api.CodeUnavailable, "no quorum: %d of %d managers reachable and unlocked%s (%s needs %d)", up, len(members), lockedNote, what, len(members)/2+1).
+		WithHint("bring managers back or restore their network, and `vault unlock` locked ones; requests succeed again by themselves once a quorum is up")
 }
 
 // cachedMembers reads the membership from this node's own applied state,
