@@ -228,7 +228,7 @@ func printStatus(s *api.Status) error {
 		fmt.Fprintln(os.Stderr, "vault: hint: its replicas are stopped for good; to make this machine a manager again, stop the daemon, move --state-dir aside and run `vault cluster join` with a new token")
 		return nil
 	}
-	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nSecret shards: %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
+	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nShards:       %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
 		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
 	for _, g := range s.StoppedGroups {
 		fmt.Printf("Stopped:      %s (since %s)\n", g.Reason, g.Since.Local().Format(time.DateTime))
