@@ -166,20 +166,13 @@ func (h *health) observe(self string, members []raftsm.Member, found map[string]
 
 // healthLoop runs the checks until stop is closed.
 func (n *Node) healthLoop(stop <-chan struct{}) {
-	t := time.NewTicker(healthInterval)
-	defer t.Stop()
 	var h health
 	defer h.closeTransports()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+	every(stop, healthInterval, func() {
 		for _, e := range n.healthOnce(&h) {
 			n.log.Log(context.Background(), e.level, e.msg, e.attrs...)
 		}
-	}
+	})
 }
 
 func (n *Node) healthOnce(h *health) []healthEvent {

@@ -292,16 +292,7 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 // a node leading a group whose preferred leader (by group number, over the
 // members in join order) is another live manager hands leadership over.
 func (n *Node) balanceLoop(stop <-chan struct{}) {
-	t := time.NewTicker(3 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		n.balanceOnce()
-	}
+	every(stop, 3*time.Second, n.balanceOnce)
 }
 
 func (n *Node) balanceOnce() {

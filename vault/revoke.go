@@ -335,16 +335,7 @@ const removalProbeInterval = 5 * time.Second
 // list only the first manager), its peers refuse its Raft connections and
 // its record never changes again.
 func (n *Node) removalLoop(stop <-chan struct{}) {
-	t := time.NewTicker(removalProbeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		n.probeRemoval()
-	}
+	every(stop, removalProbeInterval, n.probeRemoval)
 }
 
 func (n *Node) probeRemoval() {

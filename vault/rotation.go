@@ -312,14 +312,7 @@ func (n *Node) SetRotationPolicy(ctx context.Context, req *api.RotationPolicy) e
 
 // rotationLoop rotates the DEK automatically on the control group's leader.
 func (n *Node) rotationLoop(stop <-chan struct{}) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+	every(stop, 10*time.Second, func() {
 		if reason := n.rotationDue(); reason != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			if _, err := n.RotateDEK(ctx, reason); err != nil {
@@ -327,7 +320,7 @@ func (n *Node) rotationLoop(stop <-chan struct{}) {
 			}
 			cancel()
 		}
-	}
+	})
 }
 
 // rotationDue says why the active DEK must rotate now ("" if not). Only the

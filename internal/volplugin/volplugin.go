@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
 )
 
 // Mounter mounts and unmounts secrets; *vault.Node is one.
@@ -435,34 +436,9 @@ func (p *Plugin) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(p.cfg.StateFile, b, 0o600); err != nil {
+	if err := statedir.WriteFileAtomic(p.cfg.StateFile, b, 0o600); err != nil {
 		p.log.Warn("recording docker volumes", "err", err)
 		return fmt.Errorf("record volumes: %v", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
