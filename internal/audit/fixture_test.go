@@ -1,3 +1,5 @@
+//go:build fixtures
+
 package audit
 
 import (
@@ -14,13 +16,13 @@ var fixtureDir = flag.String("audit.fixture", "", "write the files of cmd/vault/
 
 // TestCLIFixture writes the logs and keys that the CLI script
 // cmd/vault/testdata/script/audit.txt embeds, when the record format
-// changes: go test ./internal/audit -run TestCLIFixture -audit.fixture DIR,
+// changes: go test -tags fixtures ./internal/audit -run TestCLIFixture -audit.fixture DIR,
 // then replace the script's files with DIR's (and its expected line, byte
 // and hash values).
 func TestCLIFixture(t *testing.T) {
 	dir := *fixtureDir
 	if dir == "" {
-		t.Skip("-audit.fixture not given")
+		t.Fatal("give -audit.fixture DIR: the directory to write the fixture files into")
 	}
 	s := sha256.Sum256([]byte("fixture cluster"))
 	k, _ := NewKeys(s[:])
