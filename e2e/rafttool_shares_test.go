@@ -9,7 +9,8 @@ import (
 
 // TestRafttoolShares: a locked manager whose unlock key is split into
 // shares is read offline with its shares; after a re-split a share of the
-// previous split is refused as such before anything is combined.
+// previous split is refused as such before anything is combined, by the
+// daemon's unlock as by the tool.
 func TestRafttoolShares(t *testing.T) {
 	d := newDaemon(t)
 	d.start()
@@ -20,6 +21,14 @@ func TestRafttoolShares(t *testing.T) {
 	if len(old) != 3 || len(cur) != 3 || !strings.HasPrefix(cur[0], "VLTSHR-2-") {
 		t.Fatalf("shares: %q, %q", old, cur)
 	}
+	// The daemon refuses a share of the previous split at once, keeps
+	// none of it, and still unlocks with the current shares.
+	must(t, d.vault("lock", "--force"))
+	mustFail(t, d.vaultIn([]byte(old[0]+"\n"), "unlock"), "is from a previous split", "give shares of the newest split")
+	if out := must(t, d.vaultIn([]byte(cur[0]+"\n"), "unlock")).stdout; !strings.Contains(out, "1 of 2") {
+		t.Fatalf("after the first current share: %q", out)
+	}
+	must(t, d.vaultIn([]byte(cur[1]+"\n"), "unlock"))
 	d.stop()
 	rt := buildRafttool(t)
 	dir := t.TempDir()

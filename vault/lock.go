@@ -45,6 +45,19 @@ func storedKeyrings(store *raftsm.Store, st *statedir.Node) []*keys.WrappedKeyri
 	return out
 }
 
+// keyChecks returns the key check values of the KEKs the keyrings are
+// wrapped under (both during a KEK change).
+func keyChecks(rings []*keys.WrappedKeyring) [][]byte {
+	var out [][]byte
+	for _, w := range rings {
+		out = append(out, w.KEKCheck)
+		if w.HasNext() {
+			out = append(out, w.NextKEKCheck)
+		}
+	}
+	return out
+}
+
 // Unlock takes an unlock key, or one Shamir share at a time, and brings a
 // locked node up: it derives the KEK, checks it against the keyring, and
 // starts the replicas, which catch up on what they missed.
@@ -65,6 +78,9 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 	if strings.HasPrefix(strings.TrimSpace(text), "VLTSHR-") {
 		if lk.shares == nil {
 			lk.shares = &keys.ShareSet{}
+			// A share of a previous split is refused at once, not after
+			// the threshold is reached with a key that opens nothing.
+			lk.shares.ExpectSplits(keyChecks(storedKeyrings(store, st))...)
 		}
 		have, need, err := lk.shares.Add(text)
 		if err != nil {
