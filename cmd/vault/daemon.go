@@ -139,7 +139,7 @@ func devCommand() *cli.Command {
 		Flags: []cli.Flag{
 			shardsFlag(),
 			&cli.StringFlag{Name: "listen-addr", Usage: "Raft listen address HOST:PORT (default: a free port on 127.0.0.1)"},
-			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: the Raft port + 1)"},
+			&cli.StringFlag{Name: "api-addr", Usage: "manager API listen address HOST:PORT (default: a free port on the Raft address's host)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines"},
 		},
 		Action: func(c *cli.Context) error {
@@ -149,13 +149,20 @@ func devCommand() *cli.Command {
 			if err := checkShards(c); err != nil {
 				return err
 			}
-			listen := c.String("listen-addr")
-			if listen == "" {
-				port, err := freePort()
+			// Free ports for what was not given: the API's is checked too,
+			// not taken as the Raft port + 1 (which another program may hold).
+			listen, apiAddr := c.String("listen-addr"), c.String("api-addr")
+			if listen == "" || apiAddr == "" {
+				ports, err := freePorts(2)
 				if err != nil {
 					return err
 				}
-				listen = fmt.Sprintf("127.0.0.1:%d", port)
+				if listen == "" {
+					listen = fmt.Sprintf("127.0.0.1:%d", ports[0])
+				}
+				if apiAddr == "" {
+					apiAddr = fmt.Sprintf("%s:%d", hostOf(listen), ports[1])
+				}
 			}
 			dir, err := os.MkdirTemp("", "vault-dev-")
 			if err != nil {
@@ -170,7 +177,7 @@ func devCommand() *cli.Command {
 				StateDir:   filepath.Join(dir, "state"),
 				SocketPath: sock,
 				ListenAddr: listen,
-				APIAddr:    c.String("api-addr"),
+				APIAddr:    apiAddr,
 				Logger:     newLogger(c.Bool("debug")),
 			}
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
@@ -188,13 +195,26 @@ func devCommand() *cli.Command {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns n distinct ports free on 127.0.0.1 now.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
+}
+
+// hostOf is the host of a HOST:PORT address, or 127.0.0.1 if it has none.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" {
+		return h
+	}
+	return "127.0.0.1"
 }
 
 func statusCommand() *cli.Command {

@@ -43,14 +43,11 @@ func TestDaemonObservabilityFlags(t *testing.T) {
 // have leaders, not ready and locked after a lock.
 func TestNodeMetricsAdapter(t *testing.T) {
 	dir := t.TempDir()
-	raft, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	raft, apiPort := ports[0], ports[1]
 	cfg := vault.Config{
 		StateDir:   filepath.Join(dir, "state"),
 		SocketPath: filepath.Join(dir, "vault.sock"),
