@@ -222,7 +222,7 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 	for id := range lockedPeers(ctx, rec.Members, live) {
 		found[id] = peerLocked
 	}
-	n.healthSeen(found)
+	n.healthSeen(rec.Members, found)
 	leaders := map[uint64]uint64{}
 	for _, shard := range statedir.AllShards(rec.Shards) {
 		leader, _, ok, err := r.host().GetLeaderID(shard)

@@ -33,7 +33,7 @@ const caughtUpTimeout = time.Second
 
 // fsyncProbeInterval is how often the fsync probe writes a page next to the
 // Raft log (metrics.ProbeFsync).
-const fsyncProbeInterval = 5 * time.Second
+const fsyncProbeInterval = time.Second
 
 // metricsCache is what metricsLoop last read of a running node. Its mutex
 // is a leaf.
@@ -140,14 +140,16 @@ func (n *Node) countUnlock(err *error) {
 	}
 }
 
-// healthSeen records which peers the health check found ready.
-func (n *Node) healthSeen(found map[string]peerState) {
+// healthSeen records which members the health check found ready (absent
+// from found: no answer).
+func (n *Node) healthSeen(members []raftsm.Member, found map[string]peerState) {
 	if n.metrics() == nil {
 		return
 	}
-	peers := make(map[string]bool, len(found))
-	for id, s := range found {
-		peers[id] = s == peerReady
+	peers := make(map[string]bool, len(members))
+	for _, m := range members {
+		s, ok := found[m.NodeID]
+		peers[m.NodeID] = ok && s == peerReady
 	}
 	n.mcache.mu.Lock()
 	n.mcache.peers = peers
