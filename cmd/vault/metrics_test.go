@@ -168,4 +168,26 @@ func TestNodeMetrics(t *testing.T) {
 	}
 	waitReady(503, "locked")
 	wantMetrics("vaultd_locked 1", "vaultd_running 0")
+
+	// A wrong unlock key is counted; a request refused while locked is
+	// counted under its route with the refusal's status.
+	if _, err := n.Unlock(ctx, "not-a-key"); err == nil {
+		t.Fatal("unlock with a wrong key succeeded")
+	}
+	if _, err := c.Secrets(ctx); err == nil {
+		t.Fatal("a locked node listed secrets")
+	}
+	_, text = get("/metrics")
+	if !strings.Contains(text, "\nvaultd_unlock_attempts_failed_total 1\n") {
+		t.Error("/metrics does not count the failed unlock")
+	}
+	refused := false
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "vaultd_requests_total{") && strings.Contains(l, `route="GET /v1/secrets"`) && !strings.Contains(l, `code="200"`) {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Error("/metrics does not count the request refused while locked")
+	}
 }
