@@ -253,6 +253,12 @@ func TestPrometheus(t *testing.T) {
 	p.waitValue(fmt.Sprintf(`vaultd_requests_total{instance=%q,route="POST /v1/secrets",code="200"}`, maddrs[0]), fmt.Sprint(writes))
 	p.waitValue(`sum(vaultd_raft_proposals_pending)`, "0")
 	p.waitAtLeast(`count(vaultd_peer_round_trip_time_seconds_count > 0)`, 6)
+	// The managers' status calls to each other are counted under their
+	// route; no request fell outside the route list.
+	p.waitAtLeast(`sum(vaultd_requests_total{route="GET /v1/peer/status",code="200"})`, 6)
+	if other := p.query(`vaultd_requests_total{route="other"}`); len(other) > 0 {
+		t.Errorf("requests counted under route other: %+v", other)
+	}
 	p.waitAtLeast(`sum(vaultd_logdb_fsync_duration_seconds_count)`, 3)
 
 	// kill -9 the control group's leader: the other two see a leader
