@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,38 @@ func (p *prometheusServer) waitValue(q, want string) {
 	}
 }
 
+// number runs an instant query with one numeric result.
+func (p *prometheusServer) number(q string) float64 {
+	p.t.Helper()
+	r := p.query(q)
+	if len(r) != 1 {
+		p.t.Fatalf("%s: want one result, got %+v", q, r)
+	}
+	v, err := strconv.ParseFloat(r[0].value(), 64)
+	if err != nil {
+		p.t.Fatalf("%s: %v", q, err)
+	}
+	return v
+}
+
+// waitAtLeast polls q until its single result is at least want.
+func (p *prometheusServer) waitAtLeast(q string, want float64) {
+	p.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		last := p.query(q)
+		if len(last) == 1 {
+			if v, err := strconv.ParseFloat(last[0].value(), 64); err == nil && v >= want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s >= %v; last result: %+v", q, want, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 func httpGet(t *testing.T, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
@@ -195,6 +229,61 @@ func TestPrometheus(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rules); err != nil || len(rules.Data.Groups) != 1 || len(rules.Data.Groups[0].Rules) != 8 {
 		t.Errorf("prometheus did not load the 8 shipped rules: %v\n%s", err, body)
 	}
+
+	// One leader per group (the control group and two secret groups),
+	// every replica knows it, and no alert fires on a healthy cluster.
+	p.waitValue(`count(sum by (group) (vaultd_raft_is_leader) == 1)`, "3")
+	p.waitValue(`count(vaultd_raft_has_leader == 1)`, "9")
+	p.waitValue(`count(vaultd_raft_caught_up == 1)`, "9")
+	p.waitValue(`count(vaultd_dek_active_version == 1)`, "3")
+	if firing := p.query(`ALERTS{alertstate="firing"}`); len(firing) > 0 {
+		t.Errorf("alerts firing on a healthy cluster: %+v", firing)
+	}
+
+	// Writes: the proposals this manager made, the entries every manager
+	// applied and the requests by route rise by what was written.
+	const writes = 20
+	committed := p.number(`sum(vaultd_raft_proposals_committed_total)`)
+	applied := p.number(`sum(vaultd_raft_proposals_applied_total)`)
+	for i := range writes {
+		must(t, ds[0].vaultIn([]byte("v"), "secret", "create", fmt.Sprintf("prom-%d", i), "-"))
+	}
+	p.waitAtLeast(`sum(vaultd_raft_proposals_committed_total)`, committed+writes)
+	p.waitAtLeast(`sum(vaultd_raft_proposals_applied_total)`, applied+3*writes)
+	p.waitValue(fmt.Sprintf(`vaultd_requests_total{instance=%q,route="POST /v1/secrets",code="200"}`, maddrs[0]), fmt.Sprint(writes))
+	p.waitValue(`sum(vaultd_raft_proposals_pending)`, "0")
+	p.waitAtLeast(`count(vaultd_peer_round_trip_time_seconds_count > 0)`, 6)
+	// The managers' status calls to each other are counted under their
+	// route; no request fell outside the route list.
+	p.waitAtLeast(`sum(vaultd_requests_total{route="GET /v1/peer/status",code="200"})`, 6)
+	if other := p.query(`vaultd_requests_total{route="other"}`); len(other) > 0 {
+		t.Errorf("requests counted under route other: %+v", other)
+	}
+	p.waitAtLeast(`sum(vaultd_logdb_fsync_duration_seconds_count)`, 3)
+
+	// kill -9 the control group's leader: the other two see a leader
+	// change and elect one of them, and the quorum-at-risk alert fires.
+	leaders := p.query(`vaultd_raft_is_leader{group="1"} == 1`)
+	if len(leaders) != 1 {
+		t.Fatalf("control group leaders: %+v", leaders)
+	}
+	killed := slices.Index(maddrs, leaders[0].Metric["instance"])
+	if killed < 0 {
+		t.Fatalf("leader %q is not one of %v", leaders[0].Metric["instance"], maddrs)
+	}
+	survivors := fmt.Sprintf(`instance!=%q`, maddrs[killed])
+	killedID := nodeID(t, ds[killed])
+	changes := p.number(fmt.Sprintf(`sum(vaultd_raft_leader_changes_seen_total{group="1",%s})`, survivors))
+	ds[killed].kill()
+	p.waitValue(fmt.Sprintf(`up{instance=%q}`, maddrs[killed]), "0")
+	p.waitAtLeast(fmt.Sprintf(`sum(vaultd_raft_leader_changes_seen_total{group="1",%s})`, survivors), changes+2)
+	p.waitValue(fmt.Sprintf(`count(vaultd_raft_is_leader{group="1",%s} == 1)`, survivors), "1")
+	p.waitValue(fmt.Sprintf(`count(vaultd_peer_reachable{peer=%q} == 0)`, killedID), "2")
+	// Both survivors, each of the three groups.
+	p.waitValue(`count(ALERTS{alertname="VaultdQuorumAtRisk",alertstate="firing"})`, "6")
+	ds[killed].start()
+	p.waitValue(`count(sum by (group) (vaultd_raft_is_leader) == 1)`, "3")
+	p.waitValue(`absent(ALERTS{alertname="VaultdQuorumAtRisk"})`, "1")
 
 	// Lock one manager: Prometheus sees it locked, /readyz says why.
 	must(t, ds[0].vault("cluster", "update", "--autolock=true"))

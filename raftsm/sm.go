@@ -29,6 +29,9 @@ type Hooks struct {
 	// updated, re-sealed or removed secrets was committed, with their ids,
 	// so the node can refresh what it serves from them. It must not block.
 	SecretsChanged func(shard uint64, ids []string)
+	// Observer (optional) is told of applies, opened entries and
+	// snapshots, for metrics (observe.go).
+	Observer Observer
 	// ReplicaFailed (optional) is called once when the replica meets an
 	// entry or a snapshot it cannot open and stops applying (see
 	// ErrReplicaFailed). The node should stop the replica. It must not
@@ -141,6 +144,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		failedResults(entries)
 		return entries, nil
 	}
+	start := observeStart()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var keyrings [][]byte
@@ -167,6 +171,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				applied = entries[:i]
 				break
 			}
+			s.observeOpened(kv)
 			res, err := a.apply(c, kv, e.Index)
 			if err != nil {
 				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
@@ -201,6 +206,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		}
 		a.commitIndex()
 		s.applied = last
+		s.observeApplied(len(applied), start)
 		return nil
 	})
 	if err != nil {

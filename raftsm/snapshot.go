@@ -61,9 +61,11 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 
 // SaveSnapshot streams the prepared view, sealed under the active DEK. It is
 // only called to send a snapshot to another replica (or to export one).
-func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan struct{}) error {
+func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan struct{}) (err error) {
 	p := ctx.(*preparedSnapshot)
 	defer p.snap.Close()
+	w, observed := s.observeSave(w)
+	defer func() { observed(err) }()
 	k, err := s.hooks.SnapshotKey()
 	if err != nil {
 		return err
@@ -230,7 +232,9 @@ func (sr *SnapshotReader) bad(err error) error {
 // RecoverFromSnapshot replaces the shard's state with a received stream. The
 // stream is written into the next generation and becomes live only after the
 // whole stream authenticated; on any error the live state is untouched.
-func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) error {
+func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) (err error) {
+	r, observed := s.observeRecover(r)
+	defer func() { observed(err) }()
 	s.mu.RLock()
 	old := s.gen
 	s.mu.RUnlock()

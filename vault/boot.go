@@ -189,6 +189,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 	go n.removalLoop(r.stop)
 	go n.healthLoop(r.stop)
 	go n.rotationLoop(r.stop)
+	go n.metricsLoop(r)
 	// Restarted during a KEK change: take its next KEK from the record
 	// once the control group has caught up.
 	go n.adoptKEKChangeLater(r.stop)

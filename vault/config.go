@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+
+	"github.com/vaultd/vault/internal/metrics"
 )
 
 // Config configures a node. Validate fills defaults.
@@ -26,6 +28,11 @@ type Config struct {
 	// mutex profiles, for `go tool pprof`. Profiles hold stack traces and
 	// sizes, never memory contents.
 	Pprof bool
+
+	// Metrics (nil: off) is fed as the node runs: requests, proposals,
+	// applies, leader changes, seals, peer round trips, and the state
+	// CollectState reports (vault/metrics.go).
+	Metrics *metrics.Metrics
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

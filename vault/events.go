@@ -4,12 +4,15 @@ import (
 	"log/slog"
 
 	"github.com/lni/dragonboat/v4/raftio"
+
+	"github.com/vaultd/vault/internal/metrics"
 )
 
 // events turns the Raft events an operator cares about into log lines.
 // Dragonboat calls these from one goroutine: they must not block.
 type events struct {
 	log *slog.Logger
+	m   *metrics.Metrics // nil: off
 }
 
 var (
@@ -18,6 +21,7 @@ var (
 )
 
 func (e events) LeaderUpdated(i raftio.LeaderInfo) {
+	e.m.LeaderChanged(i.ShardID, i.LeaderID)
 	if i.LeaderID != 0 {
 		e.log.Debug("group leader", "shard", i.ShardID, "leader_replica", i.LeaderID, "term", i.Term)
 	}

@@ -202,7 +202,9 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			defer cancel()
 			var ps peerStatus
+			start := time.Now()
 			if err := httpsDo(cctx, tr, m.APIAddr, "GET", "/v1/peer/status", nil, &ps); err == nil && ps.NodeID == m.NodeID {
+				n.metrics().PeerRoundTrip(m.NodeID, time.Since(start))
 				mu.Lock()
 				live[m.NodeID] = &ps
 				mu.Unlock()
@@ -220,6 +222,7 @@ func (n *Node) healthOnce(h *health) []healthEvent {
 	for id := range lockedPeers(ctx, rec.Members, live) {
 		found[id] = peerLocked
 	}
+	n.healthSeen(rec.Members, found)
 	leaders := map[uint64]uint64{}
 	for _, shard := range statedir.AllShards(rec.Shards) {
 		leader, _, ok, err := r.host().GetLeaderID(shard)

@@ -61,7 +61,7 @@ func keyChecks(rings []*keys.WrappedKeyring) [][]byte {
 // Unlock takes an unlock key, or one Shamir share at a time, and brings a
 // locked node up: it derives the KEK, checks it against the keyring, and
 // starts the replicas, which catch up on what they missed.
-func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, error) {
+func (n *Node) Unlock(ctx context.Context, text string) (_ *api.UnlockResponse, err error) {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
 	n.mu.Lock()
@@ -74,6 +74,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		return nil, api.Errorf(api.CodeInvalid, "this node is not locked")
 	}
 	st, store := n.st, lk.store
+	defer n.countUnlock(&err)
 	var key *keys.UnlockKey
 	if strings.HasPrefix(strings.TrimSpace(text), "VLTSHR-") {
 		if lk.shares == nil {

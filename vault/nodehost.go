@@ -33,6 +33,7 @@ func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (
 		KeyringApplied: func(shard uint64, b []byte) { n.keyringApplied(r, shard, b) },
 		SecretsChanged: n.secretsChanged,
 		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
+		Observer:       n.raftObserver(),
 	})
 	if err == nil {
 		err = n.startReplicas(nh, st, create, members, join)

@@ -72,7 +72,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		return struct{}{}, n.compactLocal(r.Context())
 	}))
 	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))
-	p := &peerServer{srv: &http.Server{Handler: mux, ErrorLog: errLog}, ln: ln}
+	p := &peerServer{srv: &http.Server{Handler: n.countRequests(mux, mux), ErrorLog: errLog}, ln: ln}
 	limitPeerServer(p.srv)
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

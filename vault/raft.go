@@ -87,8 +87,9 @@ func (n *Node) nodeHostConfig(st *statedir.Node, tm *tlsMaterial) config.NodeHos
 		RaftAddress:         st.RaftAddr,
 		ListenAddress:       n.cfg.ListenAddr,
 		DeploymentID:        st.DeploymentID,
-		RaftEventListener:   events{n.log},
-		SystemEventListener: events{n.log},
+		RaftEventListener:   events{n.log, n.metrics()},
+		SystemEventListener: events{n.log, n.metrics()},
+		EnableMetrics:       n.metrics() != nil,
 		Expert:              n.expertConfig(st, tm),
 	}
 }
@@ -256,7 +257,9 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	if err != nil {
 		return sm.Result{}, err
 	}
+	n.metrics().Sealed(dek.Version())
 	var res sm.Result
+	n.metrics().ProposalStarted(shard)
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
 		r, err := n.running() // restartRaft may have replaced it
 		if err != nil {
@@ -266,6 +269,7 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
+	n.metrics().ProposalDone(shard, err)
 	if err == nil && res.Value == raftsm.ResultFailed {
 		// Committed, but this manager's replica stopped at an earlier
 		// entry: the other managers apply it, this one cannot say how.

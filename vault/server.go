@@ -43,7 +43,8 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.refuseByPhase(n.routes().ServeMux)}
+	mux := n.routes().ServeMux
+	n.srv = &http.Server{Handler: n.countRequests(mux, n.refuseByPhase(mux))}
 	gated := limitLocalServer(n.srv, ln)
 	go func() {
 		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {

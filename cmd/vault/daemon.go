@@ -61,6 +61,7 @@ func daemonCommand() *cli.Command {
 				SnapshotEntries: c.Uint64("snapshot-entries"),
 				Logger:          log,
 				Pprof:           c.Bool("pprof"),
+				Metrics:         ms.metrics(),
 			}
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,89 +12,11 @@ import (
 	"github.com/vaultd/vault/vault"
 )
 
-// nodeState reads a node's state for /metrics and /readyz through its
-// exported methods. Per-group leadership, DEK age and the event counters
-// need calls inside package vault (docs/monitoring.md, "Wiring"); until
-// they are made, this reports what Status, NodeList and Mounts tell.
-type nodeState struct {
-	n *vault.Node
-}
-
-var (
-	_ metrics.Collector = nodeState{}
-	_ metrics.Readiness = nodeState{}
-)
-
-// nodeListTimeout bounds the cluster read a scrape makes; a scrape without
-// a quorum reports what this manager last applied.
-const nodeListTimeout = 2 * time.Second
-
-func (a nodeState) CollectState() metrics.State {
-	st, _ := a.collect()
-	return st
-}
-
-// collect returns the state and, when known, how many groups have no leader
-// (-1: unknown).
-func (a nodeState) collect() (metrics.State, int) {
-	s := a.n.Status()
-	st := metrics.State{
-		Initialized: s.Initialized,
-		Locked:      s.Locked,
-		Removed:     s.Removed,
-		Running:     s.Initialized && !s.Locked && !s.Removed && s.ActiveDEK != 0,
-	}
-	st.ActiveDEK.Version = s.ActiveDEK
-	for _, m := range a.n.Mounts() {
-		st.Mounts++
-		st.MountedFiles += len(m.Secrets)
-	}
-	leaderless := -1
-	if !st.Running {
-		return st, leaderless
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), nodeListTimeout)
-	defer cancel()
-	nodes, err := a.n.NodeList(ctx)
-	if err != nil {
-		return st, leaderless
-	}
-	led, groups := 0, 0
-	for _, nd := range nodes {
-		led += nd.Leader
-		groups = max(groups, nd.Groups)
-		if !nd.Self {
-			st.Peers = append(st.Peers, metrics.PeerState{ID: nd.ID, Reachable: nd.Status != "unreachable"})
-		}
-	}
-	return st, max(groups-led, 0)
-}
-
-// Readiness is State.Readiness with the groups judged from NodeList's
-// leader counts: every group must have a leader this manager knows.
-func (a nodeState) Readiness() (bool, []string) {
-	st, leaderless := a.collect()
-	for _, g := range a.n.Status().StoppedGroups {
-		st.Groups = append(st.Groups, metrics.GroupState{Group: g.Group, Stopped: true})
-	}
-	st.GroupsKnown = true
-	ok, why := st.Readiness()
-	if !ok || !st.Running {
-		return ok, why
-	}
-	switch {
-	case leaderless < 0:
-		why = append(why, "cannot read the member list (no quorum?)")
-	case leaderless > 0:
-		why = append(why, fmt.Sprintf("%d groups have no leader", leaderless))
-	}
-	return len(why) == 0, why
-}
-
 // metricsServer serves /metrics, /healthz and /readyz on the listener
 // --metrics-addr opened before the node started.
 type metricsServer struct {
 	ln  net.Listener
+	m   *metrics.Metrics // given to the node as vault.Config.Metrics
 	srv *http.Server
 }
 
@@ -110,7 +31,16 @@ func listenMetrics(addr string) (*metricsServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
 	}
-	return &metricsServer{ln: ln}, nil
+	return &metricsServer{ln: ln, m: metrics.New(metrics.Options{Routes: vault.RoutePatterns()})}, nil
+}
+
+// metrics is what the node feeds (nil without --metrics-addr: the node
+// then counts nothing).
+func (s *metricsServer) metrics() *metrics.Metrics {
+	if s == nil {
+		return nil
+	}
+	return s.m
 }
 
 // serve starts serving n's metrics; a nil server does nothing.
@@ -118,10 +48,9 @@ func (s *metricsServer) serve(n *vault.Node, log *slog.Logger) {
 	if s == nil {
 		return
 	}
-	a := nodeState{n}
-	m := metrics.New(metrics.Options{Collector: a})
+	s.m.SetCollector(n)
 	s.srv = &http.Server{
-		Handler:           metrics.Handler(m, a),
+		Handler:           metrics.Handler(s.m, n),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	log.Info("serving metrics", "addr", s.ln.Addr().String())

@@ -38,17 +38,20 @@ func TestDaemonObservabilityFlags(t *testing.T) {
 	}
 }
 
-// TestNodeMetricsAdapter serves a real in-process node's /readyz and
-// /metrics through nodeState: not ready before init, ready once its groups
-// have leaders, not ready and locked after a lock.
-func TestNodeMetricsAdapter(t *testing.T) {
+// TestNodeMetrics serves a real in-process node's /readyz and /metrics, the
+// node feeding its Config.Metrics: not ready before init; ready once its
+// groups have leaders, with the per-group gauges, the proposals it made, the
+// requests it served and the active DEK; not ready and locked after a lock.
+func TestNodeMetrics(t *testing.T) {
 	dir := t.TempDir()
 	ports, err := freePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raft, apiPort := ports[0], ports[1]
+	m := metrics.New(metrics.Options{Routes: vault.RoutePatterns()})
 	cfg := vault.Config{
+		Metrics:    m,
 		StateDir:   filepath.Join(dir, "state"),
 		SocketPath: filepath.Join(dir, "vault.sock"),
 		ListenAddr: fmt.Sprintf("127.0.0.1:%d", raft),
@@ -61,8 +64,8 @@ func TestNodeMetricsAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	a := nodeState{n}
-	srv := httptest.NewServer(metrics.Handler(metrics.New(metrics.Options{Collector: a}), a))
+	m.SetCollector(n)
+	srv := httptest.NewServer(metrics.Handler(m, n))
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -123,7 +126,36 @@ func TestNodeMetricsAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(200, "")
-	wantMetrics("vaultd_initialized 1", "vaultd_running 1", "vaultd_locked 0", "vaultd_dek_active_version 1")
+	wantMetrics("vaultd_initialized 1", "vaultd_running 1", "vaultd_locked 0", "vaultd_dek_active_version 1",
+		`vaultd_raft_has_leader{group="1"} 1`, `vaultd_raft_is_leader{group="2"} 1`, `vaultd_raft_voters{group="1"} 1`,
+		`vaultd_raft_voters_reachable{group="1"} 1`, `vaultd_raft_caught_up{group="1"} 1`,
+		`vaultd_dek_rotation_max_age_seconds 2.592e+06`)
+
+	// A secret created over the socket: a proposal committed and applied,
+	// a seal under DEK 1, the request counted under its route (never its
+	// name).
+	c := api.NewClient(cfg.SocketPath)
+	if _, err := c.CreateSecret(ctx, api.CreateSecretRequest{Name: "metrics-probe-name", Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	_, text := get("/metrics")
+	for _, want := range []string{
+		`vaultd_requests_total{code="200",route="POST /v1/secrets"} 1`,
+		`vaultd_seals_total{dek_version="1"} `,
+		`vaultd_opens_total{dek_version="1"} `,
+		`vaultd_raft_proposals_committed_total{group="2"} `,
+		`vaultd_raft_proposals_applied_total{group="2"} `,
+		`vaultd_raft_proposals_pending{group="2"} 0`,
+		`vaultd_raft_leader_changes_seen_total{group="2"} 1`,
+		`vaultd_raft_apply_duration_seconds_count `,
+	} {
+		if !strings.Contains(text, "\n"+want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "metrics-probe-name") {
+		t.Error("/metrics holds a secret's name")
+	}
 
 	if _, err := n.SetAutolock(ctx, &api.AutolockRequest{Enable: true}); err != nil {
 		t.Fatal(err)
@@ -133,4 +165,26 @@ func TestNodeMetricsAdapter(t *testing.T) {
 	}
 	waitReady(503, "locked")
 	wantMetrics("vaultd_locked 1", "vaultd_running 0")
+
+	// A wrong unlock key is counted; a request refused while locked is
+	// counted under its route with the refusal's status.
+	if _, err := n.Unlock(ctx, "not-a-key"); err == nil {
+		t.Fatal("unlock with a wrong key succeeded")
+	}
+	if _, err := c.Secrets(ctx); err == nil {
+		t.Fatal("a locked node listed secrets")
+	}
+	_, text = get("/metrics")
+	if !strings.Contains(text, "\nvaultd_unlock_attempts_failed_total 1\n") {
+		t.Error("/metrics does not count the failed unlock")
+	}
+	refused := false
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "vaultd_requests_total{") && strings.Contains(l, `route="GET /v1/secrets"`) && !strings.Contains(l, `code="200"`) {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Error("/metrics does not count the request refused while locked")
+	}
 }

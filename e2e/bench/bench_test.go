@@ -177,7 +177,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", Config{Vault: "v"}, ""},
 		{"no vault", Config{}, "no vault binary"},
-		{"peer", Config{Vault: "v", Peer: "consul"}, "the only peer is etcd"},
+		{"peer", Config{Vault: "v", Peer: "consul"}, "the peers are etcd and vault-metrics"},
 		{"short", Config{Vault: "v", Duration: time.Millisecond}, "at least 100ms"},
 		{"rounds too short", Config{Vault: "v", Duration: time.Second, Rounds: 20}, "--rounds"},
 		{"clients", Config{Vault: "v", Clients: -1}, "--clients"},
@@ -302,5 +302,34 @@ func TestTable(t *testing.T) {
 		"        (a remark longer than the columns)\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestSmokeVaultMetrics runs the bench against vault with --metrics-addr
+// (--vs vault-metrics): the second cluster serves and is scraped, every
+// workload is measured on both, and the report names the comparison.
+func TestSmokeVaultMetrics(t *testing.T) {
+	cfg := Config{Vault: vaultBin, Peer: PeerVaultMetrics, Duration: time.Second, Clients: 4, Dir: t.TempDir()}
+	var log bytes.Buffer
+	r, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, &log)
+	}
+	if len(r.Workloads) != 4 {
+		t.Fatalf("%d workloads, want 4", len(r.Workloads))
+	}
+	for _, w := range r.Workloads {
+		for who, m := range map[string]*Measure{"vault": w.Vault, PeerVaultMetrics: w.Peer} {
+			if m == nil || m.Ops == 0 {
+				t.Errorf("%s on %s: %+v", w.Name, who, m)
+			}
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "vault/vault-metrics") || !strings.Contains(text.String(), "--metrics-addr") {
+		t.Errorf("report:\n%s", &text)
 	}
 }

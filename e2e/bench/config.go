@@ -10,6 +10,9 @@ import (
 const (
 	PeerNone = ""
 	PeerEtcd = "etcd"
+	// PeerVaultMetrics is vault itself with --metrics-addr on every
+	// manager, scraped every second: what the metrics cost.
+	PeerVaultMetrics = "vault-metrics"
 )
 
 // Config is what a run measures. The zero value of a field means its
@@ -102,8 +105,8 @@ func (c *Config) Validate() error {
 		c.MountFileSize = DefaultMountFileSize
 	}
 	switch {
-	case c.Peer != PeerNone && c.Peer != PeerEtcd:
-		return fmt.Errorf("%w: --vs %q: the only peer is etcd", errConfig, c.Peer)
+	case c.Peer != PeerNone && c.Peer != PeerEtcd && c.Peer != PeerVaultMetrics:
+		return fmt.Errorf("%w: --vs %q: the peers are etcd and vault-metrics", errConfig, c.Peer)
 	case c.Duration < 100*time.Millisecond:
 		return fmt.Errorf("%w: --duration %s: at least 100ms", errConfig, c.Duration)
 	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < 100*time.Millisecond:

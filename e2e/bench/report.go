@@ -113,8 +113,11 @@ func (r *Report) outsideLoad() (outside, steal float64) {
 }
 
 func (r *Report) peerDesc() string {
-	if r.Config.Peer == PeerNone {
+	switch r.Config.Peer {
+	case PeerNone:
 		return "no peer"
+	case PeerVaultMetrics:
+		return "vault-metrics: the same, with --metrics-addr on each manager scraped every second"
 	}
 	tls := "plaintext peers"
 	if r.Config.EtcdPeerTLS {

@@ -157,6 +157,15 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		defer ec.close()
 		systems = append(systems, ec)
 	}
+	if cfg.Peer == PeerVaultMetrics {
+		step("starting 3 more vault managers with --metrics-addr, each scraped every second")
+		mc, err := startVaultCluster(ctx, cfg.Vault, root, cfg.Shards, log, true)
+		if err != nil {
+			return nil, fmt.Errorf("vault cluster with metrics: %w", err)
+		}
+		defer mc.close()
+		systems = append(systems, mc)
+	}
 	for _, s := range systems {
 		for i := range cfg.Clients {
 			c, err := s.client(ctx, i)

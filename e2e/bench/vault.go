@@ -19,6 +19,9 @@ type vaultCluster struct {
 	members []*vaultMember
 	memberSet
 	shards int // secret groups
+
+	label  string             // the system's name ("" is "vault")
+	scrape context.CancelFunc // stops the metrics scraper (metrics.go); nil without one
 }
 
 type vaultMember struct {
@@ -27,6 +30,8 @@ type vaultMember struct {
 	stateDir string
 	addr     string // Raft
 	apiAddr  string // manager API
+
+	metricsAddr string // --metrics-addr ("": none)
 }
 
 // startVault starts three managers under root, inits the cluster with
@@ -34,11 +39,21 @@ type vaultMember struct {
 // and waits until group leadership has spread over the three; c.shards is
 // the number of secret groups made.
 func startVault(ctx context.Context, bin, root string, shards int, log io.Writer) (_ *vaultCluster, err error) {
-	addrs, err := freeAddrs(2 * members)
+	return startVaultCluster(ctx, bin, root, shards, log, false)
+}
+
+// startVaultCluster is startVault; withMetrics starts each manager with
+// --metrics-addr and scrapes it every second, as Prometheus would.
+func startVaultCluster(ctx context.Context, bin, root string, shards int, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
+	addrs, err := freeAddrs(3 * members)
 	if err != nil {
 		return nil, err
 	}
 	c := &vaultCluster{bin: bin, memberSet: memberSet{log: log}}
+	prefix := "vault-m"
+	if withMetrics {
+		c.label, prefix = PeerVaultMetrics, "vault-metrics-m"
+	}
 	c.pool.make = c.newClient
 	defer func() {
 		if err != nil {
@@ -46,7 +61,7 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 		}
 	}()
 	for i := range members {
-		dir := filepath.Join(root, "vault-m"+strconv.Itoa(i+1))
+		dir := filepath.Join(root, prefix+strconv.Itoa(i+1))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
@@ -57,10 +72,14 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 			apiAddr:  addrs[2*i+1],
 		}
 		m.p = &proc{
-			name: "vault manager " + strconv.Itoa(i+1),
+			name: c.name() + " manager " + strconv.Itoa(i+1),
 			bin:  bin,
 			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr},
 			log:  filepath.Join(dir, "daemon.log"),
+		}
+		if withMetrics {
+			m.metricsAddr = addrs[2*members+i]
+			m.p.args = append(m.p.args, "--metrics-addr", m.metricsAddr)
 		}
 		c.members = append(c.members, m)
 		c.add(m.p, m.stateDir)
@@ -90,6 +109,11 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 	c.shards = initResp.Shards
 	if err := c.waitBalanced(ctx, c.shards+1, 60*time.Second); err != nil {
 		return nil, err
+	}
+	if withMetrics {
+		if err := c.startScraper(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -138,7 +162,12 @@ func (c *vaultCluster) waitBalanced(ctx context.Context, groups int, timeout tim
 	})
 }
 
-func (c *vaultCluster) name() string { return "vault" }
+func (c *vaultCluster) name() string {
+	if c.label != "" {
+		return c.label
+	}
+	return "vault"
+}
 
 // newClient gives each worker its own api.Client, hence its own connection
 // to the member's socket.
@@ -173,6 +202,9 @@ func (c *vaultCluster) restart(ctx context.Context, i int, key string) (stop, se
 }
 
 func (c *vaultCluster) close() {
+	if c.scrape != nil {
+		c.scrape()
+	}
 	c.stopAll()
 }
 

@@ -138,8 +138,8 @@ func New(o Options) *Metrics {
 	m.requests = f.counterVec("requests_total", "API requests served, by route pattern and HTTP status.", []string{"route", "code"})
 	m.requestDuration = f.histogramVec("request_duration_seconds", "API request latency by route pattern.", requestBuckets, []string{"route"})
 
-	m.seals = f.counterVec("seals_total", "Values and log entries sealed, by DEK version.", []string{"dek_version"})
-	m.opens = f.counterVec("opens_total", "Values and log entries opened, by DEK version.", []string{"dek_version"})
+	m.seals = f.counterVec("seals_total", "Log entries sealed for proposals made here, by DEK version.", []string{"dek_version"})
+	m.opens = f.counterVec("opens_total", "Log entries opened to apply them, by DEK version.", []string{"dek_version"})
 
 	m.unlockFailed = f.counter("unlock_attempts_failed_total", "Unlock attempts that failed (wrong key or share).")
 	m.auditFailures = f.counter("audit_write_failures_total", "Audit records that could not be written.")

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	vault-bench [--vault PATH] [--vs etcd] [--duration 10s] [--rounds N] [--clients 64]
+//	vault-bench [--vault PATH] [--vs etcd|vault-metrics] [--duration 10s] [--rounds N] [--clients 64]
 //	            [--value-size 1024] [--shards N] [--preload N] [--mount]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&cfg.Vault, "vault", "", "the vault `binary` (default: build ./cmd/vault of the source tree this runs in)")
-	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd")
+	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd, or vault-metrics (vault with --metrics-addr, scraped every second: what the metrics cost)")
 	fs.StringVar(&cfg.Etcd, "etcd", bench.DefaultEtcd, "the etcd server `binary` (Debian: apt-get install -y etcd-server)")
 	fs.BoolVar(&cfg.EtcdPlainPeers, "etcd-plain-peers", false, "run etcd's peers without TLS (vault's always use mutual TLS)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long each workload runs on each system")
