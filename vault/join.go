@@ -204,12 +204,10 @@ func (n *Node) deleteReplica(ctx context.Context, nh *dragonboat.NodeHost, shard
 }
 
 func (n *Node) replicaID() uint64 {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.st == nil {
-		return 0
+	if st := n.identity(); st != nil {
+		return st.ReplicaID
 	}
-	return n.st.ReplicaID
+	return 0
 }
 
 // dropMember removes a member from every group and from the cluster record.

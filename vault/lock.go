@@ -52,7 +52,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
 	n.mu.Lock()
-	lk := n.lk
+	lk := n.locked()
 	if lk == nil {
 		n.mu.Unlock()
 		if n.shardCount() == 0 {
@@ -60,7 +60,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (*api.UnlockResponse, er
 		}
 		return nil, api.Errorf(api.CodeInvalid, "this node is not locked")
 	}
-	st, store := n.st, lk.store
+	st, store := lk.st, lk.store
 	var key *keys.UnlockKey
 	if strings.HasPrefix(strings.TrimSpace(text), "VLTSHR-") {
 		if lk.shares == nil {

@@ -49,8 +49,8 @@ func TestPhases(t *testing.T) {
 		}
 		n.mu.RLock()
 		defer n.mu.RUnlock()
-		if (n.run != nil) != (want == phaseRunning) || (n.lk != nil) != (want == phaseLocked) || (n.st != nil) != (want != phaseUninitialized) {
-			t.Fatalf("phase %d holds run %v, lk %v, st %v", want, n.run != nil, n.lk != nil, n.st != nil)
+		if (n.identityLocked() != nil) != (want != phaseUninitialized) {
+			t.Fatalf("phase %d: %T, identity %v", want, n.ph, n.identityLocked() != nil)
 		}
 	}
 	check(phaseUninitialized)
