@@ -68,14 +68,6 @@ func sameChange(ch *raftsm.KEKChange, autolock bool, shares, threshold int) bool
 
 // prepareKEK is phase 1: it records a new KEK change (or finds the one
 // recorded) and returns its key. Nothing uses the new KEK yet.
-func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	return r.prepareKEK(ctx, autolock, newDEK, shares, threshold)
-}
-
 func (r *replicas) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
 	n := r.node
 	n.keyMu.Lock()
@@ -265,7 +257,7 @@ func (r *replicas) commitKEKChange(ctx context.Context, id string) (*api.UnlockK
 	resp.Phase = "done"
 	// Each manager switches as it applies the new keyring; one restarted
 	// before that needs the new key (it was shown), or finds kek.next.
-	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
+	if behind := r.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
 		n.log.Warn("managers have not applied the new keyring yet: restarted before they do, they need the new unlock key",
 			"managers", behind, "kek_version", resp.KEKVersion)
 	}

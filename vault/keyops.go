@@ -47,14 +47,6 @@ func (r *replicas) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, ui
 
 // updateKeyring applies f to the control group's keyring and distributes
 // the result to every group. It returns the new ring.
-func (n *Node) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error)) (*keys.WrappedKeyring, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	return r.updateKeyring(ctx, f)
-}
-
 func (r *replicas) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error)) (*keys.WrappedKeyring, error) {
 	for range maxConflictRetries {
 		w, epoch, err := r.controlKeyring(ctx)
@@ -111,14 +103,6 @@ func (r *replicas) distributeKeyring(ctx context.Context, ring []byte, epoch uin
 
 // syncKeyrings completes an interrupted key operation: every group gets
 // the control group's ring.
-func (n *Node) syncKeyrings(ctx context.Context) error {
-	r, err := n.running()
-	if err != nil {
-		return err
-	}
-	return r.syncKeyrings(ctx)
-}
-
 func (r *replicas) syncKeyrings(ctx context.Context) error {
 	sk, err := readAs[*raftsm.StoredKeyring](ctx, r, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
