@@ -98,7 +98,7 @@ func (l *lockedPhase) close(keepStore bool) {
 
 // replicas is the running phase: the one value that owns every key and
 // handle of a running node. newReplicas builds it, close stops it and wipes
-// every key. Code that needs a key reaches it only through Node.running.
+// every key. Code that needs a key is a method of it (see the package doc).
 type replicas struct {
 	// node is the node the replicas run on, for what outlives a phase: its
 	// log, configuration, mount table and the health of its groups. No
