@@ -279,7 +279,7 @@ func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
 	}
 	nh := run.host()
 	id := r.TLS.PeerCertificates[0].Subject.CommonName
-	rec, _, err := n.readCluster(r.Context())
+	rec, _, err := run.readCluster(r.Context())
 	if err != nil {
 		return nil, err
 	}
