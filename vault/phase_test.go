@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/raftsm"
 )
 
 // startUninitialized starts an in-process node that is not part of a
@@ -92,6 +93,17 @@ func TestPhases(t *testing.T) {
 	}
 	if _, _, err := n.SecretData(ctx, "s", 0); !api.IsCode(err, api.CodeLocked) {
 		t.Fatalf("reading a secret while locked: %v", err)
+	}
+	// Code holding the closed replicas gets "locked", not a key or a
+	// Raft error: a read, a proposal, a secret write.
+	if _, err := first.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{}); !api.IsCode(err, api.CodeLocked) {
+		t.Fatalf("a read on the closed replicas: %v", err)
+	}
+	if _, err := first.listSecrets(ctx); err == nil {
+		t.Fatal("the closed replicas list secrets")
+	}
+	if _, err := first.createSecret(ctx, &api.CreateSecretRequest{Name: "t", Data: []byte("x")}); err == nil {
+		t.Fatal("the closed replicas create a secret")
 	}
 
 	if _, err := n.Unlock(ctx, key); err != nil {
