@@ -7,6 +7,21 @@
 // Every failed request answers with an HTTP status and an Error body. Code is
 // stable and meant for programs; Message says what happened and Hint what to
 // do, both for operators. Secret data never appears in an error.
+//
+// # Secret data
+//
+// A secret's data crosses the API as the raw request body, never inside
+// JSON (where it would be base64, in buffers the daemon cannot clear):
+//
+//	POST /v1/secrets?name=NAME&label=KEY=VALUE&label=...   create
+//	POST /v1/secrets/{ref}/versions                        new version
+//
+// with Content-Type: application/octet-stream (ContentTypeData) and the
+// data as the body, which the daemon reads into one buffer and wipes once
+// the data is sealed. The spec travels beside it in the query: name once,
+// label once per label (KEY=VALUE, split at the first '=', so a key holds
+// no '='). SecretQuery writes it and ParseSecretQuery reads it. Answers
+// are JSON as everywhere else.
 package api
 
 import (
@@ -179,16 +194,13 @@ type InitResponse struct {
 	Shards    int    `json:"shards"`
 }
 
-// CreateSecretRequest is POST /v1/secrets.
+// CreateSecretRequest is POST /v1/secrets. It is not JSON: Data is the
+// request body and the spec travels in the query (see "Secret data" in the
+// package doc, and SecretQuery).
 type CreateSecretRequest struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels,omitempty"`
-	Data   []byte            `json:"data"`
-}
-
-// UpdateSecretRequest is POST /v1/secrets/{ref}/versions: a new version.
-type UpdateSecretRequest struct {
-	Data []byte `json:"data"`
+	Name   string
+	Labels map[string]string
+	Data   []byte
 }
 
 // SecretRef answers create and update.

@@ -78,20 +78,25 @@ func (c *Client) Socket() string { return c.socket }
 var ErrNoDaemon = errors.New("no vault daemon")
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.send(ctx, method, path, "", nil, out)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// send makes one request with body (nil: none) of contentType and decodes
+// a JSON answer into out (if not nil).
+func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil && c.socket == "" {
@@ -155,16 +160,22 @@ func (c *Client) Init(ctx context.Context, req InitRequest) (*InitResponse, erro
 	return &r, c.do(ctx, http.MethodPost, "/v1/cluster/init", req, &r)
 }
 
-// CreateSecret creates a secret.
+// CreateSecret creates a secret. req.Data is sent as the request body as
+// it is (no copy is made); the caller keeps it and may wipe it after.
 func (c *Client) CreateSecret(ctx context.Context, req CreateSecretRequest) (*SecretRef, error) {
+	q, err := SecretQuery(req.Name, req.Labels)
+	if err != nil {
+		return nil, err
+	}
 	var r SecretRef
-	return &r, c.do(ctx, http.MethodPost, "/v1/secrets", req, &r)
+	return &r, c.send(ctx, http.MethodPost, "/v1/secrets?"+q.Encode(), ContentTypeData, bytes.NewReader(req.Data), &r)
 }
 
-// UpdateSecret adds a new data version to a secret (by name or id).
+// UpdateSecret adds a new data version to a secret (by name or id). data
+// is sent as the request body as it is.
 func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*SecretRef, error) {
 	var r SecretRef
-	return &r, c.do(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", UpdateSecretRequest{Data: data}, &r)
+	return &r, c.send(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", ContentTypeData, bytes.NewReader(data), &r)
 }
 
 // Secrets lists every secret.

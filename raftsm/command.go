@@ -173,22 +173,6 @@ func OpenCommand(ks crypto.KeySource, shard uint64, entry []byte) (*Command, uin
 	return c, v, nil
 }
 
-// RecordObject is the identity a secret's sealed record is bound to.
-func RecordObject(id string) []byte { return []byte("secret/" + id) }
-
-// DataObject is the identity a secret's sealed data version is bound to.
-func DataObject(id string, version uint32) []byte {
-	return []byte(fmt.Sprintf("secret/%s/v%d", id, version))
-}
-
-// ClusterObject is the identity the sealed cluster record is bound to.
-var ClusterObject = []byte("cluster")
-
-// ValueBinding is the associated data of a stored value in shard.
-func ValueBinding(shard uint64, object []byte) crypto.Binding {
-	return crypto.Binding{Purpose: crypto.PurposeValue, Shard: shard, Object: object}
-}
-
 // EntryPayload returns the command bytes of a Raft log entry as the state
 // machine receives them. Dragonboat stores proposals as EncodedEntry: a
 // one-byte header (format version, compression, session flag) before the

@@ -57,7 +57,15 @@ func (n *Node) switchKEK(r *replicas, w *keys.WrappedKeyring) bool {
 // prepares the change (see CommitKEKChange); with a change of the same kind
 // recorded, it returns that one to be finished.
 func (n *Node) SetAutolock(ctx context.Context, req *api.AutolockRequest) (*api.UnlockKeyResponse, error) {
-	rec, _, err := n.readCluster(ctx)
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.setAutolock(ctx, req)
+}
+
+func (r *replicas) setAutolock(ctx context.Context, req *api.AutolockRequest) (*api.UnlockKeyResponse, error) {
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -70,21 +78,29 @@ func (n *Node) SetAutolock(ctx context.Context, req *api.AutolockRequest) (*api.
 	if req.Enable {
 		// A new DEK too: the old one was wrapped under a KEK that sat on
 		// every manager's disk, so old disk images must not open new data.
-		resp, err = n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+		resp, err = r.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
 	} else {
-		resp, err = n.prepareKEK(ctx, false, false, 0, 0)
+		resp, err = r.prepareKEK(ctx, false, false, 0, 0)
 	}
 	if err != nil || req.Prepare {
 		return resp, err
 	}
-	return n.CommitKEKChange(ctx, resp.ChangeID)
+	return r.commitKEKChange(ctx, resp.ChangeID)
 }
 
 // RotateUnlockKey prepares a new unlock key; committed, the keyring is
 // re-wrapped under its KEK and a new DEK wrapped only under it becomes
 // active, so data sealed from then on cannot be read with the old key.
 func (n *Node) RotateUnlockKey(ctx context.Context, req *api.UnlockKeyRequest) (*api.UnlockKeyResponse, error) {
-	rec, _, err := n.readCluster(ctx)
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.rotateUnlockKey(ctx, req)
+}
+
+func (r *replicas) rotateUnlockKey(ctx context.Context, req *api.UnlockKeyRequest) (*api.UnlockKeyResponse, error) {
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -92,17 +108,26 @@ func (n *Node) RotateUnlockKey(ctx context.Context, req *api.UnlockKeyRequest) (
 		return nil, api.Errorf(api.CodeInvalid, "autolock is off: there is no unlock key to rotate").
 			WithHint("turn it on with `vault cluster update --autolock=true`")
 	}
-	resp, err := n.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
+	resp, err := r.prepareKEK(ctx, true, true, req.KeyShares, req.KeyThreshold)
 	if err != nil || req.Prepare {
 		return resp, err
 	}
-	return n.CommitKEKChange(ctx, resp.ChangeID)
+	return r.commitKEKChange(ctx, resp.ChangeID)
 }
 
 // ShowUnlockKey returns the current unlock key, and the key of a change in
 // progress (a manager restarted during it may need either).
 func (n *Node) ShowUnlockKey(ctx context.Context) (*api.UnlockKeyResponse, error) {
-	rec, _, err := n.readCluster(ctx)
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.showUnlockKey(ctx)
+}
+
+func (r *replicas) showUnlockKey(ctx context.Context) (*api.UnlockKeyResponse, error) {
+	n := r.node
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +159,10 @@ const kekSwitchWait = 15 * time.Second
 
 // waitKEK waits until every member's status shows KEK version v and
 // returns the members that still did not when it gave up.
-func (n *Node) waitKEK(ctx context.Context, members []raftsm.Member, v uint32) []string {
+func (r *replicas) waitKEK(ctx context.Context, members []raftsm.Member, v uint32) []string {
 	deadline := time.Now().Add(kekSwitchWait)
 	for {
-		live := n.ping(ctx, members)
+		live := r.ping(ctx, members)
 		var behind []string
 		for _, m := range members {
 			if ps := live[m.NodeID]; ps == nil || ps.KEKVersion != v {

@@ -201,7 +201,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 // replicas it returns own b's store and keys; on error they stay b's.
 func (n *Node) newReplicas(ctx context.Context, b *boot) (*replicas, error) {
 	st := b.st
-	r := &replicas{st: st, store: b.store, ring: b.ring, tls: b.tls, kek: b.kek, stop: make(chan struct{})}
+	r := &replicas{node: n, st: st, store: b.store, ring: b.ring, tls: b.tls, kek: b.kek, stop: make(chan struct{})}
 	nh, err := n.openNodeHost(r, b.members, b.join)
 	if err != nil {
 		return nil, err

@@ -155,12 +155,10 @@ func (n *Node) bootstrap(ctx context.Context, st *statedir.Node) (*api.InitRespo
 }
 
 func (n *Node) clusterID() string {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.st == nil {
-		return ""
+	if st := n.identity(); st != nil {
+		return st.ClusterID
 	}
-	return n.st.ClusterID
+	return ""
 }
 
 // newKEK makes a random KEK and writes it to the state dir.

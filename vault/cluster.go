@@ -2,31 +2,36 @@ package vault
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/ca"
-	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
 // writeCluster seals the cluster record and stores it in the control shard
 // if its generation is still gen (0: no record yet).
 func (n *Node) writeCluster(ctx context.Context, rec *raftsm.ClusterRecord, gen uint64) error {
-	b, err := json.Marshal(rec)
+	r, err := n.running()
 	if err != nil {
 		return err
 	}
-	defer statedir.Wipe(b)
-	sealed, err := n.seal(raftsm.ControlShard, raftsm.ClusterObject, b)
+	return r.writeCluster(ctx, rec, gen)
+}
+
+func (r *replicas) writeCluster(ctx context.Context, rec *raftsm.ClusterRecord, gen uint64) error {
+	k, err := r.ring.Active()
+	if err != nil {
+		return err
+	}
+	sealed, err := raftsm.SealCluster(k, rec)
 	if err != nil {
 		return err
 	}
 	c := &raftsm.Command{Op: raftsm.OpClusterSet, RequestID: newRequestID(), Time: time.Now().UnixNano(), Cluster: sealed, ClusterGen: gen}
-	res, err := n.propose(ctx, raftsm.ControlShard, c)
+	res, err := r.propose(ctx, raftsm.ControlShard, c)
 	if err != nil {
 		return err
 	}
@@ -43,11 +48,19 @@ var errClusterConflict = errors.New("cluster record changed concurrently")
 
 // readCluster reads the cluster record (linearizable) and its generation.
 func (n *Node) readCluster(ctx context.Context) (*raftsm.ClusterRecord, uint64, error) {
-	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
+	r, err := n.running()
 	if err != nil {
 		return nil, 0, err
 	}
-	rec, err := n.openCluster(sc)
+	return r.readCluster(ctx)
+}
+
+func (r *replicas) readCluster(ctx context.Context) (*raftsm.ClusterRecord, uint64, error) {
+	sc, err := readAs[*raftsm.StoredCluster](ctx, r, raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, err := r.openCluster(sc)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -55,33 +68,44 @@ func (n *Node) readCluster(ctx context.Context) (*raftsm.ClusterRecord, uint64, 
 }
 
 func (n *Node) openCluster(sc *raftsm.StoredCluster) (*raftsm.ClusterRecord, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.openCluster(sc)
+}
+
+func (r *replicas) openCluster(sc *raftsm.StoredCluster) (*raftsm.ClusterRecord, error) {
 	if sc == nil {
 		return nil, errors.New("the cluster record is missing from the control group")
 	}
-	b, err := n.open(raftsm.ControlShard, raftsm.ClusterObject, sc.Sealed)
+	rec, err := raftsm.OpenCluster(r.ring, sc.Sealed)
 	if err != nil {
 		return nil, fmt.Errorf("open cluster record: %w", err)
 	}
-	defer statedir.Wipe(b)
-	var rec raftsm.ClusterRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("decode cluster record: %w", err)
-	}
-	return &rec, nil
+	return rec, nil
 }
 
 // updateCluster applies f to the cluster record and writes it back,
 // retrying when another manager changed it in between.
 func (n *Node) updateCluster(ctx context.Context, f func(rec *raftsm.ClusterRecord) error) (*raftsm.ClusterRecord, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.updateCluster(ctx, f)
+}
+
+func (r *replicas) updateCluster(ctx context.Context, f func(rec *raftsm.ClusterRecord) error) (*raftsm.ClusterRecord, error) {
 	for range maxConflictRetries {
-		rec, gen, err := n.readCluster(ctx)
+		rec, gen, err := r.readCluster(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if err := f(rec); err != nil {
 			return nil, err
 		}
-		err = n.writeCluster(ctx, rec, gen)
+		err = r.writeCluster(ctx, rec, gen)
 		if errors.Is(err, errClusterConflict) {
 			continue
 		}

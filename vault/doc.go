@@ -6,7 +6,10 @@
 // # Phases
 //
 // A node is in one of three phases, and each phase is a type that holds
-// what the phase may hold (phase.go):
+// what the phase may hold (phase.go). Node.ph, one field, holds the value
+// of the phase the node is in: nil (uninitialized), *lockedPhase,
+// *replicas (running), or between (initialized, neither locked nor
+// running):
 //
 //   - uninitialized: not part of a cluster. The node holds its state dir's
 //     lock and serves status, init, join and unlock (which says there is
@@ -21,18 +24,22 @@
 //     (and the next KEK of a KEK change), the keyring, the TLS material,
 //     the NodeHost with every replica, the store, the manager API and the
 //     stop channel of the node's loops. newReplicas is its one
-//     constructor; close stops it and wipes every key. Secrets, key
-//     operations, members and rotation reach keys only through the value
-//     Node.running returns, so code that needs a key cannot run while the
-//     node is locked.
+//     constructor; close stops it and wipes every key. Secrets, the
+//     cluster record, key operations, KEK changes, members and rotation
+//     are methods of replicas, as are proposals and reads (raft.go); the
+//     Node's exported methods are entry points that get the running
+//     phase once (Node.running) and call them, so code that needs a key
+//     cannot run while the node is locked. A replicas value reaches its
+//     Node (replicas.node) only for what outlives a phase: the log,
+//     configuration, mount table and stopped groups.
 //
 // Transitions: Init and Join go from uninitialized to running; Lock from
 // running to locked (close, then enterLocked); Unlock from locked to
 // running (leaveLocked hands the store to newReplicas, and a failed
 // attempt goes back to locked); a removal stops the replicas and keeps the
-// identity only. Node.mu guards which phase the node is in (st, lk, run);
-// between phases (a start, an unlock in progress, a removed node) the node
-// has neither lk nor run and every route that needs one says why.
+// identity only. Node.mu guards Node.ph; between phases (a start, an
+// unlock in progress, a removed node) ph is a between value, which holds
+// the identity only, and every route that needs a phase says why.
 //
 // # Lock order
 //
@@ -42,7 +49,7 @@
 //	initMu        serializes phase changes asked for (Init, Join, Unlock, Lock, Leave)
 //	keyMu         serializes key operations started on this node (KEK changes, DEK rotation, retirement)
 //	mountMu       the mount table (held for no Raft call and no I/O)
-//	mu            the phase: st, lk, run and the locked phase's shares
+//	mu            the phase (ph) and the locked phase's shares
 //	replicas.mu   the running phase's mutable handles: NodeHost, KEK, pending KEK
 //
 // liveMu, stoppedMu, the mount queue's and each mount's mutex, and the

@@ -56,6 +56,11 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 	if err != nil {
 		return nil, err
 	}
+	return r.admit(ctx, req, remote)
+}
+
+func (r *replicas) admit(ctx context.Context, req *joinRequest, remote string) (*joinResponse, error) {
+	n := r.node
 	nh := r.host()
 	tok, err := ca.ParseToken(req.Token)
 	if err != nil {
@@ -73,7 +78,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 			return nil, api.Errorf(api.CodeInvalid, "join request: bad address %q", a)
 		}
 	}
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +114,7 @@ func (n *Node) admit(ctx context.Context, req *joinRequest, remote string) (*joi
 		return nil, operatorError(api.CodeInvalid, err)
 	}
 	var member raftsm.Member
-	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	rec, err = r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		// A joiner gets the keyring and KEK of this moment: not while the
 		// managers switch KEK under it.
 		if ch := rec.KEKChange; ch != nil && ch.Phase == raftsm.KEKSwitching {
@@ -204,12 +209,10 @@ func (n *Node) deleteReplica(ctx context.Context, nh *dragonboat.NodeHost, shard
 }
 
 func (n *Node) replicaID() uint64 {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.st == nil {
-		return 0
+	if st := n.identity(); st != nil {
+		return st.ReplicaID
 	}
-	return n.st.ReplicaID
+	return 0
 }
 
 // dropMember removes a member from every group and from the cluster record.

@@ -68,7 +68,8 @@ func sameChange(ch *raftsm.KEKChange, autolock bool, shares, threshold int) bool
 
 // prepareKEK is phase 1: it records a new KEK change (or finds the one
 // recorded) and returns its key. Nothing uses the new KEK yet.
-func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
+func (r *replicas) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, threshold int) (*api.UnlockKeyResponse, error) {
+	n := r.node
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
 	if shares != 0 || threshold != 0 {
@@ -79,7 +80,7 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 			return nil, api.Errorf(api.CodeInvalid, "--key-shares %d --key-threshold %d: want 2 <= threshold <= shares <= 255", shares, threshold)
 		}
 	}
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,15 +96,11 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 		}
 		aborted = ch.ID // a different request replaces a change nobody depends on
 	}
-	if err := n.checkAllUp(ctx, rec.Members); err != nil {
-		return nil, err
-	}
-	r, err := n.running()
-	if err != nil {
+	if err := r.checkAllUp(ctx, rec.Members); err != nil {
 		return nil, err
 	}
 	oldKEK, st := r.currentKEK(), r.st
-	w, _, err := n.controlKeyring(ctx)
+	w, _, err := r.controlKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +137,7 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 	if ch.KEK, err = crypto.ExportKey(newKEK); err != nil {
 		return nil, err
 	}
-	_, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	_, err = r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		if cur := rec.KEKChange; cur != nil && cur.ID != aborted {
 			return api.Errorf(api.CodeConflict, "another KEK change was started meanwhile").WithHint("run the command again to see it")
 		}
@@ -158,8 +155,8 @@ func (n *Node) prepareKEK(ctx context.Context, autolock, newDEK bool, shares, th
 }
 
 // checkAllUp refuses unless every member is reachable and unlocked.
-func (n *Node) checkAllUp(ctx context.Context, members []raftsm.Member) error {
-	live := n.ping(ctx, members)
+func (r *replicas) checkAllUp(ctx context.Context, members []raftsm.Member) error {
+	live := r.ping(ctx, members)
 	for _, m := range members {
 		if ps, ok := live[m.NodeID]; !ok || ps.Locked {
 			return api.Errorf(api.CodeUnavailable, "manager %s (%s) is unreachable or locked: the KEK changes on every manager at once", m.NodeID, m.Addr).
@@ -171,10 +168,19 @@ func (n *Node) checkAllUp(ctx context.Context, members []raftsm.Member) error {
 
 // AbortKEKChange undoes a change that is still prepared.
 func (n *Node) AbortKEKChange(ctx context.Context) (*api.UnlockKeyResponse, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.abortKEKChange(ctx)
+}
+
+func (r *replicas) abortKEKChange(ctx context.Context) (*api.UnlockKeyResponse, error) {
+	n := r.node
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
 	var was *raftsm.KEKChange
-	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	_, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		ch := rec.KEKChange
 		switch {
 		case ch == nil:
@@ -196,153 +202,62 @@ func (n *Node) AbortKEKChange(ctx context.Context) (*api.UnlockKeyResponse, erro
 // the new KEK, the keyring is wrapped under both, then under the new one
 // only. Interrupted anywhere, running it again (on any manager) continues.
 func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyResponse, error) {
-	n.keyMu.Lock()
-	defer n.keyMu.Unlock()
-	rec, _, err := n.readCluster(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ch := rec.KEKChange
-	if ch == nil || ch.ID != id {
-		return nil, api.Errorf(api.CodeInvalid, "KEK change %s is not in progress (it was finished or replaced)", id).
-			WithHint("`vault unlock-key` shows the current key")
-	}
 	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	self, tm := r.st.NodeID, r.tls
-	newKEK, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), ch.KEK...))
+	return r.commitKEKChange(ctx, id)
+}
+
+func (r *replicas) commitKEKChange(ctx context.Context, id string) (*api.UnlockKeyResponse, error) {
+	n := r.node
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
+	rec, ch, newKEK, err := r.recordedKEKChange(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("the recorded KEK change: %w", err)
+		return nil, err
 	}
 	defer newKEK.Wipe()
-	if err := keys.VerifyKEK(newKEK, ch.Check); err != nil {
-		return nil, fmt.Errorf("the recorded KEK change: %w", err)
-	}
 
-	// Phase 2: this manager coordinates (pushes come from it).
-	if ch.Phase != raftsm.KEKSwitching || ch.Coordinator != self {
-		rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
-			if rec.KEKChange == nil || rec.KEKChange.ID != id {
-				return api.Errorf(api.CodeConflict, "the KEK change was finished or replaced meanwhile")
-			}
-			rec.KEKChange.Phase, rec.KEKChange.Coordinator = raftsm.KEKSwitching, self
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		ch = rec.KEKChange
-		n.log.Info("KEK change switching", "change", id, "kek_version", statedir.OperatorKEKVersion(ch.NewVersion))
+	// Phase 2: this manager coordinates; every member takes the new KEK
+	// and every group's keyring is wrapped under both KEKs.
+	if rec, ch, err = r.coordinateKEKChange(ctx, rec, ch); err != nil {
+		return nil, err
 	}
-	raw, err := crypto.ExportKey(newKEK)
+	push, err := r.kekPusher(ctx, ch, newKEK)
 	if err != nil {
 		return nil, err
 	}
-	defer statedir.Wipe(raw)
-	push := func(m raftsm.Member) error {
-		if m.NodeID == self {
-			k, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), raw...))
-			if err != nil {
-				return err
-			}
-			return n.holdNextKEK(ch, k)
-		}
-		p := &peerKEK{ChangeID: ch.ID, Version: ch.NewVersion, Key: append([]byte(nil), raw...), Autolock: ch.Autolock}
-		// The member reads the change linearizably first: one that just
-		// restarted may still be catching up.
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		return n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/kek", p, nil)
-	}
-	for _, m := range rec.Members {
-		if err := push(m); err != nil {
-			return nil, api.Errorf(api.CodeUnavailable, "manager %s (%s) did not take the new KEK: %v", m.NodeID, m.Addr, err).
-				WithHint("the change is recorded and the key shown stays valid: bring the manager back (unlock it with the old or the new key), then run `%s` again; or remove it with `vault node rm %s`", kekChangeCommand(ch), m.NodeID)
-		}
-	}
-
-	// Every group's keyring wrapped under both KEKs.
-	if err := n.syncKeyrings(ctx); err != nil {
+	defer push.wipe()
+	if err := r.pushKEKToAll(rec.Members, ch, push); err != nil {
 		return nil, err
 	}
-	w, _, err := n.controlKeyring(ctx)
-	if err != nil {
+	if err := r.wrapUnderBothKEKs(ctx, ch, newKEK); err != nil {
 		return nil, err
-	}
-	if !w.WrappedUnder(ch.NewVersion) {
-		oldKEK := r.currentKEK()
-		if _, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
-			if w.WrappedUnder(ch.NewVersion) {
-				return w, nil
-			}
-			return w.AddWrapping(oldKEK, newKEK)
-		}); err != nil {
-			return nil, err
-		}
 	}
 
 	// Phase 3 only once every member holds the new KEK (persisted) and
 	// has every group's keyring wrapped under it.
-	if err := n.waitNextKEK(ctx, ch, push); err != nil {
+	if err := r.waitNextKEK(ctx, ch, push.push); err != nil {
 		return nil, err
 	}
 	resp := changeResponse(ch)
-	w, _, err = n.controlKeyring(ctx)
+	w, err := r.wrapUnderNewKEKOnly(ctx, ch, newKEK)
 	if err != nil {
-		return nil, err
-	}
-	if w.HasNext() {
-		w2, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
-			if !w.HasNext() {
-				return w, nil
-			}
-			w, err := w.DropWrapping(newKEK)
-			if err != nil || !ch.NewDEK {
-				return w, err
-			}
-			// A new DEK wrapped only under the new KEK, in the same step.
-			version := w.DEKs[len(w.DEKs)-1].Version + 1
-			d, dek, err := keys.NewDEK(newKEK, version, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			dek.Wipe()
-			return w, w.AddDEK(d)
-		})
-		if err != nil {
-			return nil, err
-		}
-		w = w2
-	} else if err := n.syncKeyrings(ctx); err != nil {
 		return nil, err
 	}
 	if ch.NewDEK {
-		// The newest DEK is the one added with the switch (DEKs are not
-		// rotated while a KEK change is recorded).
-		resp.DEKVersion = w.DEKs[len(w.DEKs)-1].Version
-		if _, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
-			return w, w.Activate(resp.DEKVersion)
-		}); err != nil {
+		if resp.DEKVersion, err = r.activateSwitchDEK(ctx, w); err != nil {
 			return nil, err
 		}
 	}
-	_, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
-		if rec.KEKChange == nil || rec.KEKChange.ID != id {
-			return nil // finished by another run meanwhile
-		}
-		rec.Autolock, rec.UnlockKey, rec.KeyShares = ch.Autolock, ch.UnlockKey, ch.KeyShares
-		rec.KEKChange = nil
-		return nil
-	})
-	if err != nil {
+	if err := r.clearKEKChange(ctx, id, ch); err != nil {
 		return nil, err
 	}
 	resp.Phase = "done"
 	// Each manager switches as it applies the new keyring; one restarted
 	// before that needs the new key (it was shown), or finds kek.next.
-	if behind := n.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
+	if behind := r.waitKEK(ctx, rec.Members, resp.KEKVersion); len(behind) > 0 {
 		n.log.Warn("managers have not applied the new keyring yet: restarted before they do, they need the new unlock key",
 			"managers", behind, "kek_version", resp.KEKVersion)
 	}
@@ -350,18 +265,186 @@ func (n *Node) CommitKEKChange(ctx context.Context, id string) (*api.UnlockKeyRe
 	return resp, nil
 }
 
+// recordedKEKChange reads the change id from the cluster record and its
+// new KEK, checked against the recorded key check. The caller wipes the
+// KEK.
+func (r *replicas) recordedKEKChange(ctx context.Context, id string) (*raftsm.ClusterRecord, *raftsm.KEKChange, *crypto.Key, error) {
+	rec, _, err := r.readCluster(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ch := rec.KEKChange
+	if ch == nil || ch.ID != id {
+		return nil, nil, nil, api.Errorf(api.CodeInvalid, "KEK change %s is not in progress (it was finished or replaced)", id).
+			WithHint("`vault unlock-key` shows the current key")
+	}
+	newKEK, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), ch.KEK...))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("the recorded KEK change: %w", err)
+	}
+	if err := keys.VerifyKEK(newKEK, ch.Check); err != nil {
+		newKEK.Wipe()
+		return nil, nil, nil, fmt.Errorf("the recorded KEK change: %w", err)
+	}
+	return rec, ch, newKEK, nil
+}
+
+// coordinateKEKChange records this manager as the coordinator of a
+// switching change (pushes come from it), unless it is already.
+func (r *replicas) coordinateKEKChange(ctx context.Context, rec *raftsm.ClusterRecord, ch *raftsm.KEKChange) (*raftsm.ClusterRecord, *raftsm.KEKChange, error) {
+	self := r.st.NodeID
+	if ch.Phase == raftsm.KEKSwitching && ch.Coordinator == self {
+		return rec, ch, nil
+	}
+	id := ch.ID
+	rec, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		if rec.KEKChange == nil || rec.KEKChange.ID != id {
+			return api.Errorf(api.CodeConflict, "the KEK change was finished or replaced meanwhile")
+		}
+		rec.KEKChange.Phase, rec.KEKChange.Coordinator = raftsm.KEKSwitching, self
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ch = rec.KEKChange
+	r.node.log.Info("KEK change switching", "change", id, "kek_version", statedir.OperatorKEKVersion(ch.NewVersion))
+	return rec, ch, nil
+}
+
+// kekPush gives a change's new KEK to one member: this manager holds it,
+// another gets it over mutual TLS. wipe clears the exported key it keeps.
+type kekPush struct {
+	push func(raftsm.Member) error
+	raw  []byte
+}
+
+func (p *kekPush) wipe() { statedir.Wipe(p.raw) }
+
+// kekPusher returns the push of ch's new KEK to members.
+func (r *replicas) kekPusher(ctx context.Context, ch *raftsm.KEKChange, newKEK *crypto.Key) (*kekPush, error) {
+	raw, err := crypto.ExportKey(newKEK)
+	if err != nil {
+		return nil, err
+	}
+	self, tm := r.st.NodeID, r.tls
+	return &kekPush{raw: raw, push: func(m raftsm.Member) error {
+		if m.NodeID == self {
+			k, err := crypto.NewKey(ch.NewVersion, append([]byte(nil), raw...))
+			if err != nil {
+				return err
+			}
+			return r.holdNextKEK(ch, k)
+		}
+		p := &peerKEK{ChangeID: ch.ID, Version: ch.NewVersion, Key: append([]byte(nil), raw...), Autolock: ch.Autolock}
+		// The member reads the change linearizably first: one that just
+		// restarted may still be catching up.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		return r.node.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/kek", p, nil)
+	}}, nil
+}
+
+// pushKEKToAll gives the new KEK to every member, in turn.
+func (r *replicas) pushKEKToAll(members []raftsm.Member, ch *raftsm.KEKChange, push *kekPush) error {
+	for _, m := range members {
+		if err := push.push(m); err != nil {
+			return api.Errorf(api.CodeUnavailable, "manager %s (%s) did not take the new KEK: %v", m.NodeID, m.Addr, err).
+				WithHint("the change is recorded and the key shown stays valid: bring the manager back (unlock it with the old or the new key), then run `%s` again; or remove it with `vault node rm %s`", kekChangeCommand(ch), m.NodeID)
+		}
+	}
+	return nil
+}
+
+// wrapUnderBothKEKs wraps every group's keyring under the old and the new
+// KEK: either key opens everything.
+func (r *replicas) wrapUnderBothKEKs(ctx context.Context, ch *raftsm.KEKChange, newKEK *crypto.Key) error {
+	if err := r.syncKeyrings(ctx); err != nil {
+		return err
+	}
+	w, _, err := r.controlKeyring(ctx)
+	if err != nil {
+		return err
+	}
+	if w.WrappedUnder(ch.NewVersion) {
+		return nil
+	}
+	oldKEK := r.currentKEK()
+	_, err = r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+		if w.WrappedUnder(ch.NewVersion) {
+			return w, nil
+		}
+		return w.AddWrapping(oldKEK, newKEK)
+	})
+	return err
+}
+
+// wrapUnderNewKEKOnly drops the old KEK's wrapping of every group's
+// keyring, adding (for a change with NewDEK) a DEK wrapped under the new
+// KEK alone in the same step. It returns the control group's keyring.
+func (r *replicas) wrapUnderNewKEKOnly(ctx context.Context, ch *raftsm.KEKChange, newKEK *crypto.Key) (*keys.WrappedKeyring, error) {
+	w, _, err := r.controlKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !w.HasNext() {
+		return w, r.syncKeyrings(ctx)
+	}
+	return r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+		if !w.HasNext() {
+			return w, nil
+		}
+		w, err := w.DropWrapping(newKEK)
+		if err != nil || !ch.NewDEK {
+			return w, err
+		}
+		version := w.DEKs[len(w.DEKs)-1].Version + 1
+		d, dek, err := keys.NewDEK(newKEK, version, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		dek.Wipe()
+		return w, w.AddDEK(d)
+	})
+}
+
+// activateSwitchDEK activates the DEK a change added with the switch: the
+// newest in w (DEKs are not rotated while a KEK change is recorded).
+func (r *replicas) activateSwitchDEK(ctx context.Context, w *keys.WrappedKeyring) (uint32, error) {
+	version := w.DEKs[len(w.DEKs)-1].Version
+	_, err := r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+		return w, w.Activate(version)
+	})
+	return version, err
+}
+
+// clearKEKChange ends change id in the cluster record: the record takes
+// the new setting and key, and drops the change.
+func (r *replicas) clearKEKChange(ctx context.Context, id string, ch *raftsm.KEKChange) error {
+	_, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		if rec.KEKChange == nil || rec.KEKChange.ID != id {
+			return nil // finished by another run meanwhile
+		}
+		rec.Autolock, rec.UnlockKey, rec.KeyShares = ch.Autolock, ch.UnlockKey, ch.KeyShares
+		rec.KEKChange = nil
+		return nil
+	})
+	return err
+}
+
 // waitNextKEK waits until every member reports that it holds the change's
 // KEK and that every group's keyring it stores is wrapped under it,
 // pushing the KEK again to a member that lost it (a restart).
-func (n *Node) waitNextKEK(ctx context.Context, ch *raftsm.KEKChange, push func(raftsm.Member) error) error {
+func (r *replicas) waitNextKEK(ctx context.Context, ch *raftsm.KEKChange, push func(raftsm.Member) error) error {
+	n := r.node
 	want := statedir.OperatorKEKVersion(ch.NewVersion)
 	deadline := time.Now().Add(kekChangeWait)
 	for {
-		rec, err := n.staleCluster()
+		rec, err := r.staleCluster()
 		if err != nil {
 			return err
 		}
-		live := n.ping(ctx, rec.Members)
+		live := r.ping(ctx, rec.Members)
 		var behind []raftsm.Member
 		for _, m := range rec.Members {
 			ps := live[m.NodeID]
@@ -399,10 +482,17 @@ var errKEKPush = errors.New("refused a pushed KEK")
 // version and key check), pushed by that change's coordinator; a KEK held
 // for a change is never replaced.
 func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) error {
-	defer statedir.Wipe(p.Key)
-	if _, err := n.running(); err != nil {
+	r, err := n.running()
+	if err != nil {
+		statedir.Wipe(p.Key)
 		return err
 	}
+	return r.acceptPendingKEK(ctx, p, from)
+}
+
+func (r *replicas) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) error {
+	n := r.node
+	defer statedir.Wipe(p.Key)
 	refuse := func(why string) error {
 		n.log.Warn("refused a pushed KEK", "from", from, "change", p.ChangeID, "kek_version", statedir.OperatorKEKVersion(p.Version), "reason", why)
 		return api.Errorf(api.CodeInvalid, "%v: %s", errKEKPush, why)
@@ -411,7 +501,7 @@ func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) er
 	if err != nil {
 		return refuse(fmt.Sprintf("bad KEK: %v", err))
 	}
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		k.Wipe()
 		return err
@@ -434,7 +524,7 @@ func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) er
 		k.Wipe()
 		return refuse(why)
 	}
-	if err := n.holdNextKEK(ch, k); err != nil {
+	if err := r.holdNextKEK(ch, k); err != nil {
 		if errors.Is(err, errKEKPush) {
 			return refuse(err.Error())
 		}
@@ -447,9 +537,9 @@ func (n *Node) acceptPendingKEK(ctx context.Context, p *peerKEK, from string) er
 // restart needs to follow the change: the TLS key sealed under it and,
 // for autolock off, the KEK itself (kek.next). It takes k. Holding the
 // same KEK again does nothing; another one is refused.
-func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
-	r, err := n.running()
-	if err != nil {
+func (r *replicas) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
+	n := r.node
+	if err := r.live(); err != nil {
 		k.Wipe()
 		return errLocked()
 	}
@@ -496,15 +586,18 @@ func (n *Node) holdNextKEK(ch *raftsm.KEKChange, k *crypto.Key) error {
 // this manager missed its push (it restarted during the change). The
 // record is replicated state, the same thing a push is checked against.
 func (n *Node) adoptKEKChange() {
-	rec, err := n.staleCluster()
+	if r := n.current(); r != nil {
+		r.adoptKEKChange()
+	}
+}
+
+func (r *replicas) adoptKEKChange() {
+	n := r.node
+	rec, err := r.staleCluster()
 	if err != nil || rec.KEKChange == nil || rec.KEKChange.Phase != raftsm.KEKSwitching {
 		return
 	}
 	ch := rec.KEKChange
-	r := n.current()
-	if r == nil {
-		return
-	}
 	r.mu.RLock()
 	have := r.pendingKEK != nil || r.kek.Version() >= ch.NewVersion
 	r.mu.RUnlock()
@@ -516,7 +609,7 @@ func (n *Node) adoptKEKChange() {
 		n.log.Error("the recorded KEK change does not hold a valid KEK", "change", ch.ID)
 		return
 	}
-	if err := n.holdNextKEK(ch, k); err != nil {
+	if err := r.holdNextKEK(ch, k); err != nil {
 		n.log.Warn("taking the next KEK from the change record", "err", err)
 	}
 }
@@ -529,6 +622,10 @@ func (n *Node) kekChangeStatus() (held, ready uint32) {
 	if r == nil {
 		return 0, 0
 	}
+	return r.kekChangeStatus()
+}
+
+func (r *replicas) kekChangeStatus() (held, ready uint32) {
 	r.mu.RLock()
 	k := r.kek
 	if r.pendingKEK != nil {

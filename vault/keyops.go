@@ -26,7 +26,15 @@ import (
 
 // controlKeyring reads the control group's keyring and epoch.
 func (n *Node) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, uint64, error) {
-	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+	r, err := n.running()
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.controlKeyring(ctx)
+}
+
+func (r *replicas) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, uint64, error) {
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, r, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -39,9 +47,9 @@ func (n *Node) controlKeyring(ctx context.Context) (*keys.WrappedKeyring, uint64
 
 // updateKeyring applies f to the control group's keyring and distributes
 // the result to every group. It returns the new ring.
-func (n *Node) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error)) (*keys.WrappedKeyring, error) {
+func (r *replicas) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error)) (*keys.WrappedKeyring, error) {
 	for range maxConflictRetries {
-		w, epoch, err := n.controlKeyring(ctx)
+		w, epoch, err := r.controlKeyring(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +58,7 @@ func (n *Node) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring)
 			return nil, err
 		}
 		ring := w2.Marshal()
-		res, err := n.propose(ctx, raftsm.ControlShard, &raftsm.Command{
+		res, err := r.propose(ctx, raftsm.ControlShard, &raftsm.Command{
 			Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: time.Now().UnixNano(),
 			Keyring: ring, KeyringEpoch: epoch + 1, KeyringCAS: true, ExpectEpoch: epoch,
 		})
@@ -63,15 +71,23 @@ func (n *Node) updateKeyring(ctx context.Context, f func(w *keys.WrappedKeyring)
 		if res.Value != raftsm.ResultOK {
 			return nil, fmt.Errorf("keyring: the control group answered %d", res.Value)
 		}
-		return w2, n.distributeKeyring(ctx, ring, epoch+1)
+		return w2, r.distributeKeyring(ctx, ring, epoch+1)
 	}
 	return nil, api.Errorf(api.CodeConflict, "the keyring keeps changing concurrently").WithHint("retry")
 }
 
 // distributeKeyring brings every secret group to a ring.
 func (n *Node) distributeKeyring(ctx context.Context, ring []byte, epoch uint64) error {
-	for _, shard := range raftsm.SecretShards(n.shardCount()) {
-		res, err := n.propose(ctx, shard, &raftsm.Command{
+	r, err := n.running()
+	if err != nil {
+		return err
+	}
+	return r.distributeKeyring(ctx, ring, epoch)
+}
+
+func (r *replicas) distributeKeyring(ctx context.Context, ring []byte, epoch uint64) error {
+	for _, shard := range raftsm.SecretShards(r.st.Shards) {
+		res, err := r.propose(ctx, shard, &raftsm.Command{
 			Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: time.Now().UnixNano(),
 			Keyring: ring, KeyringEpoch: epoch,
 		})
@@ -87,23 +103,23 @@ func (n *Node) distributeKeyring(ctx context.Context, ring []byte, epoch uint64)
 
 // syncKeyrings completes an interrupted key operation: every group gets
 // the control group's ring.
-func (n *Node) syncKeyrings(ctx context.Context) error {
-	sk, err := readAs[*raftsm.StoredKeyring](ctx, n, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
+func (r *replicas) syncKeyrings(ctx context.Context) error {
+	sk, err := readAs[*raftsm.StoredKeyring](ctx, r, raftsm.ControlShard, raftsm.QueryKeyringEpoch{})
 	if err != nil {
 		return err
 	}
 	if sk == nil {
 		return errors.New("the control group has no keyring")
 	}
-	return n.distributeKeyring(ctx, sk.Ring, sk.Epoch)
+	return r.distributeKeyring(ctx, sk.Ring, sk.Epoch)
 }
 
 // addDEK adds a new DEK (wrapped under kek) to every group, then makes it
 // active in every group: no group sees an entry sealed under a key its own
 // log has not introduced first.
-func (n *Node) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error), kek func() *crypto.Key) (uint32, error) {
+func (r *replicas) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error), kek func() *crypto.Key) (uint32, error) {
 	var version uint32
-	_, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+	_, err := r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
 		var err error
 		if f != nil {
 			if w, err = f(w); err != nil {
@@ -124,7 +140,7 @@ func (n *Node) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys
 	if err != nil {
 		return 0, err
 	}
-	_, err = n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+	_, err = r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
 		return w, w.Activate(version)
 	})
 	return version, err
@@ -132,23 +148,28 @@ func (n *Node) addDEK(ctx context.Context, f func(w *keys.WrappedKeyring) (*keys
 
 // RotateDEK makes a new DEK the active one.
 func (n *Node) RotateDEK(ctx context.Context, reason string) (uint32, error) {
+	r, err := n.running()
+	if err != nil {
+		return 0, err
+	}
+	return r.rotateDEK(ctx, reason)
+}
+
+func (r *replicas) rotateDEK(ctx context.Context, reason string) (uint32, error) {
+	n := r.node
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
 	// A KEK change wraps the ring under two KEKs and adds its own DEK.
-	if rec, _, err := n.readCluster(ctx); err != nil {
+	if rec, _, err := r.readCluster(ctx); err != nil {
 		return 0, err
 	} else if ch := rec.KEKChange; ch != nil {
 		return 0, api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is in progress: data keys rotate after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 			WithHint("finish it with `%s`, then retry", kekChangeCommand(ch))
 	}
-	if err := n.syncKeyrings(ctx); err != nil {
+	if err := r.syncKeyrings(ctx); err != nil {
 		return 0, err
 	}
-	r, err := n.running()
-	if err != nil {
-		return 0, err
-	}
-	v, err := n.addDEK(ctx, nil, r.currentKEK)
+	v, err := r.addDEK(ctx, nil, r.currentKEK)
 	if err == nil {
 		n.log.Info("rotated the data key", "dek_version", v, "reason", reason)
 	}
@@ -170,6 +191,11 @@ func (n *Node) localKeyUsage() (*keyUsage, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.localKeyUsage()
+}
+
+func (r *replicas) localKeyUsage() (*keyUsage, error) {
+	n := r.node
 	nh := r.host()
 	st, store := r.st, r.store
 	u := &keyUsage{NodeID: st.NodeID, Values: map[uint32]int{}, Entries: map[uint32]int{}, Snapshots: map[uint32]int{}, Seals: map[uint32]uint64{}}
@@ -236,15 +262,23 @@ func countLogEntries(nh *dragonboat.NodeHost, shard uint64, out map[uint32]int) 
 
 // KeyStatus gathers every DEK version's state and use on every manager.
 func (n *Node) KeyStatus(ctx context.Context) (*api.KeyStatus, error) {
-	w, _, err := n.controlKeyring(ctx)
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	usages, unreachable, err := n.allKeyUsage(ctx)
+	return r.keyStatus(ctx)
+}
+
+func (r *replicas) keyStatus(ctx context.Context) (*api.KeyStatus, error) {
+	w, _, err := r.controlKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := n.readCluster(ctx)
+	usages, unreachable, err := r.allKeyUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -267,12 +301,9 @@ func (n *Node) KeyStatus(ctx context.Context) (*api.KeyStatus, error) {
 
 // allKeyUsage collects every manager's key usage; unreachable managers are
 // listed, not guessed.
-func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
-	rec, _, err := n.readCluster(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := n.running()
+func (r *replicas) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
+	n := r.node
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,7 +312,7 @@ func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 	var unreachable []string
 	for _, m := range rec.Members {
 		if m.NodeID == self {
-			u, err := n.localKeyUsage()
+			u, err := r.localKeyUsage()
 			if err != nil {
 				return nil, nil, err
 			}
@@ -306,9 +337,18 @@ func (n *Node) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 // keeps a wrapped copy of it (compactRetired). Retiring a retired DEK runs
 // that compaction again: it finishes a retirement that was interrupted.
 func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
+	r, err := n.running()
+	if err != nil {
+		return err
+	}
+	return r.retireDEK(ctx, version)
+}
+
+func (r *replicas) retireDEK(ctx context.Context, version uint32) error {
+	n := r.node
 	n.keyMu.Lock()
 	defer n.keyMu.Unlock()
-	w, _, err := n.controlKeyring(ctx)
+	w, _, err := r.controlKeyring(ctx)
 	if err != nil {
 		return err
 	}
@@ -317,7 +357,7 @@ func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 	case !ok:
 		return api.Errorf(api.CodeNotFound, "no data key version %d", version).WithHint("`vault key status` lists them")
 	case d.State == keys.DEKRetired:
-		if err := n.compactRetired(ctx, version); err != nil {
+		if err := r.compactRetired(ctx, version); err != nil {
 			return err
 		}
 		n.log.Info("data key already retired; compacted again", "dek_version", version)
@@ -326,7 +366,7 @@ func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 		return api.Errorf(api.CodeInvalid, "data key v%d is the active key", version).
 			WithHint("rotate first: `vault key rotate --full` makes a new key, re-seals everything under it and compacts")
 	}
-	usages, unreachable, err := n.allKeyUsage(ctx)
+	usages, unreachable, err := r.allKeyUsage(ctx)
 	if err != nil {
 		return err
 	}
@@ -355,11 +395,11 @@ func (n *Node) RetireDEK(ctx context.Context, version uint32) error {
 		return api.Errorf(api.CodeInvalid, "data key v%d is still in use: %s", version, strings.Join(uses, "; ")).
 			WithHint("run `vault key rotate --full` to re-seal everything under the active key and compact the logs, then retire")
 	}
-	if _, err := n.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
+	if _, err := r.updateKeyring(ctx, func(w *keys.WrappedKeyring) (*keys.WrappedKeyring, error) {
 		return w, w.Retire(version)
 	}); err != nil {
 		return err
 	}
 	n.log.Info("retired a data key", "dek_version", version)
-	return n.compactRetired(ctx, version)
+	return r.compactRetired(ctx, version)
 }

@@ -65,7 +65,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (_ *api.UnlockResponse, 
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
 	n.mu.Lock()
-	lk := n.lk
+	lk := n.locked()
 	if lk == nil {
 		n.mu.Unlock()
 		if n.shardCount() == 0 {
@@ -73,7 +73,7 @@ func (n *Node) Unlock(ctx context.Context, text string) (_ *api.UnlockResponse, 
 		}
 		return nil, api.Errorf(api.CodeInvalid, "this node is not locked")
 	}
-	st, store := n.st, lk.store
+	st, store := lk.st, lk.store
 	defer n.countUnlock(&err)
 	var key *keys.UnlockKey
 	if strings.HasPrefix(strings.TrimSpace(text), "VLTSHR-") {

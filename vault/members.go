@@ -20,11 +20,16 @@ const pingTimeout = time.Second
 // ping asks every member for its status, concurrently. Members that answer
 // are recorded as live.
 func (n *Node) ping(ctx context.Context, members []raftsm.Member) map[string]*peerStatus {
-	out := map[string]*peerStatus{}
 	r := n.current()
 	if r == nil {
-		return out
+		return map[string]*peerStatus{}
 	}
+	return r.ping(ctx, members)
+}
+
+func (r *replicas) ping(ctx context.Context, members []raftsm.Member) map[string]*peerStatus {
+	n := r.node
+	out := map[string]*peerStatus{}
 	tm, self := r.tls, r.st
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -109,12 +114,15 @@ func (n *Node) staleCluster() (*raftsm.ClusterRecord, error) {
 	if r == nil {
 		return nil, fmt.Errorf("not running")
 	}
-	nh := r.host()
-	sc, err := staleReadAs[*raftsm.StoredCluster](nh, raftsm.ControlShard, raftsm.QueryCluster{})
+	return r.staleCluster()
+}
+
+func (r *replicas) staleCluster() (*raftsm.ClusterRecord, error) {
+	sc, err := staleReadAs[*raftsm.StoredCluster](r.host(), raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
-	return n.openCluster(sc)
+	return r.openCluster(sc)
 }
 
 // NodeList lists the managers with their status and leadership counts.
@@ -123,16 +131,21 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.nodeList(ctx)
+}
+
+func (r *replicas) nodeList(ctx context.Context) ([]api.Node, error) {
+	n := r.node
 	nh := r.host()
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		// Without a quorum, show what this node last applied: the operator
 		// needs the list most when managers are down.
-		if rec, err = n.staleCluster(); err != nil {
+		if rec, err = r.staleCluster(); err != nil {
 			return nil, err
 		}
 	}
-	live := n.ping(ctx, rec.Members)
+	live := r.ping(ctx, rec.Members)
 	locked := lockedPeers(ctx, rec.Members, live)
 	leads := map[uint64]int{}
 	for _, shard := range statedir.AllShards(rec.Shards) {
@@ -188,8 +201,13 @@ func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Nod
 	if err != nil {
 		return nil, err
 	}
+	return r.removeNode(ctx, ref, force)
+}
+
+func (r *replicas) removeNode(ctx context.Context, ref string, force bool) (*api.Node, error) {
+	n := r.node
 	nh := r.host()
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +219,7 @@ func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Nod
 		return nil, api.Errorf(api.CodeInvalid, "node %s is this node", m.NodeID).
 			WithHint("to take this node out, run `vault cluster leave` here")
 	}
-	live := n.ping(ctx, rec.Members)
+	live := r.ping(ctx, rec.Members)
 	if !force {
 		if _, up := live[m.NodeID]; up {
 			return nil, api.Errorf(api.CodeInvalid, "node %s is up and reachable", m.NodeID).
@@ -252,15 +270,15 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 		return err
 	}
 	nh := r.host()
-	rec, _, err := n.readCluster(ctx)
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return err
 	}
-	self := rec.Member(n.Status().NodeID)
+	self := rec.Member(r.st.NodeID)
 	if self == nil {
 		return api.Errorf(api.CodeInternal, "this node is not in the cluster record")
 	}
-	live := n.ping(ctx, rec.Members)
+	live := r.ping(ctx, rec.Members)
 	if err := quorumAfter(rec.Members, live, self.NodeID); err != nil && !force {
 		return err
 	}
@@ -301,13 +319,13 @@ func (n *Node) balanceOnce() {
 		return
 	}
 	nh, st := r.host(), r.st
-	rec, err := n.staleCluster()
+	rec, err := r.staleCluster()
 	if err != nil || len(rec.Members) < 2 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
 	defer cancel()
-	live := n.ping(ctx, rec.Members)
+	live := r.ping(ctx, rec.Members)
 	members := slices.Clone(rec.Members)
 	sort.Slice(members, func(i, j int) bool { return members[i].ReplicaID < members[j].ReplicaID })
 	for i, shard := range statedir.AllShards(rec.Shards) {

@@ -122,6 +122,16 @@ func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// statusNoter is a ResponseWriter told the status of an answer written
+// past it, on a connection taken over (wipeAfter).
+type statusNoter interface{ noteStatus(code int) }
+
+func (s *statusWriter) noteStatus(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+
 func (s *statusWriter) status() int {
 	switch {
 	case s.code != 0:

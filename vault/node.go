@@ -22,12 +22,10 @@ type Node struct {
 	srv  *http.Server
 	ln   net.Listener
 
-	// The phase (phase.go): uninitialized (st nil), locked (lk) or running
-	// (run). Every key lives in run.
-	mu  sync.RWMutex   // guards st, lk and run
-	st  *statedir.Node // identity: nil until initialized
-	lk  *lockedPhase   // non-nil while locked
-	run *replicas      // non-nil while running
+	// The phase (phase.go): nil (uninitialized), *lockedPhase, *replicas
+	// (running, the only value that holds keys) or between.
+	mu sync.RWMutex // guards ph
+	ph phase
 
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping

@@ -45,14 +45,13 @@ func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (
 	return nh, nil
 }
 
-// restartRaft closes and reopens this node's NodeHost; keys stay in memory.
+// restartRaft closes and reopens the NodeHost; keys stay in memory.
 // Requests meanwhile wait and retry.
-func (n *Node) restartRaft(ctx context.Context) error {
-	r, err := n.running()
-	if err != nil {
-		return errLocked()
+func (r *replicas) restartRaft(ctx context.Context) error {
+	if err := r.live(); err != nil {
+		return err
 	}
-	st := r.st
+	n, st := r.node, r.st
 	r.host().Close()
 	nh2, err := n.openNodeHost(r, nil, false)
 	if err != nil {

@@ -12,26 +12,42 @@ import (
 	"github.com/vaultd/vault/raftsm"
 )
 
-// A node is in one of three phases (see the package doc):
+// A node is in one of three phases (see the package doc), and Node.ph,
+// one field guarded by Node.mu, is the phase's value:
 //
-//   - uninitialized: Node.st is nil; nothing is open but the state dir's lock.
-//   - locked: Node.lk holds the state database (metadata only), the unlock
-//     shares given so far and the locked status server; no key of any kind.
-//   - running: Node.run, one *replicas, owns every key and handle.
+//   - nil: uninitialized; nothing is open but the state dir's lock.
+//   - *lockedPhase: the state database (metadata only), the unlock shares
+//     given so far and the locked status server; no key of any kind.
+//   - *replicas: running; owns every key and handle.
+//   - between: initialized, neither locked nor running: the replicas are
+//     being built (init, join, unlock) or were stopped (removed). It holds
+//     the identity only.
 //
-// Node.mu guards which phase the node is in; a removed node keeps its
-// identity (st) and has neither lk nor run.
+// Every phase value knows the node's identity.
+type phase interface {
+	identity() *statedir.Node
+}
+
+var (
+	_ phase = between{}
+	_ phase = (*lockedPhase)(nil)
+	_ phase = (*replicas)(nil)
+)
+
+// between is an initialized node that is neither locked nor running.
+type between struct{ st *statedir.Node }
+
+func (b between) identity() *statedir.Node { return b.st }
 
 // phaseName names the phase a node is in, for what depends on it only (the
-// API's gate, tests); the phase's data is reached through lk and run.
+// API's gate, tests); the phase's data is reached through Node.ph.
 type phaseName int
 
 const (
 	phaseUninitialized phaseName = iota
 	phaseLocked
 	phaseRunning
-	// phaseStarting: initialized, neither locked nor running: the replicas
-	// are being built (init, join, unlock) or were stopped (removed).
+	// phaseStarting: initialized, neither locked nor running (between).
 	phaseStarting
 )
 
@@ -39,23 +55,32 @@ const (
 func (n *Node) phase() phaseName {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	switch {
-	case n.lk != nil:
+	switch n.ph.(type) {
+	case *lockedPhase:
 		return phaseLocked
-	case n.run != nil:
+	case *replicas:
 		return phaseRunning
-	case n.st == nil:
+	case nil:
 		return phaseUninitialized
 	}
 	return phaseStarting
 }
 
+// locked returns the locked phase, or nil; the caller holds n.mu.
+func (n *Node) locked() *lockedPhase {
+	lk, _ := n.ph.(*lockedPhase)
+	return lk
+}
+
 // lockedPhase is what a locked node holds: nothing that opens data.
 type lockedPhase struct {
+	st     *statedir.Node // the node's identity
 	store  *raftsm.Store  // the state database (keyrings as stored: wrapped)
 	shares *keys.ShareSet // unlock shares given so far (nil: none); guarded by Node.mu
 	peer   *peerServer    // answers other managers' status checks; nil if it could not listen
 }
+
+func (l *lockedPhase) identity() *statedir.Node { return l.st }
 
 // close stops the status server and wipes the shares; the store is closed
 // unless keepStore (an unlock hands it to the replicas).
@@ -73,8 +98,12 @@ func (l *lockedPhase) close(keepStore bool) {
 
 // replicas is the running phase: the one value that owns every key and
 // handle of a running node. newReplicas builds it, close stops it and wipes
-// every key. Code that needs a key reaches it only through Node.running.
+// every key. Code that needs a key is a method of it (see the package doc).
 type replicas struct {
+	// node is the node the replicas run on, for what outlives a phase: its
+	// log, configuration, mount table and the health of its groups. No
+	// key is reached through it.
+	node  *Node
 	st    *statedir.Node
 	store *raftsm.Store
 	ring  *keys.Keyring
@@ -95,11 +124,30 @@ func (r *replicas) host() *dragonboat.NodeHost {
 	return r.nh
 }
 
+func (r *replicas) identity() *statedir.Node { return r.st }
+
 // currentKEK returns the KEK (a KEK change may replace it).
 func (r *replicas) currentKEK() *crypto.Key {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.kek
+}
+
+// live returns nil while r is the node's running phase, and after close the
+// error that says why the node no longer serves.
+func (r *replicas) live() error {
+	if r.node.rv.removed.Load() {
+		return errRemoved()
+	}
+	select {
+	case <-r.stop:
+		if _, err := r.node.running(); err != nil {
+			return err
+		}
+		return errLocked() // and already running again: the caller's replicas are gone
+	default:
+		return nil
+	}
 }
 
 // close stops the loops, the manager API and the replicas, closes the
@@ -134,20 +182,21 @@ func (n *Node) running() (*replicas, error) {
 	if n.rv.removed.Load() {
 		return nil, errRemoved()
 	}
-	if n.lk != nil {
+	switch p := n.ph.(type) {
+	case *replicas:
+		return p, nil
+	case *lockedPhase:
 		return nil, errLocked()
 	}
-	if n.run == nil {
-		return nil, errNotInitialized()
-	}
-	return n.run, nil
+	return nil, errNotInitialized()
 }
 
 // current returns the replicas of a running node, or nil.
 func (n *Node) current() *replicas {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.run
+	r, _ := n.ph.(*replicas)
+	return r
 }
 
 func errNotInitialized() *api.Error {
@@ -159,7 +208,15 @@ func errNotInitialized() *api.Error {
 func (n *Node) identity() *statedir.Node {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.st
+	return n.identityLocked()
+}
+
+// identityLocked is identity for a caller holding n.mu.
+func (n *Node) identityLocked() *statedir.Node {
+	if n.ph == nil {
+		return nil
+	}
+	return n.ph.identity()
 }
 
 func (n *Node) shardCount() int {
@@ -172,7 +229,7 @@ func (n *Node) shardCount() int {
 // enterRunning makes r the node's phase.
 func (n *Node) enterRunning(r *replicas) {
 	n.mu.Lock()
-	n.st, n.run, n.lk = r.st, r, nil
+	n.ph = r
 	n.mu.Unlock()
 }
 
@@ -180,21 +237,31 @@ func (n *Node) enterRunning(r *replicas) {
 // replicas; it serves status and unlock only. It takes store. reason is
 // logged; "" (an unlock that failed goes back) logs nothing.
 func (n *Node) enterLocked(st *statedir.Node, store *raftsm.Store, reason string) {
-	lk := &lockedPhase{store: store, peer: n.startLockedPeer(st.NodeID)}
+	lk := &lockedPhase{st: st, store: store, peer: n.startLockedPeer(st.NodeID)}
 	n.mu.Lock()
-	n.st, n.lk = st, lk
+	n.ph = lk
 	n.mu.Unlock()
 	if reason != "" {
 		n.log.Info("node is locked: run `vault unlock`", "reason", reason, "node_id", st.NodeID, "cluster_id", st.ClusterID)
 	}
 }
 
+// enterBetween leaves the node initialized as st, neither locked nor
+// running (a removed node, or one whose replicas are being built).
+func (n *Node) enterBetween(st *statedir.Node) {
+	n.mu.Lock()
+	n.ph = between{st}
+	n.mu.Unlock()
+}
+
 // leaveLocked ends the locked phase, returning its store for an unlock
 // (the status server stops, freeing the API address for the manager API).
 func (n *Node) leaveLocked() *raftsm.Store {
 	n.mu.Lock()
-	lk := n.lk
-	n.lk = nil
+	lk := n.locked()
+	if lk != nil {
+		n.ph = between{lk.st}
+	}
 	n.mu.Unlock()
 	if lk == nil {
 		return nil
@@ -211,10 +278,13 @@ func (n *Node) shutdownRaft() { n.leaveRunning(false) }
 // or was removed).
 func (n *Node) leaveRunning(keepIdentity bool) {
 	n.mu.Lock()
-	r := n.run
-	n.run = nil
-	if !keepIdentity {
-		n.st = nil
+	r, _ := n.ph.(*replicas)
+	st := n.identityLocked()
+	switch {
+	case !keepIdentity || st == nil:
+		n.ph = nil
+	default:
+		n.ph = between{st}
 	}
 	n.mu.Unlock()
 	if r != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/raftsm"
 )
 
 // startUninitialized starts an in-process node that is not part of a
@@ -49,8 +50,8 @@ func TestPhases(t *testing.T) {
 		}
 		n.mu.RLock()
 		defer n.mu.RUnlock()
-		if (n.run != nil) != (want == phaseRunning) || (n.lk != nil) != (want == phaseLocked) || (n.st != nil) != (want != phaseUninitialized) {
-			t.Fatalf("phase %d holds run %v, lk %v, st %v", want, n.run != nil, n.lk != nil, n.st != nil)
+		if (n.identityLocked() != nil) != (want != phaseUninitialized) {
+			t.Fatalf("phase %d: %T, identity %v", want, n.ph, n.identityLocked() != nil)
 		}
 	}
 	check(phaseUninitialized)
@@ -92,6 +93,17 @@ func TestPhases(t *testing.T) {
 	}
 	if _, _, err := n.SecretData(ctx, "s", 0); !api.IsCode(err, api.CodeLocked) {
 		t.Fatalf("reading a secret while locked: %v", err)
+	}
+	// Code holding the closed replicas gets "locked", not a key or a
+	// Raft error: a read, a proposal, a secret write.
+	if _, err := first.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{}); !api.IsCode(err, api.CodeLocked) {
+		t.Fatalf("a read on the closed replicas: %v", err)
+	}
+	if _, err := first.listSecrets(ctx); err == nil {
+		t.Fatal("the closed replicas list secrets")
+	}
+	if _, err := first.createSecret(ctx, &api.CreateSecretRequest{Name: "t", Data: []byte("x")}); err == nil {
+		t.Fatal("the closed replicas create a secret")
 	}
 
 	if _, err := n.Unlock(ctx, key); err != nil {

@@ -24,8 +24,20 @@ func queryResult[T any](out any) (T, error) {
 	return t, nil
 }
 
-// readAs is Node.read with the answer's type.
-func readAs[T any](ctx context.Context, n *Node, shard uint64, q any) (T, error) {
+// reader runs raftsm queries: a running node's replicas, or the node
+// (which reads through its running phase).
+type reader interface {
+	read(ctx context.Context, shard uint64, q any) (any, error)
+	readAll(ctx context.Context, q any) ([]any, error)
+}
+
+var (
+	_ reader = (*Node)(nil)
+	_ reader = (*replicas)(nil)
+)
+
+// readAs is reader.read with the answer's type.
+func readAs[T any](ctx context.Context, n reader, shard uint64, q any) (T, error) {
 	out, err := n.read(ctx, shard, q)
 	if err != nil {
 		var zero T
@@ -34,8 +46,8 @@ func readAs[T any](ctx context.Context, n *Node, shard uint64, q any) (T, error)
 	return queryResult[T](out)
 }
 
-// readAllAs is Node.readAll with the answers' type, in shard order.
-func readAllAs[T any](ctx context.Context, n *Node, q any) ([]T, error) {
+// readAllAs is reader.readAll with the answers' type, in shard order.
+func readAllAs[T any](ctx context.Context, n reader, q any) ([]T, error) {
 	outs, err := n.readAll(ctx, q)
 	if err != nil {
 		return nil, err

@@ -245,11 +245,16 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	if err != nil {
 		return sm.Result{}, err
 	}
-	ring := r.ring
+	return r.propose(ctx, shard, c)
+}
+
+// propose seals c under the active DEK and proposes it to shard.
+func (r *replicas) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm.Result, error) {
+	n := r.node
 	if err := n.groupStopped(shard); err != nil {
 		return sm.Result{}, err
 	}
-	dek, err := ring.Active()
+	dek, err := r.ring.Active()
 	if err != nil {
 		return sm.Result{}, err
 	}
@@ -261,11 +266,10 @@ func (n *Node) propose(ctx context.Context, shard uint64, c *raftsm.Command) (sm
 	var res sm.Result
 	n.metrics().ProposalStarted(shard)
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
-		r, err := n.running() // restartRaft may have replaced it
-		if err != nil {
+		if err := r.live(); err != nil {
 			return err
 		}
-		nh := r.host()
+		nh := r.host() // restartRaft may have replaced it
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
@@ -300,20 +304,37 @@ func staleReads(ctx context.Context) bool {
 // read runs a query on shard: linearizable (ReadIndex), or from the local
 // applied state when ctx came from WithStaleReads.
 func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
-	if _, err := n.running(); err != nil {
+	r, err := n.running()
+	if err != nil {
 		return nil, err
 	}
-	if err := n.groupStopped(shard); err != nil {
+	return r.read(ctx, shard, q)
+}
+
+// readAll runs q on every secret shard concurrently and returns the answers
+// in shard order.
+func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.readAll(ctx, q)
+}
+
+// read runs a query on shard: linearizable (ReadIndex), or from the local
+// applied state when ctx came from WithStaleReads.
+func (r *replicas) read(ctx context.Context, shard uint64, q interface{}) (interface{}, error) {
+	if err := r.node.groupStopped(shard); err != nil {
 		return nil, err
 	}
 	stale := staleReads(ctx)
 	var out interface{}
 	err := withRetry(ctx, "read", func(ctx context.Context) error {
-		r, err := n.running() // restartRaft may have replaced it
-		if err != nil {
+		if err := r.live(); err != nil {
 			return err
 		}
-		nh := r.host()
+		nh := r.host() // restartRaft may have replaced it
+		var err error
 		if stale {
 			out, err = nh.StaleRead(shard, q)
 		} else {
@@ -321,16 +342,13 @@ func (n *Node) read(ctx context.Context, shard uint64, q interface{}) (interface
 		}
 		return err
 	})
-	return out, n.explain(err)
+	return out, r.node.explain(err)
 }
 
 // readAll runs q on every secret shard concurrently and returns the answers
 // in shard order.
-func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
-	if _, err := n.running(); err != nil {
-		return nil, err
-	}
-	shards := raftsm.SecretShards(n.shardCount())
+func (r *replicas) readAll(ctx context.Context, q interface{}) ([]interface{}, error) {
+	shards := raftsm.SecretShards(r.st.Shards)
 	out := make([]interface{}, len(shards))
 	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
@@ -338,7 +356,7 @@ func (n *Node) readAll(ctx context.Context, q interface{}) ([]interface{}, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = n.read(ctx, s, q)
+			out[i], errs[i] = r.read(ctx, s, q)
 		}()
 	}
 	wg.Wait()

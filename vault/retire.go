@@ -21,21 +21,22 @@ import (
 // compactRetired compacts every manager's groups after the keyring retired
 // version. Each manager first catches up with the keyring change (a
 // linearizable read on every group), so its snapshot covers it.
-func (n *Node) compactRetired(ctx context.Context, version uint32) error {
-	for _, shard := range statedir.AllShards(n.shardCount()) {
-		if _, err := n.read(ctx, shard, raftsm.QueryKeyringEpoch{}); err != nil {
-			return n.retireCompactError(version, fmt.Errorf("group %d: %w", shard, err))
+func (r *replicas) compactRetired(ctx context.Context, version uint32) error {
+	n := r.node
+	for _, shard := range statedir.AllShards(r.st.Shards) {
+		if _, err := r.read(ctx, shard, raftsm.QueryKeyringEpoch{}); err != nil {
+			return r.retireCompactError(version, fmt.Errorf("group %d: %w", shard, err))
 		}
 	}
-	resp, err := n.CompactAll(ctx)
+	resp, err := r.compactAll(ctx)
 	if err != nil {
-		return n.retireCompactError(version, err)
+		return r.retireCompactError(version, err)
 	}
 	n.log.Info("compacted every manager after retiring a data key", "dek_version", version, "managers", resp.Managers)
 	return nil
 }
 
-func (n *Node) retireCompactError(version uint32, err error) error {
+func (r *replicas) retireCompactError(version uint32, err error) error {
 	return api.Errorf(api.CodeUnavailable, "data key v%d is retired in the keyring, but its wrapped copies stay in the Raft logs until every group on every manager is compacted: %v", version, err).
 		WithHint("bring every manager back and run `vault key retire %d` again: it finishes the compaction", version)
 }

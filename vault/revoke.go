@@ -252,9 +252,7 @@ func wasRemoved(stateDir string) bool {
 func (n *Node) enterRemoved(st *statedir.Node) {
 	n.rv.removed.Store(true)
 	n.rv.once.Do(func() {})
-	n.mu.Lock()
-	n.st = st
-	n.mu.Unlock()
+	n.enterBetween(st)
 	n.log.Error("this node was removed from the cluster: its replicas stay stopped", "node_id", st.NodeID,
 		"hint", "to make this machine a manager again, stop the daemon, move --state-dir aside and run `vault cluster join` with a new token")
 }
@@ -281,7 +279,7 @@ func (n *Node) handlePeerLeave(r *http.Request) (any, error) {
 	}
 	nh := run.host()
 	id := r.TLS.PeerCertificates[0].Subject.CommonName
-	rec, _, err := n.readCluster(r.Context())
+	rec, _, err := run.readCluster(r.Context())
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -27,14 +26,23 @@ const (
 // StartFullRotation rotates the DEK and records it as the target of a full
 // rotation, or resumes the one in progress.
 func (n *Node) StartFullRotation(ctx context.Context) (*api.RotateResponse, error) {
-	rec, _, err := n.readCluster(ctx)
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	if err := n.syncKeyrings(ctx); err != nil {
+	return r.startFullRotation(ctx)
+}
+
+func (r *replicas) startFullRotation(ctx context.Context) (*api.RotateResponse, error) {
+	n := r.node
+	rec, _, err := r.readCluster(ctx)
+	if err != nil {
 		return nil, err
 	}
-	w, _, err := n.controlKeyring(ctx)
+	if err := r.syncKeyrings(ctx); err != nil {
+		return nil, err
+	}
+	w, _, err := r.controlKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +50,11 @@ func (n *Node) StartFullRotation(ctx context.Context) (*api.RotateResponse, erro
 		n.log.Info("resuming a full key rotation", "dek_version", rec.FullRotation)
 		return &api.RotateResponse{Version: rec.FullRotation, Full: true, Resumed: true}, nil
 	}
-	v, err := n.RotateDEK(ctx, "full rotation")
+	v, err := r.rotateDEK(ctx, "full rotation")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	if _, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		rec.FullRotation = v
 		return nil
 	}); err != nil {
@@ -62,6 +70,10 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 	if err != nil {
 		return nil, err
 	}
+	return r.resealStep(ctx, limit)
+}
+
+func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgress, error) {
 	ring := r.ring
 	active, err := ring.Active()
 	if err != nil {
@@ -73,20 +85,20 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 	}
 	p := &api.ResealProgress{Target: target}
 	// The cluster record: any write re-seals it under the active key.
-	sc, err := readAs[*raftsm.StoredCluster](ctx, n, raftsm.ControlShard, raftsm.QueryCluster{})
+	sc, err := readAs[*raftsm.StoredCluster](ctx, r, raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
 		return nil, err
 	}
 	if sc != nil {
 		if v, err := crypto.EnvelopeKeyVersion(sc.Sealed); err == nil && v != target {
-			if _, err := n.updateCluster(ctx, func(*raftsm.ClusterRecord) error { return nil }); err != nil {
+			if _, err := r.updateCluster(ctx, func(*raftsm.ClusterRecord) error { return nil }); err != nil {
 				return nil, err
 			}
 			p.Resealed++
 		}
 	}
-	for _, shard := range raftsm.SecretShards(n.shardCount()) {
-		cands, err := readAs[[]raftsm.ResealCandidate](ctx, n, shard, raftsm.QueryReseal{Target: target})
+	for _, shard := range raftsm.SecretShards(r.st.Shards) {
+		cands, err := readAs[[]raftsm.ResealCandidate](ctx, r, shard, raftsm.QueryReseal{Target: target})
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +107,7 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 				p.Remaining++
 				continue
 			}
-			done, err := n.resealSecret(ctx, shard, c)
+			done, err := r.resealSecret(ctx, shard, c)
 			if err != nil {
 				return nil, err
 			}
@@ -110,8 +122,9 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 }
 
 // resealSecret re-seals one secret's record and every data version.
-func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
-	found, err := readAs[[]raftsm.StoredSecret](ctx, n, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
+func (r *replicas) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
+	n := r.node
+	found, err := readAs[[]raftsm.StoredSecret](ctx, r, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
 	if err != nil {
 		return false, err
 	}
@@ -124,45 +137,44 @@ func (n *Node) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCa
 	if stored == nil {
 		return false, nil // removed since it was listed
 	}
-	e, err := n.openStored(shard, stored)
+	e, err := r.openStored(shard, stored)
 	if err != nil {
 		return false, err
 	}
-	mac, _, err := n.nameMAC(e.rec.Name)
+	mac, _, err := r.nameMAC(e.rec.Name)
 	if err != nil {
 		return false, err
 	}
-	recBytes, err := json.Marshal(&e.rec)
+	active, err := r.ring.Active()
 	if err != nil {
 		return false, err
 	}
 	// At another generation the apply keeps the newer record and still
 	// re-seals the data versions, which never change once written.
-	w := &raftsm.SecretWrite{ID: c.ID, NameMAC: mac, ExpectGen: stored.Gen}
-	if w.Record, err = n.seal(shard, raftsm.RecordObject(c.ID), recBytes); err != nil {
+	w, err := raftsm.SealSecretWrite(active, shard, mac, &e.rec, stored.Gen, nil)
+	if err != nil {
 		return false, err
 	}
 	for _, v := range e.rec.Versions {
-		sealed, err := readAs[[]byte](ctx, n, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
+		sealed, err := readAs[[]byte](ctx, r, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
 		if err != nil {
 			return false, err
 		}
 		if sealed == nil {
 			continue
 		}
-		obj := raftsm.DataObject(c.ID, v.Version)
-		data, err := n.open(shard, obj, sealed)
+		data, err := raftsm.OpenData(r.ring, shard, c.ID, v.Version, sealed)
 		if err != nil {
 			return false, fmt.Errorf("open secret %s version %d: %w", c.ID, v.Version, err)
 		}
-		resealed, err := n.seal(shard, obj, data)
+		resealed, err := raftsm.SealData(active, shard, c.ID, v.Version, data)
 		statedir.Wipe(data)
 		if err != nil {
 			return false, err
 		}
 		w.Resealed = append(w.Resealed, raftsm.DataVersion{Version: v.Version, Data: resealed})
 	}
-	res, err := n.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
+	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
 	if err != nil {
 		return false, err
 	}
@@ -179,9 +191,14 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return r.compactLocal(ctx)
+}
+
+func (r *replicas) compactLocal(ctx context.Context) error {
+	n := r.node
 	nh := r.host()
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
-	for _, shard := range statedir.AllShards(n.shardCount()) {
+	for _, shard := range statedir.AllShards(r.st.Shards) {
 		if err := n.groupStopped(shard); err != nil {
 			return err // its log cannot be compacted behind entries it never applied
 		}
@@ -206,16 +223,15 @@ func (n *Node) compactLocal(ctx context.Context) error {
 	// the NodeHost makes those files obsolete and deleted (files from before
 	// an open are never recycled); compacting the log ranges then rewrites
 	// the tables without the deleted entries.
-	if err := n.restartRaft(ctx); err != nil {
+	if err := r.restartRaft(ctx); err != nil {
 		return fmt.Errorf("reopen the Raft log: %w", err)
 	}
-	r, err = n.running()
-	if err != nil {
+	if err := r.live(); err != nil {
 		return err
 	}
 	nh, store := r.host(), r.store
-	for _, shard := range statedir.AllShards(n.shardCount()) {
-		op, err := nh.RequestCompaction(shard, n.replicaID())
+	for _, shard := range statedir.AllShards(r.st.Shards) {
+		op, err := nh.RequestCompaction(shard, r.st.ReplicaID)
 		if err != nil {
 			if !errors.Is(err, dragonboat.ErrRejected) {
 				n.log.Debug("log compaction request", "shard", shard, "err", err)
@@ -233,11 +249,16 @@ func (n *Node) compactLocal(ctx context.Context) error {
 
 // CompactAll compacts every manager's logs.
 func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
-	rec, _, err := n.readCluster(ctx)
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	r, err := n.running()
+	return r.compactAll(ctx)
+}
+
+func (r *replicas) compactAll(ctx context.Context) (*api.CompactResponse, error) {
+	n := r.node
+	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +266,7 @@ func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
 	resp := &api.CompactResponse{}
 	for _, m := range rec.Members {
 		if m.NodeID == self {
-			err = n.compactLocal(ctx)
+			err = r.compactLocal(ctx)
 		} else {
 			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			err = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/compact", nil, nil)
@@ -262,7 +283,16 @@ func (n *Node) CompactAll(ctx context.Context) (*api.CompactResponse, error) {
 // FinishFullRotation checks that no manager holds anything under a DEK
 // other than the target and clears the rotation marker.
 func (n *Node) FinishFullRotation(ctx context.Context) (*api.KeyStatus, error) {
-	ks, err := n.KeyStatus(ctx)
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.finishFullRotation(ctx)
+}
+
+func (r *replicas) finishFullRotation(ctx context.Context) (*api.KeyStatus, error) {
+	n := r.node
+	ks, err := r.keyStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +312,7 @@ func (n *Node) FinishFullRotation(ctx context.Context) (*api.KeyStatus, error) {
 				WithHint("run `vault key rotate --full` again: it continues where it stopped")
 		}
 	}
-	if _, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	if _, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		rec.FullRotation = 0
 		return nil
 	}); err != nil {
@@ -295,10 +325,18 @@ func (n *Node) FinishFullRotation(ctx context.Context) (*api.KeyStatus, error) {
 
 // SetRotationPolicy sets the automatic rotation limits.
 func (n *Node) SetRotationPolicy(ctx context.Context, req *api.RotationPolicy) error {
+	r, err := n.running()
+	if err != nil {
+		return err
+	}
+	return r.setRotationPolicy(ctx, req)
+}
+
+func (r *replicas) setRotationPolicy(ctx context.Context, req *api.RotationPolicy) error {
 	if req.MaxAge < 0 || (req.MaxAge > 0 && req.MaxAge < time.Minute) {
 		return api.Errorf(api.CodeInvalid, "--dek-max-age %s: give at least 1m (or 0 for the default, %s)", req.MaxAge, DefaultDEKMaxAge)
 	}
-	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+	_, err := r.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		if req.SetMaxAge {
 			rec.DEKMaxAge = int64(req.MaxAge)
 		}

@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -59,13 +58,8 @@ func validateLabels(l map[string]string) error {
 }
 
 // nameMAC is the name's index key and decides its shard.
-func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, 0, err
-	}
-	ring := r.ring
-	ik, err := ring.IndexKey()
+func (r *replicas) nameMAC(name string) ([]byte, uint64, error) {
+	ik, err := r.ring.IndexKey()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -73,30 +67,8 @@ func (n *Node) nameMAC(name string) ([]byte, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	shards := raftsm.SecretShards(n.shardCount())
+	shards := raftsm.SecretShards(r.st.Shards)
 	return mac, shards[binary.BigEndian.Uint64(mac[:8])%uint64(len(shards))], nil
-}
-
-func (n *Node) seal(shard uint64, object, plaintext []byte) ([]byte, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	ring := r.ring
-	k, err := ring.Active()
-	if err != nil {
-		return nil, err
-	}
-	return crypto.Seal(k, raftsm.ValueBinding(shard, object), plaintext)
-}
-
-func (n *Node) open(shard uint64, object, sealed []byte) ([]byte, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	ring := r.ring
-	return crypto.Open(ring, raftsm.ValueBinding(shard, object), sealed)
 }
 
 // secretEntry is a secret found in a shard, opened.
@@ -106,43 +78,48 @@ type secretEntry struct {
 	rec   raftsm.SecretRecord
 }
 
-func (n *Node) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntry, error) {
-	b, err := n.open(shard, raftsm.RecordObject(s.ID), s.Sealed)
+func (r *replicas) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntry, error) {
+	rec, err := raftsm.OpenRecord(r.ring, shard, s.ID, s.Sealed)
 	if err != nil {
 		return nil, fmt.Errorf("open record of secret %s in shard %d: %w", s.ID, shard, err)
 	}
-	e := &secretEntry{shard: shard, gen: s.Gen}
-	if err := json.Unmarshal(b, &e.rec); err != nil {
-		return nil, fmt.Errorf("decode record of secret %s: %w", s.ID, err)
-	}
-	return e, nil
+	return &secretEntry{shard: shard, gen: s.Gen, rec: *rec}, nil
 }
 
 // resolve finds a secret by name, or by id or unique id prefix.
 func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.resolve(ctx, ref)
+}
+
+// resolve finds a secret by name, or by id or unique id prefix.
+func (r *replicas) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 	if ValidateName(ref) == nil {
-		mac, shard, err := n.nameMAC(ref)
+		mac, shard, err := r.nameMAC(ref)
 		if err != nil {
 			return nil, err
 		}
-		s, err := readAs[*raftsm.StoredSecret](ctx, n, shard, raftsm.QueryName{MAC: mac})
+		s, err := readAs[*raftsm.StoredSecret](ctx, r, shard, raftsm.QueryName{MAC: mac})
 		if err != nil {
 			return nil, err
 		}
 		if s != nil {
-			return n.openStored(shard, s)
+			return r.openStored(shard, s)
 		}
 	}
 	if statedir.IsID(ref) {
-		outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{Prefix: ref})
+		outs, err := readAllAs[[]raftsm.StoredSecret](ctx, r, raftsm.QueryIDPrefix{Prefix: ref})
 		if err != nil {
 			return nil, err
 		}
 		var found []*secretEntry
-		shards := raftsm.SecretShards(n.shardCount())
+		shards := raftsm.SecretShards(r.st.Shards)
 		for i, o := range outs {
 			for _, s := range o {
-				e, err := n.openStored(shards[i], &s)
+				e, err := r.openStored(shards[i], &s)
 				if err != nil {
 					return nil, err
 				}
@@ -165,6 +142,15 @@ func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
 // CreateSecret creates a secret with its first data version. It wipes
 // req.Data before it returns: the caller hands the plaintext over.
 func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
+	r, err := n.running()
+	if err != nil {
+		statedir.Wipe(req.Data)
+		return nil, err
+	}
+	return r.createSecret(ctx, req)
+}
+
+func (r *replicas) createSecret(ctx context.Context, req *api.CreateSecretRequest) (*api.SecretRef, error) {
 	defer statedir.Wipe(req.Data)
 	if err := ValidateName(req.Name); err != nil {
 		return nil, err
@@ -175,7 +161,7 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	if err := validateLabels(req.Labels); err != nil {
 		return nil, err
 	}
-	mac, shard, err := n.nameMAC(req.Name)
+	mac, shard, err := r.nameMAC(req.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -184,11 +170,11 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
 		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
 	}
-	w, err := n.secretWrite(shard, mac, &rec, 0, req.Data)
+	w, err := r.secretWrite(shard, mac, &rec, 0, req.Data)
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretCreate, RequestID: newRequestID(), Time: now, Secret: w})
+	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretCreate, RequestID: newRequestID(), Time: now, Secret: w})
 	if err != nil {
 		return nil, err
 	}
@@ -202,24 +188,14 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	return nil, resultError(res, req.Name)
 }
 
-// secretWrite seals a record, and data as its latest version when given.
-func (n *Node) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, expectGen uint64, data []byte) (*raftsm.SecretWrite, error) {
-	b, err := json.Marshal(rec)
+// secretWrite seals a record under the active DEK, and data as its latest
+// version when given (raftsm.SealSecretWrite wipes the record's JSON).
+func (r *replicas) secretWrite(shard uint64, mac []byte, rec *raftsm.SecretRecord, expectGen uint64, data []byte) (*raftsm.SecretWrite, error) {
+	k, err := r.ring.Active()
 	if err != nil {
 		return nil, err
 	}
-	defer statedir.Wipe(b) // the record holds the secret's name
-	w := &raftsm.SecretWrite{ID: rec.ID, NameMAC: mac, ExpectGen: expectGen}
-	if w.Record, err = n.seal(shard, raftsm.RecordObject(rec.ID), b); err != nil {
-		return nil, err
-	}
-	if data != nil {
-		w.Version = rec.Latest().Version
-		if w.Data, err = n.seal(shard, raftsm.DataObject(rec.ID, w.Version), data); err != nil {
-			return nil, err
-		}
-	}
-	return w, nil
+	return raftsm.SealSecretWrite(k, shard, mac, rec, expectGen, data)
 }
 
 func resultError(res sm.Result, ref string) error {
@@ -238,16 +214,25 @@ const maxConflictRetries = 20
 // UpdateSecret adds a new data version. It wipes data before it returns:
 // the caller hands the plaintext over.
 func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
+	r, err := n.running()
+	if err != nil {
+		statedir.Wipe(data)
+		return nil, err
+	}
+	return r.updateSecret(ctx, ref, data)
+}
+
+func (r *replicas) updateSecret(ctx context.Context, ref string, data []byte) (*api.SecretRef, error) {
 	defer statedir.Wipe(data)
 	if err := ValidateData(data); err != nil {
 		return nil, err
 	}
 	for range maxConflictRetries {
-		e, err := n.resolve(ctx, ref)
+		e, err := r.resolve(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		mac, _, err := n.nameMAC(e.rec.Name)
+		mac, _, err := r.nameMAC(e.rec.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -256,11 +241,11 @@ func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.
 		v := rec.Latest().Version + 1
 		rec.Versions = append(append([]raftsm.VersionInfo(nil), rec.Versions...), raftsm.VersionInfo{Version: v, Size: len(data), Created: now})
 		rec.Updated = now
-		w, err := n.secretWrite(e.shard, mac, &rec, e.gen, data)
+		w, err := r.secretWrite(e.shard, mac, &rec, e.gen, data)
 		if err != nil {
 			return nil, err
 		}
-		res, err := n.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretUpdate, RequestID: newRequestID(), Time: now, Secret: w})
+		res, err := r.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretUpdate, RequestID: newRequestID(), Time: now, Secret: w})
 		if err != nil {
 			return nil, err
 		}
@@ -278,21 +263,29 @@ func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.
 // RemoveSecret removes a secret and every version of its data. A secret
 // mounted on this node is kept unless force.
 func (n *Node) RemoveSecret(ctx context.Context, ref string, force bool) (*api.RemoveResponse, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return r.removeSecret(ctx, ref, force)
+}
+
+func (r *replicas) removeSecret(ctx context.Context, ref string, force bool) (*api.RemoveResponse, error) {
 	for range maxConflictRetries {
-		e, err := n.resolve(ctx, ref)
+		e, err := r.resolve(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		if mp := n.mountedSecret(e.rec.ID); mp != "" && !force {
+		if mp := r.node.mountedSecret(e.rec.ID); mp != "" && !force {
 			return nil, api.Errorf(api.CodeInvalid, "secret %s is mounted at %s", e.rec.Name, mp).
 				WithHint("unmount it first, or remove it anyway with `vault secret rm --force %s` (the mount keeps its last content)", e.rec.Name)
 		}
-		mac, _, err := n.nameMAC(e.rec.Name)
+		mac, _, err := r.nameMAC(e.rec.Name)
 		if err != nil {
 			return nil, err
 		}
 		w := &raftsm.SecretWrite{ID: e.rec.ID, NameMAC: mac, ExpectGen: e.gen}
-		res, err := n.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretRemove, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
+		res, err := r.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretRemove, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
 		if err != nil {
 			return nil, err
 		}
@@ -309,7 +302,7 @@ func (n *Node) RemoveSecret(ctx context.Context, ref string, force bool) (*api.R
 
 // InspectSecret returns a secret's metadata (never its data).
 func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, error) {
-	e, err := n.resolve(ctx, ref)
+	e, err := n.resolve(ctx, ref) // through the running phase
 	if err != nil {
 		return nil, err
 	}
@@ -318,15 +311,23 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 
 // ListSecrets returns every secret, sorted by name.
 func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
-	outs, err := readAllAs[[]raftsm.StoredSecret](ctx, n, raftsm.QueryIDPrefix{})
+	r, err := n.running()
 	if err != nil {
 		return nil, err
 	}
-	shards := raftsm.SecretShards(n.shardCount())
+	return r.listSecrets(ctx)
+}
+
+func (r *replicas) listSecrets(ctx context.Context) ([]api.Secret, error) {
+	outs, err := readAllAs[[]raftsm.StoredSecret](ctx, r, raftsm.QueryIDPrefix{})
+	if err != nil {
+		return nil, err
+	}
+	shards := raftsm.SecretShards(r.st.Shards)
 	list := []api.Secret{}
 	for i, o := range outs {
 		for _, s := range o {
-			e, err := n.openStored(shards[i], &s)
+			e, err := r.openStored(shards[i], &s)
 			if err != nil {
 				return nil, err
 			}
@@ -339,18 +340,32 @@ func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
 
 // SecretData returns one version of a secret's data (0: the latest).
 func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]byte, uint32, error) {
-	e, err := n.resolve(ctx, ref)
+	r, err := n.running()
 	if err != nil {
 		return nil, 0, err
 	}
-	return n.secretData(ctx, e, version)
+	e, err := r.resolve(ctx, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.secretData(ctx, e, version)
 }
 
+// secretData is replicas.secretData on the running phase.
 func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) ([]byte, uint32, error) {
+	r, err := n.running()
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.secretData(ctx, e, version)
+}
+
+// secretData reads and opens one version of e's data (0: the latest).
+func (r *replicas) secretData(ctx context.Context, e *secretEntry, version uint32) ([]byte, uint32, error) {
 	if version == 0 {
 		version = e.rec.Latest().Version
 	}
-	sealed, err := readAs[[]byte](ctx, n, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
+	sealed, err := readAs[[]byte](ctx, r, e.shard, raftsm.QueryData{ID: e.rec.ID, Version: version})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -358,7 +373,7 @@ func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) (
 		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", e.rec.Name, version).
 			WithHint("`vault secret inspect %s` lists its versions", e.rec.Name)
 	}
-	data, err := n.open(e.shard, raftsm.DataObject(e.rec.ID, version), sealed)
+	data, err := raftsm.OpenData(r.ring, e.shard, e.rec.ID, version, sealed)
 	return data, version, err
 }
 

@@ -18,7 +18,8 @@ import (
 	"github.com/vaultd/vault/internal/statedir"
 )
 
-// maxBody bounds a request body: the largest secret, base64 in JSON, and room.
+// maxBody bounds a JSON request body (a secret's data is not JSON: see
+// readSecretData).
 const maxBody = 2 << 20
 
 // serve listens on the Unix socket (mode 0600) and serves the API.
@@ -224,23 +225,27 @@ func (n *Node) routes() *routeTable {
 	}))
 	mux.HandleFunc("POST /v1/exec", n.handleExec)
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
-	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
-		var req api.CreateSecretRequest
-		if err := decode(r, &req); err != nil {
+	mux.HandleFunc("POST /v1/secrets", wipeAfter(n.handle(func(r *http.Request) (any, error) {
+		name, labels, err := api.ParseSecretQuery(r.URL.Query())
+		if err != nil {
 			return nil, err
 		}
-		return n.CreateSecret(r.Context(), &req)
-	}))
+		data, err := readSecretData(r)
+		if err != nil {
+			return nil, err
+		}
+		return n.CreateSecret(r.Context(), &api.CreateSecretRequest{Name: name, Labels: labels, Data: data})
+	})))
 	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.InspectSecret(readContext(r), r.PathValue("ref"))
 	}))
-	mux.HandleFunc("POST /v1/secrets/{ref}/versions", n.handle(func(r *http.Request) (any, error) {
-		var req api.UpdateSecretRequest
-		if err := decode(r, &req); err != nil {
+	mux.HandleFunc("POST /v1/secrets/{ref}/versions", wipeAfter(n.handle(func(r *http.Request) (any, error) {
+		data, err := readSecretData(r)
+		if err != nil {
 			return nil, err
 		}
-		return n.UpdateSecret(r.Context(), r.PathValue("ref"), req.Data)
-	}))
+		return n.UpdateSecret(r.Context(), r.PathValue("ref"), data)
+	})))
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))

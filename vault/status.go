@@ -10,16 +10,17 @@ import (
 func (n *Node) Status() *api.Status {
 	n.mu.RLock()
 	s := &api.Status{}
-	if n.st == nil {
+	st := n.identityLocked()
+	if st == nil {
 		n.mu.RUnlock()
 		return s
 	}
 	s.Initialized = true
-	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = n.st.NodeID, n.st.ClusterID, n.st.RaftAddr, n.st.APIAddr, n.st.Shards
+	s.NodeID, s.ClusterID, s.Addr, s.APIAddr, s.Shards = st.NodeID, st.ClusterID, st.RaftAddr, st.APIAddr, st.Shards
 	s.Removed = n.rv.removed.Load()
-	if lk := n.lk; lk != nil {
+	if lk := n.locked(); lk != nil {
 		s.Locked, s.Autolock = true, true
-		if w := newestKeyring(lk.store, n.st); w != nil {
+		if w := newestKeyring(lk.store, st); w != nil {
 			s.KEKVersion, s.ActiveDEK = statedir.OperatorKEKVersion(w.KEKVersion), w.Active()
 			for _, d := range w.DEKs {
 				if d.State != keys.DEKRetired {
@@ -33,7 +34,7 @@ func (n *Node) Status() *api.Status {
 		n.mu.RUnlock()
 		return s
 	}
-	r := n.run
+	r, _ := n.ph.(*replicas)
 	n.mu.RUnlock()
 	if r != nil {
 		s.KEKVersion = statedir.OperatorKEKVersion(r.currentKEK().Version())

@@ -299,16 +299,9 @@ func keyringOf(b []byte) *keyringView {
 // record opens a sealed secret record.
 func (v *viewer) record(shard uint64, id string, sealed []byte) (*secretView, error) {
 	kv, _ := crypto.EnvelopeKeyVersion(sealed)
-	b, err := crypto.Open(v.keys, raftsm.ValueBinding(shard, raftsm.RecordObject(id)), sealed)
+	r, err := raftsm.OpenRecord(v.keys, shard, id, sealed)
 	if err != nil {
 		return nil, err
-	}
-	var r raftsm.SecretRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("record does not decode: %w", err)
-	}
-	if r.ID != id {
-		return nil, fmt.Errorf("record of secret %q is stored under id %q", r.ID, id)
 	}
 	v.names[id] = r.Name
 	sv := &secretView{ID: r.ID, Name: r.Name, Labels: r.Labels, Created: unixTime(r.Created), Updated: unixTime(r.Updated), KeyVersion: kv}
@@ -322,7 +315,7 @@ func (v *viewer) record(shard uint64, id string, sealed []byte) (*secretView, er
 func (v *viewer) data(shard uint64, id string, version uint32, sealed []byte) *dataView {
 	dv := &dataView{Version: version, Size: max(len(sealed)-crypto.Overhead, 0)}
 	dv.KeyVersion, _ = crypto.EnvelopeKeyVersion(sealed)
-	b, err := crypto.Open(v.keys, raftsm.ValueBinding(shard, raftsm.DataObject(id, version)), sealed)
+	b, err := raftsm.OpenData(v.keys, shard, id, version, sealed)
 	if err != nil {
 		dv.Error = openError(err)
 		return dv

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,9 @@ func startFakeDaemon(dir string) (d *fakeDaemon, stop func(), err error) {
 	mux := http.NewServeMux()
 	record := func(r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if q, _ := url.QueryUnescape(r.URL.RawQuery); q != "" {
+			b = append([]byte(q+"\n"), b...) // a secret's spec travels in the query
+		}
 		d.mu.Lock()
 		d.got[r.Method+" "+r.URL.Path] = b
 		d.mu.Unlock()
@@ -122,10 +126,18 @@ func startFakeDaemon(dir string) (d *fakeDaemon, stop func(), err error) {
 		fail(w, api.Errorf(api.CodeNotFound, "no such secret: %s", r.PathValue("ref")))
 	})
 	mux.HandleFunc("POST /v1/secrets", func(w http.ResponseWriter, r *http.Request) {
+		if err := api.CheckDataType(r.Header.Get("Content-Type")); err != nil {
+			fail(w, err.(*api.Error))
+			return
+		}
 		record(r)
 		reply(w, api.SecretRef{ID: "newsecretid000000000000000", Version: 1})
 	})
 	mux.HandleFunc("POST /v1/secrets/{ref}/versions", func(w http.ResponseWriter, r *http.Request) {
+		if err := api.CheckDataType(r.Header.Get("Content-Type")); err != nil {
+			fail(w, err.(*api.Error))
+			return
+		}
 		record(r)
 		reply(w, api.SecretRef{ID: fakeSecrets[0].ID, Version: 3})
 	})
