@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+
+	"github.com/vaultd/vault/internal/audit"
 )
 
 // Config configures a node. Validate fills defaults.
@@ -26,6 +28,9 @@ type Config struct {
 	// mutex profiles, for `go tool pprof`. Profiles hold stack traces and
 	// sizes, never memory contents.
 	Pprof bool
+
+	// Audit configures the audit log (audit.go); nil or an empty Path: none.
+	Audit *audit.Config
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

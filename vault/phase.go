@@ -174,6 +174,7 @@ func (n *Node) enterRunning(r *replicas) {
 	n.mu.Lock()
 	n.st, n.run, n.lk = r.st, r, nil
 	n.mu.Unlock()
+	n.auditUnlocked(r.ring)
 }
 
 // enterLocked puts the node in the locked phase: identity known, no keys, no
@@ -217,6 +218,7 @@ func (n *Node) leaveRunning(keepIdentity bool) {
 		n.st = nil
 	}
 	n.mu.Unlock()
+	n.auditLocked()
 	if r != nil {
 		r.close()
 	}

@@ -43,7 +43,7 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.refuseByPhase(n.routes().ServeMux)}
+	n.srv = &http.Server{Handler: n.refuseByPhase(n.routes().ServeMux), ConnContext: socketConnContext}
 	gated := limitLocalServer(n.srv, ln)
 	go func() {
 		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -243,6 +243,8 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))
+	n.registerAudit(mux)
+	n.registerClients(mux)
 	n.registerDebug(mux)
 	n.registerPprof(mux)
 	return mux
@@ -311,7 +313,14 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
+		if e := n.auditBefore(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		out, err := f(r.WithContext(ctx))
+		if aerr := n.auditAfter(r, out, err); aerr != nil {
+			out, err = nil, aerr
+		}
 		if err != nil {
 			var ae *api.Error
 			if !errors.As(err, &ae) {
