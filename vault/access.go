@@ -143,14 +143,14 @@ func (n *Node) clientAPI() http.Handler {
 	local := n.routes()
 	inner := n.refuseByPhase(local.ServeMux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := local.Handler(r)
 		cl, cert, e := n.admitClient(r)
 		if e != nil {
-			n.auditRefusal(r, cert, "", e)
+			n.auditRefusal(r, cert, pattern, e)
 			api.WriteError(w, e)
 			return
 		}
 		id := audit.CertIdentity(audit.IdentityClient, cert)
-		_, pattern := local.Handler(r)
 		if pattern != "" && !allowed(pattern, cl.Role) {
 			e := api.Errorf(api.CodeForbidden, "%s", refusal(pattern, cl.Role)).
 				WithHint("client %s has role %s; docs/access.md lists what each role may do", cl.Name, cl.Role)
