@@ -30,9 +30,9 @@ import (
 // client certificate's subject and serial), route, op, secret id, the
 // name's HMAC and the result. Peer routes between managers are not
 // recorded. Under --audit-fail closed (the default) an answer whose record
-// cannot be written is refused; and while the log is failing, a request is
-// refused before it runs unless a record written for it first goes
-// through — so that nothing is changed or read unrecorded. Status, lock,
+// cannot be written is refused, and a request that changes something gets
+// a first record ("started") before it runs, which must be written for it
+// to run at all — so that nothing is changed unrecorded. Status, lock,
 // unlock and unmount are served either way (they give no secret access and
 // let an operator see and contain the problem). Under open, requests are
 // served, the log counts what it lost, and status, the health check and
@@ -84,7 +84,15 @@ func (n *Node) openAudit(st *statedir.Node) error {
 	return nil
 }
 
-func withoutPrefix(s string) string { return strings.TrimPrefix(s, "audit: ") }
+// withoutPrefix drops the audit package's prefixes and the doubled
+// "write FILE: write FILE:" of a failed write.
+func withoutPrefix(s string) string {
+	s = strings.ReplaceAll(s, "audit: ", "")
+	if i := strings.Index(s, ": write "); strings.HasPrefix(s, "write ") && i > 0 && strings.HasPrefix(s[i+2:], s[:i]+": ") {
+		s = s[i+2:]
+	}
+	return s
+}
 
 // auditUnlocked gives the audit log its keys, derived from ring.
 func (n *Node) auditUnlocked(ring *keys.Keyring) {
@@ -188,25 +196,31 @@ func errAuditFailed(err error) *api.Error {
 		WithHint("the daemon runs with --audit-fail closed: make the audit log's file writable again (disk space, permissions); `vault status` shows its state")
 }
 
-// auditBefore refuses a request before it runs when the log is failing
-// under the closed policy and a record written for the request does not go
-// through either.
+// auditBefore, under the closed policy, writes a "started" record of a
+// request that changes something (any method but GET) before it runs, and
+// refuses the request if that record cannot be written: nothing changes
+// unrecorded. Its result follows in a second record (auditAfter).
 func (n *Node) auditBefore(r *http.Request) *api.Error {
 	l := n.aud.log
-	if l == nil || l.Policy() != audit.FailClosed || auditExempt[r.Pattern] || l.Healthy() {
+	if l == nil || l.Policy() != audit.FailClosed || r.Method == http.MethodGet || auditExempt[r.Pattern] {
 		return nil
 	}
 	c := callerOf(r)
 	if c == nil {
 		return nil
 	}
-	rec := &audit.Record{Kind: audit.KindRequest, Identity: c.identity, Route: r.Pattern, Op: opOf(r.Pattern),
-		Note: "the log was failing: written before the request runs"}
+	rec := &audit.Record{Kind: audit.KindRequest, Identity: c.identity, Route: r.Pattern, Op: opOf(r.Pattern), Result: resultStarted}
+	if ref := r.PathValue("ref"); ref != "" {
+		rec.NameHMAC, _ = l.HashName(ref)
+	}
 	if err := l.Write(rec); err != nil {
 		return errAuditFailed(err)
 	}
 	return nil
 }
+
+// resultStarted is the result of the record written before a change runs.
+const resultStarted = "started"
 
 // auditAfter writes the request's record; under the closed policy a record
 // that cannot be written makes the request's answer an error.
