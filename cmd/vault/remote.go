@@ -36,7 +36,7 @@ const (
 func remoteFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "host", EnvVars: []string{"VAULT_HOST"}, Usage: "a manager's API, tcp://HOST:PORT, to use instead of the local socket (needs --tls-dir)"},
-		&cli.StringFlag{Name: "tls-dir", EnvVars: []string{"VAULT_CERT_PATH"}, Usage: "the client bundle for --host: ca.pem, cert.pem, key.pem (`vault cluster client create -o DIR`)"},
+		&cli.StringFlag{Name: "tls-dir", EnvVars: []string{"VAULT_CERT_PATH"}, Usage: "the client bundle for --host: ca.pem, cert.pem, key.pem, as vault cluster client create -o DIR writes them"},
 	}
 }
 
