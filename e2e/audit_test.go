@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,7 +269,8 @@ func TestAuditUnwritable(t *testing.T) {
 	for _, policy := range []string{"closed", "open"} {
 		t.Run(policy, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "audit.log")
-			d := newDaemon(t, "--audit-log", log, "--audit-fail", policy)
+			maddr := freeAddr(t)
+			d := newDaemon(t, "--audit-log", log, "--audit-fail", policy, "--metrics-addr", maddr)
 			d.start()
 			must(t, d.vault("cluster", "init", "--shards", "1"))
 			must(t, d.vaultIn([]byte("v"), "secret", "create", "before", "-"))
@@ -310,12 +313,16 @@ func TestAuditUnwritable(t *testing.T) {
 			create := timed(func() result { return d.vaultIn([]byte("v"), "secret", "create", "during", "-") })
 			inspect := timed(func() result { return d.vault("secret", "inspect", "before") })
 			st := must(t, d.vault("status"))
+			ready, readyBody := readyz(t, maddr)
 			switch policy {
 			case "closed":
 				mustFail(t, create, "refused: the audit log cannot be written", "is a directory")
 				mustFail(t, inspect, "refused: the audit log cannot be written")
 				if !strings.Contains(st.stdout, "FAILING") || !strings.Contains(st.stderr, "secret access is refused") {
 					t.Fatalf("status: %s", st)
+				}
+				if ready != http.StatusServiceUnavailable || !strings.Contains(readyBody, "the audit log cannot be written") {
+					t.Fatalf("/readyz with the audit log failing (closed): %d %s", ready, readyBody)
 				}
 				if !strings.Contains(d.logs.String(), "is failing (policy closed)") {
 					t.Fatalf("no log line for the failing audit log:\n%s", d.logs)
@@ -347,6 +354,18 @@ func TestAuditUnwritable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readyz GETs the metrics listener's /readyz.
+func readyz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func mustRead(t *testing.T, path string) []byte {

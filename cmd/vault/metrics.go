@@ -80,6 +80,9 @@ func (a nodeState) Readiness() (bool, []string) {
 	}
 	st.GroupsKnown = true
 	ok, why := st.Readiness()
+	if a := a.n.Status().Audit; a != nil && !a.Healthy && a.Policy == "closed" {
+		ok, why = false, append(why, "the audit log cannot be written: secret access is refused (--audit-fail closed): "+a.LastError)
+	}
 	if !ok || !st.Running {
 		return ok, why
 	}
