@@ -112,6 +112,7 @@ func TestAuditTrail(t *testing.T) {
 	}
 
 	id := strings.TrimSpace(must(t, nodes[0].vaultIn([]byte("one"), "secret", "create", "alpha", "-")).stdout)
+	must(t, nodes[0].vault("exec", "--secret", "alpha", "--", "true"))
 	must(t, remote("", nodes[1].apiAddr, admin, nil, "secret", "inspect", "alpha"))
 	must(t, remote("", nodes[1].apiAddr, admin, []byte("two"), "secret", "update", "alpha", "-"))
 	mustFail(t, remote("", nodes[1].apiAddr, admin, nil, "secret", "inspect", "beta"), "beta")
@@ -125,6 +126,7 @@ func TestAuditTrail(t *testing.T) {
 		{ // node 0: the socket's create, then the hash of beta asked above
 			{"secret.create", "socket uid=0", "started", "", ""},
 			{"secret.create", "socket uid=0", "ok", id, hmac},
+			{"exec", "socket uid=0", "started", "", ""},
 			{"audit.hash", "socket uid=0", "started", "", ""},
 			{"audit.hash", "socket uid=0", "ok", "", ""},
 		},

@@ -323,3 +323,21 @@ func (n *Node) runningAuditKeys() (*audit.Keys, error) {
 	}
 	return auditKeys(run.ring)
 }
+
+// auditStarted records a request whose handler takes the connection over
+// (exec) before it runs: there is no answer to record a result in. Under
+// the closed policy the request is refused if the record cannot be
+// written.
+func (n *Node) auditStarted(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := n.aud.log
+		if c := callerOf(r); l != nil && c != nil {
+			rec := &audit.Record{Kind: audit.KindRequest, Identity: c.identity, Route: r.Pattern, Op: opOf(r.Pattern), Result: resultStarted}
+			if err := l.Write(rec); err != nil && l.Policy() == audit.FailClosed {
+				writeError(w, errAuditFailed(err))
+				return
+			}
+		}
+		h(w, r)
+	}
+}

@@ -221,7 +221,7 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("DELETE /v1/mounts", n.handle(func(r *http.Request) (any, error) {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
-	mux.HandleFunc("POST /v1/exec", n.handleExec)
+	mux.HandleFunc("POST /v1/exec", n.auditStarted(n.handleExec))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest

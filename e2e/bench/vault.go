@@ -33,7 +33,7 @@ type vaultMember struct {
 // shards secret groups on the first (0: vault's default), joins the others,
 // and waits until group leadership has spread over the three; c.shards is
 // the number of secret groups made.
-func startVault(ctx context.Context, bin, root string, shards int, log io.Writer) (_ *vaultCluster, err error) {
+func startVault(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer) (_ *vaultCluster, err error) {
 	addrs, err := freeAddrs(2 * members)
 	if err != nil {
 		return nil, err
@@ -61,6 +61,9 @@ func startVault(ctx context.Context, bin, root string, shards int, log io.Writer
 			bin:  bin,
 			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr},
 			log:  filepath.Join(dir, "daemon.log"),
+		}
+		if audit {
+			m.p.args = append(m.p.args, "--audit-log", filepath.Join(dir, "audit.log"))
 		}
 		c.members = append(c.members, m)
 		c.add(m.p, m.stateDir)
