@@ -100,6 +100,9 @@ func (n *Node) auditUnlocked(ring *keys.Keyring) {
 	if l == nil {
 		return
 	}
+	if st := n.identity(); st != nil {
+		l.SetNode(st.NodeID)
+	}
 	k, err := auditKeys(ring)
 	if err != nil {
 		n.log.Warn("audit log: no keys: records stay unsealed", "err", err)

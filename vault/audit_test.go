@@ -31,6 +31,7 @@ func TestAuditFollowsPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	k1 := n.aud.log.Keys()
+	nodeID := n.Status().NodeID
 	if k1 == nil {
 		t.Fatal("no keys once running")
 	}
@@ -80,6 +81,9 @@ func TestAuditFollowsPhases(t *testing.T) {
 		}
 		if r.Op == "secret.create" && r.Result == audit.ResultOK {
 			found = true
+			if r.Node != nodeID {
+				t.Fatalf("record of node %q, want %q (the id init gave)", r.Node, nodeID)
+			}
 			p := r.Identity.Peer
 			if r.Identity.Kind != audit.IdentitySocket || p == nil || int(p.UID) != os.Getuid() || int(p.PID) != os.Getpid() {
 				t.Fatalf("identity %+v, want this process", r.Identity)
