@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +144,10 @@ func (n *Node) clientAPI() http.Handler {
 	local := n.routes()
 	inner := n.refuseByPhase(local.ServeMux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/peer/") {
+			http.NotFound(w, r) // a peer route this manager does not serve (an older version)
+			return
+		}
 		_, pattern := local.Handler(r)
 		cl, cert, e := n.admitClient(r)
 		if e != nil {
