@@ -234,8 +234,10 @@ func TestRolesByRoute(t *testing.T) {
 	must(t, d.vault("cluster", "init", "--shards", "1"))
 	must(t, d.vaultIn([]byte("v"), "secret", "create", "x", "-"))
 	clients := map[string]*http.Client{}
+	bundles := map[string]string{}
 	for _, role := range []string{"admin", "operator", "writer", "reader"} {
-		clients[role] = bundleClient(t, createBundle(t, d, "c-"+role, role))
+		bundles[role] = createBundle(t, d, "c-"+role, role)
+		clients[role] = bundleClient(t, bundles[role])
 	}
 	pathValue := regexp.MustCompile(`\{[^}]+\}`)
 	call := func(hc *http.Client, method, path string) (int, *api.Error) {
@@ -285,9 +287,25 @@ func TestRolesByRoute(t *testing.T) {
 			t.Errorf("%s without a certificate: %+v", pattern, e)
 		}
 	}
-	// A client certificate is no peer.
-	if _, e := call(clients["admin"], "GET", "/v1/peer/status"); e == nil || e.Code != api.CodeForbidden {
-		t.Errorf("GET /v1/peer/status with a client certificate: %+v", e)
+	// A client certificate is no peer: every peer route and the Raft port
+	// refuse it, an admin's included.
+	adminCert, err := tls.LoadX509KeyPair(filepath.Join(bundles["admin"], "cert.pem"), filepath.Join(bundles["admin"], "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pool := nodeTLS(t, d)
+	for _, rt := range peerRoutes(t) {
+		if status, code := peerCall(t, adminCert, pool, d.apiAddr, rt[0], rt[1]); status != http.StatusForbidden || code != api.CodeForbidden {
+			t.Errorf("%s %s with a client certificate: %d %s", rt[0], rt[1], status, code)
+		}
+	}
+	if raftAdmitted(t, adminCert, pool, d.addr) {
+		t.Error("the Raft port admitted a client certificate")
+	}
+	// A manager's certificate is no client.
+	nodeCert, _ := nodeTLS(t, d)
+	if status, _ := peerCall(t, nodeCert, pool, d.apiAddr, "GET", "/v1/secrets"); status != http.StatusForbidden {
+		t.Errorf("GET /v1/secrets with a manager's certificate: %d", status)
 	}
 	// The refusals are in the audit trail of the node only if it has one;
 	// this one has none, and its status says nothing of it.
