@@ -133,6 +133,13 @@ func TestRemoteCLI(t *testing.T) {
 	mustFail(t, remote(op, via, admin, nil, "cluster", "init"), "local to a node")
 	must(t, remote(op, via, admin, nil, "secret", "rm", "db-password"))
 
+	// An admin makes a bundle remotely (the key is made on the operator's
+	// machine); the new writer works at once on another manager.
+	writer := filepath.Join(t.TempDir(), "ci")
+	must(t, remote(op, via, admin, nil, "cluster", "client", "create", "ci", "--role", "writer", "-o", writer))
+	must(t, remote(op, nodes[2].apiAddr, writer, []byte("w"), "secret", "create", "from-ci", "-"))
+	mustFail(t, remote(op, nodes[2].apiAddr, writer, nil, "cluster", "client", "ls"), "role writer may not list clients")
+
 	// Without a bundle, with another cluster's CA, and without --host's form.
 	mustFail(t, remote(op, via, "", nil, "status"), "--host needs a client bundle")
 	mustFail(t, remote(op, "not-an-addr", admin, nil, "status"), "want tcp://HOST:PORT")
@@ -150,7 +157,7 @@ func TestRemoteCLI(t *testing.T) {
 	for _, nd := range nodes {
 		mustFail(t, remote(op, nd.apiAddr, reader, nil, "secret", "ls"), "client auditor was removed from the cluster")
 	}
-	if cl := must(t, nodes[2].vault("cluster", "client", "ls", "-q")).stdout; strings.TrimSpace(cl) != "ops-admin" {
+	if cl := must(t, nodes[2].vault("cluster", "client", "ls", "-q")).stdout; strings.Join(strings.Fields(cl), " ") != "ops-admin ci" {
 		t.Fatalf("clients after rm: %q", cl)
 	}
 }
