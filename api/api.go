@@ -106,6 +106,8 @@ type Status struct {
 	// Removed: this node was removed from the cluster; its replicas are
 	// stopped for good.
 	Removed bool `json:"Removed,omitempty"`
+	// Audit is the state of the node's audit log (nil: none configured).
+	Audit *AuditStatus `json:"Audit,omitempty"`
 }
 
 // StoppedGroup is a group a manager stopped at an entry (or a received

@@ -59,7 +59,7 @@ func (c *Client) AuditVerifyKey(ctx context.Context) (*AuditKeyResponse, error) 
 }
 
 // AuditStatus is the state of a node's audit log, for `vault status` and
-// the health check (a field of Status once the daemon serves it).
+// the health check (Status.Audit).
 type AuditStatus struct {
 	Path      string `json:"Path"`
 	Policy    string `json:"Policy"` // "closed" or "open"

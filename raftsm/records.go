@@ -58,6 +58,10 @@ type ClusterRecord struct {
 	// removed node that asks learns it was removed. Node ids are never
 	// reused.
 	Removed []RemovedMember `json:"removed,omitempty"`
+	// Clients are the remote operators' certificates (clients.go);
+	// RemovedClients those revoked.
+	Clients        []Client        `json:"clients,omitempty"`
+	RemovedClients []RemovedClient `json:"removed_clients,omitempty"`
 
 	// KEKChange is the KEK change in progress (unlock-key rotation,
 	// autolock on or off), nil when none is. See package vault, "KEK

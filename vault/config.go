@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/vaultd/vault/internal/metrics"
+	"github.com/vaultd/vault/internal/audit"
 )
 
 // Config configures a node. Validate fills defaults.
@@ -33,6 +34,8 @@ type Config struct {
 	// applies, leader changes, seals, peer round trips, and the state
 	// CollectState reports (vault/metrics.go).
 	Metrics *metrics.Metrics
+	// Audit configures the audit log (audit.go); nil or an empty Path: none.
+	Audit *audit.Config
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

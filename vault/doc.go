@@ -52,8 +52,9 @@
 //	mu            the phase (ph) and the locked phase's shares
 //	replicas.mu   the running phase's mutable handles: NodeHost, KEK, pending KEK
 //
-// liveMu, stoppedMu, the mount queue's and each mount's mutex, and the
-// peer admission state's are leaves: nothing is taken while one is held.
+// liveMu, stoppedMu, the mount queue's and each mount's mutex, the
+// peer admission state's and the audit keys' (auditState.mu, taken after
+// mu is released) are leaves: nothing is taken while one is held.
 // Raft's apply path (the state machine's hooks) takes only replicas.mu
 // (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
 // waits on a request: a linearizable read waits for apply, so no read is

@@ -101,6 +101,22 @@ var requestBodies = []requestBody{
 		return err
 	}},
 	{name: "POST /v1/peer/kek", new: func() any { return &peerKEK{} }},
+	{name: "POST /v1/audit/hash", new: func() any { return &api.AuditHashRequest{} }},
+	{name: "POST /v1/cluster/clients", new: func() any { return &api.ClientCreateRequest{} }, validate: func(t *testing.T, v any) error {
+		req := v.(*api.ClientCreateRequest)
+		if !clientNameRE.MatchString(req.Name) {
+			return errors.New("bad name")
+		}
+		if err := validRole(req.Role); err != nil {
+			return err
+		}
+		root, err := fuzzRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = root.Sign(req.CSR, req.Name, RoleClient, nil, time.Now())
+		return err
+	}},
 }
 
 // FuzzRequestBodies feeds bytes to the decoder of every request body the

@@ -320,7 +320,13 @@ func (n *Node) CollectState() metrics.State {
 
 // Readiness is what /readyz answers: unlocked, every local replica has a
 // leader and is caught up.
-func (n *Node) Readiness() (bool, []string) { return n.CollectState().Readiness() }
+func (n *Node) Readiness() (bool, []string) {
+	ok, why := n.CollectState().Readiness()
+	if a := n.auditStatus(); a != nil && !a.Healthy && a.Policy == "closed" {
+		ok, why = false, append(why, "the audit log cannot be written: secret access is refused (--audit-fail closed): "+a.LastError)
+	}
+	return ok, why
+}
 
 // raftObserver is what the state machines report to (nil without metrics).
 func (n *Node) raftObserver() raftsm.Observer {

@@ -40,6 +40,8 @@ type Node struct {
 	rv revocation // peer admission; this node's own removal
 
 	mcache metricsCache // what a scrape reads (metrics.go)
+	aud auditState  // the audit log (audit.go)
+	acc accessState // remote clients admitted (access.go)
 
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
@@ -79,6 +81,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.lock.Release()
 		return nil, err
 	}
+	if err := n.openAudit(st); err != nil {
+		n.lock.Release()
+		return nil, err
+	}
 	if st == nil {
 		// A failed init may have left files behind; nothing in them was acknowledged.
 		if err := n.removeClusterFiles(); err != nil {
@@ -110,6 +116,7 @@ func (n *Node) Close() error {
 		os.Remove(n.cfg.SocketPath)
 	}
 	n.closeMounts()
+	n.closeAudit() // sealed while the keys are still there
 	n.shutdownRaft()
 	if store := n.leaveLocked(); store != nil {
 		store.Close()

@@ -231,6 +231,7 @@ func (n *Node) enterRunning(r *replicas) {
 	n.mu.Lock()
 	n.ph = r
 	n.mu.Unlock()
+	n.auditUnlocked(r.ring)
 }
 
 // enterLocked puts the node in the locked phase: identity known, no keys, no
@@ -287,6 +288,7 @@ func (n *Node) leaveRunning(keepIdentity bool) {
 		n.ph = between{st}
 	}
 	n.mu.Unlock()
+	n.auditLocked()
 	if r != nil {
 		r.close()
 	}

@@ -167,6 +167,9 @@ func (n *Node) currentAccess() *peerAccess {
 
 // admitPeer checks a peer's verified certificate (see currentAccess).
 func (n *Node) admitPeer(cert *x509.Certificate, strict bool) error {
+	if isClientCert(cert) {
+		return fmt.Errorf("%s: %w", cert.Subject.CommonName, errClientCert)
+	}
 	a := n.currentAccess()
 	if a == nil {
 		return nil // nothing applied yet: the CA chain is all there is

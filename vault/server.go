@@ -45,7 +45,7 @@ func (n *Node) serve() error {
 	}
 	n.ln = ln
 	mux := n.routes().ServeMux
-	n.srv = &http.Server{Handler: n.countRequests(mux, n.refuseByPhase(mux))}
+	n.srv = &http.Server{Handler: n.countRequests(mux, n.refuseByPhase(mux)), ConnContext: socketConnContext}
 	gated := limitLocalServer(n.srv, ln)
 	go func() {
 		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -223,7 +223,7 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("DELETE /v1/mounts", n.handle(func(r *http.Request) (any, error) {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
-	mux.HandleFunc("POST /v1/exec", n.handleExec)
+	mux.HandleFunc("POST /v1/exec", n.auditStarted(n.handleExec))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
 	mux.HandleFunc("POST /v1/secrets", wipeAfter(n.handle(func(r *http.Request) (any, error) {
 		name, labels, err := api.ParseSecretQuery(r.URL.Query())
@@ -249,6 +249,8 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))
+	n.registerAudit(mux)
+	n.registerClients(mux)
 	n.registerDebug(mux)
 	n.registerPprof(mux)
 	return mux
@@ -317,7 +319,14 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
+		if e := n.auditBefore(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		out, err := f(r.WithContext(ctx))
+		if aerr := n.auditAfter(r, out, err); aerr != nil {
+			out, err = nil, aerr
+		}
 		if err != nil {
 			var ae *api.Error
 			if !errors.As(err, &ae) {

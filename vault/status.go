@@ -9,7 +9,7 @@ import (
 // Status reports the node's state.
 func (n *Node) Status() *api.Status {
 	n.mu.RLock()
-	s := &api.Status{}
+	s := &api.Status{Audit: n.auditStatus()}
 	st := n.identityLocked()
 	if st == nil {
 		n.mu.RUnlock()

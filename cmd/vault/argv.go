@@ -237,18 +237,23 @@ func suggest(word string, cmds []*cli.Command, prefix string) string {
 	return best
 }
 
-// suggestDeep looks for word among the subcommands of every command:
-// `vault crate` suggests "vault secret create".
+// suggestDeep looks for word among the subcommands of every command,
+// nearest level first: `vault crate` suggests "vault secret create" (not
+// "vault cluster client create").
 func suggestDeep(word string, cmds []*cli.Command, path string) string {
 	for _, c := range cmds {
 		if c.Hidden || len(c.Subcommands) == 0 {
 			continue
 		}
-		p := path + " " + c.Name
-		if s := suggest(word, c.Subcommands, p+" "); s != "" {
+		if s := suggest(word, c.Subcommands, path+" "+c.Name+" "); s != "" {
 			return s
 		}
-		if s := suggestDeep(word, c.Subcommands, p); s != "" {
+	}
+	for _, c := range cmds {
+		if c.Hidden || len(c.Subcommands) == 0 {
+			continue
+		}
+		if s := suggestDeep(word, c.Subcommands, path+" "+c.Name); s != "" {
 			return s
 		}
 	}

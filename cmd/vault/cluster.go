@@ -40,6 +40,7 @@ func clusterCommand() *cli.Command {
 				},
 			},
 			clusterUpdateCommand(),
+			clientCommand(),
 			{
 				Name:      "join",
 				Usage:     "join this fresh node to a cluster as a manager",

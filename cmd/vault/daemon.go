@@ -25,7 +25,7 @@ func daemonCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "run a vault node in the foreground",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "state-dir", Value: DefaultStateDir, Usage: "where the node keeps its state"},
 			&cli.StringFlag{Name: "listen-addr", Value: vault.DefaultListenAddr, Usage: "Raft listen address HOST:PORT"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "Raft address peers use (default: --listen-addr)"},
@@ -38,12 +38,16 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
-		},
+		}, auditFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("", "daemon takes no arguments, got %q", c.Args().First())
 			}
 			log, err := newLoggerFormat(c.Bool("debug"), c.String("log-format"))
+			if err != nil {
+				return err
+			}
+			auditCfg, err := auditConfig(c)
 			if err != nil {
 				return err
 			}
@@ -62,10 +66,18 @@ func daemonCommand() *cli.Command {
 				Logger:          log,
 				Pprof:           c.Bool("pprof"),
 				Metrics:         ms.metrics(),
+				Audit:           auditCfg,
 			}
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				return startVolumePlugin(c, n, cfg)
+				stopHUP := reopenOnHUP(n)
+				stopPlugin, err := startVolumePlugin(c, n, cfg)
+				return func() {
+					stopHUP()
+					if stopPlugin != nil {
+						stopPlugin()
+					}
+				}, err
 			})
 		},
 	}
@@ -251,6 +263,7 @@ func printStatus(s *api.Status) error {
 	}
 	fmt.Printf("Initialized:  true\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\nShards:       %d\nAutolock:     %v\nKEK version:  %d\nActive DEK:   v%d\nDEK versions: %v\n",
 		s.Locked, s.NodeID, s.ClusterID, s.Addr, s.Shards, s.Autolock, s.KEKVersion, s.ActiveDEK, s.DEKVersions)
+	printAuditStatus(s.Audit)
 	for _, g := range s.StoppedGroups {
 		fmt.Printf("Stopped:      %s (since %s)\n", g.Reason, g.Since.Local().Format(time.DateTime))
 		fmt.Fprintf(os.Stderr, "vault: hint: %s\n", g.Hint)

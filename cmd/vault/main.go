@@ -30,9 +30,9 @@ func newApp() *cli.App {
 		Name:    "vault",
 		Usage:   "an encrypted, Raft-replicated vault for cluster secrets",
 		Version: buildVersion(),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "socket", Value: DefaultSocket, EnvVars: []string{"VAULT_SOCKET"}, Usage: "the daemon's API socket"},
-		},
+		}, remoteFlags()...),
 		Commands: []*cli.Command{
 			daemonCommand(),
 			devCommand(),
@@ -63,6 +63,7 @@ func newApp() *cli.App {
 	}
 	app.OnUsageError = onUsageError
 	setUsageErrors(app.Commands)
+	refuseRemote(app.Commands, "")
 	indexCommands(app.Commands, app.Name)
 	return app
 }
@@ -197,5 +198,8 @@ func printError(err error) {
 }
 
 func client(c *cli.Context) *api.Client {
+	if h := remoteHost(c); h != "" {
+		return remoteClient(h, tlsDir(c))
+	}
 	return api.NewClient(c.String("socket"))
 }

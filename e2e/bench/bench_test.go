@@ -41,7 +41,8 @@ func TestMain(m *testing.M) {
 // a small preload, so the bench cannot rot. It checks that each figure was
 // measured, not what it is.
 func TestSmoke(t *testing.T) {
-	cfg := Config{Vault: vaultBin, Duration: time.Second, Clients: 8, Preload: 200, Dir: t.TempDir()}
+	// Audit on: the smoke run also checks that managers with audit logs serve the workloads.
+	cfg := Config{Vault: vaultBin, Duration: time.Second, Clients: 8, Preload: 200, Dir: t.TempDir(), Audit: true}
 	switch _, err := os.Stat(DefaultEtcd); {
 	case err == nil:
 		cfg.Peer = PeerEtcd
@@ -67,6 +68,9 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("the smoke run took %s", time.Since(start).Round(time.Millisecond))
 
+	if !r.Config.Audit {
+		t.Errorf("the report does not say audit logs were on")
+	}
 	if r.FsyncFloor == nil || r.FsyncFloor.Ops == 0 {
 		t.Errorf("no fsync floor: %+v", r.FsyncFloor)
 	}

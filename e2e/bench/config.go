@@ -51,6 +51,10 @@ type Config struct {
 	Preload int
 	// Mount adds the FUSE mount workload against tmpfs.
 	Mount bool
+	// Audit gives each vault manager an audit log (--audit-log in its
+	// directory, closed policy), to measure what it costs: compare a run
+	// with it and one without.
+	Audit bool
 	// MountFileSize is the size of the mounted secret (default 4096).
 	MountFileSize int
 

@@ -28,6 +28,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Config.Shards == 1 {
 		groups = "1 secret group"
 	}
+	if r.Config.Audit {
+		preload += ", vault audit logs on"
+	}
 	fmt.Fprintf(&b, "run: %gs per workload per system %s, %d clients, %d-byte values, %s, %s\n\n",
 		r.Config.Duration, rounds, r.Config.Clients, r.Config.ValueSize, groups, preload)
 

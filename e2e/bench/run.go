@@ -53,6 +53,7 @@ type ReportConfig struct {
 	Preload     int     `json:"preload"`
 	Rounds      int     `json:"rounds"`
 	Profiled    bool    `json:"profiled,omitempty"` // perf ran during the workloads
+	Audit       bool    `json:"audit,omitempty"`    // vault's managers kept audit logs
 }
 
 // Workload is one workload measured on vault and on its peer.
@@ -123,7 +124,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		Config: ReportConfig{
 			Peer: cfg.Peer, EtcdPeerTLS: cfg.Peer == PeerEtcd && !cfg.EtcdPlainPeers, Duration: cfg.Duration.Seconds(),
 			Clients: cfg.Clients, ValueSize: cfg.ValueSize, Shards: cfg.Shards, Preload: cfg.Preload,
-			Rounds: cfg.Rounds, Profiled: cfg.Profile != "",
+			Rounds: cfg.Rounds, Profiled: cfg.Profile != "", Audit: cfg.Audit,
 		},
 	}
 	start := time.Now()
@@ -141,7 +142,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	} else {
 		step("starting 3 vault managers (%d secret groups)", cfg.Shards)
 	}
-	vc, err := startVault(ctx, cfg.Vault, root, cfg.Shards, log)
+	vc, err := startVault(ctx, cfg.Vault, root, cfg.Shards, cfg.Audit, log)
 	if err != nil {
 		return nil, fmt.Errorf("vault cluster: %w", err)
 	}
@@ -159,7 +160,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	}
 	if cfg.Peer == PeerVaultMetrics {
 		step("starting 3 more vault managers with --metrics-addr, each scraped every second")
-		mc, err := startVaultCluster(ctx, cfg.Vault, root, cfg.Shards, log, true)
+		mc, err := startVaultCluster(ctx, cfg.Vault, root, cfg.Shards, cfg.Audit, log, true)
 		if err != nil {
 			return nil, fmt.Errorf("vault cluster with metrics: %w", err)
 		}

@@ -38,13 +38,13 @@ type vaultMember struct {
 // shards secret groups on the first (0: vault's default), joins the others,
 // and waits until group leadership has spread over the three; c.shards is
 // the number of secret groups made.
-func startVault(ctx context.Context, bin, root string, shards int, log io.Writer) (_ *vaultCluster, err error) {
-	return startVaultCluster(ctx, bin, root, shards, log, false)
+func startVault(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer) (_ *vaultCluster, err error) {
+	return startVaultCluster(ctx, bin, root, shards, audit, log, false)
 }
 
 // startVaultCluster is startVault; withMetrics starts each manager with
 // --metrics-addr and scrapes it every second, as Prometheus would.
-func startVaultCluster(ctx context.Context, bin, root string, shards int, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
+func startVaultCluster(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
 	addrs, err := freeAddrs(3 * members)
 	if err != nil {
 		return nil, err
@@ -80,6 +80,9 @@ func startVaultCluster(ctx context.Context, bin, root string, shards int, log io
 		if withMetrics {
 			m.metricsAddr = addrs[2*members+i]
 			m.p.args = append(m.p.args, "--metrics-addr", m.metricsAddr)
+		}
+		if audit {
+			m.p.args = append(m.p.args, "--audit-log", filepath.Join(dir, "audit.log"))
 		}
 		c.members = append(c.members, m)
 		c.add(m.p, m.stateDir)

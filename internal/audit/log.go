@@ -138,7 +138,8 @@ func openFile(path string) (file, int64, error) {
 // writers always make one chain.
 type Log struct {
 	cfg  Config
-	keys atomic.Pointer[Keys] // nil while the node is locked
+	keys atomic.Pointer[Keys]   // nil while the node is locked
+	node atomic.Pointer[string] // set by SetNode; else cfg.Node
 
 	reqs   chan *request
 	ctl    chan ctlRequest
@@ -313,6 +314,17 @@ func (l *Log) HashName(name string) (string, error) {
 func (l *Log) SetKeys(k *Keys) error {
 	l.keys.Store(k)
 	return l.control("seal")
+}
+
+// SetNode sets the node id written into later records: a node that joins
+// or creates a cluster while its log is open learns its id then.
+func (l *Log) SetNode(id string) { l.node.Store(&id) }
+
+func (l *Log) nodeID() string {
+	if p := l.node.Load(); p != nil {
+		return *p
+	}
+	return l.cfg.Node
 }
 
 // Policy returns the log's fail policy.
@@ -587,7 +599,7 @@ func (l *Log) writeRecords(recs ...*Record) error {
 	add := func(r *Record) error {
 		seq++
 		hex.Encode(hexPrev[:], prev[:])
-		r.Seq, r.Prev, r.Time, r.Node = seq, string(hexPrev[:]), now, l.cfg.Node
+		r.Seq, r.Prev, r.Time, r.Node = seq, string(hexPrev[:]), now, l.nodeID()
 		if r.Kind == "" {
 			r.Kind = KindRequest
 		}

@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "`bytes` of data per secret")
 	fs.IntVar(&cfg.Shards, "shards", bench.DefaultShards, "`N` secret groups, given to vault cluster init --shards (default: vault's own default for this machine)")
 	fs.IntVar(&cfg.Preload, "preload", 0, "fill each cluster with `N` secrets first (the documented scale run uses 100000)")
+	fs.BoolVar(&cfg.Audit, "audit", false, "give each vault manager an audit log, to measure its cost against a run without")
 	fs.BoolVar(&cfg.Mount, "mount", false, "also read a 4 KiB secret through a FUSE mount and the same file on tmpfs")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.Dir, "dir", "", "where the state dirs go (default: the temporary directory); its disk is the one measured")
