@@ -3,7 +3,6 @@ package vault
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -41,8 +40,7 @@ func TestAuditFollowsPhases(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", n.cfg.SocketPath)
 	}}}
-	body, _ := json.Marshal(api.CreateSecretRequest{Name: "audited", Data: []byte("v")})
-	resp, err := hc.Post("http://vault/v1/secrets", "application/json", bytes.NewReader(body))
+	resp, err := hc.Post("http://vault/v1/secrets?name=audited", api.ContentTypeData, bytes.NewReader([]byte("v")))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("create: %v %v", resp, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/vaultd/vault/internal/metrics"
 	"github.com/vaultd/vault/internal/audit"
+	"github.com/vaultd/vault/internal/metrics"
 )
 
 // Config configures a node. Validate fills defaults.

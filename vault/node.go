@@ -40,8 +40,8 @@ type Node struct {
 	rv revocation // peer admission; this node's own removal
 
 	mcache metricsCache // what a scrape reads (metrics.go)
-	aud auditState  // the audit log (audit.go)
-	acc accessState // remote clients admitted (access.go)
+	aud    auditState   // the audit log (audit.go)
+	acc    accessState  // remote clients admitted (access.go)
 
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
