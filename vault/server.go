@@ -77,10 +77,11 @@ var servedWhileLocked = map[string]bool{
 // servedWhileUninitialized are the only routes a node that is not part of
 // a cluster serves: it has nothing else to answer about.
 var servedWhileUninitialized = map[string]bool{
-	"GET /v1/status":        true,
-	"POST /v1/cluster/init": true,
-	"POST /v1/cluster/join": true,
-	"POST /v1/unlock":       true, // says there is nothing to unlock
+	"GET /v1/status":           true,
+	"POST /v1/cluster/init":    true,
+	"POST /v1/cluster/join":    true,
+	"POST /v1/cluster/restore": true,
+	"POST /v1/unlock":          true, // says there is nothing to unlock
 }
 
 // refuseByPhase answers "locked" to every request of a locked node but
@@ -222,6 +223,9 @@ func (n *Node) routes() *routeTable {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
 	mux.HandleFunc("POST /v1/exec", n.handleExec)
+	mux.HandleFunc("POST /v1/snapshot", n.handleSnapshot)
+	mux.HandleFunc("POST /v1/cluster/restore", n.handleRestore)
+	mux.HandleFunc("POST /v1/cluster/recover", n.handleRecover)
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest

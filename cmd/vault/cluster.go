@@ -40,6 +40,8 @@ func clusterCommand() *cli.Command {
 				},
 			},
 			clusterUpdateCommand(),
+			clusterRestoreCommand(),
+			clusterRecoverCommand(),
 			{
 				Name:      "join",
 				Usage:     "join this fresh node to a cluster as a manager",

@@ -123,4 +123,3 @@ func WriteExported(dir string, shard, index, term uint64, membership pb.Membersh
 	defer d.Close()
 	return d.Sync()
 }
-

@@ -1,0 +1,134 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/tools"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// importSnapshot is Dragonboat's repair tool: the NodeHost must be closed.
+func importSnapshot(cfg config.NodeHostConfig, dir string, members map[uint64]string, replicaID uint64) error {
+	return tools.ImportSnapshot(cfg, dir, members, replicaID)
+}
+
+// Recover makes this manager the only member of its cluster, with every
+// write it has applied, after the cluster lost its quorum for good (Swarm's
+// `--force-new-cluster`). Writes the other managers committed and this one
+// had not applied are lost. With dryRun it only says what it would do.
+//
+// It needs the running phase: a locked manager is unlocked first (with the
+// unlock key or shares), which works without a quorum.
+func (n *Node) Recover(ctx context.Context, dryRun bool) (*api.RecoverResponse, error) {
+	n.initMu.Lock()
+	defer n.initMu.Unlock()
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	st := r.st
+	// No quorum to read through: this manager's own applied state.
+	sc, err := readAs[*raftsm.StoredCluster](WithStaleReads(ctx), n, raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := n.openCluster(sc)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Member(st.NodeID) == nil {
+		return nil, api.Errorf(api.CodeInvalid, "this node is not a manager of its cluster as far as it knows").
+			WithHint("run `vault cluster recover` on a manager that is")
+	}
+	resp := &api.RecoverResponse{NodeID: st.NodeID}
+	old := map[uint64]string{}
+	for _, m := range rec.Members {
+		old[m.ReplicaID] = m.Addr
+		if m.NodeID != st.NodeID {
+			resp.Removed = append(resp.Removed, m.NodeID)
+		}
+	}
+	nh := r.host()
+	for _, shard := range statedir.AllShards(st.Shards) {
+		g := api.RecoverGroup{Shard: shard}
+		if v, err := r.store.NewView(shard); err == nil {
+			g.Applied = v.Applied()
+			v.Close()
+		}
+		_, _, g.Leader, _ = nh.GetLeaderID(shard)
+		resp.Groups = append(resp.Groups, g)
+	}
+	if dryRun {
+		return resp, nil
+	}
+	if rec.KEKChange != nil {
+		// The change cannot finish without the removed managers; the
+		// recovered cluster keeps the KEK this manager holds.
+		n.log.Warn("recovering during a KEK change: the change is dropped; this manager keeps the key it holds", "phase", rec.KEKChange.Phase)
+		rec.KEKChange = nil
+	}
+	now := time.Now()
+	self := *rec.Member(st.NodeID)
+	for _, m := range rec.Members {
+		if m.NodeID != st.NodeID {
+			rec.Removed = append(rec.Removed, raftsm.RemovedMember{NodeID: m.NodeID, CertSerial: m.CertSerial, Removed: now.UnixNano()})
+		}
+	}
+	rec.Members = []raftsm.Member{self}
+	cluster, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	defer statedir.Wipe(cluster)
+
+	dir, err := os.MkdirTemp(n.cfg.StateDir, snapshotTmpPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	groups, err := n.exportGroups(ctx, r, dir, false)
+	if err != nil {
+		return nil, err
+	}
+	n.log.Warn("recovering: this manager becomes the only member of the cluster", "removed", len(resp.Removed))
+	nh.Close()
+	err = n.importGroups(st, r.tls, r.ring, dir, groups, func(i int) (io.Reader, error) {
+		return os.Open(groups[i].stream)
+	}, nil, cluster, old)
+	if err != nil {
+		// The NodeHost is closed and some groups may be rewritten: a
+		// restart of the daemon opens what is there.
+		return nil, fmt.Errorf("recover: %w (restart the daemon, then run `vault cluster recover` again)", err)
+	}
+	nh2, err := n.openNodeHost(r, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.nh = nh2
+	r.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := n.waitReadyOrStopped(wctx, nh2, statedir.AllShards(st.Shards)); err != nil {
+		return nil, err
+	}
+	if _, _, err := n.readCluster(wctx); err != nil {
+		return nil, err
+	}
+	for i, g := range groups {
+		resp.Groups[i].Applied = g.Index
+		resp.Groups[i].Leader = true
+	}
+	resp.Done = true
+	n.log.Info("recovered: this manager is the only member of the cluster; add managers with `vault cluster join`")
+	return resp, nil
+}
