@@ -629,7 +629,9 @@ func (n *Node) restore(ctx context.Context, snap *backup.Snapshot, rec *raftsm.C
 		return nil, err
 	}
 	// b owns ring from here: release wipes it on failure.
-	b := &boot{st: st, kek: kek, ring: ring, members: map[uint64]string{st.ReplicaID: st.RaftAddr}}
+	// No members: the import recorded this replica as the groups' one
+	// member, and Dragonboat starts an imported replica as a restart.
+	b := &boot{st: st, kek: kek, ring: ring}
 	nw, err := w.Rewrap(skek, kek)
 	if err != nil {
 		kek.Wipe()
@@ -704,8 +706,20 @@ func (n *Node) restore(ctx context.Context, snap *backup.Snapshot, rec *raftsm.C
 		b.release()
 		return nil, err
 	}
-	// Every group recovered its snapshot before it elected this replica:
-	// a linearizable read of the cluster record shows the new one.
+	// Every group recovers its snapshot before it elects this replica:
+	// then a linearizable read of the cluster record shows the new one.
+	r, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := n.waitReadyOrStopped(wctx, r.host(), statedir.AllShards(st.Shards)); err != nil {
+		return nil, err
+	}
+	if err := n.touchGroups(wctx, statedir.AllShards(st.Shards)); err != nil {
+		return nil, err
+	}
 	got, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err

@@ -121,6 +121,9 @@ func (n *Node) Recover(ctx context.Context, dryRun bool) (*api.RecoverResponse, 
 	if err := n.waitReadyOrStopped(wctx, nh2, statedir.AllShards(st.Shards)); err != nil {
 		return nil, err
 	}
+	if err := n.touchGroups(wctx, statedir.AllShards(st.Shards)); err != nil {
+		return nil, err
+	}
 	if _, _, err := n.readCluster(wctx); err != nil {
 		return nil, err
 	}
@@ -131,4 +134,29 @@ func (n *Node) Recover(ctx context.Context, dryRun bool) (*api.RecoverResponse, 
 	resp.Done = true
 	n.log.Info("recovered: this manager is the only member of the cluster; add managers with `vault cluster join`")
 	return resp, nil
+}
+
+// touchGroups makes every group apply one entry that changes nothing (its
+// keyring, proposed again). Dragonboat's import records no on-disk index
+// for the imported snapshot, and a replica streams its state to a new
+// member only once it applied an entry after it: without this, managers
+// that join a restored or recovered cluster would take the snapshot's
+// index and not its state.
+func (n *Node) touchGroups(ctx context.Context, shards []uint64) error {
+	for _, shard := range shards {
+		sk, err := readAs[*raftsm.StoredKeyring](ctx, n, shard, raftsm.QueryKeyringEpoch{})
+		if err != nil {
+			return err
+		}
+		if sk == nil {
+			return fmt.Errorf("group %d has no keyring", shard)
+		}
+		if _, err := n.propose(ctx, shard, &raftsm.Command{
+			Op: raftsm.OpKeyringSet, RequestID: newRequestID(), Time: time.Now().UnixNano(),
+			Keyring: sk.Ring, KeyringEpoch: sk.Epoch,
+		}); err != nil {
+			return fmt.Errorf("group %d: %w", shard, err)
+		}
+	}
+	return nil
 }

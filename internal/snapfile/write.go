@@ -25,7 +25,10 @@ var sessionTable = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUi
 // exported snapshot of shard at index and term into dir, the layout
 // Dragonboat's tools.ImportSnapshot reads: one snapshot file and its
 // snapshot.metadata. The metadata carries membership as given (the import
-// rewrites it). Files are synced.
+// rewrites it). OnDiskIndex is index: the state machine's own applied
+// index travels in the payload, and a replica that recovered the import
+// streams it on to others only if Dragonboat knows its on-disk index.
+// Files are synced.
 func WriteExported(dir string, shard, index, term uint64, membership pb.Membership, payload io.Reader) error {
 	fp := filepath.Join(dir, fmt.Sprintf("snapshot-%016X.gbsnap", index))
 	f, err := os.OpenFile(fp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -105,7 +108,7 @@ func WriteExported(dir string, shard, index, term uint64, membership pb.Membersh
 		return err
 	}
 	ss := pb.Snapshot{
-		Filepath: fp, FileSize: uint64(fi.Size()), Index: index, Term: term,
+		Filepath: fp, FileSize: uint64(fi.Size()), Index: index, OnDiskIndex: index, Term: term,
 		Membership: membership, Checksum: payloadSum, Type: pb.OnDiskStateMachine, ShardID: shard,
 	}
 	meta, err := ss.Marshal()
