@@ -1,17 +1,21 @@
 package vault
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/tools"
 
 	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/crypto"
+	"github.com/vaultd/vault/internal/backup"
 	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
@@ -95,19 +99,39 @@ func (n *Node) Recover(ctx context.Context, dryRun bool) (*api.RecoverResponse, 
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	groups, err := n.exportGroups(ctx, r, dir, false)
-	if err != nil {
-		return nil, err
+	// The Raft term of each group goes with its state into the import.
+	terms := map[uint64]uint64{}
+	for _, shard := range statedir.AllShards(st.Shards) {
+		_, terms[shard], _, _ = nh.GetLeaderID(shard)
 	}
 	n.log.Warn("recovering: this manager becomes the only member of the cluster", "removed", len(resp.Removed))
+	// Stopped first: what the replicas applied is then final, and read
+	// from the store as it is (a replica that applied nothing since its
+	// start has no membership for Dragonboat to export).
 	nh.Close()
+	fail := func(err error) (*api.RecoverResponse, error) {
+		// The NodeHost is closed and some groups may be rewritten: a
+		// restart of the daemon opens what is there.
+		return nil, fmt.Errorf("recover: %w (restart the daemon, then run `vault cluster recover` again)", err)
+	}
+	dek, err := r.ring.Active()
+	if err != nil {
+		return fail(err)
+	}
+	var groups []exportedGroup
+	for _, shard := range statedir.AllShards(st.Shards) {
+		g, err := localGroup(r.store, dek, shard, dir)
+		if err != nil {
+			return fail(err)
+		}
+		g.Term = terms[shard]
+		groups = append(groups, g)
+	}
 	err = n.importGroups(st, r.tls, r.ring, dir, groups, func(i int) (io.Reader, error) {
 		return os.Open(groups[i].stream)
 	}, nil, cluster, old)
 	if err != nil {
-		// The NodeHost is closed and some groups may be rewritten: a
-		// restart of the daemon opens what is there.
-		return nil, fmt.Errorf("recover: %w (restart the daemon, then run `vault cluster recover` again)", err)
+		return fail(err)
 	}
 	nh2, err := n.openNodeHost(r, nil, false)
 	if err != nil {
@@ -159,4 +183,47 @@ func (n *Node) touchGroups(ctx context.Context, shards []uint64) error {
 		}
 	}
 	return nil
+}
+
+// localGroup writes shard's state as this node's store holds it as a
+// sealed snapshot stream (what the state machine's SaveSnapshot writes)
+// into dir.
+func localGroup(store *raftsm.Store, dek *crypto.Key, shard uint64, dir string) (exportedGroup, error) {
+	v, err := store.NewView(shard)
+	if err != nil {
+		return exportedGroup{}, fmt.Errorf("group %d: %w", shard, err)
+	}
+	defer v.Close()
+	g := exportedGroup{Group: backup.Group{Shard: shard, Index: v.Applied()}, stream: filepath.Join(dir, fmt.Sprintf("local-%d", shard))}
+	f, err := os.OpenFile(g.stream, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return exportedGroup{}, err
+	}
+	defer f.Close()
+	sw, err := crypto.NewStreamWriter(f, dek, raftsm.SnapshotBinding(shard))
+	if err != nil {
+		return exportedGroup{}, err
+	}
+	bw := bufio.NewWriterSize(sw, 1<<16)
+	err = raftsm.WriteSnapshot(bw, shard, v.Applied(), func(emit func(k, v []byte) error) error {
+		return v.Walk(func(r raftsm.StateRecord) error {
+			if r.Err != nil {
+				return r.Err
+			}
+			if r.Key.Kind == raftsm.SubApplied {
+				return nil
+			}
+			return emit(r.Raw, r.Value)
+		})
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = sw.Close()
+	}
+	if err != nil {
+		return exportedGroup{}, fmt.Errorf("group %d: %w", shard, err)
+	}
+	return g, f.Close()
 }
