@@ -340,3 +340,52 @@ func TestClusterRecover(t *testing.T) {
 	news[1].kill()
 	must(t, survivor.vaultIn([]byte("CANARY-VALUE-two-of-three"), "secret", "create", "two-of-three", "-"))
 }
+
+// TestSnapshotAutolockOff: with autolock off a snapshot is sealed for a
+// snapshot key the save prints (or reads from a file), never for the KEK
+// stored on the managers; that key restores it, and the restored cluster
+// keeps autolock off.
+func TestSnapshotAutolockOff(t *testing.T) {
+	needFUSE(t)
+	d := newDaemon(t)
+	d.start()
+	must(t, d.vault("cluster", "init", "--shards", "2"))
+	val := []byte("CANARY-VALUE-autolock-off-" + randHex(8))
+	must(t, d.vaultIn(val, "secret", "create", "--label", "team=a", "offsecret", "-"))
+	dir := t.TempDir()
+	file := filepath.Join(dir, "off.vsnap")
+	r := must(t, d.vault("snapshot", "save", file))
+	key := unlockKeyRE.FindString(r.stderr)
+	if key == "" || !strings.Contains(r.stderr, "Snapshot key (autolock is off)") {
+		t.Fatalf("save printed no snapshot key: %s", r)
+	}
+	keyFile := writeFile(t, dir, "snap.key", key)
+	// The same key again, from a file: no new key is printed.
+	file2 := filepath.Join(dir, "off2.vsnap")
+	r = must(t, d.vault("snapshot", "save", "--key-file", keyFile, file2))
+	if strings.Contains(r.stderr, "VLTKEY-") {
+		t.Fatalf("save with --key-file printed a key: %s", r)
+	}
+	must(t, runVault("", nil, "snapshot", "inspect", "--unlock-key-file", keyFile, file2))
+	c := canaries{}
+	c.add("value", val)
+	c.add("name", []byte("offsecret"))
+	c.add("snapshot key", []byte(key))
+	c.scan(t, file, file2)
+
+	restored := newDaemon(t)
+	restored.start()
+	must(t, restored.vault("cluster", "restore", "--unlock-key-file", keyFile, file2))
+	if got := readSecret(t, restored, "offsecret"); string(got) != string(val) {
+		t.Fatalf("restored secret reads %q", got)
+	}
+	if v := inspect(t, restored, "offsecret"); v.Labels["team"] != "a" {
+		t.Fatalf("labels after restore: %+v", v)
+	}
+	restart(restored)
+	if isLocked(t, restored) {
+		t.Fatal("a restored cluster with autolock off starts locked")
+	}
+	inspect(t, restored, "offsecret")
+	c.scanLive(t, restored.stateDir)
+}
