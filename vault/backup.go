@@ -227,37 +227,32 @@ func rewriteGroup(ks crypto.KeySource, dek *crypto.Key, shard uint64, src io.Rea
 		return 0, err
 	}
 	bw := bufio.NewWriterSize(sw, 1<<16)
-	// The stream's header (with the applied index) comes first, and the
-	// applied index is known only once the source is read: read the
-	// records through a pipe.
-	type rec struct{ k, v []byte }
-	recs := make(chan rec, 256)
-	var applied uint64
-	errc := make(chan error, 1)
-	go func() {
-		var err error
-		applied, err = groupContents(ks, shard, src, func(sub, v []byte) error {
-			recs <- rec{sub, v}
-			return nil
-		})
-		close(recs)
-		errc <- err
-	}()
-	var buf []rec
-	for r := range recs {
-		buf = append(buf, r)
-	}
-	if err := <-errc; err != nil {
+	sr, err := crypto.NewStreamReader(src, ks, raftsm.SnapshotBinding(shard))
+	if err != nil {
 		return 0, err
 	}
+	dec, err := raftsm.NewSnapshotReader(sr)
+	if err != nil {
+		return 0, err
+	}
+	if dec.Shard != shard {
+		return 0, fmt.Errorf("%w: stream of group %d in the place of group %d", raftsm.ErrBadSnapshot, dec.Shard, shard)
+	}
+	applied := dec.Applied
 	sawCluster := false
 	err = raftsm.WriteSnapshot(bw, shard, applied, func(emit func(k, v []byte) error) error {
-		for _, r := range buf {
-			k, err := raftsm.ParseSubKey(r.k)
+		for {
+			sub, v, err := dec.Next()
+			if err == io.EOF {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			v := r.v
+			k, err := raftsm.ParseSubKey(sub)
+			if err != nil {
+				return err
+			}
 			switch {
 			case k.Kind == raftsm.SubKeyring && keyring != nil:
 				v = keyring
@@ -273,11 +268,10 @@ func rewriteGroup(ks crypto.KeySource, dek *crypto.Key, shard uint64, src io.Rea
 				v = append(binary.BigEndian.AppendUint64(nil, gen), sealed...)
 				sawCluster = true
 			}
-			if err := emit(r.k, v); err != nil {
+			if err := emit(sub, v); err != nil {
 				return err
 			}
 		}
-		return nil
 	})
 	if err != nil {
 		return 0, err
