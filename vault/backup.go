@@ -435,6 +435,10 @@ func (s *SnapshotSave) Close() {
 // keyText, a snapshot key ("VLTKEY-1-..." of this cluster), or for a new
 // one returned in SnapshotSave.Key.
 func (n *Node) SaveSnapshot(ctx context.Context, keyText string) (_ *SnapshotSave, err error) {
+	// No key operation on this node meanwhile: a DEK retired between the
+	// exports and the keyring read would leave a stream nothing opens.
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
 	r, err := n.running()
 	if err != nil {
 		return nil, err

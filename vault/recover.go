@@ -35,6 +35,8 @@ func importSnapshot(cfg config.NodeHostConfig, dir string, members map[uint64]st
 func (n *Node) Recover(ctx context.Context, dryRun bool) (*api.RecoverResponse, error) {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
 	r, err := n.running()
 	if err != nil {
 		return nil, err
