@@ -128,14 +128,9 @@ func Write(w io.Writer, h *Header, keyring []byte, kek *crypto.Key, streams []io
 	if len(streams) != len(h.Groups) {
 		return 0, fmt.Errorf("backup: %d streams for %d groups", len(streams), len(h.Groups))
 	}
-	h.Format = Version
-	hb, err := json.Marshal(h)
+	hb, total, err := layout(h, len(keyring))
 	if err != nil {
 		return 0, err
-	}
-	total := int64(prefixSize + 4 + len(hb) + 4 + len(keyring) + trailerSize)
-	for _, g := range h.Groups {
-		total += g.Size
 	}
 	sum := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(w, sum)}
@@ -165,6 +160,28 @@ func Write(w io.Writer, h *Header, keyring []byte, kek *crypto.Key, streams []io
 	}
 	n, err := w.Write(append(digest, mac...))
 	return cw.n + int64(n), err
+}
+
+// layout sets h's format version and returns its encoding and the length
+// of the file it heads.
+func layout(h *Header, keyringLen int) ([]byte, int64, error) {
+	h.Format = Version
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	total := int64(prefixSize + 4 + len(hb) + 4 + keyringLen + trailerSize)
+	for _, g := range h.Groups {
+		total += g.Size
+	}
+	return hb, total, nil
+}
+
+// FileSize is the length of the file Write writes for h and a keyring of
+// keyringLen bytes.
+func FileSize(h *Header, keyringLen int) (int64, error) {
+	_, total, err := layout(h, keyringLen)
+	return total, err
 }
 
 type countWriter struct {

@@ -44,6 +44,9 @@ func makeSnapshot(t *testing.T, clusterID string) fixture {
 	if err != nil || n != int64(buf.Len()) {
 		t.Fatalf("write: %d of %d bytes, %v", n, buf.Len(), err)
 	}
+	if size, err := FileSize(h, len(w.Marshal())); err != nil || size != n {
+		t.Fatalf("FileSize %d, wrote %d (%v)", size, n, err)
+	}
 	return fixture{file: buf.Bytes(), key: u, ring: w}
 }
 
