@@ -749,6 +749,9 @@ func newTokens(rec *raftsm.ClusterRecord) error {
 	return nil
 }
 
+// A node in no cluster serves restore: it is how it comes to be in one.
+func init() { servedWhileUninitialized["POST /v1/cluster/restore"] = true }
+
 // handleSnapshot serves POST /v1/snapshot: the snapshot file as the body,
 // the snapshot key made for it (if any) in a header before it.
 func (n *Node) handleSnapshot(w http.ResponseWriter, r *http.Request) {

@@ -77,11 +77,10 @@ var servedWhileLocked = map[string]bool{
 // servedWhileUninitialized are the only routes a node that is not part of
 // a cluster serves: it has nothing else to answer about.
 var servedWhileUninitialized = map[string]bool{
-	"GET /v1/status":           true,
-	"POST /v1/cluster/init":    true,
-	"POST /v1/cluster/join":    true,
-	"POST /v1/cluster/restore": true,
-	"POST /v1/unlock":          true, // says there is nothing to unlock
+	"GET /v1/status":        true,
+	"POST /v1/cluster/init": true,
+	"POST /v1/cluster/join": true,
+	"POST /v1/unlock":       true, // says there is nothing to unlock
 }
 
 // refuseByPhase answers "locked" to every request of a locked node but
