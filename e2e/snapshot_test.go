@@ -389,3 +389,45 @@ func TestSnapshotAutolockOff(t *testing.T) {
 	inspect(t, restored, "offsecret")
 	c.scanLive(t, restored.stateDir)
 }
+
+// TestScheduledSnapshots: a daemon with --snapshot-interval saves snapshot
+// files on its own, keeps the newest --snapshot-keep, seals them for the
+// key file (autolock off), and each restores.
+func TestScheduledSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	snapDir := filepath.Join(dir, "snapshots")
+	// A snapshot key is any unlock key of the cluster: made from the first
+	// manual save below, then given to the daemon at its restart.
+	d := newDaemon(t)
+	mustFail(t, runVault(d.socket, nil, "daemon", "--state-dir", d.stateDir, "--snapshot-dir", snapDir), "need --snapshot-interval")
+	d.start()
+	must(t, d.vault("cluster", "init", "--shards", "1"))
+	val := []byte("CANARY-VALUE-scheduled-" + randHex(8))
+	must(t, d.vaultIn(val, "secret", "create", "scheduled", "-"))
+	r := must(t, d.vault("snapshot", "save", filepath.Join(dir, "manual.vsnap")))
+	keyFile := writeFile(t, dir, "snap.key", unlockKeyRE.FindString(r.stderr))
+	d.stop()
+	d.extra = []string{"--snapshot-interval", "1s", "--snapshot-dir", snapDir, "--snapshot-keep", "2", "--snapshot-key-file", keyFile}
+	d.start()
+	var files []string
+	waitFor(t, "three scheduled snapshots, two kept", 30*time.Second, func() bool {
+		files, _ = filepath.Glob(filepath.Join(snapDir, "vault-snapshot-*.vsnap"))
+		return len(files) == 2 && strings.Contains(d.logs.String(), "scheduled snapshot saved") &&
+			strings.Count(d.logs.String(), "scheduled snapshot saved") >= 3
+	})
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", f, fi, err)
+		}
+		must(t, runVault("", nil, "snapshot", "inspect", "--unlock-key-file", keyFile, f))
+	}
+	c := canaries{}
+	c.add("value", val)
+	c.add("name", []byte("scheduled"))
+	c.scan(t, snapDir)
+	restored := newDaemon(t)
+	restored.start()
+	must(t, restored.vault("cluster", "restore", "--unlock-key-file", keyFile, files[len(files)-1]))
+	inspect(t, restored, "scheduled")
+}

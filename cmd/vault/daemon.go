@@ -25,7 +25,7 @@ func daemonCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "run a vault node in the foreground",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "state-dir", Value: DefaultStateDir, Usage: "where the node keeps its state"},
 			&cli.StringFlag{Name: "listen-addr", Value: vault.DefaultListenAddr, Usage: "Raft listen address HOST:PORT"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "Raft address peers use (default: --listen-addr)"},
@@ -38,10 +38,13 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
-		},
+		}, scheduleFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("", "daemon takes no arguments, got %q", c.Args().First())
+			}
+			if err := checkScheduleFlags(c); err != nil {
+				return err
 			}
 			log, err := newLoggerFormat(c.Bool("debug"), c.String("log-format"))
 			if err != nil {
@@ -64,7 +67,21 @@ func daemonCommand() *cli.Command {
 			}
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				return startVolumePlugin(c, n, cfg)
+				stopScheduled, err := startScheduledSnapshots(c, n, log)
+				if err != nil {
+					return nil, err
+				}
+				stopPlugin, err := startVolumePlugin(c, n, cfg)
+				if err != nil {
+					stopScheduled()
+					return nil, err
+				}
+				return func() {
+					if stopPlugin != nil {
+						stopPlugin()
+					}
+					stopScheduled()
+				}, nil
 			})
 		},
 	}
