@@ -41,13 +41,16 @@ import (
 // every write acknowledged before the save started, and writes made during
 // the save may or may not be in it.
 //
-// A restore and a recovery both rewrite each group's stream (the cluster
-// record gets the new membership, the keyring its new wrapping), write it
-// as an exported snapshot and import it with Dragonboat's
-// tools.ImportSnapshot, which makes this replica the group's only member
-// at the snapshot's index; the state machine recovers it when the replica
-// starts. Secret ids, versions, labels and sealed values are copied as they
-// are: versions never go backwards.
+// A restore takes the streams from the file; a recovery writes them from
+// its own store once its Raft groups are stopped (localGroup). Both then
+// rewrite each group's stream (the cluster record gets the new membership,
+// the keyring its new wrapping), write it as an exported snapshot and
+// import it with Dragonboat's tools.ImportSnapshot, which makes this
+// replica the group's only member at the snapshot's index; the state
+// machine recovers it when the replica starts, and every group then
+// applies one entry (touchGroups) so that it streams its state to
+// managers that join. Secret ids, versions, labels and sealed values are
+// copied as they are: versions never go backwards.
 
 // snapshotTmpPrefix names the working directory of a save, restore or
 // recovery inside the state dir (0700, same file system); it is removed
@@ -60,15 +63,14 @@ type exportedGroup struct {
 	stream string // path of the sealed stream
 }
 
-// exportGroups exports every group's snapshot into dir. With barrier, each
-// group first serves a linearizable read on this manager.
-func (n *Node) exportGroups(ctx context.Context, r *replicas, dir string, barrier bool) ([]exportedGroup, error) {
+// exportGroups exports every group's snapshot into dir. Each group first
+// serves a linearizable read on this manager, so the export holds every
+// write acknowledged before.
+func (n *Node) exportGroups(ctx context.Context, r *replicas, dir string) ([]exportedGroup, error) {
 	var out []exportedGroup
 	for _, shard := range statedir.AllShards(r.st.Shards) {
-		if barrier {
-			if _, err := n.read(ctx, shard, raftsm.QueryKeyring{}); err != nil {
-				return nil, fmt.Errorf("group %d: %w", shard, err)
-			}
+		if _, err := n.read(ctx, shard, raftsm.QueryKeyring{}); err != nil {
+			return nil, fmt.Errorf("group %d: %w", shard, err)
 		}
 		sub := filepath.Join(dir, fmt.Sprint(shard))
 		if err := os.Mkdir(sub, 0o700); err != nil {
@@ -432,7 +434,7 @@ func (n *Node) SaveSnapshot(ctx context.Context, keyText string) (_ *SnapshotSav
 	}
 	if rec.KEKChange != nil {
 		return nil, api.Errorf(api.CodeConflict, "a change of the unlock key (%s) is in progress", rec.KEKChange.Phase).
-			WithHint("finish it (run the command that started it again) or abort it with `vault unlock-key --abort`, then save")
+			WithHint("finish it with `%s` (it resumes the change), then save", kekChangeCommand(rec.KEKChange))
 	}
 	if rec.Autolock && keyText != "" {
 		return nil, api.Errorf(api.CodeInvalid, "autolock is on: the snapshot is sealed for the cluster's unlock key").
@@ -448,7 +450,7 @@ func (n *Node) SaveSnapshot(ctx context.Context, keyText string) (_ *SnapshotSav
 			s.Close()
 		}
 	}()
-	if s.groups, err = n.exportGroups(ctx, r, dir, true); err != nil {
+	if s.groups, err = n.exportGroups(ctx, r, dir); err != nil {
 		return nil, err
 	}
 	// The keyring after the exports: it holds every key their streams use
