@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -382,6 +383,31 @@ func TestSnapshotAutolockOff(t *testing.T) {
 	if v := inspect(t, restored, "offsecret"); v.Labels["team"] != "a" {
 		t.Fatalf("labels after restore: %+v", v)
 	}
+	// The old cluster still runs: neither side accepts the other's
+	// certificate, on the manager API or the Raft port.
+	oldCert, _ := nodeTLS(t, d)
+	newCert, _ := nodeTLS(t, restored)
+	for _, tc := range []struct {
+		cert  tls.Certificate
+		addrs []string
+	}{{oldCert, []string{restored.apiAddr, restored.addr}}, {newCert, []string{d.apiAddr, d.addr}}} {
+		for _, addr := range tc.addrs {
+			conn, err := tls.Dial("tcp", addr, &tls.Config{Certificates: []tls.Certificate{tc.cert}, InsecureSkipVerify: true})
+			if err != nil {
+				continue
+			}
+			// TLS 1.3 reports a rejected client certificate on first use.
+			conn.SetDeadline(time.Now().Add(3 * time.Second))
+			fmt.Fprintf(conn, "GET /v1/peer/status HTTP/1.0\r\nHost: x\r\n\r\n")
+			buf := make([]byte, 512)
+			n, rerr := conn.Read(buf)
+			conn.Close()
+			if rerr == nil && n > 0 {
+				t.Fatalf("%s answered the other cluster's certificate: %q", addr, buf[:n])
+			}
+		}
+	}
+	inspect(t, d, "offsecret")
 	restart(restored)
 	if isLocked(t, restored) {
 		t.Fatal("a restored cluster with autolock off starts locked")
