@@ -71,6 +71,8 @@
 //	raft/       Dragonboat's Raft logs (sealed commands only)
 //	tls/        CA and node certificates; the node key sealed under the KEK
 //	removed     present once the node learned it was removed from the cluster
+//	snapshot-tmp-*  working files of a snapshot save, restore or recovery
+//	            (sealed streams only; removed when the operation ends)
 //
 // The state dir and its directories are made 0700 at every start.
 //

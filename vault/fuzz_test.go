@@ -82,6 +82,7 @@ var requestBodies = []requestBody{
 	{name: "POST /v1/exec", new: func() any { return &api.ExecRequest{} }, validate: func(t *testing.T, v any) error {
 		return validateSpecs(v.(*api.ExecRequest).Secrets)
 	}},
+	{name: "POST /v1/snapshot", new: func() any { return &api.SnapshotRequest{} }},
 	{name: "POST /v1/peer/join", new: func() any { return &joinRequest{} }, validate: func(t *testing.T, v any) error {
 		req := v.(*joinRequest)
 		if _, err := ca.ParseToken(req.Token); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/vaultd/vault/ca"
 	"github.com/vaultd/vault/crypto"
 	"github.com/vaultd/vault/fuse"
+	"github.com/vaultd/vault/internal/backup"
 	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/keys"
 	"github.com/vaultd/vault/keys/shamir"
@@ -79,6 +80,11 @@ var operatorTexts = []operatorText{
 	{err: statedir.ErrLocked, code: api.CodeLocked, msg: "this node is locked: run `vault unlock`"},
 	{err: statedir.ErrIntegrity, hint: "`vault-rafttool verify` checks this node's state dir"},
 	{err: statedir.ErrNotStateDir},
+	{err: backup.ErrNotSnapshot, code: api.CodeInvalid, hint: "give a file `vault snapshot save` wrote"},
+	{err: backup.ErrTruncated, code: api.CodeInvalid, hint: "the file is incomplete (a copy or a save that did not finish): use another copy"},
+	{err: backup.ErrCorrupt, code: api.CodeInvalid, hint: "the file was damaged or modified after it was saved: use another copy"},
+	{err: backup.ErrOtherCluster, code: api.CodeInvalid, hint: "give the key of the snapshot's cluster (`vault snapshot inspect FILE` shows it)"},
+	{err: backup.ErrWrongKey, code: api.CodeInvalid, hint: "give the unlock key (or shares) at the time of the save, or the snapshot key the save printed"},
 }
 
 // operatorError turns err into the API error the operator reads. An
@@ -113,7 +119,7 @@ func operatorError(code string, err error) *api.Error {
 // packagePrefix is a Go package's prefix on an error text, at its start or
 // after another error's text: ours, and those of the libraries whose errors
 // we wrap.
-var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|audit|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|metrics|pebble|raftnet|raftsm|shamir|snapfile|statedir|tls|vault|volplugin|x509): `)
+var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|audit|backup|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|metrics|pebble|raftnet|raftsm|shamir|snapfile|statedir|tls|vault|volplugin|x509): `)
 
 // operatorMessage removes every package prefix from an error's text.
 func operatorMessage(s string) string {

@@ -224,6 +224,9 @@ func (n *Node) routes() *routeTable {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
 	mux.HandleFunc("POST /v1/exec", n.auditStarted(n.handleExec))
+	mux.HandleFunc("POST /v1/snapshot", n.auditStarted(n.handleSnapshot))
+	mux.HandleFunc("POST /v1/cluster/restore", n.auditStarted(n.handleRestore))
+	mux.HandleFunc("POST /v1/cluster/recover", n.auditStarted(n.handleRecover))
 	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
 	mux.HandleFunc("POST /v1/secrets", wipeAfter(n.handle(func(r *http.Request) (any, error) {
 		name, labels, err := api.ParseSecretQuery(r.URL.Query())

@@ -48,6 +48,8 @@ func TestUninitializedNodeServesOnlyStatusInitJoin(t *testing.T) {
 			return -1, "" // not asked: it would initialize the node
 		case "POST /v1/cluster/join":
 			return 0, api.CodeInvalid // no token
+		case "POST /v1/cluster/restore":
+			return 0, api.CodeInvalid // not a snapshot file
 		}
 		return 0, api.CodeNotInitialized
 	}, func(s *api.Status) bool { return !s.Initialized })

@@ -41,6 +41,8 @@ func clusterCommand() *cli.Command {
 			},
 			clusterUpdateCommand(),
 			clientCommand(),
+			clusterRestoreCommand(),
+			clusterRecoverCommand(),
 			{
 				Name:      "join",
 				Usage:     "join this fresh node to a cluster as a manager",

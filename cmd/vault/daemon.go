@@ -38,10 +38,13 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
-		}, auditFlags()...),
+		}, append(auditFlags(), scheduleFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("", "daemon takes no arguments, got %q", c.Args().First())
+			}
+			if err := checkScheduleFlags(c); err != nil {
+				return err
 			}
 			log, err := newLoggerFormat(c.Bool("debug"), c.String("log-format"))
 			if err != nil {
@@ -71,13 +74,24 @@ func daemonCommand() *cli.Command {
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
 				stopHUP := reopenOnHUP(n)
+				stopScheduled, err := startScheduledSnapshots(c, n, log)
+				if err != nil {
+					stopHUP()
+					return nil, err
+				}
 				stopPlugin, err := startVolumePlugin(c, n, cfg)
+				if err != nil {
+					stopScheduled()
+					stopHUP()
+					return nil, err
+				}
 				return func() {
 					stopHUP()
 					if stopPlugin != nil {
 						stopPlugin()
 					}
-				}, err
+					stopScheduled()
+				}, nil
 			})
 		},
 	}

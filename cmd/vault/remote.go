@@ -180,14 +180,16 @@ func (t *remoteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // localOnly are the commands that act on the node they run on.
 var localOnly = map[string]string{
-	"daemon":       "runs a node",
-	"dev":          "runs a node",
-	"mount":        "mounts on the node it runs on",
-	"unmount":      "unmounts on the node it runs on",
-	"exec":         "runs a command on the node it runs on",
-	"bench":        "runs its own cluster",
-	"cluster init": "initializes the node it runs on",
-	"cluster join": "joins the node it runs on",
+	"daemon":          "runs a node",
+	"dev":             "runs a node",
+	"mount":           "mounts on the node it runs on",
+	"unmount":         "unmounts on the node it runs on",
+	"exec":            "runs a command on the node it runs on",
+	"bench":           "runs its own cluster",
+	"cluster init":    "initializes the node it runs on",
+	"cluster join":    "joins the node it runs on",
+	"cluster restore": "makes the node it runs on a new cluster's first manager",
+	"cluster recover": "makes the node it runs on a one-manager cluster",
 }
 
 // refuseRemote makes the local-only commands say so under --host.

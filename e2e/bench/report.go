@@ -254,6 +254,28 @@ func (r *Report) scaleRows(t *table) {
 	}, nil)
 	row("restart: SIGTERM to exit, s", func(s *Scale) string { return num(s.StopS) }, func(s *Scale) float64 { return s.StopS })
 	row("restart: start to serving a read, s", func(s *Scale) string { return num(s.ServeS) }, func(s *Scale) float64 { return s.ServeS })
+	snap := func(f func(*SnapshotFigures) float64) func(s *Scale) float64 {
+		return func(s *Scale) float64 {
+			if s.Snapshot == nil {
+				return 0
+			}
+			return f(s.Snapshot)
+		}
+	}
+	show := func(f func(*SnapshotFigures) float64, format func(float64) string) func(s *Scale) string {
+		return func(s *Scale) string {
+			if s.Snapshot == nil {
+				return "-"
+			}
+			return format(f(s.Snapshot))
+		}
+	}
+	saveS := func(f *SnapshotFigures) float64 { return f.SaveS }
+	size := func(f *SnapshotFigures) float64 { return float64(f.Bytes) / (1 << 20) }
+	restoreS := func(f *SnapshotFigures) float64 { return f.RestoreS }
+	row("snapshot save, s", show(saveS, num), snap(saveS))
+	row("snapshot size, MiB", show(size, num), snap(size))
+	row("snapshot restore, s (vault: to a serving node)", show(restoreS, num), snap(restoreS))
 }
 
 // num prints a measured value with three significant digits or so.

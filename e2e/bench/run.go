@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -91,6 +92,8 @@ type Scale struct {
 	// linearizable read of a known key.
 	StopS  float64 `json:"restart_stop_s"`
 	ServeS float64 `json:"restart_serve_s"`
+	// Snapshot is the system's backup tool: save and restore.
+	Snapshot *SnapshotFigures `json:"snapshot,omitempty"`
 }
 
 // Run starts the clusters, runs every workload and returns the report.
@@ -319,6 +322,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		step("scale: RSS, disk, list and restart of %s", s.name())
 		sc, err := scale(ctx, s, cfg.Vault, probe)
 		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name(), err)
+		}
+		step("snapshot: save and restore of %s", s.name())
+		if sc.Snapshot, err = snapshotFigures(ctx, s, cfg.Vault, filepath.Join(root, "snapshot-"+s.name())); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name(), err)
 		}
 		r.Scale = append(r.Scale, sc)
