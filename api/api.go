@@ -208,6 +208,9 @@ type Secret struct {
 	Version   uint32            `json:"Version"` // latest data version
 	Size      int               `json:"Size"`    // of the latest version, bytes
 	Versions  []SecretVersion   `json:"Versions"`
+
+	// Grants (inspect only) say which nodes may receive it (workers.go).
+	Grants []Grant `json:"Grants,omitempty"`
 }
 
 // SecretVersion describes one data version.
@@ -247,6 +250,9 @@ type Node struct {
 	Groups   int       `json:"Groups"`
 	Self     bool      `json:"Self"`
 	JoinedAt time.Time `json:"JoinedAt"`
+
+	// Labels are the node's labels (workers.go: grants by label).
+	Labels map[string]string `json:"Labels,omitempty"`
 }
 
 // KeyStatus is `vault key status`: every DEK version and what still uses it.

@@ -108,6 +108,8 @@ var requestBodies = []requestBody{
 		return err
 	}},
 	{name: "POST /v1/peer/kek", new: func() any { return &peerKEK{} }},
+	{name: "POST /v1/secrets/{ref}/grants", new: func() any { return &api.GrantRequest{} }},
+	{name: "POST /v1/nodes/{id}/update", new: func() any { return &api.NodeUpdateRequest{} }},
 }
 
 // FuzzRequestBodies feeds bytes to the decoder of every request body the

@@ -155,7 +155,7 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 		out = append(out, api.Node{
 			ID: m.NodeID, Addr: m.Addr, APIAddr: m.APIAddr, Role: m.Role, Status: status,
 			Leader: leads[m.ReplicaID], Groups: rec.Shards + 1, Self: m.NodeID == self,
-			JoinedAt: time.Unix(0, m.Joined).UTC(),
+			JoinedAt: time.Unix(0, m.Joined).UTC(), Labels: rec.NodeLabels[m.NodeID],
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].JoinedAt.Before(out[j].JoinedAt) })

@@ -313,7 +313,7 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 	if err != nil {
 		return nil, err
 	}
-	return toAPISecret(&e.rec), nil
+	return n.withGrants(ctx, toAPISecret(&e.rec))
 }
 
 // ListSecrets returns every secret, sorted by name.

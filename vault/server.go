@@ -243,6 +243,7 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))
+	n.registerWorkerRoutes(mux)
 	n.registerDebug(mux)
 	n.registerPprof(mux)
 	return mux

@@ -61,6 +61,7 @@ func newApp() *cli.App {
 		// --secret source=N,target=F,... carries commas of its own.
 		DisableSliceFlagSeparator: true,
 	}
+	addWorkerCommands(app.Commands)
 	app.OnUsageError = onUsageError
 	setUsageErrors(app.Commands)
 	indexCommands(app.Commands, app.Name)
