@@ -91,6 +91,11 @@ type Status struct {
 	// Removed: this node was removed from the cluster; its replicas are
 	// stopped for good.
 	Removed bool `json:"Removed,omitempty"`
+
+	// Role is "worker" on a worker (empty on a manager), and Worker its
+	// stream and what it holds (workers.go).
+	Role   string        `json:"Role,omitempty"`
+	Worker *WorkerStatus `json:"Worker,omitempty"`
 }
 
 // StoppedGroup is a group a manager stopped at an entry (or a received
@@ -177,6 +182,7 @@ type InitResponse struct {
 	ClusterID string `json:"cluster_id"`
 	NodeID    string `json:"node_id"`
 	Shards    int    `json:"shards"`
+	Role      string `json:"role,omitempty"` // "worker" for a worker; empty for a manager
 }
 
 // CreateSecretRequest is POST /v1/secrets.

@@ -64,3 +64,19 @@ func (c *Client) UpdateNode(ctx context.Context, id string, req NodeUpdateReques
 	var r NodeInspect
 	return &r, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(id)+"/update", req, &r)
 }
+
+// WorkerStatus is a worker's view of its stream and what it holds.
+type WorkerStatus struct {
+	Connected   bool      `json:"Connected"`
+	Manager     string    `json:"Manager,omitempty"` // the manager streaming to it now
+	Managers    []string  `json:"Managers"`          // the managers it fails over to
+	LastContact time.Time `json:"LastContact,omitempty"`
+	// Stale is how long ago it last heard from a manager, while it hears
+	// from none: it keeps serving what it holds, as of then.
+	Stale   string `json:"Stale,omitempty"`
+	Secrets int    `json:"Secrets"` // secrets held in memory
+	Error   string `json:"Error,omitempty"`
+	// UnlockedBuffers counts secrets held in memory that could not be
+	// locked into RAM (RLIMIT_MEMLOCK).
+	UnlockedBuffers int `json:"UnlockedBuffers,omitempty"`
+}

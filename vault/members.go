@@ -158,6 +158,7 @@ func (n *Node) NodeList(ctx context.Context) ([]api.Node, error) {
 			JoinedAt: time.Unix(0, m.Joined).UTC(), Labels: rec.NodeLabels[m.NodeID],
 		})
 	}
+	out = append(out, n.workerNodes(ctx, rec)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].JoinedAt.Before(out[j].JoinedAt) })
 	return out, nil
 }
@@ -192,6 +193,9 @@ func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) (*api.Nod
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if id, _, err := findNode(rec, ref); err == nil && rec.Worker(id) != nil {
+		return n.removeWorker(ctx, id)
 	}
 	m, err := findMember(rec, ref)
 	if err != nil {

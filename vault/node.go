@@ -41,6 +41,8 @@ type Node struct {
 
 	rv revocation // peer admission; this node's own removal
 
+	wk workerState // a worker's phase; a manager's worker streams (worker.go)
+
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
 	keyMu  sync.Mutex // serializes key operations started on this node
@@ -67,6 +69,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.cleanStaleMounts()
+	if isWorkerDir(cfg.StateDir) {
+		return n.startWorkerNode()
+	}
 	st, err := statedir.ReadNode(cfg.StateDir)
 	if err == nil && st != nil {
 		err = statedir.Check(cfg.StateDir, st) // before anything is opened for writing
@@ -110,6 +115,7 @@ func (n *Node) Close() error {
 		os.Remove(n.cfg.SocketPath)
 	}
 	n.closeMounts()
+	n.closeWorker()
 	n.shutdownRaft()
 	if store := n.leaveLocked(); store != nil {
 		store.Close()

@@ -72,6 +72,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		return struct{}{}, n.compactLocal(r.Context())
 	}))
 	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))
+	n.registerWorkerPeerRoutes(mux)
 	p := &peerServer{srv: &http.Server{Handler: mux, ErrorLog: errLog}, ln: ln}
 	limitPeerServer(p.srv)
 	go func() {

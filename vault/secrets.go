@@ -120,6 +120,9 @@ func (n *Node) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntry, e
 
 // resolve finds a secret by name, or by id or unique id prefix.
 func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
+	if w := n.worker(); w != nil {
+		return w.resolve(ctx, ref)
+	}
 	if ValidateName(ref) == nil {
 		mac, shard, err := n.nameMAC(ref)
 		if err != nil {
@@ -347,6 +350,9 @@ func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]by
 }
 
 func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) ([]byte, uint32, error) {
+	if w := n.worker(); w != nil {
+		return w.data(e, version)
+	}
 	if version == 0 {
 		version = e.rec.Latest().Version
 	}

@@ -89,6 +89,10 @@ var servedWhileUninitialized = map[string]bool{
 func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
+		if n.worker() != nil && !servedOnWorker[pattern] {
+			writeError(w, errWorkerRoute())
+			return
+		}
 		switch n.phase() {
 		case phaseLocked:
 			if !servedWhileLocked[pattern] {

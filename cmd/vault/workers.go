@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -185,4 +186,32 @@ func nodeUpdateCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// printWorkerStatus is `vault status` on a worker: its stream and how
+// stale what it serves may be.
+func printWorkerStatus(s *api.Status) error {
+	w := s.Worker
+	fmt.Printf("Initialized:  true\nRole:         worker\nLocked:       %v\nNode ID:      %s\nCluster ID:   %s\n", s.Locked, s.NodeID, s.ClusterID)
+	switch {
+	case s.Removed:
+		fmt.Println("Removed:      this worker was removed from the cluster; it holds nothing")
+	case w.Connected:
+		fmt.Printf("Manager:      %s (streaming)\n", w.Manager)
+	case w.LastContact.IsZero():
+		fmt.Println("Manager:      none reached yet")
+	default:
+		fmt.Printf("Manager:      none reachable; serving what it held %s ago (stale)\n", w.Stale)
+	}
+	fmt.Printf("Managers:     %s\nSecrets:      %d held in memory\n", strings.Join(w.Managers, ", "), w.Secrets)
+	if w.Error != "" && !w.Connected {
+		fmt.Printf("Last error:   %s\n", w.Error)
+	}
+	if w.UnlockedBuffers > 0 {
+		fmt.Fprintf(os.Stderr, "vault: warning: %d secrets could not be locked into RAM: raise the daemon's RLIMIT_MEMLOCK (LimitMEMLOCK= in its unit)\n", w.UnlockedBuffers)
+	}
+	if s.Locked {
+		fmt.Fprintln(os.Stderr, "vault: hint: a locked worker holds nothing; restart its daemon to fetch its secrets again")
+	}
+	return nil
 }
