@@ -89,8 +89,12 @@ var servedWhileUninitialized = map[string]bool{
 func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
-		if n.worker() != nil && !servedOnWorker[pattern] {
-			writeError(w, errWorkerRoute())
+		if n.worker() != nil {
+			if !servedOnWorker[pattern] {
+				writeError(w, errWorkerRoute())
+				return
+			}
+			mux.ServeHTTP(w, r)
 			return
 		}
 		switch n.phase() {

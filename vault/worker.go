@@ -223,7 +223,7 @@ func (w *workerPhase) run() {
 			return
 		}
 		w.mu.Lock()
-		if w.connected != "" {
+		if w.connected != "" && err != nil {
 			w.n.log.Warn("lost the stream to a manager; trying the others", "manager", addr, "err", redacted(err))
 		}
 		w.connected = ""
