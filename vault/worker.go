@@ -76,6 +76,7 @@ type workerPhase struct {
 
 	ready     chan struct{} // closed at the first full set received
 	readyOnce sync.Once
+	applied   chan struct{} // closed (and replaced) at every full set received; guarded by mu
 
 	mu          sync.Mutex // a leaf: nothing is taken while it is held
 	held        map[string]*heldSecret
@@ -142,7 +143,7 @@ func (n *Node) startWorker() error {
 	if err != nil {
 		return err
 	}
-	w := &workerPhase{n: n, id: id, tm: tm, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+	w := &workerPhase{n: n, id: id, tm: tm, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}), applied: make(chan struct{}),
 		held: map[string]*heldSecret{}, managers: slices.Clone(id.Managers)}
 	n.wk.phase.Store(w)
 	go w.run()
@@ -353,6 +354,8 @@ func (w *workerPhase) apply(addr string, msg *workerMessage) error {
 			revoked = append(revoked, id)
 		}
 	}
+	close(w.applied)
+	w.applied = make(chan struct{})
 	save := false
 	if len(msg.Managers) > 0 && !slices.Equal(msg.Managers, w.managers) {
 		w.managers = slices.Clone(msg.Managers)
@@ -434,8 +437,13 @@ func (w *workerPhase) why() string {
 	return "no manager answered yet"
 }
 
-// workerResolveWait bounds how long a mount waits for the first set.
-const workerResolveWait = 10 * time.Second
+// workerResolveWait bounds how long a mount waits for the first set, and
+// workerGrantWait how long it waits for a secret it does not hold: a grant
+// made a moment ago reaches the worker within workerPoll.
+const (
+	workerResolveWait = 10 * time.Second
+	workerGrantWait   = 2 * time.Second
+)
 
 // resolve finds a secret this worker holds by name, or id or unique id
 // prefix. A secret not granted to it is an error naming the grant to add.
@@ -451,13 +459,33 @@ func (w *workerPhase) resolve(ctx context.Context, ref string) (*secretEntry, er
 		return nil, api.Errorf(api.CodeUnavailable, "this worker has not received its secrets yet: %s", w.why()).
 			WithHint("check that a manager is up and reachable from this node; `vault status` shows the stream")
 	}
+	grantWait := time.NewTimer(workerGrantWait)
+	defer grantWait.Stop()
+	for {
+		e, applied, err := w.find(ref)
+		if e != nil || applied == nil {
+			return e, err
+		}
+		select {
+		case <-applied:
+		case <-grantWait.C:
+			return nil, err
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
+// find looks a secret up among those held; when it is not held, it also
+// returns the channel closed at the next set received.
+func (w *workerPhase) find(ref string) (*secretEntry, <-chan struct{}, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.removed:
-		return nil, errRemoved()
+		return nil, nil, errRemoved()
 	case w.locked:
-		return nil, errLocked()
+		return nil, nil, errLocked()
 	}
 	var found []string
 	for id, h := range w.held {
@@ -470,11 +498,11 @@ func (w *workerPhase) resolve(ctx context.Context, ref string) (*secretEntry, er
 		}
 	}
 	if len(found) != 1 {
-		return nil, api.Errorf(api.CodeNotFound, "secret %s is not granted to this worker (node %s)", ref, w.id.NodeID).
+		return nil, w.applied, api.Errorf(api.CodeNotFound, "secret %s is not granted to this worker (node %s)", ref, w.id.NodeID).
 			WithHint("on a manager: `vault secret grant %s --node %s`, or grant it to a label of this node with --node-label KEY=VALUE", ref, w.id.NodeID)
 	}
 	h := w.held[found[0]]
-	return &secretEntry{rec: raftsm.SecretRecord{ID: found[0], Name: h.name, Versions: []raftsm.VersionInfo{{Version: h.version, Size: h.buf.n}}}}, nil
+	return &secretEntry{rec: raftsm.SecretRecord{ID: found[0], Name: h.name, Versions: []raftsm.VersionInfo{{Version: h.version, Size: h.buf.n}}}}, nil, nil
 }
 
 // data returns a copy of a held secret's data; workers hold the latest

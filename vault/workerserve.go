@@ -68,8 +68,8 @@ type workerHub struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed at the next change
 	streams int
-	gen     uint64               // cluster record generation last seen by the poller
-	workers map[string]time.Time // node id -> when its stream here opened
+	gen     uint64         // cluster record generation last seen by the poller
+	workers map[string]int // node id -> streams open here
 }
 
 func (n *Node) workerHub() *workerHub {
@@ -102,11 +102,11 @@ func (h *workerHub) connected(id string, up bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.workers == nil {
-		h.workers = map[string]time.Time{}
+		h.workers = map[string]int{}
 	}
 	if up {
-		h.workers[id] = time.Now()
-	} else {
+		h.workers[id]++
+	} else if h.workers[id]--; h.workers[id] <= 0 {
 		delete(h.workers, id)
 	}
 }
