@@ -59,6 +59,9 @@ const (
 	// workerPoll bounds how late a change of the cluster record (a grant,
 	// a revocation, a label, a removal) reaches the streams.
 	workerPoll = 100 * time.Millisecond
+	// workerRefresh is how often a stream recomputes the set with no
+	// change announced.
+	workerRefresh = 30 * time.Second
 )
 
 // workerHub wakes the streams a manager serves when what they deliver may
@@ -70,6 +73,10 @@ type workerHub struct {
 	streams int
 	gen     uint64         // cluster record generation last seen by the poller
 	workers map[string]int // node id -> streams open here
+	// The cluster record last opened for the streams, and its generation.
+	// It holds the CA key: dropped with the hub's node only.
+	rec    *raftsm.ClusterRecord
+	recGen uint64
 }
 
 func (n *Node) workerHub() *workerHub {
@@ -147,12 +154,16 @@ func (n *Node) pollCluster(h *workerHub) {
 	for range t.C {
 		h.mu.Lock()
 		if h.streams == 0 {
+			h.rec = nil // it holds the CA key: kept only while streams need it
 			h.mu.Unlock()
 			return
 		}
 		h.mu.Unlock()
 		r := n.current()
 		if r == nil {
+			h.mu.Lock()
+			h.rec = nil // locked or stopping: no key stays in memory
+			h.mu.Unlock()
 			continue
 		}
 		sc, err := staleReadAs[*raftsm.StoredCluster](r.host(), raftsm.ControlShard, raftsm.QueryCluster{})
@@ -167,6 +178,35 @@ func (n *Node) pollCluster(h *workerHub) {
 			h.notify()
 		}
 	}
+}
+
+// workerRecord is the applied cluster record, opened once per generation
+// for every stream (streams only read it).
+func (n *Node) workerRecord() (*raftsm.ClusterRecord, error) {
+	r := n.current()
+	if r == nil {
+		return nil, errLocked()
+	}
+	sc, err := staleReadAs[*raftsm.StoredCluster](r.host(), raftsm.ControlShard, raftsm.QueryCluster{})
+	if err != nil {
+		return nil, err
+	}
+	h := n.workerHub()
+	h.mu.Lock()
+	if sc != nil && h.rec != nil && h.recGen == sc.Gen {
+		rec := h.rec
+		h.mu.Unlock()
+		return rec, nil
+	}
+	h.mu.Unlock()
+	rec, err := n.openCluster(sc)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.rec, h.recGen = rec, sc.Gen
+	h.mu.Unlock()
+	return rec, nil
 }
 
 // Errors of worker admission.
@@ -251,12 +291,26 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	sent := map[string]uint32{} // id -> version the stream sent
 	var lastIDs []string
-	lastSend := time.Time{}
+	lastSend, lastSet := time.Time{}, time.Time{}
+	dirty := true
 	for {
 		changed := h.wait()
-		msg, err := n.workerSet(r.Context(), cert, sent)
-		if err != nil && msg == nil {
-			n.log.Debug("worker stream", "node_id", id, "err", redacted(err))
+		var msg *workerMessage
+		if dirty || time.Since(lastSet) >= workerRefresh {
+			var err error
+			msg, err = n.workerSet(r.Context(), cert, sent)
+			if err != nil && msg == nil {
+				n.log.Debug("worker stream", "node_id", id, "err", redacted(err))
+			}
+			lastSet = time.Now()
+		} else if time.Since(lastSend) >= workerKeepalive && n.current() != nil {
+			// Nothing changed: a keepalive, not the set again. A manager
+			// that is not running sends none, so its workers fail over.
+			if enc.Encode(&workerMessage{Time: time.Now().UnixNano()}) != nil {
+				return
+			}
+			_ = rc.Flush()
+			lastSend = time.Now()
 		}
 		if msg != nil {
 			ids := make([]string, 0, len(msg.Secrets))
@@ -286,7 +340,9 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-changed:
+			dirty = true
 		case <-time.After(workerKeepalive):
+			dirty = false
 		}
 	}
 }
@@ -295,7 +351,7 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 // this manager cannot tell (it is locked, or stopped); sent is updated with
 // the versions whose data the message carries.
 func (n *Node) workerSet(ctx context.Context, cert *x509.Certificate, sent map[string]uint32) (*workerMessage, error) {
-	rec, err := n.staleCluster()
+	rec, err := n.workerRecord()
 	if err != nil {
 		return nil, err
 	}
