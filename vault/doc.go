@@ -25,6 +25,11 @@
 //     operations, members and rotation reach keys only through the value
 //     Node.running returns, so code that needs a key cannot run while the
 //     node is locked.
+//   - worker (workerPhase, worker.go): a node that joined with the worker
+//     token. Its identity, its TLS material and the secrets granted to it,
+//     in locked memory, delivered by a manager's stream; no replica and no
+//     key of the cluster. Its state dir holds worker.json and tls/ only.
+//     It serves status, mounts, exec and lock (servedOnWorker).
 //
 // Transitions: Init and Join go from uninitialized to running; Lock from
 // running to locked (close, then enterLocked); Unlock from locked to
