@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -174,6 +175,24 @@ func (n *Node) RevokeSecret(ctx context.Context, ref string, req *api.GrantReque
 	s.Grants = apiGrants(rec.GrantsOf(e.rec.ID), "")
 	return s, nil
 }
+
+// forgetGrants drops a removed secret's grants from the cluster record.
+// Best effort: ids are never reused, so a grant left behind (this write
+// failed) gives nothing: workers receive only secrets that exist.
+func (n *Node) forgetGrants(ctx context.Context, secretID string) {
+	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		if len(rec.GrantsOf(secretID)) == 0 {
+			return errNoChange
+		}
+		rec.ForgetSecret(secretID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		n.log.Warn("dropping a removed secret's grants", "secret_id", secretID, "err", err)
+	}
+}
+
+var errNoChange = errors.New("nothing to change")
 
 func apiGrants(gs []raftsm.Grant, name string) []api.Grant {
 	out := make([]api.Grant, 0, len(gs))

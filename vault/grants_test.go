@@ -101,4 +101,12 @@ func TestGrantsAndNodeLabels(t *testing.T) {
 	if s, _ = c.Secret(ctx, "db"); len(s.Grants) != 1 || s.Grants[0].Label != "zone=a" {
 		t.Fatalf("grants left: %+v", s.Grants)
 	}
+	// Removing the secret drops its grants.
+	if _, err := c.RemoveSecret(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := n.readCluster(ctx)
+	if err != nil || len(rec.GrantsOf(s.ID)) != 0 {
+		t.Fatalf("grants of a removed secret: %v %+v", err, rec.Grants)
+	}
 }

@@ -301,6 +301,7 @@ func (n *Node) RemoveSecret(ctx context.Context, ref string, force bool) (*api.R
 		}
 		switch res.Value {
 		case raftsm.ResultOK:
+			n.forgetGrants(ctx, e.rec.ID)
 			return &api.RemoveResponse{ID: e.rec.ID, Name: e.rec.Name}, nil
 		case raftsm.ResultConflict, raftsm.ResultNotFound:
 			continue
