@@ -133,6 +133,32 @@ func TestMeasureWorkerScale(t *testing.T) {
 	fmt.Printf("CPU, idle: %.4f cores without workers, %.4f cores with %d connected idle workers: %.6f cores per worker (manager and worker sides)\n",
 		idle, busy, n, (busy-idle)/float64(n))
 	fmt.Printf("heap in use with %d workers in process: %.1f MiB\n", n, float64(ms.HeapInuse)/(1<<20))
+
+	// Restart the manager: every worker reconnects and gets the set again.
+	cfg := m.cfg
+	t0 := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m2.Close() })
+	up := time.Since(t0)
+	pollUntil(t, 2*time.Minute, "every worker streaming again", func() bool {
+		for _, w := range workers {
+			w.mu.Lock()
+			ok := w.connected != "" && w.lastContact.After(t0.Add(up))
+			w.mu.Unlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	fmt.Printf("manager restart: serving again after %v; every worker streaming again %v after the restart began\n",
+		up.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 }
 
 func envInt(name string, def int) int {
