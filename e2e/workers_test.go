@@ -94,9 +94,14 @@ func TestWorkersNetns(t *testing.T) {
 	if got := read(w1, mp1); got != string(v1) {
 		t.Fatalf("labelled worker's mount reads %q", got)
 	}
+	// `vault exec` on a worker works from what it holds.
+	if out := must(t, w1.vault("exec", "--secret", "source="+name+",target=s,mode=0400", "--", "cat", "/run/secrets/s")).stdout; out != string(v1) {
+		t.Fatalf("vault exec on the worker reads %q", out)
+	}
 	// The unlabelled worker never receives it, and says which grant to add.
 	_, r = mount(w2)
 	mustFail(t, r, "not granted to this worker", "vault secret grant "+name+" --node "+w2id)
+	mustFail(t, w2.vault("exec", "--secret", name, "--", "true"), "not granted to this worker")
 
 	// A new version appears live.
 	v2 := []byte("CANARY-VALUE-w2-" + randHex(12))
