@@ -52,6 +52,9 @@
 //
 // liveMu, stoppedMu, the mount queue's and each mount's mutex, and the
 // peer admission state's are leaves: nothing is taken while one is held.
+// So are the worker phase's (workerPhase.mu) and the worker streams' hub
+// (workerHub.mu), which the SecretsChanged hook takes to wake the streams;
+// a mount's mutex is taken without either held.
 // Raft's apply path (the state machine's hooks) takes only replicas.mu
 // (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
 // waits on a request: a linearizable read waits for apply, so no read is
