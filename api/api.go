@@ -108,6 +108,11 @@ type Status struct {
 	Removed bool `json:"Removed,omitempty"`
 	// Audit is the state of the node's audit log (nil: none configured).
 	Audit *AuditStatus `json:"Audit,omitempty"`
+
+	// Role is "worker" on a worker (empty on a manager), and Worker its
+	// stream and what it holds (workers.go).
+	Role   string        `json:"Role,omitempty"`
+	Worker *WorkerStatus `json:"Worker,omitempty"`
 }
 
 // StoppedGroup is a group a manager stopped at an entry (or a received
@@ -194,6 +199,7 @@ type InitResponse struct {
 	ClusterID string `json:"cluster_id"`
 	NodeID    string `json:"node_id"`
 	Shards    int    `json:"shards"`
+	Role      string `json:"role,omitempty"` // "worker" for a worker; empty for a manager
 }
 
 // CreateSecretRequest is POST /v1/secrets. It is not JSON: Data is the
@@ -222,6 +228,9 @@ type Secret struct {
 	Version   uint32            `json:"Version"` // latest data version
 	Size      int               `json:"Size"`    // of the latest version, bytes
 	Versions  []SecretVersion   `json:"Versions"`
+
+	// Grants (inspect only) say which nodes may receive it (workers.go).
+	Grants []Grant `json:"Grants,omitempty"`
 }
 
 // SecretVersion describes one data version.
@@ -261,6 +270,9 @@ type Node struct {
 	Groups   int       `json:"Groups"`
 	Self     bool      `json:"Self"`
 	JoinedAt time.Time `json:"JoinedAt"`
+
+	// Labels are the node's labels (workers.go: grants by label).
+	Labels map[string]string `json:"Labels,omitempty"`
 }
 
 // KeyStatus is `vault key status`: every DEK version and what still uses it.

@@ -201,6 +201,13 @@ var documentedRoles = map[string][]string{
 	"POST /v1/cluster/clients":           {"admin"},
 	"GET /v1/cluster/clients":            {"admin", "operator"},
 	"DELETE /v1/cluster/clients/{name}":  {"admin"},
+	"POST /v1/secrets/{ref}/grants":      {"admin", "writer"},
+	"POST /v1/secrets/{ref}/revoke":      {"admin", "writer"},
+	"GET /v1/nodes/{id}":                 {"admin", "operator", "writer", "reader"},
+	"POST /v1/nodes/{id}/update":         {"admin", "operator"},
+	"POST /v1/snapshot":                  {"admin", "operator"},
+	"POST /v1/cluster/restore":           {},
+	"POST /v1/cluster/recover":           {},
 }
 
 // notRunWhenAllowed are routes a role may use whose effect would end the

@@ -67,6 +67,8 @@ type ClusterRecord struct {
 	// autolock on or off), nil when none is. See package vault, "KEK
 	// changes".
 	KEKChange *KEKChange `json:"kek_change,omitempty"`
+
+	Fleet // workers, node labels and grants (grants.go)
 }
 
 // KEK change phases. A change that is done is no longer recorded.

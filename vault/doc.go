@@ -32,6 +32,11 @@
 //     cannot run while the node is locked. A replicas value reaches its
 //     Node (replicas.node) only for what outlives a phase: the log,
 //     configuration, mount table and stopped groups.
+//   - worker (workerPhase, worker.go): a node that joined with the worker
+//     token. Its identity, its TLS material and the secrets granted to it,
+//     in locked memory, delivered by a manager's stream; no replica and no
+//     key of the cluster. Its state dir holds worker.json and tls/ only.
+//     It serves status, mounts, exec and lock (servedOnWorker).
 //
 // Transitions: Init and Join go from uninitialized to running; Lock from
 // running to locked (close, then enterLocked); Unlock from locked to
@@ -55,6 +60,9 @@
 // liveMu, stoppedMu, the mount queue's and each mount's mutex, the
 // peer admission state's and the audit keys' (auditState.mu, taken after
 // mu is released) are leaves: nothing is taken while one is held.
+// So are the worker phase's (workerPhase.mu) and the worker streams' hub
+// (workerHub.mu), which the SecretsChanged hook takes to wake the streams;
+// a mount's mutex is taken without either held.
 // Raft's apply path (the state machine's hooks) takes only replicas.mu
 // (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
 // waits on a request: a linearizable read waits for apply, so no read is

@@ -118,6 +118,8 @@ var requestBodies = []requestBody{
 		_, err = root.Sign(req.CSR, req.Name, RoleClient, nil, time.Now())
 		return err
 	}},
+	{name: "POST /v1/secrets/{ref}/grants", new: func() any { return &api.GrantRequest{} }},
+	{name: "POST /v1/nodes/{id}/update", new: func() any { return &api.NodeUpdateRequest{} }},
 }
 
 // FuzzRequestBodies feeds bytes to the decoder of every request body the

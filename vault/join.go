@@ -44,6 +44,8 @@ type joinResponse struct {
 	Keyring    []byte          `json:"keyring"` // keys.WrappedKeyring (under the KEK)
 	Members    []raftsm.Member `json:"members"`
 	Autolock   bool            `json:"autolock"` // keep the KEK in memory only
+	// Role "worker": no replica, no KEK, no keyring (worker.go).
+	Role string `json:"role,omitempty"`
 }
 
 var transferBinding = crypto.Binding{Purpose: crypto.PurposeTransfer, Object: []byte("kek")}
@@ -87,8 +89,7 @@ func (r *replicas) admit(ctx context.Context, req *joinRequest, remote string) (
 	if !ca.SecretEqual(tok.Secret, sec) {
 		copy(sec[:], rec.Tokens[ca.RoleWorker])
 		if ca.SecretEqual(tok.Secret, sec) {
-			return nil, api.Errorf(api.CodeInvalid, "this is a worker join token: worker nodes are not supported yet").
-				WithHint("use the manager token: `vault cluster join-token manager`")
+			return n.admitWorker(ctx, req, remote)
 		}
 		n.log.Warn("join refused: invalid token", "from", remote)
 		return nil, api.Errorf(api.CodeInvalid, "the join token is not valid: it was rotated, or mistyped").
@@ -303,6 +304,9 @@ func (n *Node) Join(ctx context.Context, token, managerAddr string) (*api.InitRe
 		}
 		return nil, api.Errorf(api.CodeUnavailable, "cannot reach a manager at %s: %s", managerAddr, operatorMessage(err.Error())).
 			WithHint("give a manager's API address (by default its Raft port + 1) and check that it is up and reachable")
+	}
+	if resp.Role == ca.RoleWorker {
+		return n.startWorkerJoined(&resp, keyPEM)
 	}
 	st, err := n.newNodeState(resp.ClusterID, resp.NodeID, resp.ReplicaID, resp.Shards)
 	if err != nil {

@@ -172,6 +172,9 @@ func deleteAll(vs []uint32, v uint32) []uint32 {
 func (n *Node) Lock(ctx context.Context, force bool) error {
 	n.initMu.Lock()
 	defer n.initMu.Unlock()
+	if w := n.worker(); w != nil {
+		return n.lockWorker(w)
+	}
 	r, err := n.running()
 	if err != nil {
 		return err

@@ -168,9 +168,10 @@ func (r *replicas) nodeList(ctx context.Context) ([]api.Node, error) {
 		out = append(out, api.Node{
 			ID: m.NodeID, Addr: m.Addr, APIAddr: m.APIAddr, Role: m.Role, Status: status,
 			Leader: leads[m.ReplicaID], Groups: rec.Shards + 1, Self: m.NodeID == self,
-			JoinedAt: time.Unix(0, m.Joined).UTC(),
+			JoinedAt: time.Unix(0, m.Joined).UTC(), Labels: rec.NodeLabels[m.NodeID],
 		})
 	}
+	out = append(out, n.workerNodes(ctx, rec)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].JoinedAt.Before(out[j].JoinedAt) })
 	return out, nil
 }
@@ -210,6 +211,9 @@ func (r *replicas) removeNode(ctx context.Context, ref string, force bool) (*api
 	rec, _, err := r.readCluster(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if id, _, err := findNode(rec, ref); err == nil && rec.Worker(id) != nil {
+		return n.removeWorker(ctx, id)
 	}
 	m, err := findMember(rec, ref)
 	if err != nil {

@@ -201,7 +201,7 @@ func within(p, dir string) bool {
 // reads the secrets and mounts without holding the mount table: the
 // mountpoint is reserved meanwhile.
 func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo, error) {
-	if _, err := n.running(); err != nil {
+	if _, err := n.running(); err != nil && n.worker() == nil {
 		return nil, err
 	}
 	if err := validateSpecs(req.Secrets); err != nil {
@@ -489,6 +489,7 @@ func (n *Node) secretsChanged(shard uint64, ids []string) {
 		keys[i] = secretKey{shard, id}
 	}
 	n.followChanged(keys...)
+	n.workerSecretsChanged()
 }
 
 func (n *Node) followChanged(keys ...secretKey) {
@@ -601,7 +602,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 	var req api.ExecRequest
 	err := decode(r, &req)
 	if err == nil {
-		if _, err = n.running(); err == nil {
+		if _, err = n.running(); err == nil || n.worker() != nil {
 			err = validateSpecs(req.Secrets)
 		}
 	}

@@ -42,6 +42,7 @@ type Node struct {
 	mcache metricsCache // what a scrape reads (metrics.go)
 	aud    auditState   // the audit log (audit.go)
 	acc    accessState  // remote clients admitted (access.go)
+	wk     workerState  // a worker's phase; a manager's worker streams (worker.go)
 
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
@@ -69,6 +70,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.cleanStaleMounts()
+	if isWorkerDir(cfg.StateDir) {
+		return n.startWorkerNode()
+	}
 	st, err := statedir.ReadNode(cfg.StateDir)
 	if err == nil && st != nil {
 		err = statedir.Check(cfg.StateDir, st) // before anything is opened for writing
@@ -117,6 +121,7 @@ func (n *Node) Close() error {
 	}
 	n.closeMounts()
 	n.closeAudit() // sealed while the keys are still there
+	n.closeWorker()
 	n.shutdownRaft()
 	if store := n.leaveLocked(); store != nil {
 		store.Close()

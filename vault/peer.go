@@ -73,6 +73,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	}))
 	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))
 	mux.Handle("/v1/", n.clientAPI()) // remote clients (access.go)
+	n.registerWorkerPeerRoutes(mux)
 	p := &peerServer{srv: &http.Server{Handler: n.countRequests(mux, mux), ErrorLog: errLog}, ln: ln}
 	limitPeerServer(p.srv)
 	go func() {

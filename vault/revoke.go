@@ -112,6 +112,9 @@ func newPeerAccess(rec *raftsm.ClusterRecord, gen uint64) *peerAccess {
 // current member; otherwise an unknown node id passes.
 func (a *peerAccess) admit(cert *x509.Certificate, strict bool) error {
 	id, serial := cert.Subject.CommonName, certSerial(cert)
+	if certRole(cert) == ca.RoleWorker {
+		return fmt.Errorf("node %s is a worker: %w", id, errPeerNotMember) // workers reach the stream only (workerserve.go)
+	}
 	if a.removedIDs[id] || a.removedSerials[serial] {
 		return fmt.Errorf("node %s: %w", id, errPeerRemoved)
 	}

@@ -88,6 +88,9 @@ func (r *replicas) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntr
 
 // resolve finds a secret by name, or by id or unique id prefix.
 func (n *Node) resolve(ctx context.Context, ref string) (*secretEntry, error) {
+	if w := n.worker(); w != nil {
+		return w.resolve(ctx, ref)
+	}
 	r, err := n.running()
 	if err != nil {
 		return nil, err
@@ -291,6 +294,7 @@ func (r *replicas) removeSecret(ctx context.Context, ref string, force bool) (*a
 		}
 		switch res.Value {
 		case raftsm.ResultOK:
+			r.node.forgetGrants(ctx, e.rec.ID)
 			return &api.RemoveResponse{ID: e.rec.ID, Name: e.rec.Name}, nil
 		case raftsm.ResultConflict, raftsm.ResultNotFound:
 			continue
@@ -306,7 +310,7 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 	if err != nil {
 		return nil, err
 	}
-	return toAPISecret(&e.rec), nil
+	return n.withGrants(ctx, toAPISecret(&e.rec))
 }
 
 // ListSecrets returns every secret, sorted by name.
@@ -353,6 +357,9 @@ func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]by
 
 // secretData is replicas.secretData on the running phase.
 func (n *Node) secretData(ctx context.Context, e *secretEntry, version uint32) ([]byte, uint32, error) {
+	if w := n.worker(); w != nil {
+		return w.data(e, version)
+	}
 	r, err := n.running()
 	if err != nil {
 		return nil, 0, err

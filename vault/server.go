@@ -91,6 +91,14 @@ var servedWhileUninitialized = map[string]bool{
 func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
+		if n.worker() != nil {
+			if !servedOnWorker[pattern] {
+				writeError(w, errWorkerRoute())
+				return
+			}
+			mux.ServeHTTP(w, r)
+			return
+		}
 		switch n.phase() {
 		case phaseLocked:
 			if !servedWhileLocked[pattern] {
@@ -254,6 +262,7 @@ func (n *Node) routes() *routeTable {
 	}))
 	n.registerAudit(mux)
 	n.registerClients(mux)
+	n.registerWorkerRoutes(mux)
 	n.registerDebug(mux)
 	n.registerPprof(mux)
 	return mux

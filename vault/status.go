@@ -8,6 +8,9 @@ import (
 
 // Status reports the node's state.
 func (n *Node) Status() *api.Status {
+	if w := n.worker(); w != nil {
+		return w.status()
+	}
 	n.mu.RLock()
 	s := &api.Status{Audit: n.auditStatus()}
 	st := n.identityLocked()

@@ -144,7 +144,7 @@ func TestDockerInvocations(t *testing.T) {
 		{name: "join --help has no backquote placeholder", args: []string{"cluster", "join", "--help"},
 			stdout: []string{"--token string", "--token-file string"}, not: []string{"--token vault cluster", "`"}},
 		{name: "join-token worker", args: []string{"cluster", "join-token", "worker"},
-			stdout: []string{"Workers cannot join a cluster yet", "VLTTKN-1-WORKER"}, stderr: []string{"workers cannot join a cluster yet"}},
+			stdout: []string{"To add a worker to this cluster", "vault cluster join --token VLTTKN-1-WORKER"}},
 		{name: "join --token-file", args: []string{"cluster", "join", "10.0.0.1:4701", "--token-file", tokenFile},
 			sent: map[string]string{"POST /v1/cluster/join": `"token":"VLTTKN-1-FROMFILE"`}},
 		{name: "join --token-file -", args: []string{"cluster", "join", "--token-file", "-", "10.0.0.1:4701"}, stdin: "VLTTKN-1-STDIN\n",

@@ -45,7 +45,7 @@ func clusterCommand() *cli.Command {
 			clusterRecoverCommand(),
 			{
 				Name:      "join",
-				Usage:     "join this fresh node to a cluster as a manager",
+				Usage:     "join this fresh node to a cluster as a manager or a worker (the token decides)",
 				ArgsUsage: "MANAGER_API_ADDR",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "token", Usage: "a join token, as 'vault cluster join-token manager' prints it (visible to other users in ps: prefer --token-file)"},
@@ -63,7 +63,11 @@ func clusterCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Printf("This node joined cluster %s as manager %s.\n", r.ClusterID, r.NodeID)
+					role := "manager"
+					if r.Role != "" {
+						role = r.Role
+					}
+					fmt.Printf("This node joined cluster %s as %s %s.\n", r.ClusterID, role, r.NodeID)
 					return nil
 				},
 			},
@@ -83,9 +87,6 @@ func clusterCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if r.Role == "worker" {
-						fmt.Fprintln(os.Stderr, "vault: warning: workers cannot join a cluster yet: this token is kept for when they can; only managers join today")
-					}
 					if c.Bool("quiet") {
 						fmt.Println(r.Token)
 						return nil
@@ -97,11 +98,7 @@ func clusterCommand() *cli.Command {
 					if r.Rotated {
 						fmt.Printf("Rotated the %s join token; the old one no longer works.\n\n", r.Role)
 					}
-					if r.Role == "worker" {
-						fmt.Printf("Workers cannot join a cluster yet. Once they can, add one by running on a fresh node (its daemon running):\n\n")
-					} else {
-						fmt.Printf("To add a %s to this cluster, run on a fresh node (its daemon running):\n\n", r.Role)
-					}
+					fmt.Printf("To add a %s to this cluster, run on a fresh node (its daemon running):\n\n", r.Role)
 					fmt.Printf("    vault cluster join --token %s %s\n\n", r.Token, st.APIAddr)
 					return nil
 				},

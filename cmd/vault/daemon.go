@@ -270,6 +270,9 @@ func printStatus(s *api.Status) error {
 		fmt.Fprintln(os.Stderr, "vault: hint: run `vault cluster init` to create a cluster")
 		return nil
 	}
+	if s.Worker != nil {
+		return printWorkerStatus(s)
+	}
 	if s.Removed {
 		fmt.Printf("Initialized:  true\nRemoved:      this node was removed from the cluster\nNode ID:      %s\nCluster ID:   %s\nAddress:      %s\n", s.NodeID, s.ClusterID, s.Addr)
 		fmt.Fprintln(os.Stderr, "vault: hint: its replicas are stopped for good; to make this machine a manager again, stop the daemon, move --state-dir aside and run `vault cluster join` with a new token")

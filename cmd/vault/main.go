@@ -62,6 +62,7 @@ func newApp() *cli.App {
 		// --secret source=N,target=F,... carries commas of its own.
 		DisableSliceFlagSeparator: true,
 	}
+	addWorkerCommands(app.Commands)
 	app.OnUsageError = onUsageError
 	setUsageErrors(app.Commands)
 	refuseRemote(app.Commands, "")
