@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -113,9 +114,10 @@ func kernelInitBytes(in *gofuse.InitIn) []byte {
 // still holds the inodes the earlier servers gave it: requests on them
 // (stat or read through a descriptor opened before) fail with EACCES, as
 // after [Server.Lock], and must be reopened. Resume serves a new clone of
-// c.FD; the caller keeps c.FD. opts.Mountpoint is only reported; Close
-// neither unmounts nor stops the kernel's mount while another descriptor of
-// it is open.
+// c.FD; the caller keeps c.FD. Close unmounts opts.Mountpoint if it is an
+// absolute path (the mount must be there, in this mount namespace); with a
+// relative or empty one, Close cannot end the kernel's mount while another
+// descriptor of it is open.
 //
 // The kernel sends INIT only once per connection, and go-fuse will not serve
 // without one: Resume hands go-fuse a socket holding c.Init and, once it has
@@ -148,7 +150,7 @@ func Resume(c Conn, opts Options) (*Server, error) {
 	}
 	s := newServer(opts, opts.Mountpoint)
 	s.epoch = c.Epoch%MaxEpoch + 1
-	s.resumed = true
+	s.unmount = filepath.IsAbs(opts.Mountpoint)
 	swap := func() error {
 		// go-fuse answered the INIT on front and reads nothing more
 		// before Serve: read its answer, then make front the clone.
@@ -185,16 +187,39 @@ type Refuser struct {
 }
 
 // Refuse starts answering every request on a new clone of fd with errno
-// (FORGET and INTERRUPT, which take no answer, are dropped). The caller
-// keeps fd.
-func Refuse(fd int, errno syscall.Errno) (*Refuser, error) {
+// (FORGET and INTERRUPT, which take no answer, are dropped), and drops the
+// kernel's cached entries for names in the mount's root, so that opening
+// them asks (and is refused) rather than reaching a cached inode. The
+// caller keeps fd.
+func Refuse(fd int, errno syscall.Errno, names []string) (*Refuser, error) {
 	nfd, err := CloneFD(fd)
 	if err != nil {
 		return nil, err
 	}
 	r := &Refuser{fd: nfd, errno: errno, done: make(chan struct{})}
 	go r.loop()
+	// The kernel waits for lookups in flight in the directory before it
+	// drops an entry: the loop answers them meanwhile.
+	for _, name := range names {
+		if r.stop.Load() || validateFileName(name) != nil {
+			continue
+		}
+		_ = notifyInvalEntry(nfd, rootIno, name)
+	}
 	return r, nil
+}
+
+// notifyInvalEntry writes FUSE_NOTIFY_INVAL_ENTRY for parent/name to fd.
+func notifyInvalEntry(fd int, parent uint64, name string) error {
+	const notifyInvalEntry = 3
+	msg := make([]byte, 16+16+len(name)+1)
+	binary.NativeEndian.PutUint32(msg[0:4], uint32(len(msg)))
+	binary.NativeEndian.PutUint32(msg[4:8], notifyInvalEntry) // error field: the notify code
+	binary.NativeEndian.PutUint64(msg[16:24], parent)
+	binary.NativeEndian.PutUint32(msg[24:28], uint32(len(name)))
+	copy(msg[32:], name)
+	_, err := unix.Write(fd, msg)
+	return err
 }
 
 // Stop stops answering, within a tenth of a second, and returns when no

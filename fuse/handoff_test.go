@@ -178,10 +178,13 @@ func TestRefuse(t *testing.T) {
 	c, child := startHandoffChild(t, dir, "token")
 	defer unix.Close(c.FD)
 	defer Unmount(dir)
+	if b, err := os.ReadFile(filepath.Join(dir, "token")); err != nil || string(b) != "first" {
+		t.Fatalf("read through the child: %q, %v", b, err)
+	}
 	child.Process.Kill()
 	child.Wait()
 
-	r, err := Refuse(c.FD, syscall.EACCES)
+	r, err := Refuse(c.FD, syscall.EACCES, []string{"token"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +192,10 @@ func TestRefuse(t *testing.T) {
 		if _, err := os.ReadFile(filepath.Join(dir, "f"+strconv.Itoa(i))); errnoOf(err) != syscall.EACCES {
 			t.Errorf("read while refused: %v, want EACCES", err)
 		}
+	}
+	// The name the kernel had cached (with its pages) is asked for again.
+	if b, err := os.ReadFile(filepath.Join(dir, "token")); errnoOf(err) != syscall.EACCES {
+		t.Errorf("read of a cached name while refused: %q, %v, want EACCES", b, err)
 	}
 	r.Stop()
 	done := make(chan error, 1)

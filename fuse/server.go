@@ -39,7 +39,6 @@ type Server struct {
 	done       chan struct{}
 	counters   counters
 	epoch      uint16 // see nodeID
-	resumed    bool   // serves a mount an earlier server made (Resume)
 	fd         int    // the /dev/fuse descriptor go-fuse serves, or -1
 	kernelInit []byte // the kernel's INIT request (see Conn)
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+
+	"github.com/vaultd/vault/internal/mountkeep"
 )
 
 // Config configures a node. Validate fills defaults.
@@ -26,6 +28,11 @@ type Config struct {
 	// mutex profiles, for `go tool pprof`. Profiles hold stack traces and
 	// sizes, never memory contents.
 	Pprof bool
+
+	// Keeper, if not nil, keeps this daemon's mounts alive after it exits
+	// and hands them to the next daemon (see keep.go); nil: mounts end
+	// with the daemon.
+	Keeper *mountkeep.Client
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

@@ -38,6 +38,8 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
+			&cli.DurationFlag{Name: "keep-mounts", Value: 10 * time.Minute,
+				Usage: "keep mounts alive this long while no daemon runs, for the next daemon to serve (a holder process keeps them; see docs/containers.md); 0: mounts end with the daemon"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -62,6 +64,11 @@ func daemonCommand() *cli.Command {
 				Logger:          log,
 				Pprof:           c.Bool("pprof"),
 			}
+			keeper, err := connectKeeper(cfg.SocketPath, c.Duration("keep-mounts"))
+			if err != nil {
+				return err
+			}
+			cfg.Keeper = keeper
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
 				return startVolumePlugin(c, n, cfg)

@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			{Name: execChild, Hidden: true, SkipFlagParsing: true, Action: func(c *cli.Context) error {
 				return runExecChild(c.String("socket"), c.Args().Slice())
 			}},
+			mountHolder(),
 			secretCommand(),
 			benchCommand(),
 			versionCommand(),
