@@ -30,8 +30,9 @@
 //   - A volume is not removed while a container mounts it.
 //   - Each Mount ID gets its own mountpoint, Root/VOLUME/ID, and an Unmount
 //     of that ID ends exactly that mount. An Unmount of an ID this process
-//     does not know (a mount lost with an earlier daemon) succeeds, so
-//     Docker can stop the container.
+//     does not know (a mount of an earlier daemon, which the node may have
+//     kept and serves again) ends the mount at that place if there is one,
+//     and succeeds, so Docker can stop the container.
 package volplugin
 
 import (
@@ -333,6 +334,7 @@ func (p *Plugin) Unmount(name, id string) error {
 	v, ok := p.vols[name]
 	if !ok {
 		p.mu.Unlock()
+		p.unmountEarlier(name, id)
 		return nil // gone with an earlier daemon: let Docker go on
 	}
 	mp, ok := v.mounts[id]
@@ -345,6 +347,7 @@ func (p *Plugin) Unmount(name, id string) error {
 	}
 	p.mu.Unlock()
 	if !ok {
+		p.unmountEarlier(name, id)
 		return nil
 	}
 	var ae *api.Error
@@ -355,6 +358,20 @@ func (p *Plugin) Unmount(name, id string) error {
 	_ = os.Remove(filepath.Dir(mp)) // the volume's directory, once no mount is left in it
 	p.log.Info("unmounted a docker volume", "volume", name, "mount", id)
 	return nil
+}
+
+// unmountEarlier ends the mount an earlier daemon made for name and id, if
+// the node kept it.
+func (p *Plugin) unmountEarlier(name, id string) {
+	if !volumeNameRE.MatchString(name) || !mountIDRE.MatchString(id) {
+		return
+	}
+	mp := filepath.Join(p.cfg.Root, name, id)
+	if err := p.cfg.Mounter.Unmount(mp); err == nil {
+		p.log.Info("unmounted a docker volume mounted before a restart", "volume", name, "mount", id)
+	}
+	_ = os.Remove(mp)
+	_ = os.Remove(filepath.Dir(mp))
 }
 
 // describe renders an error for Docker's user: an API error with its hint.

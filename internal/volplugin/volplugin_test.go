@@ -319,3 +319,28 @@ func FuzzParseOptions(f *testing.F) {
 		}
 	})
 }
+
+// TestUnmountKeptMount: a daemon restarted under a running container does
+// not know its mount, which the node kept; Docker's Unmount still ends it.
+func TestUnmountKeptMount(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "docker-volumes.json")
+	m := &fakeMounter{}
+	p := newPlugin(t, m, state)
+	if err := p.Create("app", map[string]string{"secret": "db"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Mount(context.Background(), "app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// The next daemon: same state file, the node still serves the mount.
+	p2 := newPlugin(t, m, state)
+	if err := p2.Unmount("app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.count(); n != 0 {
+		t.Errorf("%d mounts left after Unmount by the next daemon", n)
+	}
+	if err := p2.Unmount("app", "../../etc"); err != nil || m.count() != 0 {
+		t.Errorf("Unmount of a bad id: %v", err)
+	}
+}
