@@ -38,6 +38,8 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
+			&cli.StringSliceFlag{Name: "credential", Usage: "serve systemd's LoadCredential=: give unit UNIT's credential ID the latest data of SECRET (UNIT/ID=SECRET, repeatable; see docs/containers.md)"},
+			&cli.StringFlag{Name: "credentials-socket", Value: defaultCredentialsSocket, Usage: "where --credential grants are served (LoadCredential=ID:PATH)"},
 			&cli.DurationFlag{Name: "keep-mounts", Value: 10 * time.Minute,
 				Usage: "keep mounts alive this long while no daemon runs, for the next daemon to serve (a holder process keeps them; see docs/containers.md); 0: mounts end with the daemon"},
 		},
@@ -71,7 +73,25 @@ func daemonCommand() *cli.Command {
 			cfg.Keeper = keeper
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				return startVolumePlugin(c, n, cfg)
+				stopCreds, err := startCredentials(c, n, log)
+				if err != nil {
+					return nil, err
+				}
+				stopPlugin, err := startVolumePlugin(c, n, cfg)
+				if err != nil {
+					if stopCreds != nil {
+						stopCreds()
+					}
+					return nil, err
+				}
+				return func() {
+					if stopPlugin != nil {
+						stopPlugin()
+					}
+					if stopCreds != nil {
+						stopCreds()
+					}
+				}, nil
 			})
 		},
 	}

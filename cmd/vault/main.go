@@ -121,7 +121,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 // packagePrefixRE matches this module's package names where an error from
 // one of them starts ("keys: share 1 was already added"): they mean
 // nothing to an operator, and the line already says "vault: error:".
-var packagePrefixRE = regexp.MustCompile(`(^|: )(?:(?:api|audit|ca|crypto|fuse|keys|keyring|logdb|memfd|metrics|raftnet|raftsm|shamir|snapfile|statedir|vault|volplugin): )+`)
+var packagePrefixRE = regexp.MustCompile(`(^|: )(?:(?:api|audit|ca|credsock|crypto|fuse|keys|keyring|logdb|memfd|metrics|mountkeep|raftnet|raftsm|shamir|snapfile|statedir|vault|volplugin): )+`)
 
 func withoutPackagePrefix(msg string) string {
 	return packagePrefixRE.ReplaceAllString(msg, "$1")
