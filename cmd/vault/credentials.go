@@ -16,20 +16,27 @@ import (
 // LoadCredential=ID:/run/vault/credentials.sock.
 const defaultCredentialsSocket = "/run/vault/credentials.sock"
 
-// startCredentials serves systemd's LoadCredential= on the credential
-// socket when --credential grants something.
-func startCredentials(c *cli.Context, n *vault.Node, log *slog.Logger) (func(), error) {
-	specs := c.StringSlice("credential")
-	if len(specs) == 0 {
-		return nil, nil
-	}
+// credentialGrants parses --credential, before the node starts.
+func credentialGrants(c *cli.Context) ([]credsock.Grant, error) {
 	var grants []credsock.Grant
-	for _, s := range specs {
+	for _, s := range c.StringSlice("credential") {
 		g, err := credsock.ParseGrant(s)
 		if err != nil {
 			return nil, usagef("", "--credential: %s", strings.TrimPrefix(err.Error(), "credsock: "))
 		}
 		grants = append(grants, g)
+	}
+	if _, err := credsock.New(nil, grants, nil); err != nil {
+		return nil, usagef("", "--credential: %s", strings.TrimPrefix(err.Error(), "credsock: "))
+	}
+	return grants, nil
+}
+
+// startCredentials serves systemd's LoadCredential= on the credential
+// socket when --credential grants something.
+func startCredentials(c *cli.Context, grants []credsock.Grant, n *vault.Node, log *slog.Logger) (func(), error) {
+	if len(grants) == 0 {
+		return nil, nil
 	}
 	srv, err := credsock.New(n, grants, log.With("component", "credentials"))
 	if err != nil {

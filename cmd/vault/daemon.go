@@ -66,6 +66,10 @@ func daemonCommand() *cli.Command {
 				Logger:          log,
 				Pprof:           c.Bool("pprof"),
 			}
+			grants, err := credentialGrants(c)
+			if err != nil {
+				return err
+			}
 			keeper, err := connectKeeper(cfg.SocketPath, c.Duration("keep-mounts"))
 			if err != nil {
 				return err
@@ -73,7 +77,7 @@ func daemonCommand() *cli.Command {
 			cfg.Keeper = keeper
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				stopCreds, err := startCredentials(c, n, log)
+				stopCreds, err := startCredentials(c, grants, n, log)
 				if err != nil {
 					return nil, err
 				}
