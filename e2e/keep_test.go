@@ -84,7 +84,7 @@ func (r *reader) close() {
 }
 
 // TestMountsOutliveDaemon: a process reading a mounted secret goes on
-// reading across a kill -9 and a SIGTERM restart of the daemon (reads wait
+// reading across kill -9 and SIGTERM restarts of the daemon (reads wait
 // or fail with EACCES meanwhile, never ENOTCONN or EIO), follows updates
 // after the restart, and a restart while locked serves nothing until
 // unlock. The kept specs on disk do not name the secret.
@@ -130,6 +130,28 @@ func TestMountsOutliveDaemon(t *testing.T) {
 	d.start()
 	r.readsNow(t, "reads after the SIGTERM restart", v2, 30*time.Second)
 
+	// A daemon that stays down: a request (a name never looked up) waits
+	// through the holder's grace period, then fails with EACCES (never
+	// hangs, never ENOTCONN); from then on cached names are refused too.
+	// The next daemon serves them again.
+	d.kill()
+	t1 := time.Now()
+	_, err := os.Stat(filepath.Join(mp, "never-looked-up"))
+	waited := time.Since(t1)
+	if !errors.Is(err, syscall.EACCES) {
+		t.Errorf("stat with no daemon: %v, want EACCES after the grace period", err)
+	}
+	if waited < 3*time.Second || waited > 15*time.Second {
+		t.Errorf("a stat with no daemon returned after %v, want the holder's grace period (5s)", waited)
+	}
+	t.Logf("with no daemon, a lookup waited %v and failed with %v", waited.Round(time.Millisecond), err)
+	waitFor(t, "a cached name to be refused after the grace period", 2*time.Second, func() bool {
+		_, err := os.ReadFile(path)
+		return errors.Is(err, syscall.EACCES)
+	})
+	d.start()
+	r.readsNow(t, "reads after the daemon came back", v2, 30*time.Second)
+
 	// A restart while locked serves nothing until unlock.
 	key := unlockKeyRE.FindString(must(t, d.vault("cluster", "update", "--autolock=true")).stdout)
 	if key == "" {
@@ -155,7 +177,7 @@ func TestMountsOutliveDaemon(t *testing.T) {
 	r.readsNow(t, "reads after unlock", v2, 30*time.Second)
 
 	errs, reads := r.tally()
-	t.Logf("%d reads across two kill -9 and one SIGTERM restart; failures: %v", reads, errs)
+	t.Logf("%d reads across three kill -9 restarts (one after 5s down, one while locked) and one SIGTERM restart; failures: %v", reads, errs)
 	for _, bad := range []syscall.Errno{syscall.ENOTCONN, syscall.EIO} {
 		if errs[bad.Error()] > 0 {
 			t.Errorf("%d reads failed with %v", errs[bad.Error()], bad)
