@@ -11,6 +11,7 @@
 // is one line of text, with a descriptor attached where said:
 //
 //	daemon → holder   HELLO                 holder stops answering requests (see below)
+//	holder → daemon   BUSY                  instead of all else: another daemon is connected
 //	holder → daemon   HELD ID MOUNTPOINT    + descriptor, once per mount held
 //	holder → daemon   END
 //	daemon → holder   HOLD ID MOUNTPOINT    + descriptor: keep this mount
@@ -118,6 +119,9 @@ func Listen(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
+// ErrBusy means another daemon is connected to the holder.
+var ErrBusy = errors.New("mountkeep: another daemon uses this holder (is one running with the same --socket?)")
+
 // ErrRunning means a holder already serves the socket.
 var ErrRunning = errors.New("mountkeep: a holder already serves this socket")
 
@@ -148,7 +152,15 @@ func (h *Holder) Run(l *net.UnixListener) error {
 				c.Close()
 				continue
 			}
-			h.serve(c) // one daemon at a time
+			h.mu.Lock()
+			busy := h.daemon
+			h.daemon = true
+			h.mu.Unlock()
+			if busy { // one daemon at a time
+				go refuseBusy(c)
+				continue
+			}
+			go h.serve(c)
 		case <-tick.C:
 			if h.expired() {
 				h.detachAll()
@@ -156,6 +168,19 @@ func (h *Holder) Run(l *net.UnixListener) error {
 			}
 		}
 	}
+}
+
+// refuseBusy answers a second daemon's HELLO with BUSY. Its HELLO is read
+// first: a socket closed with unread data resets its peer, which would lose
+// the answer.
+func refuseBusy(c *net.UnixConn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, maxMessage)
+	if _, err := c.Read(buf); err != nil {
+		return
+	}
+	_, _ = c.Write([]byte("BUSY"))
 }
 
 func samePeer(c *net.UnixConn) bool {
@@ -419,6 +444,10 @@ func Connect(path string, start func() error) (*Client, error) {
 		msg := string(buf[:n])
 		if msg == "END" {
 			break
+		}
+		if msg == "BUSY" {
+			c.Close()
+			return nil, ErrBusy
 		}
 		fds, _ := fdsOf(oob[:oobn])
 		lines := strings.Split(msg, "\n")

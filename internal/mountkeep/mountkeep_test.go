@@ -148,3 +148,29 @@ func TestHolderExitsWhenIdle(t *testing.T) {
 		t.Fatal("an idle holder did not exit")
 	}
 }
+
+// TestOneDaemonAtATime: a second daemon is told BUSY at once.
+func TestOneDaemonAtATime(t *testing.T) {
+	path := startHolder(t, Config{Grace: time.Hour})
+	d1, err := Connect(path, noStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if _, err := Connect(path, noStart); !errors.Is(err, ErrBusy) || time.Since(t0) > 5*time.Second {
+		t.Errorf("second daemon: %v after %v, want ErrBusy at once", err, time.Since(t0))
+	}
+	d1.Close()
+	waitConnect := time.Now().Add(5 * time.Second)
+	for {
+		d2, err := Connect(path, noStart)
+		if err == nil {
+			d2.Close()
+			break
+		}
+		if time.Now().After(waitConnect) {
+			t.Fatalf("after the first daemon left: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
