@@ -408,8 +408,24 @@ type Client struct {
 
 // Connect connects to the holder at path, starting one with start (which
 // must not wait for it) if none answers, says HELLO and reads what it
-// holds.
+// holds. While the holder is still busy with a daemon that just died (it
+// has not seen the connection end yet), Connect tries again for a few
+// seconds before it returns ErrBusy.
 func Connect(path string, start func() error) (*Client, error) {
+	deadline := time.Now().Add(busyWait)
+	for {
+		cl, err := connect(path, start)
+		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+			return cl, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// busyWait is how long Connect waits for a holder busy with another daemon.
+var busyWait = 5 * time.Second
+
+func connect(path string, start func() error) (*Client, error) {
 	c, err := dial(path)
 	if err != nil {
 		if err := start(); err != nil {
