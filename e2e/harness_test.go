@@ -163,8 +163,9 @@ func (d *daemon) start() {
 	d.t.Helper()
 	// The Docker volume plugin is served only when a test asks for it in
 	// extra (the last --docker-plugin-socket wins): a daemon killed with
-	// the default socket would leave a file dockerd then waits on.
-	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr, "--docker-plugin-socket", ""}, d.extra...)
+	// the default socket would leave a file dockerd then waits on. Mounts
+	// outlive a daemon only where a test asks (--keep-mounts).
+	args := append([]string{"--socket", d.socket, "daemon", "--state-dir", d.stateDir, "--listen-addr", d.addr, "--api-addr", d.apiAddr, "--docker-plugin-socket", "", "--keep-mounts", "0"}, d.extra...)
 	d.cmd = exec.Command(vaultBin, args...)
 	d.cmd.SysProcAttr = dieWithTest()
 	if d.logs != nil {

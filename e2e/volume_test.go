@@ -111,7 +111,7 @@ func pluginDaemon(t *testing.T) (d *daemon, driver, root string) {
 	driver = testDriver
 	sock := "/run/docker/plugins/" + driver + ".sock"
 	root = filepath.Join(t.TempDir(), "volumes")
-	d = newDaemon(t, "--docker-plugin-socket", sock, "--docker-volumes-dir", root)
+	d = newDaemon(t, "--docker-plugin-socket", sock, "--docker-volumes-dir", root, "--keep-mounts", "2m")
 	d.start()
 	t.Cleanup(func() { os.Remove(sock) })
 	must(t, d.vault("cluster", "init", "--shards", "1"))
@@ -224,10 +224,30 @@ func TestVolumePlugin(t *testing.T) {
 		t.Fatalf("%d plugin mounts after one of 3 containers went, want 2", n)
 	}
 
-	// Definitions survive a daemon restart; the running containers' mounts
-	// do not (yet), but Docker can stop them and start new ones.
-	d.stop()
-	d.start()
+	// Definitions and the running containers' mounts survive a SIGTERM and
+	// a kill -9 restart: the containers read again once the daemon is back,
+	// without being restarted, and Docker can still stop them.
+	for _, restart := range []func(){d.stop, d.kill} {
+		restart()
+		d.start()
+		for c, want := range map[string]string{c1: newPass, c2: apiTok} {
+			file := map[string]string{c1: "db-password", c2: "token"}[c]
+			waitFor(t, c+" reading after a restart", 30*time.Second, func() bool {
+				out, _ := dockerOut("exec", c, "/bin/busybox", "cat", "/run/secrets/"+file)
+				return out == want
+			})
+		}
+		waitFor(t, "the node to serve both kept mounts", 30*time.Second, func() bool {
+			return strings.Count(must(t, d.vault("mount", "ls", "-q")).stdout, root) == 2
+		})
+	}
+	newer := "CANARY-VALUE-vol-db3-" + randHex(12)
+	must(t, d.vaultIn([]byte(newer), "secret", "update", "db-password", "-"))
+	waitFor(t, "an update in a container mounted before the restarts", 10*time.Second, func() bool {
+		out, _ := dockerOut("exec", c1, "/bin/busybox", "cat", "/run/secrets/db-password")
+		return out == newer
+	})
+	newPass = newer
 	if out := mustDocker(t, "run", "--rm", "--network", "none", "--mount", mnt, image, "cat", "/run/secrets/db-password"); out != newPass {
 		t.Fatalf("after a restart, read %q", out)
 	}

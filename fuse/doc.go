@@ -76,4 +76,19 @@
 // /dev/fuse descriptor to the daemon (see [SendFD] and [ReceiveFD]), which
 // serves it with [ServeFD]. Nothing outside that namespace sees the mount; it
 // ends when the namespace does, and [Server.Wait] returns then.
+//
+// # Handoff
+//
+// A mount can outlive the process serving it. [Server.Conn] returns a new
+// /dev/fuse descriptor of the mount's connection ([CloneFD]: a clone, so the
+// kernel ends only the requests a dying process had taken, with
+// ECONNABORTED, rather than leaving them waiting) and what the kernel said
+// at INIT. Whoever keeps it open keeps the mount alive: requests wait in the
+// kernel. [Refuse] answers them with an error meanwhile, after making the
+// kernel forget the names it cached; [Resume] serves the mount again in
+// another process. Node ids carry the serving process's epoch, so a resumed
+// server never hands out one the kernel still holds from an earlier one;
+// requests on those (a descriptor opened before) fail with EACCES, as after
+// Lock. Pages the kernel cached for a descriptor held open across a crash
+// stay readable through it.
 package fuse

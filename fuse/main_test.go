@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childServeFD())
 	case "mount":
 		os.Exit(childMount())
+	case "handoff":
+		os.Exit(childHandoff())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)

@@ -193,7 +193,11 @@ type rawFS struct {
 func (r *rawFS) Lookup(cancel <-chan struct{}, h *gofuse.InHeader, name string, out *gofuse.EntryOut) gofuse.Status {
 	r.s.lookupMu.RLock()
 	defer r.s.lookupMu.RUnlock()
-	return r.RawFileSystem.Lookup(cancel, h, name, out)
+	st := r.RawFileSystem.Lookup(cancel, h, name, out)
+	if st.Ok() && out.NodeId != rootIno {
+		out.Attr.Ino = nodeIno(out.NodeId)
+	}
+	return st
 }
 
 func (r *rawFS) ReadDirPlus(cancel <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirEntryList) gofuse.Status {
@@ -203,6 +207,9 @@ func (r *rawFS) ReadDirPlus(cancel <-chan struct{}, in *gofuse.ReadIn, out *gofu
 }
 
 func (r *rawFS) Forget(nodeid, nlookup uint64) {
+	if r.foreign(nodeid) {
+		return
+	}
 	r.s.lookupMu.Lock()
 	defer r.s.lookupMu.Unlock()
 	r.RawFileSystem.Forget(nodeid, nlookup)

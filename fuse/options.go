@@ -56,6 +56,9 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
+	if len(o.Files) > maxFiles {
+		return fmt.Errorf("%w: %d files, at most %d fit one mount", ErrInvalidOptions, len(o.Files), maxFiles)
+	}
 	seen := make(map[string]bool, len(o.Files))
 	for i, f := range o.Files {
 		if err := validateFileName(f.Name); err != nil {

@@ -38,6 +38,9 @@ type Server struct {
 	noOpen     bool // the kernel can skip OPEN (set before serving)
 	done       chan struct{}
 	counters   counters
+	epoch      uint16 // see nodeID
+	fd         int    // the /dev/fuse descriptor go-fuse serves, or -1
+	kernelInit []byte // the kernel's INIT request (see Conn)
 
 	// lookupMu orders the kernel gaining and dropping references to nodes
 	// (read side: LOOKUP; write side: FORGET) against changes of the
@@ -83,7 +86,7 @@ func Mount(opts Options) (*Server, error) {
 	}
 	s := newServer(opts, mp)
 	s.unmount = true
-	if err := s.serve(fd, opts); err != nil {
+	if err := s.serveAfter(fd, opts, nil); err != nil {
 		_ = unix.Unmount(mp, unix.MNT_DETACH)
 		return nil, err
 	}
@@ -106,7 +109,7 @@ func ServeFD(fd int, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := newServer(opts, opts.Mountpoint)
-	if err := s.serve(fd, opts); err != nil {
+	if err := s.serveAfter(fd, opts, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -118,6 +121,8 @@ func newServer(opts Options, mountpoint string) *Server {
 		started:    time.Now(),
 		byName:     make(map[string]*file, len(opts.Files)),
 		done:       make(chan struct{}),
+		epoch:      1,
+		fd:         -1,
 	}
 	for i, in := range opts.Files {
 		f := &file{
@@ -137,8 +142,10 @@ func newServer(opts Options, mountpoint string) *Server {
 	return s
 }
 
-// serve starts serving the mounted descriptor fd, which it takes over.
-func (s *Server) serve(fd int, opts Options) error {
+// serveAfter starts serving the mounted descriptor fd, which it takes over;
+// before, if not nil, runs once go-fuse has answered INIT, before it reads
+// any other request.
+func (s *Server) serveAfter(fd int, opts Options, before func() error) error {
 	timeout := cacheTimeout
 	bridge := fs.NewNodeFS(s.root, &fs.Options{
 		EntryTimeout:    &timeout,
@@ -146,11 +153,16 @@ func (s *Server) serve(fd int, opts Options) error {
 		NegativeTimeout: &timeout, // the set of names never changes
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno},
+		ExternalNodeID:  true, // see nodeID
 	})
 	mo := &gofuse.MountOptions{
 		FsName: opts.name(),
 		Name:   opts.name(),
 		Debug:  opts.Debug,
+		// The kernel takes attributes from READDIRPLUS entries as they
+		// are; without it every entry goes through Lookup, which rawFS
+		// fixes up (see nodeID).
+		DisableReadDirPlus: true,
 	}
 	// go-fuse takes over an already mounted descriptor named /dev/fd/N.
 	srv, err := gofuse.NewServer(&rawFS{RawFileSystem: bridge, s: s}, fmt.Sprintf("/dev/fd/%d", fd), mo)
@@ -158,6 +170,15 @@ func (s *Server) serve(fd int, opts Options) error {
 		s.stopped()
 		return fmt.Errorf("fuse: serve %s: %w", s.mountpoint, err)
 	}
+	if before != nil {
+		if err := before(); err != nil {
+			_ = unix.Close(fd)
+			s.stopped()
+			return err
+		}
+	}
+	s.fd = fd
+	s.kernelInit = kernelInitBytes(srv.KernelSettings())
 	s.noOpen = srv.KernelSettings().Flags64()&gofuse.CAP_NO_OPEN_SUPPORT != 0
 	go func() {
 		srv.Serve()
@@ -201,7 +222,7 @@ func (s *Server) lookup(ctx context.Context, f *file) (*version, syscall.Errno) 
 	v := f.cur
 	if v.node == nil {
 		v.node = &fileNode{s: s, v: v}
-		s.root.NewInode(ctx, v.node, fs.StableAttr{Mode: syscall.S_IFREG, Ino: f.ino, Gen: v.gen})
+		s.root.NewInode(ctx, v.node, fs.StableAttr{Mode: syscall.S_IFREG, Ino: nodeID(s.epoch, int(f.ino-rootIno-1), v.gen), Gen: v.gen})
 	}
 	v.kernelRef = true
 	return v, 0

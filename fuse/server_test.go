@@ -806,10 +806,11 @@ func TestCachedReadStaysInKernel(t *testing.T) {
 	s.Close()
 	waitStopped(t, s)
 	counts := make(map[string]int)
+	node := fmt.Sprintf("n%d", nodeID(1, 0, 1)) // first server, first file, first version
 	for _, line := range strings.Split(logged.String(), "\n") {
 		// "rx 22: READ n2 {...}": requests for the file's node.
 		if i := strings.Index(line, ": "); i >= 0 && strings.Contains(line, " rx ") {
-			if f := strings.Fields(line[i+2:]); len(f) >= 2 && f[1] == "n2" {
+			if f := strings.Fields(line[i+2:]); len(f) >= 2 && f[1] == node {
 				counts[f[0]]++
 			}
 		}

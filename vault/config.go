@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaultd/vault/internal/audit"
 	"github.com/vaultd/vault/internal/metrics"
+	"github.com/vaultd/vault/internal/mountkeep"
 )
 
 // Config configures a node. Validate fills defaults.
@@ -36,6 +37,10 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Audit configures the audit log (audit.go); nil or an empty Path: none.
 	Audit *audit.Config
+	// Keeper, if not nil, keeps this daemon's mounts alive after it exits
+	// and hands them to the next daemon (see keep.go); nil: mounts end
+	// with the daemon.
+	Keeper *mountkeep.Client
 }
 
 // DefaultListenAddr is the Raft address a daemon listens on by default.

@@ -77,6 +77,7 @@ var operatorTexts = []operatorText{
 	{err: fuse.ErrLocked, code: api.CodeLocked, hint: "`vault unlock` first"},
 	{err: fuse.ErrNotLocked},
 	{err: fuse.ErrClosed, code: api.CodeUnavailable},
+	{err: fuse.ErrHandoff, hint: "the mount could not be kept or taken over: `vault unmount` it and mount again"},
 	{err: statedir.ErrLocked, code: api.CodeLocked, msg: "this node is locked: run `vault unlock`"},
 	{err: statedir.ErrIntegrity, hint: "`vault-rafttool verify` checks this node's state dir"},
 	{err: statedir.ErrNotStateDir},
@@ -119,7 +120,7 @@ func operatorError(code string, err error) *api.Error {
 // packagePrefix is a Go package's prefix on an error text, at its start or
 // after another error's text: ours, and those of the libraries whose errors
 // we wrap.
-var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|audit|backup|ca|checkpoint|crypto|dragonboat|fuse|http|json|keys|logdb|metrics|pebble|raftnet|raftsm|shamir|snapfile|statedir|tls|vault|volplugin|x509): `)
+var packagePrefix = regexp.MustCompile(`(^|[\s(;:])(?:api|audit|backup|ca|checkpoint|credsock|crypto|dragonboat|fuse|http|json|keys|logdb|metrics|mountkeep|pebble|raftnet|raftsm|shamir|snapfile|statedir|tls|vault|volplugin|x509): `)
 
 // operatorMessage removes every package prefix from an error's text.
 func operatorMessage(s string) string {

@@ -45,6 +45,7 @@ type mountTable struct {
 	locked   bool            // lockMounts ran and unlockMounts did not: no new mount may serve
 	saveMu   sync.Mutex      // serializes writes of mountsFile
 	follow   followQueue
+	keep     keepState // mounts that outlive the daemon (keep.go)
 }
 
 // secretKey names a secret in the state machine's terms.
@@ -246,19 +247,9 @@ func (n *Node) Mount(ctx context.Context, req *api.MountRequest) (*api.MountInfo
 	if err := n.addMount(mp, m); err != nil {
 		return nil, err
 	}
+	n.keepMount(m)
 	n.saveMounts()
-	go func() {
-		srv.Wait() // unmounted from outside: forget it
-		n.mountMu.Lock()
-		gone := n.mounts[mp] == m
-		if gone {
-			delete(n.mounts, mp)
-		}
-		n.mountMu.Unlock()
-		if gone {
-			n.saveMounts()
-		}
-	}()
+	go n.watchMount(mp, m) // unmounted from outside: forget it
 	n.catchUp(m, changes)
 	n.log.Info("mounted secrets", "mount", m.id, "mountpoint", mp, "secrets", len(req.Secrets), "follow", req.Follow)
 	return &m.info, nil
@@ -308,6 +299,7 @@ func (n *Node) Unmount(path string) error {
 	if !ok {
 		return api.Errorf(api.CodeNotFound, "%s is not a vault mount", mp).WithHint("`vault mount ls` lists them")
 	}
+	n.dropKept(m)
 	n.saveMounts()
 	n.log.Info("unmounted secrets", "mount", m.id, "mountpoint", mp)
 	return m.srv.Close()
@@ -373,10 +365,12 @@ func (n *Node) saveMounts() {
 	if err := statedir.WriteFileAtomic(filepath.Join(n.cfg.StateDir, mountsFile), b, 0o600); err != nil {
 		n.log.Warn("recording mounts", "err", err)
 	}
+	n.saveKept()
 }
 
 // cleanStaleMounts detaches mounts a crashed daemon left behind.
 func (n *Node) cleanStaleMounts() {
+	n.adoptHeld()
 	b, err := os.ReadFile(filepath.Join(n.cfg.StateDir, mountsFile))
 	if err != nil {
 		return
@@ -386,6 +380,9 @@ func (n *Node) cleanStaleMounts() {
 		return
 	}
 	for _, p := range paths {
+		if n.isHeld(p) {
+			continue
+		}
 		if mounted, _ := fuse.IsMounted(p); mounted {
 			if err := fuse.Unmount(p); err != nil {
 				n.log.Warn("detaching a stale mount", "mountpoint", p, "err", err)
@@ -412,8 +409,11 @@ func (n *Node) closeMounts() {
 	n.mounts = map[string]*mount{}
 	n.mountMu.Unlock()
 	for _, m := range ms {
-		_ = m.srv.Close()
+		if !n.keptAtExit(m) {
+			_ = m.srv.Close()
+		}
 	}
+	n.releaseHeld()
 	n.mnt.saveMu.Lock()
 	_ = os.Remove(filepath.Join(n.cfg.StateDir, mountsFile))
 	n.mnt.saveMu.Unlock()
@@ -448,6 +448,7 @@ func (n *Node) unlockMounts(ctx context.Context) {
 		wipeFiles(r.files)
 		n.catchUp(m, changes)
 	}
+	go n.restoreHeld()
 }
 
 // refill gives a locked mount its content back.

@@ -108,6 +108,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Close()
 		return nil, err
 	}
+	go n.restoreHeld() // kept mounts, if this node runs already
 	return n, nil
 }
 

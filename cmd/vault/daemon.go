@@ -38,6 +38,10 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "docker-plugin-socket", Value: defaultPluginSocket,
 				Usage: "serve Docker's volume plugin protocol here; the file's name is the driver's (vault.sock: -d vault); \"\" turns it off (default: on when " + filepath.Dir(defaultPluginSocket) + " exists; see docs/containers.md)"},
 			&cli.StringFlag{Name: "docker-volumes-dir", Value: defaultVolumesDir, Usage: "where the volume plugin mounts each container's secrets"},
+			&cli.StringSliceFlag{Name: "credential", Usage: "serve systemd's LoadCredential=: give unit UNIT's credential ID the latest data of SECRET (UNIT/ID=SECRET, repeatable; see docs/containers.md)"},
+			&cli.StringFlag{Name: "credentials-socket", Value: defaultCredentialsSocket, Usage: "where --credential grants are served (LoadCredential=ID:PATH)"},
+			&cli.DurationFlag{Name: "keep-mounts", Value: 10 * time.Minute,
+				Usage: "keep mounts alive this long while no daemon runs, for the next daemon to serve (a holder process keeps them; see docs/containers.md); 0: mounts end with the daemon"},
 		}, append(auditFlags(), scheduleFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -71,27 +75,53 @@ func daemonCommand() *cli.Command {
 				Metrics:         ms.metrics(),
 				Audit:           auditCfg,
 			}
+			grants, err := credentialGrants(c)
+			if err != nil {
+				return err
+			}
+			keepFor := c.Duration("keep-mounts")
+			if keepFor > 0 && vault.IsWorkerStateDir(cfg.StateDir) {
+				log.Info("mounts are not kept across restarts on a worker: they end with the daemon (--keep-mounts applies to managers)")
+				keepFor = 0
+			}
+			keeper, err := connectKeeper(cfg.SocketPath, keepFor)
+			if err != nil {
+				return err
+			}
+			cfg.Keeper = keeper
 			return runNode(cfg, func(n *vault.Node) (func(), error) {
 				ms.serve(n, log)
-				stopHUP := reopenOnHUP(n)
+				// Each started piece adds its stop; they stop in reverse.
+				var stops []func()
+				stopAll := func() {
+					for i := len(stops) - 1; i >= 0; i-- {
+						stops[i]()
+					}
+				}
+				stops = append(stops, reopenOnHUP(n))
 				stopScheduled, err := startScheduledSnapshots(c, n, log)
 				if err != nil {
-					stopHUP()
+					stopAll()
 					return nil, err
+				}
+				stops = append(stops, stopScheduled)
+				stopCreds, err := startCredentials(c, grants, n, log)
+				if err != nil {
+					stopAll()
+					return nil, err
+				}
+				if stopCreds != nil {
+					stops = append(stops, stopCreds)
 				}
 				stopPlugin, err := startVolumePlugin(c, n, cfg)
 				if err != nil {
-					stopScheduled()
-					stopHUP()
+					stopAll()
 					return nil, err
 				}
-				return func() {
-					stopHUP()
-					if stopPlugin != nil {
-						stopPlugin()
-					}
-					stopScheduled()
-				}, nil
+				if stopPlugin != nil {
+					stops = append(stops, stopPlugin)
+				}
+				return stopAll, nil
 			})
 		},
 	}

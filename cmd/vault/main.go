@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			{Name: execChild, Hidden: true, SkipFlagParsing: true, Action: func(c *cli.Context) error {
 				return runExecChild(c.String("socket"), c.Args().Slice())
 			}},
+			mountHolder(),
 			secretCommand(),
 			snapshotCommand(),
 			benchCommand(),
@@ -123,7 +124,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 // packagePrefixRE matches this module's package names where an error from
 // one of them starts ("keys: share 1 was already added"): they mean
 // nothing to an operator, and the line already says "vault: error:".
-var packagePrefixRE = regexp.MustCompile(`(^|: )(?:(?:api|audit|backup|ca|crypto|fuse|keys|keyring|logdb|memfd|metrics|raftnet|raftsm|shamir|snapfile|statedir|vault|volplugin): )+`)
+var packagePrefixRE = regexp.MustCompile(`(^|: )(?:(?:api|audit|backup|ca|credsock|crypto|fuse|keys|keyring|logdb|memfd|metrics|mountkeep|raftnet|raftsm|shamir|snapfile|statedir|vault|volplugin): )+`)
 
 func withoutPackagePrefix(msg string) string {
 	return packagePrefixRE.ReplaceAllString(msg, "$1")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,9 +45,12 @@ func startVolumePlugin(c *cli.Context, n *vault.Node, cfg vault.Config) (func(),
 	}
 	p, err := volplugin.New(volplugin.Config{
 		Mounter:   n,
+		Sealer:    n,
 		StateFile: filepath.Join(cfg.StateDir, volumesFile),
 		Root:      root,
 		Logger:    cfg.Logger.With("component", "docker-volume-plugin"),
+		// The node keeps running containers' mounts across its restarts.
+		KeepMounts: cfg.Keeper != nil,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("docker volume plugin: %s", strings.TrimPrefix(err.Error(), "volplugin: "))
@@ -69,7 +73,20 @@ func startVolumePlugin(c *cli.Context, n *vault.Node, cfg vault.Config) (func(),
 		}
 	}()
 	cfg.Logger.Info("serving the Docker volume plugin", "socket", sock, "driver", trimExt(filepath.Base(sock)))
+	// Definitions of an earlier version are in the clear: seal them as
+	// soon as the node runs.
+	stopReseal := make(chan struct{})
+	go func() {
+		for p.Reseal() != nil {
+			select {
+			case <-stopReseal:
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
 	return func() {
+		close(stopReseal)
 		p.Close()
 		os.Remove(sock)
 	}, nil

@@ -141,7 +141,7 @@ func (p *Plugin) Serve(l net.Listener) error {
 }
 
 // Close stops serving (waiting a little for requests in flight) and ends
-// every mount it made.
+// every mount it made, unless Config.KeepMounts.
 func (p *Plugin) Close() error {
 	p.mu.Lock()
 	srv := p.srv
@@ -150,6 +150,9 @@ func (p *Plugin) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(ctx)
 		cancel()
+	}
+	if p.cfg.KeepMounts {
+		return nil
 	}
 	type m struct{ name, id string }
 	var ms []m

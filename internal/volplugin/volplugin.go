@@ -25,13 +25,18 @@
 //
 // # Invariants
 //
-//   - Volume definitions (names, specs, options; never data) are kept in one
-//     file (mode 0600) so they survive a restart of the daemon.
+//   - Volume definitions are kept in one file (mode 0600) so they survive a
+//     restart of the daemon: each volume's name and creation time in the
+//     clear, its options and secrets (which name secrets) sealed by the
+//     Config.Sealer, bound to the volume's name. A locked node cannot seal
+//     or open: volumes are listed and removed, but not created, mounted or
+//     inspected in detail, until it is unlocked.
 //   - A volume is not removed while a container mounts it.
 //   - Each Mount ID gets its own mountpoint, Root/VOLUME/ID, and an Unmount
 //     of that ID ends exactly that mount. An Unmount of an ID this process
-//     does not know (a mount lost with an earlier daemon) succeeds, so
-//     Docker can stop the container.
+//     does not know (a mount of an earlier daemon, which the node may have
+//     kept and serves again) ends the mount at that place if there is one,
+//     and succeeds, so Docker can stop the container.
 package volplugin
 
 import (
@@ -61,12 +66,24 @@ type Mounter interface {
 	Unmount(path string) error
 }
 
+// Sealer seals what the plugin writes to disk; *vault.Node is one. object
+// binds a sealed blob to its place: it opens only with the same object.
+type Sealer interface {
+	SealLocal(object string, b []byte) ([]byte, error)
+	OpenLocal(object string, sealed []byte) ([]byte, error)
+}
+
 // Config says where a Plugin keeps its volumes and mounts.
 type Config struct {
 	Mounter   Mounter
+	Sealer    Sealer // required
 	StateFile string // where volume definitions are kept (mode 0600)
 	Root      string // mountpoints go under Root/VOLUME/MOUNT-ID
 	Logger    *slog.Logger
+	// KeepMounts leaves containers' mounts to the Mounter when the plugin
+	// closes (a node that keeps mounts across its restarts); otherwise
+	// Close ends them.
+	KeepMounts bool
 }
 
 // Validate checks a Config.
@@ -76,6 +93,8 @@ func (c *Config) Validate() error {
 		return errors.New("volplugin: no Mounter")
 	case c.StateFile == "":
 		return errors.New("volplugin: no StateFile")
+	case c.Sealer == nil:
+		return errors.New("volplugin: no Sealer")
 	case !filepath.IsAbs(c.Root):
 		return fmt.Errorf("volplugin: Root %q is not an absolute path", c.Root)
 	}
@@ -102,6 +121,8 @@ type Volume struct {
 // volume is a Volume and the mounts containers hold of it.
 type volume struct {
 	Volume
+	sealed  []byte            // Secrets, Follow and Options as stored; nil until sealed
+	opened  bool              // Secrets, Follow and Options are known
 	mounts  map[string]string // mount id -> mountpoint
 	pending map[string]bool   // mount ids being mounted
 	last    string            // latest mountpoint (Path)
@@ -121,10 +142,50 @@ type Plugin struct {
 	srv *http.Server
 }
 
-// stateFile is the format of Config.StateFile.
+// stateFile is the format of Config.StateFile. Version 1 kept every Volume
+// in the clear; version 2 keeps the definition sealed.
 type stateFile struct {
-	Version int      `json:"Version"`
-	Volumes []Volume `json:"Volumes"`
+	Version int            `json:"Version"`
+	Volumes []storedVolume `json:"Volumes"`
+}
+
+type storedVolume struct {
+	Name      string    `json:"Name"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	Sealed    []byte    `json:"Sealed,omitempty"` // version 2: sealed definition
+	// Version 1 only.
+	Secrets []api.SecretSpec  `json:"Secrets,omitempty"`
+	Follow  bool              `json:"Follow,omitempty"`
+	Options map[string]string `json:"Options,omitempty"`
+}
+
+// definition is what a volume's sealed blob holds.
+type definition struct {
+	Secrets []api.SecretSpec  `json:"Secrets"`
+	Follow  bool              `json:"Follow"`
+	Options map[string]string `json:"Options"`
+}
+
+// sealObject binds a volume's sealed definition to its name.
+func sealObject(name string) string { return "docker-volume/" + name }
+
+// open fills v's definition from its sealed blob. Called with p.mu held.
+func (p *Plugin) open(v *volume) error {
+	if v.opened {
+		return nil
+	}
+	b, err := p.cfg.Sealer.OpenLocal(sealObject(v.Name), v.sealed)
+	if err != nil {
+		return fmt.Errorf("volume %s: %s", v.Name, describe(err))
+	}
+	var d definition
+	err = json.Unmarshal(b, &d)
+	clear(b)
+	if err != nil {
+		return fmt.Errorf("volume %s: its definition is damaged: %v", v.Name, err)
+	}
+	v.Secrets, v.Follow, v.Options, v.opened = d.Secrets, d.Follow, d.Options, true
+	return nil
 }
 
 // New loads the volume definitions kept in cfg.StateFile.
@@ -145,8 +206,12 @@ func New(cfg Config) (*Plugin, error) {
 		if err := json.Unmarshal(b, &sf); err != nil {
 			return nil, fmt.Errorf("volplugin: %s is damaged: %v", cfg.StateFile, err)
 		}
-		for _, v := range sf.Volumes {
-			p.vols[v.Name] = &volume{Volume: v, mounts: map[string]string{}, pending: map[string]bool{}}
+		for _, sv := range sf.Volumes {
+			v := &volume{Volume: Volume{Name: sv.Name, CreatedAt: sv.CreatedAt}, sealed: sv.Sealed, mounts: map[string]string{}, pending: map[string]bool{}}
+			if sv.Sealed == nil { // version 1: sealed at the next save
+				v.Secrets, v.Follow, v.Options, v.opened = sv.Secrets, sv.Follow, sv.Options, true
+			}
+			p.vols[v.Name] = v
 			// Mountpoints of a daemon that stopped are empty directories now.
 			dir := filepath.Join(cfg.Root, v.Name)
 			if ents, err := os.ReadDir(dir); err == nil {
@@ -218,9 +283,15 @@ func (p *Plugin) Create(name string, opts map[string]string) error {
 	}
 	p.mu.Lock()
 	if v, ok := p.vols[name]; ok {
-		p.mu.Unlock()
-		if len(opts) == 0 || equalOpts(v.Options, opts) {
+		if len(opts) == 0 {
+			p.mu.Unlock()
 			return nil
+		}
+		err := p.open(v)
+		same := err == nil && equalOpts(v.Options, opts)
+		p.mu.Unlock()
+		if err != nil || same {
+			return err
 		}
 		return fmt.Errorf("%w: %s: remove it first (docker volume rm %s)", ErrExists, name, name)
 	}
@@ -238,8 +309,13 @@ func (p *Plugin) Create(name string, opts map[string]string) error {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %s was created meanwhile", ErrExists, name)
 	}
-	p.vols[name] = &volume{Volume: Volume{Name: name, Secrets: specs, Follow: follow, Options: kept, CreatedAt: time.Now().UTC()},
-		mounts: map[string]string{}, pending: map[string]bool{}}
+	v := &volume{Volume: Volume{Name: name, Secrets: specs, Follow: follow, Options: kept, CreatedAt: time.Now().UTC()},
+		opened: true, mounts: map[string]string{}, pending: map[string]bool{}}
+	if err := p.seal(v); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("create volume %s: %s", name, describe(err))
+	}
+	p.vols[name] = v
 	p.mu.Unlock()
 	p.log.Info("created a docker volume", "volume", name, "secrets", len(specs))
 	return p.save()
@@ -295,6 +371,10 @@ func (p *Plugin) Mount(ctx context.Context, name, id string) (string, error) {
 		p.mu.Unlock()
 		return "", fmt.Errorf("%w: %s is being mounted for %s already", ErrInUse, name, id)
 	}
+	if err := p.open(v); err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("mount %w", err)
+	}
 	v.pending[id] = true
 	specs, follow := append([]api.SecretSpec(nil), v.Secrets...), v.Follow
 	p.mu.Unlock()
@@ -333,6 +413,7 @@ func (p *Plugin) Unmount(name, id string) error {
 	v, ok := p.vols[name]
 	if !ok {
 		p.mu.Unlock()
+		p.unmountEarlier(name, id)
 		return nil // gone with an earlier daemon: let Docker go on
 	}
 	mp, ok := v.mounts[id]
@@ -345,6 +426,7 @@ func (p *Plugin) Unmount(name, id string) error {
 	}
 	p.mu.Unlock()
 	if !ok {
+		p.unmountEarlier(name, id)
 		return nil
 	}
 	var ae *api.Error
@@ -355,6 +437,20 @@ func (p *Plugin) Unmount(name, id string) error {
 	_ = os.Remove(filepath.Dir(mp)) // the volume's directory, once no mount is left in it
 	p.log.Info("unmounted a docker volume", "volume", name, "mount", id)
 	return nil
+}
+
+// unmountEarlier ends the mount an earlier daemon made for name and id, if
+// the node kept it.
+func (p *Plugin) unmountEarlier(name, id string) {
+	if !volumeNameRE.MatchString(name) || !mountIDRE.MatchString(id) {
+		return
+	}
+	mp := filepath.Join(p.cfg.Root, name, id)
+	if err := p.cfg.Mounter.Unmount(mp); err == nil {
+		p.log.Info("unmounted a docker volume mounted before a restart", "volume", name, "mount", id)
+	}
+	_ = os.Remove(mp)
+	_ = os.Remove(filepath.Dir(mp))
 }
 
 // describe renders an error for Docker's user: an API error with its hint.
@@ -376,6 +472,10 @@ type Info struct {
 
 func (p *Plugin) info(v *volume, status bool) Info {
 	in := Info{Name: v.Name, Mountpoint: v.last, CreatedAt: v.CreatedAt.Format(time.RFC3339)}
+	if status && p.open(v) != nil {
+		in.Status = map[string]any{"Mounts": len(v.mounts), "Secrets": "unknown while the node is locked"}
+		return in
+	}
 	if status {
 		specs := make([]string, len(v.Secrets))
 		for i, s := range v.Secrets {
@@ -420,15 +520,66 @@ func (p *Plugin) Path(name string) (string, error) {
 	return v.last, nil
 }
 
+// seal seals v's definition. Called with p.mu held.
+func (p *Plugin) seal(v *volume) error {
+	b, err := json.Marshal(definition{Secrets: v.Secrets, Follow: v.Follow, Options: v.Options})
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	sealed, err := p.cfg.Sealer.SealLocal(sealObject(v.Name), b)
+	if err != nil {
+		return err
+	}
+	v.sealed = sealed
+	return nil
+}
+
+// Reseal seals definitions still kept in the clear (a state file of an
+// earlier version, read while the node was locked). The daemon calls it
+// once the node runs.
+func (p *Plugin) Reseal() error {
+	p.mu.Lock()
+	pending := false
+	for _, v := range p.vols {
+		pending = pending || v.sealed == nil
+	}
+	p.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	if err := p.save(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, v := range p.vols {
+		if v.sealed == nil {
+			return errNotSealed
+		}
+	}
+	return nil
+}
+
+var errNotSealed = errors.New("volplugin: definitions not sealed yet (is the node locked?)")
+
 // save writes the definitions; the table is read under saveMu, so the last
 // write holds the latest table.
 func (p *Plugin) save() error {
 	p.saveMu.Lock()
 	defer p.saveMu.Unlock()
-	sf := stateFile{Version: 1, Volumes: []Volume{}}
+	sf := stateFile{Version: 2, Volumes: []storedVolume{}}
 	p.mu.Lock()
 	for _, v := range p.vols {
-		sf.Volumes = append(sf.Volumes, v.Volume)
+		if v.sealed == nil {
+			if err := p.seal(v); err != nil {
+				// Kept as it was read (version 1) until it can be sealed.
+				sf.Version = 1
+				sf.Volumes = append(sf.Volumes, storedVolume{Name: v.Name, CreatedAt: v.CreatedAt, Secrets: v.Secrets, Follow: v.Follow, Options: v.Options})
+				continue
+			}
+		}
+		sf.Volumes = append(sf.Volumes, storedVolume{Name: v.Name, CreatedAt: v.CreatedAt, Sealed: v.sealed})
 	}
 	p.mu.Unlock()
 	sort.Slice(sf.Volumes, func(i, j int) bool { return sf.Volumes[i].Name < sf.Volumes[j].Name })

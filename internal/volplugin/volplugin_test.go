@@ -99,7 +99,7 @@ func TestParseOptions(t *testing.T) {
 
 func newPlugin(t *testing.T, m Mounter, state string) *Plugin {
 	t.Helper()
-	p, err := New(Config{Mounter: m, StateFile: state, Root: filepath.Join(filepath.Dir(state), "volumes")})
+	p, err := New(Config{Mounter: m, Sealer: &fakeSealer{}, StateFile: state, Root: filepath.Join(filepath.Dir(state), "volumes")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestMountError(t *testing.T) {
 func TestDamagedStateFile(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "v.json")
 	os.WriteFile(state, []byte("{not json"), 0o600)
-	if _, err := New(Config{Mounter: &fakeMounter{}, StateFile: state, Root: "/run/x"}); err == nil || !strings.Contains(err.Error(), "is damaged") {
+	if _, err := New(Config{Mounter: &fakeMounter{}, Sealer: &fakeSealer{}, StateFile: state, Root: "/run/x"}); err == nil || !strings.Contains(err.Error(), "is damaged") {
 		t.Fatalf("New on a damaged file: %v", err)
 	}
 }
@@ -318,4 +318,141 @@ func FuzzParseOptions(f *testing.F) {
 			seen[sp.Target] = true
 		}
 	})
+}
+
+// TestUnmountKeptMount: a daemon restarted under a running container does
+// not know its mount, which the node kept; Docker's Unmount still ends it.
+func TestUnmountKeptMount(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "docker-volumes.json")
+	m := &fakeMounter{}
+	p := newPlugin(t, m, state)
+	if err := p.Create("app", map[string]string{"secret": "db"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Mount(context.Background(), "app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// The next daemon: same state file, the node still serves the mount.
+	p2 := newPlugin(t, m, state)
+	if err := p2.Unmount("app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.count(); n != 0 {
+		t.Errorf("%d mounts left after Unmount by the next daemon", n)
+	}
+	if err := p2.Unmount("app", "../../etc"); err != nil || m.count() != 0 {
+		t.Errorf("Unmount of a bad id: %v", err)
+	}
+}
+
+// fakeSealer "seals" by XOR, bound to the object; locked, it fails as a
+// locked node does.
+type fakeSealer struct {
+	mu     sync.Mutex
+	locked bool
+}
+
+func (f *fakeSealer) isLocked() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.locked
+}
+
+func (f *fakeSealer) SealLocal(object string, b []byte) ([]byte, error) {
+	if f.isLocked() {
+		return nil, api.Errorf(api.CodeLocked, "this node is locked").WithHint("run `vault unlock`")
+	}
+	out := append([]byte(object+"\x00"), b...)
+	for i := len(object) + 1; i < len(out); i++ {
+		out[i] ^= 0x5a
+	}
+	return out, nil
+}
+
+func (f *fakeSealer) OpenLocal(object string, sealed []byte) ([]byte, error) {
+	if f.isLocked() {
+		return nil, api.Errorf(api.CodeLocked, "this node is locked").WithHint("run `vault unlock`")
+	}
+	if !bytes.HasPrefix(sealed, []byte(object+"\x00")) {
+		return nil, errors.New("integrity check failed")
+	}
+	out := append([]byte(nil), sealed[len(object)+1:]...)
+	for i := range out {
+		out[i] ^= 0x5a
+	}
+	return out, nil
+}
+
+// TestDefinitionsSealed: the state file names no secret; a locked node
+// lists and removes volumes but neither creates nor mounts them; a state
+// file of version 1 (plaintext) is sealed at the next save.
+func TestDefinitionsSealed(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "docker-volumes.json")
+	m := &fakeMounter{}
+	sealer := &fakeSealer{}
+	p, err := New(Config{Mounter: m, Sealer: sealer, StateFile: state, Root: filepath.Join(dir, "volumes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Create("app", map[string]string{"secret": "db-password-xyz"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(state)
+	if bytes.Contains(b, []byte("db-password-xyz")) || !bytes.Contains(b, []byte(`"app"`)) {
+		t.Fatalf("state file:\n%s", b)
+	}
+
+	sealer.locked = true
+	p2, err := New(Config{Mounter: m, Sealer: sealer, StateFile: state, Root: filepath.Join(dir, "volumes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p2.List(); len(l) != 1 || l[0].Name != "app" {
+		t.Errorf("List while locked: %v", l)
+	}
+	if _, err := p2.Mount(context.Background(), "app", "c1"); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("Mount while locked: %v", err)
+	}
+	if err := p2.Create("other", map[string]string{"secret": "x"}); err == nil || !strings.Contains(err.Error(), "vault unlock") {
+		t.Errorf("Create while locked: %v", err)
+	}
+	if err := p2.Create("app", map[string]string{"secret": "db-password-xyz"}); err == nil {
+		t.Errorf("Create of an existing volume with options while locked succeeded")
+	}
+	sealer.locked = false
+	if _, err := p2.Mount(context.Background(), "app", "c1"); err != nil {
+		t.Errorf("Mount after unlock: %v", err)
+	}
+	if err := p2.Unmount("app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A sealed blob moved to another volume's name does not open.
+	raw := strings.Replace(string(b), `"Name": "app"`, `"Name": "app2"`, 1)
+	os.WriteFile(state, []byte(raw), 0o600)
+	p3, err := New(Config{Mounter: m, Sealer: sealer, StateFile: state, Root: filepath.Join(dir, "volumes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p3.Mount(context.Background(), "app2", "c1"); err == nil {
+		t.Errorf("a definition moved to another name opened")
+	}
+
+	// Version 1: plaintext, sealed by Reseal.
+	v1 := `{"Version":1,"Volumes":[{"Name":"old","Secrets":[{"Source":"legacy-name","Target":"legacy-name","Mode":292}],"Follow":true,"Options":{"secret":"legacy-name"},"CreatedAt":"2026-01-01T00:00:00Z"}]}`
+	os.WriteFile(state, []byte(v1), 0o600)
+	p4, err := New(Config{Mounter: m, Sealer: sealer, StateFile: state, Root: filepath.Join(dir, "volumes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p4.Reseal(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(state); bytes.Contains(b, []byte("legacy-name")) {
+		t.Errorf("after Reseal the state file still names the secret:\n%s", b)
+	}
+	if mp, err := p4.Mount(context.Background(), "old", "c2"); err != nil || m.mounts[mp].Secrets[0].Source != "legacy-name" {
+		t.Errorf("mount of a migrated volume: %v", err)
+	}
 }
