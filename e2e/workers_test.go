@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vaultd/vault/vault"
 )
 
 // TestWorkersNetns: three managers and two workers, each a host in its own
@@ -114,14 +117,22 @@ func TestWorkersNetns(t *testing.T) {
 	// A worker's certificate against the manager API.
 	for _, mgr := range f.nodes {
 		cl := workerHTTPClient(t, w2)
-		for _, path := range []string{"/v1/peer/status", "/v1/peer/keyusage", "/v1/secrets", "/v1/nodes"} {
-			resp, err := cl.Get("https://" + mgr.apiAddr + path)
+		// Every route of the API (the role table's) and every peer route:
+		// a worker's certificate is refused on each.
+		routes := peerRoutes(t)
+		for pattern := range vault.RouteRoles() {
+			method, path, _ := strings.Cut(pattern, " ")
+			routes = append(routes, [2]string{method, regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(path, "x")})
+		}
+		for _, rt := range routes {
+			req, _ := http.NewRequest(rt[0], "https://"+mgr.apiAddr+rt[1], strings.NewReader("{}"))
+			resp, err := cl.Do(req)
 			if err != nil {
-				t.Fatalf("%s on %s: %v", path, mgr, err)
+				t.Fatalf("%s %s on %s: %v", rt[0], rt[1], mgr, err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				t.Errorf("worker certificate reached %s on %s", path, mgr)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("worker certificate: %s %s on %s answered %d, want 403", rt[0], rt[1], mgr, resp.StatusCode)
 			}
 		}
 		// Its stream carries nothing: nothing is granted to it.
