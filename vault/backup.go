@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,6 +57,26 @@ import (
 // recovery inside the state dir (0700, same file system); it is removed
 // when the operation ends.
 const snapshotTmpPrefix = "snapshot-tmp-"
+
+// removeSnapshotLeftovers removes the working files a save, restore or
+// recovery left behind when the daemon died in the middle (they hold only
+// sealed data, but can be large). It runs at start, with the state dir's
+// lock held, so no operation of another daemon can be using them.
+func removeSnapshotLeftovers(dir string, log *slog.Logger) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), snapshotTmpPrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				log.Warn("removing a snapshot's working files left by a crash", "path", filepath.Join(dir, e.Name()), "err", err)
+			} else {
+				log.Info("removed a snapshot's working files left by a crash", "path", filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
 
 // exportedGroup is one group's sealed stream in a working directory.
 type exportedGroup struct {

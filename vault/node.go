@@ -70,6 +70,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.cleanStaleMounts()
+	removeSnapshotLeftovers(cfg.StateDir, n.log)
 	if isWorkerDir(cfg.StateDir) {
 		return n.startWorkerNode()
 	}

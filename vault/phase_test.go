@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -117,5 +118,25 @@ func TestPhases(t *testing.T) {
 	got, _, err := n.SecretData(ctx, "s", 0)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("SecretData after unlock = %q, %v", got, err)
+	}
+}
+
+// TestSnapshotLeftoversRemoved: the working files of a snapshot operation
+// that a crash left in the state dir are gone after the next start.
+func TestSnapshotLeftoversRemoved(t *testing.T) {
+	var dir string
+	n := startUninitialized(t, func(c *Config) {
+		dir = c.StateDir
+		left := filepath.Join(c.StateDir, snapshotTmpPrefix+"crashed")
+		if err := os.MkdirAll(left, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(left, "group-1"), []byte("sealed"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer n.Close()
+	if m, _ := filepath.Glob(filepath.Join(dir, snapshotTmpPrefix+"*")); len(m) != 0 {
+		t.Fatalf("left after start: %v", m)
 	}
 }
