@@ -127,6 +127,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if out == nil {
 		return nil
 	}
+	if read, ok := out.(bodyReader); ok {
+		return read(resp.Body)
+	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		if c.socket == "" {
 			return err
@@ -167,10 +170,12 @@ func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*Se
 	return &r, c.do(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", UpdateSecretRequest{Data: data}, &r)
 }
 
-// Secrets lists every secret.
+// Secrets lists every secret, sorted by name.
 func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
-	var r []Secret
-	return r, c.do(ctx, http.MethodGet, "/v1/secrets"+c.readQuery(), nil, &r)
+	r := []Secret{}
+	err := c.EachSecret(ctx, func(s *Secret) error { r = append(r, *s); return nil })
+	sortSecrets(r)
+	return r, err
 }
 
 // Secret inspects one secret by name, id or unique id prefix.

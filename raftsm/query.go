@@ -111,6 +111,8 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 			}
 		})
 		return out, err
+	case QuerySecretPage:
+		return s.secretPage(key(subObject), q)
 	case QueryData:
 		return s.store.get(key(append(dataPrefix(q.ID), u32(q.Version)...)...))
 	case QueryReseal:

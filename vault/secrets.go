@@ -112,7 +112,7 @@ func (n *Node) openStored(shard uint64, s *raftsm.StoredSecret) (*secretEntry, e
 		return nil, fmt.Errorf("open record of secret %s in shard %d: %w", s.ID, shard, err)
 	}
 	e := &secretEntry{shard: shard, gen: s.Gen}
-	if err := json.Unmarshal(b, &e.rec); err != nil {
+	if err := raftsm.DecodeRecord(b, &e.rec); err != nil {
 		return nil, fmt.Errorf("decode record of secret %s: %w", s.ID, err)
 	}
 	return e, nil

@@ -222,7 +222,7 @@ func (n *Node) routes() *routeTable {
 		return struct{}{}, n.Unmount(r.URL.Query().Get("path"))
 	}))
 	mux.HandleFunc("POST /v1/exec", n.handleExec)
-	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
+	mux.HandleFunc("GET /v1/secrets", n.serveSecretList)
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest
 		if err := decode(r, &req); err != nil {
