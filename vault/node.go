@@ -75,6 +75,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// After the check: a refused start leaves the state dir as it was.
 		err = statedir.Secure(cfg.StateDir)
 	}
+	if err == nil && st != nil {
+		_ = statedir.RecordTables(cfg.StateDir, st) // every table was just read: the next start skips them unless they change
+	}
 	if err != nil {
 		n.lock.Release()
 		return nil, err
@@ -110,9 +113,15 @@ func (n *Node) Close() error {
 		os.Remove(n.cfg.SocketPath)
 	}
 	n.closeMounts()
+	n.mu.RLock()
+	st := n.st
+	n.mu.RUnlock()
 	n.shutdownRaft()
 	if store := n.leaveLocked(); store != nil {
 		store.Close()
+	}
+	if st != nil {
+		_ = statedir.RecordTables(n.cfg.StateDir, st) // a clean stop: tables written since the start are known good
 	}
 	n.lock.Release()
 	return nil
