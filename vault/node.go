@@ -41,6 +41,8 @@ type Node struct {
 
 	rv revocation // peer admission; this node's own removal
 
+	reseal resealWalk // a full rotation's walk over the secret groups (reseal.go)
+
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
 	keyMu  sync.Mutex // serializes key operations started on this node

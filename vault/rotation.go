@@ -85,26 +85,8 @@ func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, 
 			p.Resealed++
 		}
 	}
-	for _, shard := range raftsm.SecretShards(n.shardCount()) {
-		cands, err := readAs[[]raftsm.ResealCandidate](ctx, n, shard, raftsm.QueryReseal{Target: target})
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cands {
-			if p.Resealed >= limit {
-				p.Remaining++
-				continue
-			}
-			done, err := n.resealSecret(ctx, shard, c)
-			if err != nil {
-				return nil, err
-			}
-			if done {
-				p.Resealed++
-			} else {
-				p.Remaining++ // changed under us: the next step takes it again
-			}
-		}
+	if err := n.resealSecrets(ctx, limit, target, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
