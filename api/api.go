@@ -184,6 +184,9 @@ type CreateSecretRequest struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Data   []byte            `json:"data"`
+	// MaxVersions is how many data versions the secret keeps (0: the
+	// cluster's default).
+	MaxVersions int `json:"MaxVersions,omitempty"`
 }
 
 // UpdateSecretRequest is POST /v1/secrets/{ref}/versions: a new version.
@@ -208,6 +211,9 @@ type Secret struct {
 	Version   uint32            `json:"Version"` // latest data version
 	Size      int               `json:"Size"`    // of the latest version, bytes
 	Versions  []SecretVersion   `json:"Versions"`
+	// MaxVersions is the secret's own version limit (0: the cluster's
+	// default).
+	MaxVersions int `json:"MaxVersions,omitempty"`
 }
 
 // SecretVersion describes one data version.

@@ -83,6 +83,10 @@ func AppendSecret(b []byte, s *Secret) []byte {
 		}
 		b = append(b, ']')
 	}
+	if s.MaxVersions != 0 {
+		b = append(b, `,"MaxVersions":`...)
+		b = strconv.AppendInt(b, int64(s.MaxVersions), 10)
+	}
 	return append(b, '}')
 }
 
@@ -174,6 +178,10 @@ func decodeSecretFast(s *jsonfast.Scanner, out *Secret) {
 					})
 					out.Versions = append(out.Versions, v)
 				})
+			}
+		case "MaxVersions":
+			if seen.Once(s, 8) {
+				out.MaxVersions = int(s.Int(strconv.IntSize))
 			}
 		default:
 			s.Fail()

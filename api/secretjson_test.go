@@ -21,7 +21,7 @@ func testSecrets() []Secret {
 		{ID: "a1", Name: "db", Labels: map[string]string{}, CreatedAt: t0, UpdatedAt: t0, Version: 1, Size: 3,
 			Versions: []SecretVersion{{Version: 1, Size: 3, CreatedAt: t0}}},
 		{ID: "b2", Name: "x.y-z_w", Labels: map[string]string{"env": "prod", "<k>": "v&\"\n", "é": "ü"},
-			CreatedAt: t0.Add(time.Second), UpdatedAt: time.Unix(1, 0).In(time.FixedZone("x", 3600)), Version: 1000, Size: 999, Versions: many},
+			CreatedAt: t0.Add(time.Second), UpdatedAt: time.Unix(1, 0).In(time.FixedZone("x", 3600)), Version: 1000, Size: 999, Versions: many, MaxVersions: 1000},
 		{ID: "c3", Name: "n", Labels: nil, Versions: nil},
 	}
 }

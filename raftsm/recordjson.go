@@ -53,6 +53,10 @@ func decodeRecordFast(s *jsonfast.Scanner, r *SecretRecord) {
 			if seen.Once(s, 4) {
 				r.Updated = s.Int(64)
 			}
+		case "max_versions":
+			if seen.Once(s, 6) {
+				r.MaxVersions = int(s.Int(strconv.IntSize))
+			}
 		case "versions":
 			if seen.Once(s, 5) {
 				r.Versions = []VersionInfo{}

@@ -175,6 +175,9 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	if err := validateLabels(req.Labels); err != nil {
 		return nil, err
 	}
+	if err := validateMaxVersions("--max-versions", req.MaxVersions); err != nil {
+		return nil, err
+	}
 	mac, shard, err := n.nameMAC(req.Name)
 	if err != nil {
 		return nil, err
@@ -182,7 +185,8 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.CreateSecretRequest) (
 	now := time.Now().UnixNano()
 	rec := raftsm.SecretRecord{
 		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
-		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
+		Versions:    []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
+		MaxVersions: req.MaxVersions,
 	}
 	w, err := n.secretWrite(shard, mac, &rec, 0, req.Data)
 	if err != nil {
@@ -256,10 +260,12 @@ func (n *Node) UpdateSecret(ctx context.Context, ref string, data []byte) (*api.
 		v := rec.Latest().Version + 1
 		rec.Versions = append(append([]raftsm.VersionInfo(nil), rec.Versions...), raftsm.VersionInfo{Version: v, Size: len(data), Created: now})
 		rec.Updated = now
+		prune := n.limitVersions(ctx, &rec)
 		w, err := n.secretWrite(e.shard, mac, &rec, e.gen, data)
 		if err != nil {
 			return nil, err
 		}
+		w.PruneBelow = prune
 		res, err := n.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretUpdate, RequestID: newRequestID(), Time: now, Secret: w})
 		if err != nil {
 			return nil, err
@@ -366,7 +372,7 @@ func toAPISecret(r *raftsm.SecretRecord) *api.Secret {
 	s := &api.Secret{
 		ID: r.ID, Name: r.Name, Labels: r.Labels,
 		CreatedAt: time.Unix(0, r.Created).UTC(), UpdatedAt: time.Unix(0, r.Updated).UTC(),
-		Version: r.Latest().Version, Size: r.Latest().Size,
+		Version: r.Latest().Version, Size: r.Latest().Size, MaxVersions: r.MaxVersions,
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

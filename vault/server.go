@@ -223,6 +223,13 @@ func (n *Node) routes() *routeTable {
 	}))
 	mux.HandleFunc("POST /v1/exec", n.handleExec)
 	mux.HandleFunc("GET /v1/secrets", n.serveSecretList)
+	mux.HandleFunc("POST /v1/cluster/versions", n.handle(func(r *http.Request) (any, error) {
+		var req api.VersionPolicy
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.SetVersionPolicy(r.Context(), &req)
+	}))
 	mux.HandleFunc("POST /v1/secrets", n.handle(func(r *http.Request) (any, error) {
 		var req api.CreateSecretRequest
 		if err := decode(r, &req); err != nil {
