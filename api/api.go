@@ -13,14 +13,14 @@
 // A secret's data crosses the API as the raw request body, never inside
 // JSON (where it would be base64, in buffers the daemon cannot clear):
 //
-//	POST /v1/secrets?name=NAME&label=KEY=VALUE&label=...   create
+//	POST /v1/secrets?name=NAME&label=KEY=VALUE&label=...&max-versions=N   create
 //	POST /v1/secrets/{ref}/versions                        new version
 //
 // with Content-Type: application/octet-stream (ContentTypeData) and the
 // data as the body, which the daemon reads into one buffer and wipes once
 // the data is sealed. The spec travels beside it in the query: name once,
 // label once per label (KEY=VALUE, split at the first '=', so a key holds
-// no '='). SecretQuery writes it and ParseSecretQuery reads it. Answers
+// no '='), max-versions at most once. SecretQuery writes it and ParseSecretQuery reads it. Answers
 // are JSON as everywhere else.
 package api
 
@@ -209,6 +209,9 @@ type CreateSecretRequest struct {
 	Name   string
 	Labels map[string]string
 	Data   []byte
+	// MaxVersions is how many data versions the secret keeps (0: the
+	// cluster's default).
+	MaxVersions int
 }
 
 // SecretRef answers create and update.
@@ -228,6 +231,9 @@ type Secret struct {
 	Version   uint32            `json:"Version"` // latest data version
 	Size      int               `json:"Size"`    // of the latest version, bytes
 	Versions  []SecretVersion   `json:"Versions"`
+	// MaxVersions is the secret's own version limit (0: the cluster's
+	// default).
+	MaxVersions int `json:"MaxVersions,omitempty"`
 
 	// Grants (inspect only) say which nodes may receive it (workers.go).
 	Grants []Grant `json:"Grants,omitempty"`

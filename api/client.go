@@ -132,6 +132,9 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 	if out == nil {
 		return nil
 	}
+	if read, ok := out.(bodyReader); ok {
+		return read(resp.Body)
+	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		if c.socket == "" {
 			return err
@@ -163,7 +166,7 @@ func (c *Client) Init(ctx context.Context, req InitRequest) (*InitResponse, erro
 // CreateSecret creates a secret. req.Data is sent as the request body as
 // it is (no copy is made); the caller keeps it and may wipe it after.
 func (c *Client) CreateSecret(ctx context.Context, req CreateSecretRequest) (*SecretRef, error) {
-	q, err := SecretQuery(req.Name, req.Labels)
+	q, err := SecretQuery(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +181,12 @@ func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*Se
 	return &r, c.send(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", ContentTypeData, bytes.NewReader(data), &r)
 }
 
-// Secrets lists every secret.
+// Secrets lists every secret, sorted by name.
 func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
-	var r []Secret
-	return r, c.do(ctx, http.MethodGet, "/v1/secrets"+c.readQuery(), nil, &r)
+	r := []Secret{}
+	err := c.EachSecret(ctx, func(s *Secret) error { r = append(r, *s); return nil })
+	sortSecrets(r)
+	return r, err
 }
 
 // Secret inspects one secret by name, id or unique id prefix.

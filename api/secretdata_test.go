@@ -9,7 +9,7 @@ import (
 
 func TestSecretQuery(t *testing.T) {
 	labels := map[string]string{"env": "prod", "a&b": "x=y&z", "empty": "", "ünï": "%20"}
-	q, err := SecretQuery("db-password", labels)
+	q, err := SecretQuery(&CreateSecretRequest{Name: "db-password", Labels: labels, MaxVersions: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,16 +17,17 @@ func TestSecretQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, got, err := ParseSecretQuery(parsed)
-	if err != nil || name != "db-password" || !maps.Equal(got, labels) {
-		t.Fatalf("round trip: %q %v, %v", name, got, err)
+	got, err := ParseSecretQuery(parsed)
+	if err != nil || got.Name != "db-password" || !maps.Equal(got.Labels, labels) || got.MaxVersions != 3 {
+		t.Fatalf("round trip: %+v, %v", got, err)
 	}
-	if _, err := SecretQuery("s", map[string]string{"a=b": "c"}); err == nil {
+	if _, err := SecretQuery(&CreateSecretRequest{Name: "s", Labels: map[string]string{"a=b": "c"}}); err == nil {
 		t.Fatal("a label key with '=' was sent")
 	}
-	for _, bad := range []string{"", "name=a&name=b", "name=a&label=novalue", "name=a&label=k=1&label=k=2", "name=a&data=eA"} {
+	for _, bad := range []string{"", "name=a&name=b", "name=a&label=novalue", "name=a&label=k=1&label=k=2", "name=a&data=eA",
+		"name=a&max-versions=0", "name=a&max-versions=-1", "name=a&max-versions=x", "name=a&max-versions=1&max-versions=2", "name=a&max-versions=01"} {
 		q, _ := url.ParseQuery(bad)
-		if _, _, err := ParseSecretQuery(q); err == nil {
+		if _, err := ParseSecretQuery(q); err == nil {
 			t.Errorf("%q was accepted", bad)
 		}
 	}
@@ -35,7 +36,7 @@ func TestSecretQuery(t *testing.T) {
 // FuzzParseSecretQuery: whatever query arrives, what is accepted is sent
 // again the same way.
 func FuzzParseSecretQuery(f *testing.F) {
-	for _, s := range []string{"name=a", "name=a&label=k=v&label=x=", "name=a&label=%3D=1", "label=k=v", "name=a&name=b", "name=%00&label==x"} {
+	for _, s := range []string{"name=a", "name=a&label=k=v&label=x=", "name=a&label=%3D=1", "label=k=v", "name=a&name=b", "name=%00&label==x", "name=a&max-versions=5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -43,20 +44,20 @@ func FuzzParseSecretQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		name, labels, err := ParseSecretQuery(q)
+		spec, err := ParseSecretQuery(q)
 		if err != nil {
-			if !strings.Contains(err.Error(), "name") && !strings.Contains(err.Error(), "label") {
-				t.Fatalf("error names neither the name nor a label: %v", err)
+			if !strings.Contains(err.Error(), "name") && !strings.Contains(err.Error(), "label") && !strings.Contains(err.Error(), "max-versions") {
+				t.Fatalf("error names neither the name, a label nor max-versions: %v", err)
 			}
 			return
 		}
-		q2, err := SecretQuery(name, labels)
+		q2, err := SecretQuery(spec)
 		if err != nil {
 			t.Fatalf("an accepted spec cannot be sent: %v", err)
 		}
-		name2, labels2, err := ParseSecretQuery(q2)
-		if err != nil || name2 != name || !maps.Equal(labels, labels2) {
-			t.Fatalf("round trip changed %q %v into %q %v (%v)", name, labels, name2, labels2, err)
+		spec2, err := ParseSecretQuery(q2)
+		if err != nil || spec2.Name != spec.Name || !maps.Equal(spec.Labels, spec2.Labels) || spec2.MaxVersions != spec.MaxVersions {
+			t.Fatalf("round trip changed %+v into %+v (%v)", spec, spec2, err)
 		}
 	})
 }

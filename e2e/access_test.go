@@ -206,6 +206,7 @@ var documentedRoles = map[string][]string{
 	"GET /v1/nodes/{id}":                 {"admin", "operator", "writer", "reader"},
 	"POST /v1/nodes/{id}/update":         {"admin", "operator"},
 	"POST /v1/snapshot":                  {"admin", "operator"},
+	"POST /v1/cluster/versions":          {"admin", "operator"},
 	"POST /v1/cluster/restore":           {},
 	"POST /v1/cluster/recover":           {},
 }

@@ -58,6 +58,7 @@ const (
 	tagSecretVersion   = 5
 	tagSecretData      = 6
 	tagSecretResealed  = 7
+	tagSecretPrune     = 8
 )
 
 // DataVersion fields.
@@ -95,6 +96,7 @@ func EncodeCommand(c *Command) []byte {
 			de.bytes(tagDataData, d.Data)
 			se.message(tagSecretResealed, de.b)
 		}
+		se.uint(tagSecretPrune, uint64(s.PruneBelow))
 		e.message(tagSecret, se.b)
 	}
 	return e.b
@@ -164,7 +166,7 @@ func decodeSecret(outer *decoder, b []byte) *SecretWrite {
 	s := &SecretWrite{}
 	d := decoder{b: b, repeat: tagSecretResealed}
 	for d.more() {
-		switch d.tag(tagSecretResealed) {
+		switch d.tag(tagSecretPrune) {
 		case tagSecretID:
 			s.ID = string(d.bytes())
 		case tagSecretNameMAC:
@@ -190,6 +192,8 @@ func decodeSecret(outer *decoder, b []byte) *SecretWrite {
 			}
 			d.fail(dd.err)
 			s.Resealed = append(s.Resealed, v)
+		case tagSecretPrune:
+			s.PruneBelow = uint32(d.uint(math.MaxUint32))
 		}
 	}
 	outer.fail(d.err)

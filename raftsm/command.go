@@ -63,6 +63,10 @@ type SecretWrite struct {
 	Data      []byte `json:"data,omitempty"`
 	// Resealed carries re-sealed data versions (secret.reseal).
 	Resealed []DataVersion `json:"resealed,omitempty"`
+	// PruneBelow (secret.update) removes every data version below it: the
+	// secret keeps at most its version limit (vault's --max-versions). The
+	// proposer drops them from the record it seals.
+	PruneBelow uint32 `json:"prune_below,omitempty"`
 }
 
 // DataVersion is one sealed data version of a secret.
@@ -126,6 +130,9 @@ func (c *Command) Validate() error {
 		}
 		if c.Op != OpSecretReseal && len(s.Resealed) != 0 {
 			return fmt.Errorf("%s: resealed data only goes with secret.reseal", c.Op)
+		}
+		if s.PruneBelow != 0 && (c.Op != OpSecretUpdate || s.PruneBelow > s.Version) {
+			return fmt.Errorf("%s: versions are pruned only by an update, and never its new version", c.Op)
 		}
 		for _, d := range s.Resealed {
 			if d.Version == 0 || len(d.Data) == 0 {

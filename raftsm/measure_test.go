@@ -148,3 +148,76 @@ func TestPruneTime(t *testing.T) {
 	n.apply(t, 2, create("b", "beta", t0+dedupWindow+dedupWindow/10))
 	t.Logf("apply with a prune of %d remembered ids: %v", ids, time.Since(start))
 }
+
+// TestResealWalkTime compares the queries of a full rotation's re-sealing
+// in steps of 256 over a group of stale secrets: listing every candidate
+// on each step (as before) against walking the group page by page. The
+// re-seal itself is a direct write of an envelope under the target key.
+//
+//	go test -tags measure -run TestResealWalkTime -v ./raftsm
+func TestResealWalkTime(t *testing.T) {
+	for _, secrets := range []int{10_000, 40_000} {
+		for _, paged := range []bool{false, true} {
+			key, _ := crypto.GenerateKey(1)
+			n := newTestNode(t, key, 2)
+			old, target := fakeEnvelope(1), fakeEnvelope(2)
+			err := n.store.with(func(db *pebble.DB) error {
+				b := db.NewBatch()
+				for i := range secrets {
+					id := fmt.Sprintf("%016x%016x", i, i*7)
+					b.Set(dataKey(2, 1, append([]byte{subObject}, id...)...), append(make([]byte, 8), old...), nil)
+					b.Set(dataKey(2, 1, append(dataPrefix(id), u32(1)...)...), old, nil)
+				}
+				return b.Commit(pebble.NoSync)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reseal := func(id string) {
+				n.store.with(func(db *pebble.DB) error {
+					b := db.NewBatch()
+					b.Set(dataKey(2, 1, append([]byte{subObject}, id...)...), append(make([]byte, 8), target...), nil)
+					b.Set(dataKey(2, 1, append(dataPrefix(id), u32(1)...)...), target, nil)
+					return b.Commit(pebble.NoSync)
+				})
+			}
+			start, steps, done := time.Now(), 0, 0
+			var inQueries time.Duration
+			after := ""
+			for {
+				steps++
+				q0 := time.Now()
+				var cands []ResealCandidate
+				more := false
+				if paged {
+					out, err := n.sm.Lookup(QueryResealPage{Target: 2, After: after, Limit: 256})
+					if err != nil {
+						t.Fatal(err)
+					}
+					p := out.(*ResealPage)
+					cands, more, after = p.Candidates, p.More, p.Next
+				} else {
+					out, err := n.sm.Lookup(QueryReseal{Target: 2})
+					if err != nil {
+						t.Fatal(err)
+					}
+					cands = out.([]ResealCandidate)
+					more = len(cands) > 256
+					cands = cands[:min(256, len(cands))]
+				}
+				inQueries += time.Since(q0)
+				for _, c := range cands {
+					reseal(c.ID)
+					done++
+				}
+				if !more {
+					break
+				}
+			}
+			if done != secrets {
+				t.Fatalf("re-sealed %d of %d", done, secrets)
+			}
+			t.Logf("%d secrets, paged %v: %d steps, %v in queries, %v in all", secrets, paged, steps, inQueries.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		}
+	}
+}

@@ -111,10 +111,14 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 			}
 		})
 		return out, err
+	case QuerySecretPage:
+		return s.secretPage(key(subObject), q)
 	case QueryData:
 		return s.store.get(key(append(dataPrefix(q.ID), u32(q.Version)...)...))
 	case QueryReseal:
 		return s.resealCandidates(key, q)
+	case QueryResealPage:
+		return s.resealPage(key, q)
 	case QuerySeals:
 		out := map[uint32]uint64{}
 		base := key(subSeals)

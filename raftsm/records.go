@@ -10,6 +10,9 @@ type SecretRecord struct {
 	Created  int64             `json:"created"` // unix nanoseconds
 	Updated  int64             `json:"updated"`
 	Versions []VersionInfo     `json:"versions"`
+	// MaxVersions is how many data versions the secret keeps (0: the
+	// cluster's default, ClusterRecord.MaxVersions; 0 there: all).
+	MaxVersions int `json:"max_versions,omitempty"`
 }
 
 // VersionInfo describes one data version of a secret.
@@ -53,6 +56,9 @@ type ClusterRecord struct {
 	// re-seals everything under (0: none running). It makes the command
 	// resumable: run again, it continues with the same key.
 	FullRotation uint32 `json:"full_rotation,omitempty"`
+	// MaxVersions is how many data versions a secret keeps unless it has
+	// its own limit (0: all).
+	MaxVersions int `json:"max_versions,omitempty"`
 	// Removed lists the managers taken out of the cluster, for good: their
 	// certificates are refused on the manager API and the Raft port, and a
 	// removed node that asks learns it was removed. Node ids are never

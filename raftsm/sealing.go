@@ -49,7 +49,7 @@ func OpenRecord(ks crypto.KeySource, shard uint64, id string, sealed []byte) (*S
 	}
 	defer clear(b)
 	var rec SecretRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := DecodeRecord(b, &rec); err != nil {
 		return nil, fmt.Errorf("raftsm: decode record of secret %s: %v: %w", id, err, crypto.ErrMalformed)
 	}
 	if rec.ID != id {

@@ -457,6 +457,9 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 			return sm.Result{}, err
 		}
 	}
+	if err := a.pruneVersions(w); err != nil {
+		return sm.Result{}, err
+	}
 	return a.resealData(w, gen)
 }
 

@@ -76,6 +76,9 @@ var requestBodies = []requestBody{
 	{name: "POST /v1/keys/reseal", new: func() any { return &api.ResealRequest{} }},
 	{name: "POST /v1/keys/retire", new: func() any { return &api.RetireRequest{} }},
 	{name: "POST /v1/cluster/rotation", new: func() any { return &api.RotationPolicy{} }},
+	{name: "POST /v1/cluster/versions", new: func() any { return &api.VersionPolicy{} }, validate: func(t *testing.T, v any) error {
+		return validateMaxVersions("--max-versions", v.(*api.VersionPolicy).MaxVersions)
+	}},
 	{name: "POST /v1/mounts", new: func() any { return &api.MountRequest{} }, validate: func(t *testing.T, v any) error {
 		return validateSpecs(v.(*api.MountRequest).Secrets)
 	}},

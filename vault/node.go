@@ -43,6 +43,7 @@ type Node struct {
 	aud    auditState   // the audit log (audit.go)
 	acc    accessState  // remote clients admitted (access.go)
 	wk     workerState  // a worker's phase; a manager's worker streams (worker.go)
+	reseal resealWalk   // a full rotation's walk over the secret groups (reseal.go)
 
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave
@@ -81,6 +82,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err == nil {
 		// After the check: a refused start leaves the state dir as it was.
 		err = statedir.Secure(cfg.StateDir)
+	}
+	if err == nil && st != nil {
+		_ = statedir.RecordTables(cfg.StateDir, st) // every table was just read: the next start skips them unless they change
 	}
 	if err != nil {
 		n.lock.Release()
@@ -124,9 +128,13 @@ func (n *Node) Close() error {
 	n.closeMounts()
 	n.closeAudit() // sealed while the keys are still there
 	n.closeWorker()
+	st := n.identity()
 	n.shutdownRaft()
 	if store := n.leaveLocked(); store != nil {
 		store.Close()
+	}
+	if st != nil {
+		_ = statedir.RecordTables(n.cfg.StateDir, st) // a clean stop: tables written since the start are known good
 	}
 	n.lock.Release()
 	return nil

@@ -100,7 +100,7 @@ func TestPhases(t *testing.T) {
 	if _, err := first.read(ctx, raftsm.ControlShard, raftsm.QueryCluster{}); !api.IsCode(err, api.CodeLocked) {
 		t.Fatalf("a read on the closed replicas: %v", err)
 	}
-	if _, err := first.listSecrets(ctx); err == nil {
+	if pg := <-first.readPages(ctx); pg.err == nil {
 		t.Fatal("the closed replicas list secrets")
 	}
 	if _, err := first.createSecret(ctx, &api.CreateSecretRequest{Name: "t", Data: []byte("x")}); err == nil {

@@ -67,6 +67,7 @@ var routeRules = map[string]routeRule{
 	"POST /v1/keys/rotate/finish":        {"key.rotate.finish", "finish a rotation", opsRoles},
 	"POST /v1/keys/retire":               {"key.retire", "retire keys", opsRoles},
 	"POST /v1/cluster/rotation":          {"cluster.rotation", "change the rotation policy", opsRoles},
+	"POST /v1/cluster/versions":          {"cluster.versions", "change the version limit", opsRoles},
 	"GET /v1/mounts":                     {"mount.ls", "list mounts (local only)", localOnly},
 	"POST /v1/mounts":                    {"mount.create", "mount secrets (local only)", localOnly},
 	"DELETE /v1/mounts":                  {"mount.rm", "unmount secrets (local only)", localOnly},

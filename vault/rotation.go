@@ -97,26 +97,8 @@ func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgre
 			p.Resealed++
 		}
 	}
-	for _, shard := range raftsm.SecretShards(r.st.Shards) {
-		cands, err := readAs[[]raftsm.ResealCandidate](ctx, r, shard, raftsm.QueryReseal{Target: target})
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cands {
-			if p.Resealed >= limit {
-				p.Remaining++
-				continue
-			}
-			done, err := r.resealSecret(ctx, shard, c)
-			if err != nil {
-				return nil, err
-			}
-			if done {
-				p.Resealed++
-			} else {
-				p.Remaining++ // changed under us: the next step takes it again
-			}
-		}
+	if err := r.resealSecrets(ctx, limit, target, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
-	"sort"
 	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -164,6 +163,9 @@ func (r *replicas) createSecret(ctx context.Context, req *api.CreateSecretReques
 	if err := validateLabels(req.Labels); err != nil {
 		return nil, err
 	}
+	if err := validateMaxVersions("--max-versions", req.MaxVersions); err != nil {
+		return nil, err
+	}
 	mac, shard, err := r.nameMAC(req.Name)
 	if err != nil {
 		return nil, err
@@ -171,7 +173,8 @@ func (r *replicas) createSecret(ctx context.Context, req *api.CreateSecretReques
 	now := time.Now().UnixNano()
 	rec := raftsm.SecretRecord{
 		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
-		Versions: []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
+		Versions:    []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
+		MaxVersions: req.MaxVersions,
 	}
 	w, err := r.secretWrite(shard, mac, &rec, 0, req.Data)
 	if err != nil {
@@ -244,10 +247,12 @@ func (r *replicas) updateSecret(ctx context.Context, ref string, data []byte) (*
 		v := rec.Latest().Version + 1
 		rec.Versions = append(append([]raftsm.VersionInfo(nil), rec.Versions...), raftsm.VersionInfo{Version: v, Size: len(data), Created: now})
 		rec.Updated = now
+		prune := r.limitVersions(ctx, &rec)
 		w, err := r.secretWrite(e.shard, mac, &rec, e.gen, data)
 		if err != nil {
 			return nil, err
 		}
+		w.PruneBelow = prune
 		res, err := r.propose(ctx, e.shard, &raftsm.Command{Op: raftsm.OpSecretUpdate, RequestID: newRequestID(), Time: now, Secret: w})
 		if err != nil {
 			return nil, err
@@ -313,35 +318,6 @@ func (n *Node) InspectSecret(ctx context.Context, ref string) (*api.Secret, erro
 	return n.withGrants(ctx, toAPISecret(&e.rec))
 }
 
-// ListSecrets returns every secret, sorted by name.
-func (n *Node) ListSecrets(ctx context.Context) ([]api.Secret, error) {
-	r, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	return r.listSecrets(ctx)
-}
-
-func (r *replicas) listSecrets(ctx context.Context) ([]api.Secret, error) {
-	outs, err := readAllAs[[]raftsm.StoredSecret](ctx, r, raftsm.QueryIDPrefix{})
-	if err != nil {
-		return nil, err
-	}
-	shards := raftsm.SecretShards(r.st.Shards)
-	list := []api.Secret{}
-	for i, o := range outs {
-		for _, s := range o {
-			e, err := r.openStored(shards[i], &s)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, *toAPISecret(&e.rec))
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return list, nil
-}
-
 // SecretData returns one version of a secret's data (0: the latest).
 func (n *Node) SecretData(ctx context.Context, ref string, version uint32) ([]byte, uint32, error) {
 	r, err := n.running()
@@ -388,7 +364,7 @@ func toAPISecret(r *raftsm.SecretRecord) *api.Secret {
 	s := &api.Secret{
 		ID: r.ID, Name: r.Name, Labels: r.Labels,
 		CreatedAt: time.Unix(0, r.Created).UTC(), UpdatedAt: time.Unix(0, r.Updated).UTC(),
-		Version: r.Latest().Version, Size: r.Latest().Size,
+		Version: r.Latest().Version, Size: r.Latest().Size, MaxVersions: r.MaxVersions,
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

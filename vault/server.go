@@ -235,9 +235,18 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("POST /v1/snapshot", n.auditStarted(n.handleSnapshot))
 	mux.HandleFunc("POST /v1/cluster/restore", n.auditStarted(n.handleRestore))
 	mux.HandleFunc("POST /v1/cluster/recover", n.auditStarted(n.handleRecover))
-	mux.HandleFunc("GET /v1/secrets", n.handle(func(r *http.Request) (any, error) { return n.ListSecrets(readContext(r)) }))
+	// The list streams page by page past n.handle: it is audited as a
+	// started request, as exec is.
+	mux.HandleFunc("GET /v1/secrets", n.auditStarted(n.serveSecretList))
+	mux.HandleFunc("POST /v1/cluster/versions", n.handle(func(r *http.Request) (any, error) {
+		var req api.VersionPolicy
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.SetVersionPolicy(r.Context(), &req)
+	}))
 	mux.HandleFunc("POST /v1/secrets", wipeAfter(n.handle(func(r *http.Request) (any, error) {
-		name, labels, err := api.ParseSecretQuery(r.URL.Query())
+		spec, err := api.ParseSecretQuery(r.URL.Query())
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +254,8 @@ func (n *Node) routes() *routeTable {
 		if err != nil {
 			return nil, err
 		}
-		return n.CreateSecret(r.Context(), &api.CreateSecretRequest{Name: name, Labels: labels, Data: data})
+		spec.Data = data
+		return n.CreateSecret(r.Context(), spec)
 	})))
 	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.InspectSecret(readContext(r), r.PathValue("ref"))

@@ -31,6 +31,7 @@ func clusterUpdateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "autolock", Usage: "managers need the unlock key after a restart; --autolock=false: each keeps its KEK on disk"},
 			&cli.DurationFlag{Name: "dek-max-age", Usage: "rotate the data key automatically when it is this old (0: default 720h)"},
 			&cli.Uint64Flag{Name: "dek-max-seals", Usage: "rotate the data key automatically after this many seals (0: default 2^30)"},
+			&cli.IntFlag{Name: "max-versions", Usage: "secrets without their own limit keep at most N data versions, dropping the oldest at their next update (0: all)"},
 		}, shareFlags()...),
 		Action: func(c *cli.Context) error {
 			if a := c.Args().First(); a == "true" || a == "false" {
@@ -38,6 +39,15 @@ func clusterUpdateCommand() *cli.Command {
 			}
 			if c.Args().Present() {
 				return usagef("vault cluster update --autolock[=true|false]", "cluster update takes no arguments")
+			}
+			if c.IsSet("max-versions") {
+				if err := client(c).SetVersionPolicy(c.Context, api.VersionPolicy{MaxVersions: c.Int("max-versions")}); err != nil {
+					return err
+				}
+				fmt.Println("Version limit updated.")
+				if !c.IsSet("autolock") && !c.IsSet("dek-max-age") && !c.IsSet("dek-max-seals") {
+					return nil
+				}
 			}
 			if c.IsSet("dek-max-age") || c.IsSet("dek-max-seals") {
 				err := client(c).SetRotationPolicy(c.Context, api.RotationPolicy{
@@ -53,7 +63,7 @@ func clusterUpdateCommand() *cli.Command {
 				}
 			}
 			if !c.IsSet("autolock") {
-				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N", "nothing to update")
+				return usagef("vault cluster update --autolock[=true|false], --dek-max-age D, --dek-max-seals N, --max-versions N", "nothing to update")
 			}
 			enable := c.Bool("autolock")
 			r, err := client(c).SetAutolock(c.Context, api.AutolockRequest{Enable: enable, KeyShares: c.Int("key-shares"), KeyThreshold: c.Int("key-threshold"), Prepare: true})

@@ -27,7 +27,10 @@ func secretCommand() *cli.Command {
 				Name:      "create",
 				Usage:     "create a secret from a file or stdin; prints its id",
 				ArgsUsage: "NAME [FILE|-]",
-				Flags:     []cli.Flag{&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "a label K=V (repeatable)"}},
+				Flags: []cli.Flag{
+					&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "a label K=V (repeatable)"},
+					&cli.IntFlag{Name: "max-versions", Usage: "keep at most N data versions, dropping the oldest at each update (0: the cluster's default)"},
+				},
 				Action: func(c *cli.Context) error {
 					name, data, err := nameAndData(c, "create")
 					if err != nil {
@@ -37,7 +40,7 @@ func secretCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					r, err := client(c).CreateSecret(c.Context, api.CreateSecretRequest{Name: name, Labels: labels, Data: data})
+					r, err := client(c).CreateSecret(c.Context, api.CreateSecretRequest{Name: name, Labels: labels, Data: data, MaxVersions: c.Int("max-versions")})
 					if err != nil {
 						return err
 					}
@@ -193,6 +196,9 @@ func printSecretsPretty(rows []secretRow) {
 		fmt.Printf("Updated at:  %s\n", r.UpdatedAt.Local().Format(time.RFC3339))
 		fmt.Printf("Version:     %d\n", r.Version)
 		fmt.Printf("Size:        %s\n", plural(r.Size, "byte"))
+		if r.MaxVersions > 0 {
+			fmt.Printf("Keeps:       %s\n", plural(r.MaxVersions, "version"))
+		}
 		if len(r.Versions) > 0 {
 			fmt.Println("Versions:")
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
