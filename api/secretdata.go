@@ -34,8 +34,9 @@ func SecretQuery(spec *CreateSecretRequest) (url.Values, error) {
 }
 
 // ParseSecretQuery reads what SecretQuery wrote: the name (exactly once),
-// the labels (nil when none) and max-versions (at most once). Any other
-// parameter is refused. The result has no Data.
+// the labels (nil when none) and max-versions (at most once; its range is
+// the daemon's to check). Any other parameter is refused. The result has
+// no Data.
 func ParseSecretQuery(q url.Values) (*CreateSecretRequest, error) {
 	for k := range q {
 		if k != "name" && k != "label" && k != "max-versions" {
@@ -61,8 +62,8 @@ func ParseSecretQuery(q url.Values) (*CreateSecretRequest, error) {
 	}
 	if mv := q["max-versions"]; len(mv) > 0 {
 		n, err := strconv.Atoi(mv[0])
-		if len(mv) != 1 || err != nil || n <= 0 || strconv.Itoa(n) != mv[0] {
-			return nil, Errorf(CodeInvalid, "max-versions is %q: give it once, as a whole number above 0", strings.Join(mv, ","))
+		if len(mv) != 1 || err != nil || strconv.Itoa(n) != mv[0] {
+			return nil, Errorf(CodeInvalid, "max-versions is %q: give it once, as a whole number", strings.Join(mv, ","))
 		}
 		spec.MaxVersions = n
 	}

@@ -33,7 +33,23 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(readContext(r))
 	defer cancel() // stops readPages when the answer ends early
 	var lw *api.SecretListWriter
+	// audited writes the request's audit record once, when the answer's
+	// first byte is about to go out (its result: the first page read or
+	// not); under the closed policy a record that cannot be written
+	// refuses the list.
+	audited := false
+	audit := func(err error) error {
+		if audited {
+			return err
+		}
+		audited = true
+		if aerr := n.auditAfter(r, nil, err); aerr != nil {
+			return aerr
+		}
+		return err
+	}
 	fail := func(err error) {
+		err = audit(err)
 		var ae *api.Error
 		if !errors.As(err, &ae) {
 			n.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
@@ -43,6 +59,15 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		panic(http.ErrAbortHandler)
+	}
+	begin := func() bool {
+		if err := audit(nil); err != nil {
+			fail(err)
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		lw = api.NewSecretListWriter(w)
+		return true
 	}
 	rp, err := n.running()
 	if err != nil {
@@ -55,9 +80,8 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 			fail(pg.err)
 			return
 		}
-		if lw == nil {
-			w.Header().Set("Content-Type", "application/json")
-			lw = api.NewSecretListWriter(w)
+		if lw == nil && !begin() {
+			return
 		}
 		for i := range pg.Secrets {
 			e, err := rp.openStored(pg.shard, &pg.Secrets[i])
@@ -70,9 +94,8 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if lw == nil {
-		w.Header().Set("Content-Type", "application/json")
-		lw = api.NewSecretListWriter(w)
+	if lw == nil && !begin() {
+		return
 	}
 	_ = lw.Close()
 }

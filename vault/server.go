@@ -235,9 +235,9 @@ func (n *Node) routes() *routeTable {
 	mux.HandleFunc("POST /v1/snapshot", n.auditStarted(n.handleSnapshot))
 	mux.HandleFunc("POST /v1/cluster/restore", n.auditStarted(n.handleRestore))
 	mux.HandleFunc("POST /v1/cluster/recover", n.auditStarted(n.handleRecover))
-	// The list streams page by page past n.handle: it is audited as a
-	// started request, as exec is.
-	mux.HandleFunc("GET /v1/secrets", n.auditStarted(n.serveSecretList))
+	// The list streams page by page past n.handle; it writes its own
+	// audit record before its first byte.
+	mux.HandleFunc("GET /v1/secrets", n.serveSecretList)
 	mux.HandleFunc("POST /v1/cluster/versions", n.handle(func(r *http.Request) (any, error) {
 		var req api.VersionPolicy
 		if err := decode(r, &req); err != nil {
