@@ -185,7 +185,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", Config{Vault: "v"}, ""},
 		{"no vault", Config{}, "no vault binary"},
-		{"peer", Config{Vault: "v", Peer: "consul"}, "the peers are etcd and vault-metrics"},
+		{"peer", Config{Vault: "v", Peer: "consul"}, "the peers are etcd, vault-metrics and swarm"},
 		{"short", Config{Vault: "v", Duration: time.Millisecond}, "at least 100ms"},
 		{"rounds too short", Config{Vault: "v", Duration: time.Second, Rounds: 20}, "--rounds"},
 		{"clients", Config{Vault: "v", Clients: -1}, "--clients"},

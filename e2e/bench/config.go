@@ -13,6 +13,9 @@ const (
 	// PeerVaultMetrics is vault itself with --metrics-addr on every
 	// manager, scraped every second: what the metrics cost.
 	PeerVaultMetrics = "vault-metrics"
+	// PeerSwarm is a single-manager Docker Swarm the bench makes on this
+	// machine's dockerd, and leaves afterwards (swarm.go).
+	PeerSwarm = "swarm"
 )
 
 // Config is what a run measures. The zero value of a field means its
@@ -28,6 +31,9 @@ type Config struct {
 	// EtcdPlainPeers runs etcd's members without peer TLS. vault's members
 	// always use mutual TLS, so the default compares like with like.
 	EtcdPlainPeers bool
+	// DockerSocket is dockerd's Engine API, used when Peer is PeerSwarm
+	// (default /var/run/docker.sock).
+	DockerSocket string
 
 	// Duration is how long each workload runs against each system
 	// (default 10s).
@@ -93,6 +99,9 @@ func (c *Config) Validate() error {
 	if c.Etcd == "" {
 		c.Etcd = DefaultEtcd
 	}
+	if c.DockerSocket == "" {
+		c.DockerSocket = DefaultDockerSocket
+	}
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
 	}
@@ -109,8 +118,8 @@ func (c *Config) Validate() error {
 		c.MountFileSize = DefaultMountFileSize
 	}
 	switch {
-	case c.Peer != PeerNone && c.Peer != PeerEtcd && c.Peer != PeerVaultMetrics:
-		return fmt.Errorf("%w: --vs %q: the peers are etcd and vault-metrics", errConfig, c.Peer)
+	case c.Peer != PeerNone && c.Peer != PeerEtcd && c.Peer != PeerVaultMetrics && c.Peer != PeerSwarm:
+		return fmt.Errorf("%w: --vs %q: the peers are etcd, vault-metrics and swarm", errConfig, c.Peer)
 	case c.Duration < 100*time.Millisecond:
 		return fmt.Errorf("%w: --duration %s: at least 100ms", errConfig, c.Duration)
 	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < 100*time.Millisecond:

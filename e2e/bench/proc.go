@@ -25,6 +25,9 @@ type proc struct {
 	bin  string
 	args []string
 	log  string // stdout and stderr go here, appended across restarts
+	// external is the pid of a server the bench measures but did not
+	// start (dockerd, for --vs swarm): never started nor stopped.
+	external int
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -51,6 +54,9 @@ func (p *proc) start() error {
 }
 
 func (p *proc) pid() int {
+	if p.external != 0 {
+		return p.external
+	}
 	if p.cmd == nil {
 		return 0
 	}
@@ -59,6 +65,9 @@ func (p *proc) pid() int {
 
 // alive reports whether the process was started and has not exited.
 func (p *proc) alive() bool {
+	if p.external != 0 {
+		return procAlive(p.external)
+	}
 	if p.cmd == nil {
 		return false
 	}
@@ -73,6 +82,9 @@ func (p *proc) alive() bool {
 // stop sends SIGTERM and waits up to timeout for the process to exit, then
 // kills it. It reports how long the process took to exit.
 func (p *proc) stop(timeout time.Duration) (time.Duration, error) {
+	if p.external != 0 {
+		return 0, fmt.Errorf("%s: not stopped, the bench did not start it", p.name)
+	}
 	if !p.alive() {
 		return 0, nil
 	}
@@ -91,7 +103,7 @@ func (p *proc) stop(timeout time.Duration) (time.Duration, error) {
 
 // kill sends SIGKILL and waits for the process to go.
 func (p *proc) kill() {
-	if !p.alive() {
+	if p.external != 0 || !p.alive() {
 		return
 	}
 	p.cmd.Process.Signal(syscall.SIGKILL)

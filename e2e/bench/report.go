@@ -83,6 +83,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		t.row(hdr...)
 		r.scaleRows(&t)
 		t.write(&b)
+		for _, s := range r.Scale {
+			if s.NotRestarted != "" {
+				notes = append(notes, fmt.Sprintf("%s: %s", s.System, s.NotRestarted))
+			}
+		}
 	}
 	for _, n := range notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
@@ -121,6 +126,8 @@ func (r *Report) peerDesc() string {
 		return "no peer"
 	case PeerVaultMetrics:
 		return "vault-metrics: the same, with --metrics-addr on each manager scraped every second"
+	case PeerSwarm:
+		return fmt.Sprintf("swarm: Docker %s as the single manager of a swarm made for the run (its CPU and RSS are all of dockerd's)", r.Machine.Docker)
 	}
 	tls := "plaintext peers"
 	if r.Config.EtcdPeerTLS {
@@ -252,8 +259,18 @@ func (r *Report) scaleRows(t *table) {
 		}
 		return num(s.ListCLI)
 	}, nil)
-	row("restart: SIGTERM to exit, s", func(s *Scale) string { return num(s.StopS) }, func(s *Scale) float64 { return s.StopS })
-	row("restart: start to serving a read, s", func(s *Scale) string { return num(s.ServeS) }, func(s *Scale) float64 { return s.ServeS })
+	restart := func(x func(s *Scale) float64) func(s *Scale) string {
+		return func(s *Scale) string {
+			if s.NotRestarted != "" {
+				return "-"
+			}
+			return num(x(s))
+		}
+	}
+	stopS := func(s *Scale) float64 { return s.StopS }
+	serveS := func(s *Scale) float64 { return s.ServeS }
+	row("restart: SIGTERM to exit, s", restart(stopS), stopS)
+	row("restart: start to serving a read, s", restart(serveS), serveS)
 	snap := func(f func(*SnapshotFigures) float64) func(s *Scale) float64 {
 		return func(s *Scale) float64 {
 			if s.Snapshot == nil {

@@ -41,6 +41,7 @@ type Machine struct {
 	MemTotal   string `json:"mem_total"`
 	FileSystem string `json:"file_system"` // of the state dirs
 	Etcd       string `json:"etcd,omitempty"`
+	Docker     string `json:"docker,omitempty"` // dockerd's version, with --vs swarm
 }
 
 // ReportConfig is the part of the Config a reader needs to repeat a run.
@@ -94,6 +95,9 @@ type Scale struct {
 	ServeS float64 `json:"restart_serve_s"`
 	// Snapshot is the system's backup tool: save and restore.
 	Snapshot *SnapshotFigures `json:"snapshot,omitempty"`
+	// NotRestarted says why the restart was not measured (Swarm: dockerd
+	// is not the bench's to stop).
+	NotRestarted string `json:"not_restarted,omitempty"`
 }
 
 // Run starts the clusters, runs every workload and returns the report.
@@ -105,6 +109,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	}
 	if cfg.Mount {
 		if err := checkMount(ctx, cfg.Vault); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Peer == PeerSwarm {
+		// Before anything starts: a dockerd already in a swarm is refused.
+		if err := checkNoSwarm(ctx, cfg.DockerSocket); err != nil {
 			return nil, err
 		}
 	}
@@ -169,6 +179,16 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		}
 		defer mc.close()
 		systems = append(systems, mc)
+	}
+	if cfg.Peer == PeerSwarm {
+		step("making dockerd (%s) the single manager of a new swarm on 127.0.0.1", cfg.DockerSocket)
+		sc, err := startSwarm(ctx, cfg.DockerSocket, log)
+		if err != nil {
+			return nil, fmt.Errorf("docker swarm: %w", err)
+		}
+		defer sc.close()
+		r.Machine.Docker = sc.version
+		systems = append(systems, sc)
 	}
 	for _, s := range systems {
 		for i := range cfg.Clients {
@@ -298,6 +318,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		}
 		for _, s := range run {
 			m := add(rounds[s]...)
+			if ctx.Err() != nil {
+				return nil, ctx.Err() // interrupted: a round cut short is no figure
+			}
 			if m.Ops == 0 {
 				return nil, fmt.Errorf("%s on %s: no operation succeeded; first error: %s", ph.name, s.name(), m.FirstError)
 			}
@@ -485,6 +508,10 @@ func scale(ctx context.Context, s system, vaultBin, probe string) (*Scale, error
 		sc.ListCLI = time.Since(t0).Seconds()
 	}
 	stop, serve, err := s.restart(ctx, members-1, probe)
+	if errors.Is(err, errNoRestart) {
+		sc.NotRestarted = err.Error()
+		return sc, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	vault-bench [--vault PATH] [--vs etcd|vault-metrics] [--duration 10s] [--rounds N] [--clients 64]
+//	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm] [--duration 10s] [--rounds N] [--clients 64]
 //	            [--value-size 1024] [--shards N] [--preload N] [--mount]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
@@ -32,8 +32,10 @@ import (
 const usage = `Usage: vault-bench [flags]
 
 Starts a fresh 3-manager vault cluster on 127.0.0.1 (and, with --vs etcd, a
-fresh 3-member etcd cluster), runs the same workloads against each, and prints
-each figure with the ratio vault/peer and the CPU each side used.
+fresh 3-member etcd cluster; with --vs swarm, a single-manager Docker Swarm on
+this machine's dockerd, left when the run ends), runs the same workloads
+against each, and prints each figure with the ratio vault/peer and the CPU
+each side used.
 
 Flags:
 `
@@ -50,6 +52,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "vault-bench: hint: `vault-bench -h` shows the usage\n")
 		case errors.Is(err, bench.ErrNoMount):
 			fmt.Fprintf(os.Stderr, "vault-bench: hint: run without --mount, or give --vault a binary that has `vault mount`\n")
+		case errors.Is(err, bench.ErrSwarmActive):
+			fmt.Fprintf(os.Stderr, "vault-bench: hint: `docker info` shows the swarm this machine is in; the bench measures Swarm only on a dockerd outside any swarm\n")
 		case errors.Is(err, context.Canceled):
 			fmt.Fprintf(os.Stderr, "vault-bench: hint: interrupted; every process it started was stopped\n")
 		}
@@ -68,7 +72,8 @@ func run(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&cfg.Vault, "vault", "", "the vault `binary` (default: build ./cmd/vault of the source tree this runs in)")
-	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd, or vault-metrics (vault with --metrics-addr, scraped every second: what the metrics cost)")
+	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd, vault-metrics (vault with --metrics-addr, scraped every second: what the metrics cost), or swarm (a single-manager Docker Swarm made on this machine's dockerd and left afterwards; refused if dockerd is already in a swarm)")
+	fs.StringVar(&cfg.DockerSocket, "docker", bench.DefaultDockerSocket, "dockerd's Engine API `socket`, for --vs swarm")
 	fs.StringVar(&cfg.Etcd, "etcd", bench.DefaultEtcd, "the etcd server `binary` (Debian: apt-get install -y etcd-server)")
 	fs.BoolVar(&cfg.EtcdPlainPeers, "etcd-plain-peers", false, "run etcd's peers without TLS (vault's always use mutual TLS)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long each workload runs on each system")
