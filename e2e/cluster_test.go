@@ -189,7 +189,8 @@ func TestJoinRefusals(t *testing.T) {
 	}
 	mustFail(t, fresh.vault("cluster", "join", "--token", tok, freeAddr(t)), "cannot reach a manager")
 	workerTok := strings.TrimSpace(must(t, ds[0].vault("cluster", "join-token", "-q", "worker")).stdout)
-	mustFail(t, fresh.vault("cluster", "join", "--token", workerTok, ds[0].apiAddr), "worker")
+	must(t, ds[0].vault("cluster", "join-token", "--rotate", "worker"))
+	mustFail(t, fresh.vault("cluster", "join", "--token", workerTok, ds[0].apiAddr), "not valid", "rotated")
 	must(t, ds[1].vault("cluster", "join-token", "--rotate", "manager"))
 	mustFail(t, fresh.vault("cluster", "join", "--token", tok, ds[0].apiAddr), "not valid", "rotated")
 	mustFail(t, ds[1].vault("cluster", "join", "--token", tok, ds[0].apiAddr), "already part of cluster")
