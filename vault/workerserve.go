@@ -38,8 +38,11 @@ type workerMessage struct {
 	Managers []string `json:"managers,omitempty"`
 	// Removed: the worker was removed from the cluster; it wipes what it
 	// holds and stops.
-	Removed bool  `json:"removed,omitempty"`
-	Time    int64 `json:"time"` // the manager's clock, unix nanoseconds
+	Removed bool `json:"removed,omitempty"`
+	// Promote is the one-time join token of this worker's promotion to
+	// manager (handover.go): it wipes what it holds and joins with it.
+	Promote string `json:"promote,omitempty"`
+	Time    int64  `json:"time"` // the manager's clock, unix nanoseconds
 }
 
 // deliveredSecret is one granted secret at its latest version. Data is
@@ -245,6 +248,7 @@ func checkWorkerCert(rec *raftsm.ClusterRecord, cert *x509.Certificate) error {
 // registerWorkerPeerRoutes adds the workers' routes to the manager API.
 func (n *Node) registerWorkerPeerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/worker/stream", n.serveWorkerStream)
+	mux.HandleFunc("POST /v1/peer/demote", n.peerOnly(n.serveDemote))
 	mux.HandleFunc("GET /v1/peer/workers", n.peerOnly(func(r *http.Request) (any, error) {
 		return n.workerHub().connectedWorkers(), nil
 	}))
@@ -314,7 +318,7 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 		}
 		if msg != nil {
 			ids := make([]string, 0, len(msg.Secrets))
-			fresh := msg.Removed
+			fresh := msg.Removed || msg.Promote != ""
 			for _, s := range msg.Secrets {
 				ids = append(ids, s.ID)
 				fresh = fresh || s.Data != nil
@@ -366,6 +370,9 @@ func (n *Node) workerSet(ctx context.Context, cert *x509.Certificate, sent map[s
 		return msg, nil
 	}
 	id := cert.Subject.CommonName
+	if h := rec.Handover(id); h != nil && h.Role == ca.RoleManager && h.To == "" {
+		msg.Promote, _ = handoverToken(rec, h.Secret)
+	}
 	ctx = WithStaleReads(ctx)
 	keep := map[string]bool{}
 	for _, sid := range rec.SecretsFor(id) {
