@@ -80,6 +80,7 @@ type workerHub struct {
 	// It holds the CA key: dropped with the hub's node only.
 	rec    *raftsm.ClusterRecord
 	recGen uint64
+	quorum workerQuorum // workerquorum.go
 }
 
 func (n *Node) workerHub() *workerHub {
@@ -162,6 +163,7 @@ func (n *Node) pollCluster(h *workerHub) {
 			return
 		}
 		h.mu.Unlock()
+		n.pollWorkerQuorum()
 		r := n.current()
 		if r == nil {
 			h.mu.Lock()
@@ -280,6 +282,10 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(api.CodeForbidden, "this certificate's node is not a worker of the cluster"))
 		return
 	}
+	if err := n.admitWorkerStream(r.Context()); err != nil {
+		api.WriteError(w, operatorError(api.CodeUnavailable, err))
+		return
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
@@ -298,6 +304,12 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 	lastSend, lastSet := time.Time{}, time.Time{}
 	dirty := true
 	for {
+		if !h.quorum.fresh() {
+			// Cut off from the majority: the worker goes to another
+			// manager rather than keep an old set (workerquorum.go).
+			n.log.Warn("ending a worker stream: this manager has no quorum of the control group", "node_id", id)
+			return
+		}
 		changed := h.wait()
 		var msg *workerMessage
 		if dirty || time.Since(lastSet) >= workerRefresh {
