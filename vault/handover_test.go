@@ -26,7 +26,7 @@ func TestDemoteQuorum(t *testing.T) {
 		want    string // "" when allowed
 	}{
 		{members, up("a", "b", "c"), "c", ""},
-		{members, up("a", "b"), "c", ""},                                           // c is down anyway
+		{members, up("a", "b"), "c", ""},                                            // c is down anyway
 		{members, up("a", "c"), "c", "1 of the 2 remaining managers are reachable"}, // b down
 		{members, locked, "c", "1 of the 2 remaining managers are reachable"},       // b locked
 		{members[:1], up("a"), "a", "last manager"},
