@@ -310,6 +310,12 @@ type errWorkerPromoted struct{ token, via string }
 
 func (e *errWorkerPromoted) Error() string { return "this worker is being promoted to manager" }
 
+// promoteRefused says whether a promotion token already failed here.
+func (n *Node) promoteRefused(token string) bool {
+	p := n.wk.refusedPromote.Load()
+	return p != nil && *p == token
+}
+
 // promoteWorker ends the worker phase and joins as a manager with the
 // token. If the join is refused before the node was admitted, it goes back
 // to being the worker it was.
@@ -344,7 +350,8 @@ func (n *Node) promoteWorker(w *workerPhase, p *errWorkerPromoted) {
 		n.log.Info("promoted: this node is a manager now", "node_id", resp.NodeID)
 		return
 	}
-	n.log.Error("promotion failed; starting again as the worker it was", "err", err)
+	n.log.Error("promotion failed; starting again as the worker it was (it does not retry this promotion: run `vault node promote` again)", "err", err)
+	n.wk.refusedPromote.Store(&p.token)
 	for name, b := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), statedir.Mode); err == nil {

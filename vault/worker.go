@@ -48,6 +48,9 @@ type workerState struct {
 	phase   atomic.Pointer[workerPhase]
 	hubOnce sync.Once
 	hub     *workerHub
+	// refusedPromote is a promotion token whose join failed: the worker
+	// does not try it again (handover.go).
+	refusedPromote atomic.Pointer[string]
 }
 
 // workerIdentity is worker.json.
@@ -324,7 +327,7 @@ func (w *workerPhase) apply(addr string, msg *workerMessage) error {
 		w.removedNow()
 		return errWorkerRemoved
 	}
-	if msg.Promote != "" {
+	if msg.Promote != "" && !w.n.promoteRefused(msg.Promote) {
 		return &errWorkerPromoted{token: msg.Promote, via: addr}
 	}
 	w.mu.Lock()
