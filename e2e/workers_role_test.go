@@ -114,8 +114,27 @@ func TestWorkersPromoteDemote(t *testing.T) {
 
 	// Below quorum: with one of three managers down, demoting another
 	// would leave one of two reachable. Refused, and says what to do.
-	f.nodes[2].kill()
-	mustFail(t, m.vault("node", "demote", status1(t, f.nodes[1])), "without a quorum", "1 of the 2 remaining managers", "bring the other managers back")
+	n1, n2 := f.nodes[1], f.nodes[2]
+	n1id := status1(t, n1)
+	n2.kill()
+	mustFail(t, m.vault("node", "demote", n1id), "without a quorum", "1 of the 2 remaining managers", "bring the other managers back")
+	n2.start()
+	if err := f.waitHealthy(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// A manager demotes itself: three managers become two.
+	out = must(t, n1.vault("node", "demote", n1id)).stdout
+	if mm = newID.FindStringSubmatch(out); mm == nil {
+		t.Fatalf("demote itself: %s", out)
+	}
+	waitFor(t, "the self-demoted manager running as a worker", 30*time.Second, func() bool {
+		id, role := status(n1)
+		return id == mm[1] && role == "worker"
+	})
+	if ls = must(t, m.vault("node", "ls")).stdout; strings.Count(ls, "manager") != 2 {
+		t.Fatalf("node ls after the self-demotion:\n%s", ls)
+	}
 	// The last manager cannot be demoted either (unit-tested in vault:
 	// TestDemoteQuorum).
 }
