@@ -91,10 +91,20 @@ func (n *Node) waitHandover(ctx context.Context, id, what string) (string, error
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if taken := n.withdrawHandover(id); taken != "" {
+		return taken, nil
+	}
+	return "", api.Errorf(api.CodeUnavailable, "node %s did not complete its %s within %s; it was withdrawn", id, what, handoverWait).
+		WithHint("check the node's daemon log (it must reach a manager, and have --advertise-addr set to become a manager), then run the command again")
+}
+
+// withdrawHandover drops a node's handover unless it was taken meanwhile
+// (then it returns the new id).
+func (n *Node) withdrawHandover(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var taken string
-	_, err := n.updateCluster(wctx, func(rec *raftsm.ClusterRecord) error {
+	_, err := n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
 		if h := rec.Handover(id); h != nil && h.To != "" {
 			taken = h.To
 			return nil
@@ -102,14 +112,10 @@ func (n *Node) waitHandover(ctx context.Context, id, what string) (string, error
 		rec.DropHandover(id)
 		return nil
 	})
-	if taken != "" {
-		return taken, nil
-	}
 	if err != nil {
-		n.log.Warn("withdrawing a role change that timed out", "node_id", id, "err", err)
+		n.log.Warn("withdrawing a role change", "node_id", id, "err", err)
 	}
-	return "", api.Errorf(api.CodeUnavailable, "node %s did not complete its %s within %s; it was withdrawn", id, what, handoverWait).
-		WithHint("check the node's daemon log (it must reach a manager, and have --advertise-addr set to become a manager), then run the command again")
+	return taken
 }
 
 // PromoteNode makes a worker a manager (see above).
@@ -243,7 +249,7 @@ func (n *Node) DemoteNode(ctx context.Context, ref string) (*api.RoleChange, err
 		return &api.RoleChange{ID: id, NewID: to, Role: ca.RoleWorker}, nil
 	}
 	if err := n.peerCall(ctx, r.tls, m.APIAddr, http.MethodPost, "/v1/peer/demote", req, nil); err != nil {
-		n.waitHandover(ctx, id, "demotion") // withdraws it
+		n.withdrawHandover(id)
 		return nil, fmt.Errorf("asking node %s to become a worker: %w", id, err)
 	}
 	to, err := n.waitHandover(ctx, id, "demotion")
