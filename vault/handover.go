@@ -244,6 +244,7 @@ func (n *Node) DemoteNode(ctx context.Context, ref string) (*api.RoleChange, err
 	if id == self {
 		to, err := n.demoteSelf(ctx, req)
 		if err != nil {
+			n.withdrawHandover(id) // fails, logged, once this node has left
 			return nil, err
 		}
 		return &api.RoleChange{ID: id, NewID: to, Role: ca.RoleWorker}, nil
