@@ -97,6 +97,15 @@ func TestWorkersPromoteDemote(t *testing.T) {
 		id, role := status(w)
 		return id == wid2 && role == "worker"
 	})
+	// It is a worker across a restart too: its state dir is a worker's.
+	w.kill()
+	w.start()
+	if id, role := status(w); id != wid2 || role != "worker" {
+		t.Fatalf("after a restart the demoted node is %s, role %q", id, role)
+	}
+	if _, err := os.Stat(filepath.Join(w.stateDir, "node.json")); err == nil {
+		t.Fatal("the demoted node's state dir still holds a manager's node.json")
+	}
 	mp := filepath.Join(filepath.Dir(w.stateDir), "secrets")
 	os.MkdirAll(mp, 0o755)
 	must(t, w.vault("mount", "--secret", granted, mp))

@@ -301,6 +301,10 @@ func (n *Node) demoteSelf(ctx context.Context, req *demoteRequest) (string, erro
 	if err := n.Leave(ctx, false); err != nil {
 		return "", fmt.Errorf("leaving as a manager: %w", err)
 	}
+	// A worker's state dir holds worker.json, not a manager's node.json.
+	if err := os.Remove(filepath.Join(n.cfg.StateDir, statedir.NodeFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.log.Warn("demotion: removing node.json", "err", err)
+	}
 	var err error
 	for _, addr := range req.Via {
 		var resp *api.InitResponse
