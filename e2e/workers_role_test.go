@@ -43,7 +43,8 @@ func TestWorkersPromoteDemote(t *testing.T) {
 	granted, other := "granted-"+randHex(4), "other-"+randHex(4)
 	gval := []byte("granted-value-" + randHex(8))
 	must(t, m.vaultIn(gval, "secret", "create", granted, "-"))
-	must(t, m.vaultIn([]byte("other-value"), "secret", "create", other, "-"))
+	otherVal := []byte("other-value-" + randHex(8))
+	must(t, m.vaultIn(otherVal, "secret", "create", other, "-"))
 	must(t, m.vault("node", "update", "--label-add", "tier=web", wid))
 	must(t, m.vault("secret", "grant", granted, "--node-label", "tier=web"))
 	waitFor(t, "the worker streaming", 10*time.Second, func() bool {
@@ -69,7 +70,7 @@ func TestWorkersPromoteDemote(t *testing.T) {
 		r := w.vault("secret", "ls")
 		return r.code == 0 && strings.Contains(r.stdout, granted) && strings.Contains(r.stdout, other)
 	})
-	if got := must(t, w.vault("exec", "--secret", "source="+other+",target=o", "--", "cat", "/run/secrets/o")).stdout; got != "other-value" {
+	if got := must(t, w.vault("exec", "--secret", "source="+other+",target=o", "--", "cat", "/run/secrets/o")).stdout; got != string(otherVal) {
 		t.Fatalf("the promoted manager reads %q", got)
 	}
 	ls := must(t, m.vault("node", "ls")).stdout
@@ -106,6 +107,15 @@ func TestWorkersPromoteDemote(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.stateDir, "node.json")); err == nil {
 		t.Fatal("the demoted node's state dir still holds a manager's node.json")
 	}
+	// As a manager it held every secret on disk (sealed); as a worker its
+	// state dir holds none of them, by value or by name.
+	c := canaries{}
+	c.add("granted value", gval)
+	c.add("other value", otherVal)
+	c.add("granted name", []byte(granted))
+	c.add("other name", []byte(other))
+	files, _ := c.scan(t, w.stateDir)
+	t.Logf("canary scan of the demoted worker's state dir: %d files", files)
 	mp := filepath.Join(filepath.Dir(w.stateDir), "secrets")
 	os.MkdirAll(mp, 0o755)
 	must(t, w.vault("mount", "--secret", granted, mp))
