@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +147,19 @@ func TestMeasureWorkerScale(t *testing.T) {
 	time.Sleep(2 * time.Second) // let the last fan-out settle
 	c0 := procCPU(child.Process.Pid)
 	w0 := time.Now()
+	if p := os.Getenv("VAULT_WORKER_CPUPROFILE"); p != "" {
+		// The manager's profile over the idle window only.
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	busy := cpuOver(10 * time.Second)
+	pprof.StopCPUProfile()
 	workersCPU := float64(procCPU(child.Process.Pid)-c0) / float64(time.Since(w0))
 	heap1 := heapInUse()
 	if s := m.workerStreams(); s != n {
