@@ -38,10 +38,24 @@ import (
 // handoverWait bounds how long the command waits for the node to come back
 // in its new role; handoverKeep how long a finished handover stays in the
 // record (so that a manager that asked can read the new id).
+// handoverValid bounds how long a recorded handover can be taken: one left
+// behind by a manager that stopped while it waited is never taken later
+// (generous, for the managers' clocks).
 const (
-	handoverWait = 25 * time.Second
-	handoverKeep = 10 * time.Minute
+	handoverWait  = 25 * time.Second
+	handoverValid = 60 * time.Second
+	handoverKeep  = 10 * time.Minute
 )
+
+// pendingHandover is the handover a token secret is for, if it can still
+// be taken.
+func pendingHandover(rec *raftsm.ClusterRecord, secret []byte) *raftsm.Handover {
+	h := rec.HandoverBySecret(secret)
+	if h == nil || time.Since(time.Unix(0, h.Created)) > handoverValid {
+		return nil
+	}
+	return h
+}
 
 // handoverToken is the join token of a handover secret.
 func handoverToken(rec *raftsm.ClusterRecord, secret []byte) (string, error) {
@@ -279,7 +293,7 @@ func (n *Node) serveDemote(r *http.Request) (any, error) {
 		return nil, operatorError(api.CodeUnavailable, err)
 	}
 	self := n.Status().NodeID
-	if h := rec.HandoverBySecret(tok.Secret[:]); h == nil || h.From != self || h.Role != ca.RoleWorker {
+	if h := pendingHandover(rec, tok.Secret[:]); h == nil || h.From != self || h.Role != ca.RoleWorker {
 		return nil, api.Errorf(api.CodeInvalid, "no demotion of this node is recorded")
 	}
 	go func() {

@@ -87,7 +87,7 @@ func (r *replicas) admit(ctx context.Context, req *joinRequest, remote string) (
 	var sec [20]byte
 	copy(sec[:], rec.Tokens[ca.RoleManager])
 	// A role change (handover.go) joins with its one-time token.
-	ho := rec.HandoverBySecret(tok.Secret[:])
+	ho := pendingHandover(rec, tok.Secret[:])
 	if ho != nil && ho.Role == ca.RoleWorker {
 		return n.admitWorker(ctx, req, remote, ho.From)
 	}

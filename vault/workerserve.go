@@ -382,7 +382,7 @@ func (n *Node) workerSet(ctx context.Context, cert *x509.Certificate, sent map[s
 		return msg, nil
 	}
 	id := cert.Subject.CommonName
-	if h := rec.Handover(id); h != nil && h.Role == ca.RoleManager && h.To == "" {
+	if h := rec.Handover(id); h != nil && h.Role == ca.RoleManager && pendingHandover(rec, h.Secret) != nil {
 		msg.Promote, _ = handoverToken(rec, h.Secret)
 	}
 	ctx = WithStaleReads(ctx)
