@@ -205,6 +205,8 @@ var documentedRoles = map[string][]string{
 	"POST /v1/secrets/{ref}/revoke":      {"admin", "writer"},
 	"GET /v1/nodes/{id}":                 {"admin", "operator", "writer", "reader"},
 	"POST /v1/nodes/{id}/update":         {"admin", "operator"},
+	"POST /v1/nodes/{id}/promote":        {"admin", "operator"},
+	"POST /v1/nodes/{id}/demote":         {"admin", "operator"},
 	"POST /v1/snapshot":                  {"admin", "operator"},
 	"POST /v1/cluster/versions":          {"admin", "operator"},
 	"POST /v1/cluster/restore":           {},

@@ -20,6 +20,8 @@ type Fleet struct {
 	// NodeLabels holds each node's labels (managers' and workers').
 	NodeLabels map[string]map[string]string `json:"node_labels,omitempty"`
 	Grants     []Grant                      `json:"grants,omitempty"`
+	// Handovers are the role changes asked for (handover.go).
+	Handovers []Handover `json:"handovers,omitempty"`
 }
 
 // Worker is a node that joined with the worker token: it has a certificate

@@ -64,6 +64,9 @@
 // So are the worker phase's (workerPhase.mu) and the worker streams' hub
 // (workerHub.mu), which the SecretsChanged hook takes to wake the streams;
 // a mount's mutex is taken without either held.
+// The worker streams' quorum check (workerQuorum.mu, one check at a time)
+// is taken with none of the above held; it takes mu (briefly) and makes a
+// linearizable read while held.
 // Raft's apply path (the state machine's hooks) takes only replicas.mu
 // (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
 // waits on a request: a linearizable read waits for apply, so no read is

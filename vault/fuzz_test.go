@@ -123,6 +123,7 @@ var requestBodies = []requestBody{
 	}},
 	{name: "POST /v1/secrets/{ref}/grants", new: func() any { return &api.GrantRequest{} }},
 	{name: "POST /v1/nodes/{id}/update", new: func() any { return &api.NodeUpdateRequest{} }},
+	{name: "POST /v1/peer/demote", new: func() any { return &demoteRequest{} }},
 }
 
 // FuzzRequestBodies feeds bytes to the decoder of every request body the

@@ -46,6 +46,12 @@ func (n *Node) registerWorkerRoutes(mux *routeTable) {
 		}
 		return n.UpdateNode(r.Context(), r.PathValue("id"), &req)
 	}))
+	mux.HandleFunc("POST /v1/nodes/{id}/promote", n.handle(func(r *http.Request) (any, error) {
+		return n.PromoteNode(r.Context(), r.PathValue("id"))
+	}))
+	mux.HandleFunc("POST /v1/nodes/{id}/demote", n.handle(func(r *http.Request) (any, error) {
+		return n.DemoteNode(r.Context(), r.PathValue("id"))
+	}))
 }
 
 // parseLabel splits KEY=VALUE; bare says whether KEY alone (an empty

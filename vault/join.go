@@ -86,10 +86,15 @@ func (r *replicas) admit(ctx context.Context, req *joinRequest, remote string) (
 	}
 	var sec [20]byte
 	copy(sec[:], rec.Tokens[ca.RoleManager])
-	if !ca.SecretEqual(tok.Secret, sec) {
+	// A role change (handover.go) joins with its one-time token.
+	ho := pendingHandover(rec, tok.Secret[:])
+	if ho != nil && ho.Role == ca.RoleWorker {
+		return n.admitWorker(ctx, req, remote, ho.From)
+	}
+	if ho == nil && !ca.SecretEqual(tok.Secret, sec) {
 		copy(sec[:], rec.Tokens[ca.RoleWorker])
 		if ca.SecretEqual(tok.Secret, sec) {
-			return n.admitWorker(ctx, req, remote)
+			return n.admitWorker(ctx, req, remote, "")
 		}
 		n.log.Warn("join refused: invalid token", "from", remote)
 		return nil, api.Errorf(api.CodeInvalid, "the join token is not valid: it was rotated, or mistyped").
@@ -121,6 +126,9 @@ func (r *replicas) admit(ctx context.Context, req *joinRequest, remote string) (
 		if ch := rec.KEKChange; ch != nil && ch.Phase == raftsm.KEKSwitching {
 			return api.Errorf(api.CodeUnavailable, "a KEK change (KEK version %d) is switching the managers: join after it", statedir.OperatorKEKVersion(ch.NewVersion)).
 				WithHint("finish it with `%s` on a manager, then join again", kekChangeCommand(ch))
+		}
+		if ho != nil && !rec.TakeHandover(ho.From, nodeID) {
+			return api.Errorf(api.CodeConflict, "the promotion of node %s was withdrawn or already done", ho.From)
 		}
 		member = raftsm.Member{NodeID: nodeID, ReplicaID: rec.NextReplicaID, Addr: req.RaftAddr, APIAddr: req.APIAddr, Role: ca.RoleManager, Joined: now.UnixNano(), CertSerial: pemSerial(cert)}
 		rec.NextReplicaID++

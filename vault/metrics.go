@@ -290,7 +290,7 @@ var (
 // last read them.
 func (n *Node) CollectState() metrics.State {
 	s := n.Status()
-	st := metrics.State{Initialized: s.Initialized, Locked: s.Locked, Removed: s.Removed}
+	st := metrics.State{Initialized: s.Initialized, Locked: s.Locked, Removed: s.Removed, WorkerStreams: n.workerStreams()}
 	for _, m := range n.Mounts() {
 		st.Mounts++
 		st.MountedFiles += len(m.Secrets)

@@ -83,6 +83,8 @@ var routeRules = map[string]routeRule{
 	"POST /v1/secrets/{ref}/revoke":      {"secret.revoke", "revoke secrets from nodes", writeRoles},
 	"GET /v1/nodes/{id}":                 {"node.inspect", "inspect nodes", readerRoles},
 	"POST /v1/nodes/{id}/update":         {"node.update", "change node labels", opsRoles},
+	"POST /v1/nodes/{id}/promote":        {"node.promote", "promote workers to managers", opsRoles},
+	"POST /v1/nodes/{id}/demote":         {"node.demote", "demote managers to workers", opsRoles},
 	"POST /v1/snapshot":                  {"snapshot.save", "save snapshots", opsRoles},
 	"POST /v1/cluster/restore":           {"cluster.restore", "restore a cluster from a snapshot (local only)", localOnly},
 	"POST /v1/cluster/recover":           {"cluster.recover", "recover a cluster that lost its quorum (local only)", localOnly},

@@ -48,6 +48,9 @@ type workerState struct {
 	phase   atomic.Pointer[workerPhase]
 	hubOnce sync.Once
 	hub     *workerHub
+	// refusedPromote is a promotion token whose join failed: the worker
+	// does not try it again (handover.go).
+	refusedPromote atomic.Pointer[string]
 }
 
 // workerIdentity is worker.json.
@@ -223,6 +226,10 @@ func (w *workerPhase) run() {
 			w.n.log.Warn("this worker was removed from the cluster: it wiped what it held and stopped fetching")
 			return
 		}
+		if p := (*errWorkerPromoted)(nil); errors.As(err, &p) {
+			go w.n.promoteWorker(w, p)
+			return
+		}
 		w.mu.Lock()
 		if w.connected != "" && err != nil {
 			w.n.log.Warn("lost the stream to a manager; trying the others", "manager", addr, "err", redacted(err))
@@ -319,6 +326,9 @@ func (w *workerPhase) apply(addr string, msg *workerMessage) error {
 	if msg.Removed {
 		w.removedNow()
 		return errWorkerRemoved
+	}
+	if msg.Promote != "" && !w.n.promoteRefused(msg.Promote) {
+		return &errWorkerPromoted{token: msg.Promote, via: addr}
 	}
 	w.mu.Lock()
 	if w.connected == "" {

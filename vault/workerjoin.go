@@ -15,7 +15,9 @@ import (
 // admitWorker runs on a manager for a join with the worker token: the node
 // gets an id and a certificate with the worker role, and is recorded as a
 // worker. It gets no replica, no KEK and no keyring.
-func (n *Node) admitWorker(ctx context.Context, req *joinRequest, remote string) (*joinResponse, error) {
+// A demoted manager (from: its id as manager) joins with its handover
+// token and takes its labels and node grants along.
+func (n *Node) admitWorker(ctx context.Context, req *joinRequest, remote, from string) (*joinResponse, error) {
 	rec, _, err := n.readCluster(ctx)
 	if err != nil {
 		return nil, err
@@ -33,6 +35,9 @@ func (n *Node) admitWorker(ctx context.Context, req *joinRequest, remote string)
 	}
 	host, _, _ := net.SplitHostPort(remote)
 	rec, err = n.updateCluster(ctx, func(rec *raftsm.ClusterRecord) error {
+		if from != "" && !rec.TakeHandover(from, nodeID) {
+			return api.Errorf(api.CodeConflict, "the demotion of node %s was withdrawn or already done", from)
+		}
 		rec.Workers = append(rec.Workers, raftsm.Worker{NodeID: nodeID, Addr: host, Joined: now.UnixNano(), CertSerial: pemSerial(cert)})
 		return nil
 	})

@@ -38,8 +38,11 @@ type workerMessage struct {
 	Managers []string `json:"managers,omitempty"`
 	// Removed: the worker was removed from the cluster; it wipes what it
 	// holds and stops.
-	Removed bool  `json:"removed,omitempty"`
-	Time    int64 `json:"time"` // the manager's clock, unix nanoseconds
+	Removed bool `json:"removed,omitempty"`
+	// Promote is the one-time join token of this worker's promotion to
+	// manager (handover.go): it wipes what it holds and joins with it.
+	Promote string `json:"promote,omitempty"`
+	Time    int64  `json:"time"` // the manager's clock, unix nanoseconds
 }
 
 // deliveredSecret is one granted secret at its latest version. Data is
@@ -77,6 +80,7 @@ type workerHub struct {
 	// It holds the CA key: dropped with the hub's node only.
 	rec    *raftsm.ClusterRecord
 	recGen uint64
+	quorum workerQuorum // workerquorum.go
 }
 
 func (n *Node) workerHub() *workerHub {
@@ -159,6 +163,7 @@ func (n *Node) pollCluster(h *workerHub) {
 			return
 		}
 		h.mu.Unlock()
+		n.pollWorkerQuorum()
 		r := n.current()
 		if r == nil {
 			h.mu.Lock()
@@ -245,6 +250,7 @@ func checkWorkerCert(rec *raftsm.ClusterRecord, cert *x509.Certificate) error {
 // registerWorkerPeerRoutes adds the workers' routes to the manager API.
 func (n *Node) registerWorkerPeerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/worker/stream", n.serveWorkerStream)
+	mux.HandleFunc("POST /v1/peer/demote", n.peerOnly(n.serveDemote))
 	mux.HandleFunc("GET /v1/peer/workers", n.peerOnly(func(r *http.Request) (any, error) {
 		return n.workerHub().connectedWorkers(), nil
 	}))
@@ -276,6 +282,10 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(api.CodeForbidden, "this certificate's node is not a worker of the cluster"))
 		return
 	}
+	if err := n.admitWorkerStream(r.Context()); err != nil {
+		api.WriteError(w, operatorError(api.CodeUnavailable, err))
+		return
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
@@ -294,6 +304,12 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 	lastSend, lastSet := time.Time{}, time.Time{}
 	dirty := true
 	for {
+		if !h.quorum.fresh() {
+			// Cut off from the majority: the worker goes to another
+			// manager rather than keep an old set (workerquorum.go).
+			n.log.Warn("ending a worker stream: this manager has no quorum of the control group", "node_id", id)
+			return
+		}
 		changed := h.wait()
 		var msg *workerMessage
 		if dirty || time.Since(lastSet) >= workerRefresh {
@@ -314,7 +330,7 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 		}
 		if msg != nil {
 			ids := make([]string, 0, len(msg.Secrets))
-			fresh := msg.Removed
+			fresh := msg.Removed || msg.Promote != ""
 			for _, s := range msg.Secrets {
 				ids = append(ids, s.ID)
 				fresh = fresh || s.Data != nil
@@ -366,6 +382,9 @@ func (n *Node) workerSet(ctx context.Context, cert *x509.Certificate, sent map[s
 		return msg, nil
 	}
 	id := cert.Subject.CommonName
+	if h := rec.Handover(id); h != nil && h.Role == ca.RoleManager && pendingHandover(rec, h.Secret) != nil {
+		msg.Promote, _ = handoverToken(rec, h.Secret)
+	}
 	ctx = WithStaleReads(ctx)
 	keep := map[string]bool{}
 	for _, sid := range rec.SecretsFor(id) {

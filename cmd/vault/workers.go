@@ -19,8 +19,8 @@ func addWorkerCommands(cmds []*cli.Command) {
 		case "secret":
 			c.Subcommands = append(c.Subcommands, grantCommand(false), grantCommand(true))
 		case "node":
-			c.Usage = "list, inspect, label and remove nodes"
-			c.Subcommands = append(c.Subcommands, nodeInspectCommand(), nodeUpdateCommand())
+			c.Usage = "list, inspect, label, promote, demote and remove nodes"
+			c.Subcommands = append(c.Subcommands, nodeInspectCommand(), nodeUpdateCommand(), nodeRoleCommand(true), nodeRoleCommand(false))
 		}
 	}
 }
