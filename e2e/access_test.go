@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -46,30 +44,13 @@ func createBundle(t *testing.T, d *daemon, name, role string) string {
 // remote runs the CLI with --host and a bundle only: the socket it is
 // given does not exist. With ns it runs inside that network namespace.
 func remote(ns, apiAddr, dir string, stdin []byte, args ...string) result {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	argv := append([]string{"--host", "tcp://" + apiAddr, "--tls-dir", dir}, args...)
 	name := vaultBin
 	if ns != "" {
 		argv = append([]string{"netns", "exec", ns, vaultBin}, argv...)
 		name = "ip"
 	}
-	cmd := exec.CommandContext(ctx, name, argv...)
-	cmd.Env = append(os.Environ(), "VAULT_SOCKET=/nonexistent/vault.sock")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return runCommand("VAULT_SOCKET=/nonexistent/vault.sock", stdin, name, argv...)
 }
 
 // auditedManagers starts n managers (on tn's hosts when tn is not nil),

@@ -240,10 +240,17 @@ func (d *daemon) vaultIn(stdin []byte, args ...string) result {
 }
 
 func runVault(socket string, stdin []byte, args ...string) result {
+	return runCommand("VAULT_SOCKET="+socket, stdin, vaultBin, args...)
+}
+
+// runCommand runs name with args, env added to the test's environment and
+// stdin (nil: none), for at most a minute, and returns what it printed and
+// its exit code (-1: it did not run or was killed).
+func runCommand(env string, stdin []byte, name string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, vaultBin, args...)
-	cmd.Env = append(os.Environ(), "VAULT_SOCKET="+socket)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {

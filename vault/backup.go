@@ -176,19 +176,29 @@ func readExported(dir string, shard uint64) (exportedGroup, error) {
 	return g, out.Close()
 }
 
-// groupContents walks a group's sealed stream, calling each for every
-// record. It returns the stream's applied index.
-func groupContents(ks crypto.KeySource, shard uint64, src io.Reader, each func(sub, v []byte) error) (uint64, error) {
+// openGroupStream opens a group's sealed snapshot stream and checks it is
+// that group's.
+func openGroupStream(ks crypto.KeySource, shard uint64, src io.Reader) (*raftsm.SnapshotReader, error) {
 	sr, err := crypto.NewStreamReader(src, ks, raftsm.SnapshotBinding(shard))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	dec, err := raftsm.NewSnapshotReader(sr)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if dec.Shard != shard {
-		return 0, fmt.Errorf("%w: stream of group %d in the place of group %d", raftsm.ErrBadSnapshot, dec.Shard, shard)
+		return nil, fmt.Errorf("%w: stream of group %d in the place of group %d", raftsm.ErrBadSnapshot, dec.Shard, shard)
+	}
+	return dec, nil
+}
+
+// groupContents walks a group's sealed stream, calling each for every
+// record. It returns the stream's applied index.
+func groupContents(ks crypto.KeySource, shard uint64, src io.Reader, each func(sub, v []byte) error) (uint64, error) {
+	dec, err := openGroupStream(ks, shard, src)
+	if err != nil {
+		return 0, err
 	}
 	for {
 		k, v, err := dec.Next()
@@ -250,16 +260,9 @@ func rewriteGroup(ks crypto.KeySource, dek *crypto.Key, shard uint64, src io.Rea
 		return 0, err
 	}
 	bw := bufio.NewWriterSize(sw, 1<<16)
-	sr, err := crypto.NewStreamReader(src, ks, raftsm.SnapshotBinding(shard))
+	dec, err := openGroupStream(ks, shard, src)
 	if err != nil {
 		return 0, err
-	}
-	dec, err := raftsm.NewSnapshotReader(sr)
-	if err != nil {
-		return 0, err
-	}
-	if dec.Shard != shard {
-		return 0, fmt.Errorf("%w: stream of group %d in the place of group %d", raftsm.ErrBadSnapshot, dec.Shard, shard)
 	}
 	applied := dec.Applied
 	sawCluster := false
