@@ -74,7 +74,7 @@ func startVaultCluster(ctx context.Context, bin, root string, shards int, audit 
 		m.p = &proc{
 			name: c.name() + " manager " + strconv.Itoa(i+1),
 			bin:  bin,
-			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr},
+			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr, "--keep-mounts", "0"},
 			log:  filepath.Join(dir, "daemon.log"),
 		}
 		if withMetrics {
