@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm] [--duration 10s] [--rounds N] [--clients 64]
+//	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm|vault-other --other-vault PATH] [--duration 10s] [--rounds N] [--clients 64]
 //	            [--value-size 1024] [--shards N] [--preload N] [--mount]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
