@@ -135,6 +135,7 @@ func limitLocalServer(srv *http.Server, ln net.Listener) net.Listener {
 	srv.WriteTimeout = localWriteTimeout
 	srv.IdleTimeout = localIdleTimeout
 	g := newGate(ln, maxLocalConns)
+	srv.BaseContext = withGate(g) // wipeAfter hands connections back (keepconn.go)
 	srv.ConnState = func(_ net.Conn, s http.ConnState) {
 		// net/http reports every connection it accepted as closed or
 		// hijacked exactly once.

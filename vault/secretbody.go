@@ -44,7 +44,8 @@ func errDataTooLarge(size int64) error {
 // buffer of the connection, which held the request: its query (the name)
 // and, for data that fits, its body (the plaintext). net/http offers no
 // way to clear that buffer but to take the connection over, so wipeAfter
-// hijacks it, writes h's answer itself and closes it.
+// hijacks it, writes h's answer itself and closes it, or, on the local
+// socket, hands it back to the server (keepconn.go).
 func wipeAfter(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := &recordedResponse{header: http.Header{}}
@@ -52,7 +53,8 @@ func wipeAfter(h http.HandlerFunc) http.HandlerFunc {
 		// A write refused before its body was read (a bad query) leaves
 		// the body unread: read it, to wipe it too and so that closing
 		// the connection does not reset it under the answer.
-		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, MaxDataSize+1))
+		drained, err := io.Copy(io.Discard, io.LimitReader(r.Body, MaxDataSize+1))
+		bodyRead := err == nil && drained <= MaxDataSize
 		hj, ok := w.(http.Hijacker)
 		if !ok {
 			rec.replay(w)
@@ -63,19 +65,33 @@ func wipeAfter(h http.HandlerFunc) http.HandlerFunc {
 			rec.replay(w)
 			return
 		}
-		defer conn.Close()
 		if n, ok := w.(statusNoter); ok {
 			n.noteStatus(cmp.Or(rec.status, http.StatusOK))
+		}
+		// Kept only when the request ended where net/http's buffer ends
+		// (the whole body read, nothing of a next request buffered) and
+		// a slot of the local API is free for it (keepconn.go).
+		var g *gate
+		var srv *http.Server
+		keep := bodyRead && !r.Close && r.ProtoMajor == 1 && rw.Reader.Buffered() == 0
+		if keep {
+			g, srv, keep = keepSlot(r)
 		}
 		wipeBuffered(rw.Reader)
 		_ = conn.SetWriteDeadline(time.Now().Add(localWriteTimeout))
 		resp := &http.Response{
 			StatusCode: cmp.Or(rec.status, http.StatusOK), ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
-			ContentLength: int64(rec.body.Len()), Body: io.NopCloser(&rec.body), Close: true,
+			ContentLength: int64(rec.body.Len()), Body: io.NopCloser(&rec.body), Close: !keep,
 		}
-		if resp.Write(rw) == nil {
-			_ = rw.Flush()
+		written := resp.Write(rw) == nil && rw.Flush() == nil
+		if keep && written && conn.SetDeadline(time.Time{}) == nil {
+			if serveAgain(g, srv, conn) {
+				return
+			} // serveAgain gave the slot back
+		} else if keep {
+			g.release()
 		}
+		conn.Close()
 	}
 }
 

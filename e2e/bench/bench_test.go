@@ -185,7 +185,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", Config{Vault: "v"}, ""},
 		{"no vault", Config{}, "no vault binary"},
-		{"peer", Config{Vault: "v", Peer: "consul"}, "the peers are etcd, vault-metrics and swarm"},
+		{"peer", Config{Vault: "v", Peer: "consul"}, "the peers are etcd, vault-metrics, swarm and vault-other"},
+		{"other vault", Config{Vault: "v", Peer: PeerVaultOther, OtherVault: "w"}, ""},
+		{"other vault missing", Config{Vault: "v", Peer: PeerVaultOther}, "--other-vault"},
+		{"other vault without its peer", Config{Vault: "v", Peer: PeerEtcd, OtherVault: "w"}, "--other-vault"},
 		{"short", Config{Vault: "v", Duration: time.Millisecond}, "at least 100ms"},
 		{"rounds too short", Config{Vault: "v", Duration: time.Second, Rounds: 20}, "--rounds"},
 		{"clients", Config{Vault: "v", Clients: -1}, "--clients"},
@@ -339,5 +342,43 @@ func TestSmokeVaultMetrics(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "vault/vault-metrics") || !strings.Contains(text.String(), "--metrics-addr") {
 		t.Errorf("report:\n%s", &text)
+	}
+}
+
+// TestSmokeVaultOther runs the bench against a second vault cluster of
+// another binary (--vs vault-other; here the same build, copied): every
+// workload is measured on both, the peer's managers run that binary, and
+// the report names it.
+func TestSmokeVaultOther(t *testing.T) {
+	other := filepath.Join(t.TempDir(), "vault-other-build")
+	b, err := os.ReadFile(vaultBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Vault: vaultBin, Peer: PeerVaultOther, OtherVault: other, Duration: time.Second, Clients: 4, Dir: t.TempDir()}
+	var log bytes.Buffer
+	r, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, &log)
+	}
+	if len(r.Workloads) != 4 {
+		t.Fatalf("%d workloads, want 4", len(r.Workloads))
+	}
+	for _, w := range r.Workloads {
+		for who, m := range map[string]*Measure{"vault": w.Vault, PeerVaultOther: w.Peer} {
+			if m == nil || m.Ops == 0 {
+				t.Errorf("%s on %s: %+v", w.Name, who, m)
+			}
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "vault/vault-other") || !strings.Contains(text.String(), other) || !strings.Contains(log.String(), "running "+other) {
+		t.Errorf("report:\n%s\nprogress:\n%s", &text, &log)
 	}
 }

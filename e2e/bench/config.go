@@ -16,6 +16,10 @@ const (
 	// PeerSwarm is a single-manager Docker Swarm the bench makes on this
 	// machine's dockerd, and leaves afterwards (swarm.go).
 	PeerSwarm = "swarm"
+	// PeerVaultOther is a second vault cluster running another vault
+	// binary (Config.OtherVault): a before/after comparison in one run,
+	// with the same alternating rounds as any peer.
+	PeerVaultOther = "vault-other"
 )
 
 // Config is what a run measures. The zero value of a field means its
@@ -31,6 +35,9 @@ type Config struct {
 	// EtcdPlainPeers runs etcd's members without peer TLS. vault's members
 	// always use mutual TLS, so the default compares like with like.
 	EtcdPlainPeers bool
+	// OtherVault is the vault binary of the peer cluster, used (and
+	// required) when Peer is PeerVaultOther.
+	OtherVault string
 	// DockerSocket is dockerd's Engine API, used when Peer is PeerSwarm
 	// (default /var/run/docker.sock).
 	DockerSocket string
@@ -118,8 +125,10 @@ func (c *Config) Validate() error {
 		c.MountFileSize = DefaultMountFileSize
 	}
 	switch {
-	case c.Peer != PeerNone && c.Peer != PeerEtcd && c.Peer != PeerVaultMetrics && c.Peer != PeerSwarm:
-		return fmt.Errorf("%w: --vs %q: the peers are etcd, vault-metrics and swarm", errConfig, c.Peer)
+	case c.Peer != PeerNone && c.Peer != PeerEtcd && c.Peer != PeerVaultMetrics && c.Peer != PeerSwarm && c.Peer != PeerVaultOther:
+		return fmt.Errorf("%w: --vs %q: the peers are etcd, vault-metrics, swarm and vault-other", errConfig, c.Peer)
+	case (c.Peer == PeerVaultOther) != (c.OtherVault != ""):
+		return fmt.Errorf("%w: --other-vault is the peer's vault binary: give it with --vs vault-other, and only then", errConfig)
 	case c.Duration < 100*time.Millisecond:
 		return fmt.Errorf("%w: --duration %s: at least 100ms", errConfig, c.Duration)
 	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < 100*time.Millisecond:

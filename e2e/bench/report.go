@@ -126,6 +126,8 @@ func (r *Report) peerDesc() string {
 		return "no peer"
 	case PeerVaultMetrics:
 		return "vault-metrics: the same, with --metrics-addr on each manager scraped every second"
+	case PeerVaultOther:
+		return "vault-other: 3 managers running " + r.Config.OtherVault
 	case PeerSwarm:
 		return fmt.Sprintf("swarm: Docker %s as the single manager of a swarm made for the run (its CPU and RSS are all of dockerd's)", r.Machine.Docker)
 	}

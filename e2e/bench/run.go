@@ -54,8 +54,9 @@ type ReportConfig struct {
 	Shards      int     `json:"shards"`
 	Preload     int     `json:"preload"`
 	Rounds      int     `json:"rounds"`
-	Profiled    bool    `json:"profiled,omitempty"` // perf ran during the workloads
-	Audit       bool    `json:"audit,omitempty"`    // vault's managers kept audit logs
+	Profiled    bool    `json:"profiled,omitempty"`    // perf ran during the workloads
+	Audit       bool    `json:"audit,omitempty"`       // vault's managers kept audit logs
+	OtherVault  string  `json:"other_vault,omitempty"` // the peer's binary (--vs vault-other)
 }
 
 // Workload is one workload measured on vault and on its peer.
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		Config: ReportConfig{
 			Peer: cfg.Peer, EtcdPeerTLS: cfg.Peer == PeerEtcd && !cfg.EtcdPlainPeers, Duration: cfg.Duration.Seconds(),
 			Clients: cfg.Clients, ValueSize: cfg.ValueSize, Shards: cfg.Shards, Preload: cfg.Preload,
-			Rounds: cfg.Rounds, Profiled: cfg.Profile != "", Audit: cfg.Audit,
+			Rounds: cfg.Rounds, Profiled: cfg.Profile != "", Audit: cfg.Audit, OtherVault: cfg.OtherVault,
 		},
 	}
 	start := time.Now()
@@ -179,6 +180,15 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		}
 		defer mc.close()
 		systems = append(systems, mc)
+	}
+	if cfg.Peer == PeerVaultOther {
+		step("starting 3 more vault managers running %s", cfg.OtherVault)
+		oc, err := startVaultOther(ctx, cfg.OtherVault, root, cfg.Shards, cfg.Audit, log)
+		if err != nil {
+			return nil, fmt.Errorf("the other vault cluster: %w", err)
+		}
+		defer oc.close()
+		systems = append(systems, oc)
 	}
 	if cfg.Peer == PeerSwarm {
 		step("making dockerd (%s) the single manager of a new swarm on 127.0.0.1", cfg.DockerSocket)

@@ -45,6 +45,16 @@ func startVault(ctx context.Context, bin, root string, shards int, audit bool, l
 // startVaultCluster is startVault; withMetrics starts each manager with
 // --metrics-addr and scrapes it every second, as Prometheus would.
 func startVaultCluster(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
+	return startVaultLabeled(ctx, bin, root, shards, audit, log, withMetrics, false)
+}
+
+// startVaultOther is startVault of another vault binary, the peer of
+// --vs vault-other.
+func startVaultOther(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer) (*vaultCluster, error) {
+	return startVaultLabeled(ctx, bin, root, shards, audit, log, false, true)
+}
+
+func startVaultLabeled(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer, withMetrics, other bool) (_ *vaultCluster, err error) {
 	addrs, err := freeAddrs(3 * members)
 	if err != nil {
 		return nil, err
@@ -53,6 +63,9 @@ func startVaultCluster(ctx context.Context, bin, root string, shards int, audit 
 	prefix := "vault-m"
 	if withMetrics {
 		c.label, prefix = PeerVaultMetrics, "vault-metrics-m"
+	}
+	if other {
+		c.label, prefix = PeerVaultOther, "vault-other-m"
 	}
 	c.pool.make = c.newClient
 	defer func() {

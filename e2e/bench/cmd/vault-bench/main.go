@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm] [--duration 10s] [--rounds N] [--clients 64]
+//	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm|vault-other --other-vault PATH] [--duration 10s] [--rounds N] [--clients 64]
 //	            [--value-size 1024] [--shards N] [--preload N] [--mount]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
@@ -72,7 +72,8 @@ func run(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&cfg.Vault, "vault", "", "the vault `binary` (default: build ./cmd/vault of the source tree this runs in)")
-	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd, vault-metrics (vault with --metrics-addr, scraped every second: what the metrics cost), or swarm (a single-manager Docker Swarm made on this machine's dockerd and left afterwards; refused if dockerd is already in a swarm)")
+	fs.StringVar(&cfg.Peer, "vs", "", "the peer to compare with: etcd, vault-metrics (vault with --metrics-addr, scraped every second: what the metrics cost), swarm (a single-manager Docker Swarm made on this machine's dockerd and left afterwards; refused if dockerd is already in a swarm), or vault-other (a second vault cluster running --other-vault: before/after in one run)")
+	fs.StringVar(&cfg.OtherVault, "other-vault", "", "the peer's vault `binary`, for --vs vault-other (one run comparing two builds)")
 	fs.StringVar(&cfg.DockerSocket, "docker", bench.DefaultDockerSocket, "dockerd's Engine API `socket`, for --vs swarm")
 	fs.StringVar(&cfg.Etcd, "etcd", bench.DefaultEtcd, "the etcd server `binary` (Debian: apt-get install -y etcd-server)")
 	fs.BoolVar(&cfg.EtcdPlainPeers, "etcd-plain-peers", false, "run etcd's peers without TLS (vault's always use mutual TLS)")
