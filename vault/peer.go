@@ -25,6 +25,13 @@ func (p *peerServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = p.srv.Shutdown(ctx)
+	// Shutdown closes only the listeners Serve has begun to track: one
+	// whose Serve goroutine has not run yet would hold the address until
+	// it does, and a manager API started right after (an unlock straight
+	// after a lock) could not bind it.
+	if p.ln != nil {
+		_ = p.ln.Close()
+	}
 }
 
 // peerStatus is what GET /v1/peer/status answers.
