@@ -288,13 +288,20 @@ func (n *Node) serveDemote(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, operatorError(api.CodeInvalid, err)
 	}
-	rec, err := n.staleCluster()
-	if err != nil {
-		return nil, operatorError(api.CodeUnavailable, err)
-	}
+	// The asking manager committed the handover before asking; this
+	// manager may not have applied it yet: give it a moment.
 	self := n.Status().NodeID
-	if h := pendingHandover(rec, tok.Secret[:]); h == nil || h.From != self || h.Role != ca.RoleWorker {
-		return nil, api.Errorf(api.CodeInvalid, "no demotion of this node is recorded")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rec, err := n.staleCluster()
+		if err != nil {
+			return nil, operatorError(api.CodeUnavailable, err)
+		}
+		if h := pendingHandover(rec, tok.Secret[:]); h != nil && h.From == self && h.Role == ca.RoleWorker {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, api.Errorf(api.CodeInvalid, "no demotion of this node is recorded")
+		}
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), handoverWait)
