@@ -61,7 +61,7 @@
 // liveMu, stoppedMu, the mount queue's and each mount's mutex, the
 // peer admission state's and the audit keys' (auditState.mu, taken after
 // mu is released) are leaves: nothing is taken while one is held.
-// So are the worker phase's (workerPhase.mu) and the worker streams' hub
+// So are the applied grants' cache (grantsCache.mu), the worker phase's (workerPhase.mu) and the worker streams' hub
 // (workerHub.mu), which the SecretsChanged hook takes to wake the streams;
 // a mount's mutex is taken without either held.
 // The worker streams' quorum check (workerQuorum.mu, one check at a time)

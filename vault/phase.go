@@ -111,6 +111,8 @@ type replicas struct {
 	peer  *peerServer   // the manager API (mutual TLS)
 	stop  chan struct{} // closed by close: the node's loops end
 
+	grants grantsCache // the applied cluster record's grants (grants.go)
+
 	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
 	nh         *dragonboat.NodeHost // set before the replicas are published; replaced by restartRaft, never nil
 	kek        *crypto.Key          // replaced by a KEK change's switch
