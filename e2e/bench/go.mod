@@ -27,3 +27,5 @@ require (
 )
 
 replace github.com/vaultd/vault => ../..
+
+replace github.com/lni/dragonboat/v4 => ../../third_party/dragonboat
