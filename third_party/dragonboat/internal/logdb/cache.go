@@ -51,20 +51,27 @@ func (r *cache) setNodeInfo(shardID uint64, replicaID uint64) bool {
 	return !ok
 }
 
-func (r *cache) setState(shardID uint64, replicaID uint64, st pb.State) bool {
+// setState records st as the replica's saved state. It returns whether st
+// differs from the state last recorded (so it must be written) and whether
+// the write must be synced: the first state recorded, or a new term or vote.
+// A change of the commit index alone need not be synced (as in etcd's
+// raft.MustSync): after a crash the commit index is learned again from the
+// leader, and the entries it covers are already durable.
+func (r *cache) setState(shardID uint64,
+	replicaID uint64, st pb.State) (bool, bool) {
 	key := raftio.NodeInfo{ShardID: shardID, ReplicaID: replicaID}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, ok := r.ps[key]
 	if !ok {
 		r.ps[key] = st
-		return true
+		return true, true
 	}
 	if pb.IsStateEqual(v, st) {
-		return false
+		return false, false
 	}
 	r.ps[key] = st
-	return true
+	return true, v.Term != st.Term || v.Vote != st.Vote
 }
 
 func (r *cache) setSnapshotIndex(shardID uint64, replicaID uint64, index uint64) {

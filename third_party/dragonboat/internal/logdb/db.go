@@ -178,8 +178,14 @@ func (r *db) getRange(shardID uint64,
 
 func (r *db) saveRaftState(updates []pb.Update, ctx IContext) error {
 	wb := r.getWriteBatch(ctx)
+	sync := false
 	for _, ud := range updates {
-		r.saveState(ud.ShardID, ud.ReplicaID, ud.State, wb, ctx)
+		if r.saveState(ud.ShardID, ud.ReplicaID, ud.State, wb, ctx) {
+			sync = true
+		}
+		if len(ud.EntriesToSave) > 0 {
+			sync = true
+		}
 		if !pb.IsEmptySnapshot(ud.Snapshot) &&
 			r.cs.trySaveSnapshot(ud.ShardID, ud.ReplicaID, ud.Snapshot.Index) {
 			if len(ud.EntriesToSave) > 0 {
@@ -194,10 +200,16 @@ func (r *db) saveRaftState(updates []pb.Update, ctx IContext) error {
 				return nil
 			}
 			r.setMaxIndex(wb, ud, ud.Snapshot.Index, ctx)
+			sync = true
 		}
 	}
 	r.saveEntries(updates, wb, ctx)
 	if wb.Count() > 0 {
+		if !sync {
+			// only commit indexes moved: the next synced write makes this
+			// one durable too, as the WAL is synced in order
+			return r.kvs.CommitWriteBatchNoSync(wb)
+		}
 		return r.kvs.CommitWriteBatch(wb)
 	}
 	return nil
@@ -304,19 +316,23 @@ func (r *db) saveStateAllocs(wb kv.IWriteBatch,
 	wb.Put(k.Key(), data)
 }
 
+// saveState adds st to wb if it changed, and returns whether the write
+// must be synced (see cache.setState).
 func (r *db) saveState(shardID uint64,
-	replicaID uint64, st pb.State, wb kv.IWriteBatch, ctx IContext) {
+	replicaID uint64, st pb.State, wb kv.IWriteBatch, ctx IContext) bool {
 	if pb.IsEmptyState(st) {
-		return
+		return false
 	}
-	if !r.cs.setState(shardID, replicaID, st) {
-		return
+	changed, sync := r.cs.setState(shardID, replicaID, st)
+	if !changed {
+		return false
 	}
 	data := ctx.GetValueBuffer(uint64(st.Size()))
 	result := pb.MustMarshalTo(&st, data)
 	k := ctx.GetKey()
 	k.SetStateKey(shardID, replicaID)
 	wb.Put(k.Key(), result)
+	return sync
 }
 
 func (r *db) saveBootstrapInfo(shardID uint64,

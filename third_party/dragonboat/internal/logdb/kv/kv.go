@@ -68,6 +68,10 @@ type IKVStore interface {
 	// CommitWriteBatch atomically writes everything included in the write batch
 	// to the underlying key-value store.
 	CommitWriteBatch(wb IWriteBatch) error
+	// CommitWriteBatchNoSync is CommitWriteBatch without waiting for the
+	// write to be durable: a crash may lose it, and only it and other
+	// unsynced writes after the last synced one.
+	CommitWriteBatchNoSync(wb IWriteBatch) error
 	// BulkRemoveEntries removes entries specified by the range [firstKey,
 	// lastKey). BulkRemoveEntries is called in the main execution thread of raft,
 	// it is supposed to immediately return without significant delay.

@@ -349,6 +349,18 @@ func (r *KV) CommitWriteBatch(wb kv.IWriteBatch) error {
 	return r.db.Apply(pwb.wb, r.wo)
 }
 
+// CommitWriteBatchNoSync ...
+func (r *KV) CommitWriteBatchNoSync(wb kv.IWriteBatch) error {
+	pwb, ok := wb.(*pebbleWriteBatch)
+	if !ok {
+		panic("unknown type")
+	}
+	if pwb.db != r.db {
+		panic("pwb.db != r.db")
+	}
+	return r.db.Apply(pwb.wb, pebble.NoSync)
+}
+
 // BulkRemoveEntries ...
 func (r *KV) BulkRemoveEntries(fk []byte, lk []byte) (err error) {
 	wb := r.db.NewBatch()
