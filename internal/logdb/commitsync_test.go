@@ -30,7 +30,8 @@ func (s *countingSM) Close() error { return nil }
 const syncTestShard = 9
 
 // syncTestHost starts replica id of a two-replica group on fs, with the
-// LogDB vault uses (expertConfig's layout, one shard).
+// LogDB vault uses (expertConfig's layout, one shard). Its election timeout
+// is a second, so that a loaded machine does not change terms mid-test.
 func syncTestHost(t *testing.T, fs vfs.FS, dir string, id uint64, members map[uint64]string) *dragonboat.NodeHost {
 	t.Helper()
 	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
@@ -42,7 +43,7 @@ func syncTestHost(t *testing.T, fs vfs.FS, dir string, id uint64, members map[ui
 	}
 	err = nh.StartReplica(members, false,
 		func(uint64, uint64) sm.IStateMachine { return &countingSM{} },
-		config.Config{ShardID: syncTestShard, ReplicaID: id, ElectionRTT: 10, HeartbeatRTT: 1, CheckQuorum: true, PreVote: true})
+		config.Config{ShardID: syncTestShard, ReplicaID: id, ElectionRTT: 200, HeartbeatRTT: 2, CheckQuorum: true, PreVote: true})
 	if err != nil {
 		nh.Close()
 		t.Fatal(err)
@@ -116,46 +117,65 @@ func TestCommitOnlySaveIsNotSynced(t *testing.T) {
 		}
 	}()
 
-	const n = 20
-	for range n {
-		propose(t, a)
-	}
-	// b applied every entry, so it knows the last one is committed and
-	// has saved that commit index, synced or not (the save runs beside
-	// the apply: give it a moment).
-	waitApplied(t, b, n)
-	time.Sleep(200 * time.Millisecond)
-	lr, err := b.GetLogReader(syncTestShard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, last := lr.GetRange()
+	// A new term after the last entry is a synced save that would carry
+	// the commit index with it: then the cut proves nothing, and the test
+	// writes one more entry and cuts again (elections are rare with the
+	// one-second election timeout used here).
+	n := uint64(0)
+	for attempt := 1; ; attempt++ {
+		for range 10 {
+			propose(t, a)
+			n++
+		}
+		// b applied every entry, so it knows the last one is committed
+		// and has saved that commit index, synced or not (the save runs
+		// beside the apply: give it a moment).
+		waitApplied(t, b, n)
+		time.Sleep(200 * time.Millisecond)
+		lr, err := b.GetLogReader(syncTestShard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, last := lr.GetRange()
+		lastTerm, err := lr.Term(last)
+		if err != nil {
+			t.Fatal(err)
+		}
 
-	// Power cut on b: what was not synced is gone.
-	fsB.SetIgnoreSyncs(true)
-	b.Close()
-	bOpen = false
-	fsB.ResetToSyncedState()
-	fsB.SetIgnoreSyncs(false)
+		// Power cut on b: what was not synced is gone.
+		fsB.SetIgnoreSyncs(true)
+		b.Close()
+		bOpen = false
+		fsB.ResetToSyncedState()
+		fsB.SetIgnoreSyncs(false)
 
-	b = syncTestHost(t, fsB, "/nh", 2, members)
-	bOpen = true
-	lr, err = b.GetLogReader(syncTestShard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := lr.NodeState()
-	_, last2 := lr.GetRange()
-	t.Logf("before the cut: last entry %d; after: last entry %d, persisted commit %d", last, last2, st.Commit)
-	if last2 != last {
-		t.Fatalf("after the power cut the log ends at %d, want %d: a saved entry was not synced", last2, last)
-	}
-	if st.Commit >= last {
-		t.Fatalf("after the power cut the persisted commit index is %d, the last entry %d: "+
-			"the save that only moved the commit index was synced (is go.mod's replace of Dragonboat in place?)", st.Commit, last)
-	}
-	if st.Commit == 0 {
-		t.Fatalf("after the power cut no commit index was persisted")
+		b = syncTestHost(t, fsB, "/nh", 2, members)
+		bOpen = true
+		if lr, err = b.GetLogReader(syncTestShard); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := lr.NodeState()
+		_, last2 := lr.GetRange()
+		t.Logf("attempt %d: before the cut: last entry %d (term %d); after: last entry %d, persisted commit %d, term %d",
+			attempt, last, lastTerm, last2, st.Commit, st.Term)
+		if last2 != last {
+			t.Fatalf("after the power cut the log ends at %d, want %d: a saved entry was not synced", last2, last)
+		}
+		if st.Term != lastTerm {
+			if attempt == 3 {
+				t.Fatalf("a new term after the last entry in each of %d attempts", attempt)
+			}
+			waitApplied(t, b, n)
+			continue
+		}
+		if st.Commit >= last {
+			t.Fatalf("after the power cut the persisted commit index is %d, the last entry %d: "+
+				"the save that only moved the commit index was synced (is go.mod's replace of Dragonboat in place?)", st.Commit, last)
+		}
+		if st.Commit == 0 {
+			t.Fatalf("after the power cut no commit index was persisted")
+		}
+		break
 	}
 	// b learns the commit again, applies every entry and serves.
 	waitApplied(t, b, n)
