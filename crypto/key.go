@@ -33,6 +33,9 @@ type keyState struct {
 	version uint32
 	wiped   bool
 	b       *[KeySize]byte // never nil; see the Key doc for why it is a pointer
+	// mac is the MAC subkey derived from b (see MAC), nil until the first
+	// MAC: derived once rather than on every MAC, and wiped with b.
+	mac *[KeySize]byte
 }
 
 func newKey(version uint32) *Key {
@@ -129,6 +132,10 @@ func (k *Key) Wipe() {
 	k.s.mu.Lock()
 	defer k.s.mu.Unlock()
 	clear(k.s.b[:])
+	if k.s.mac != nil {
+		clear(k.s.mac[:])
+		k.s.mac = nil
+	}
 	k.s.wiped = true
 }
 

@@ -24,13 +24,8 @@ func MAC(k *Key, b Binding, msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	var sum []byte
-	err := k.use(func(key *[KeySize]byte) error {
-		sub, err := hkdf.Key(sha256.New, key[:], nil, macInfo, KeySize)
-		if err != nil {
-			return err
-		}
-		defer clear(sub)
-		m := hmac.New(sha256.New, sub)
+	err := k.useMAC(func(sub *[KeySize]byte) error {
+		m := hmac.New(sha256.New, sub[:])
 		m.Write(appendBinding(make([]byte, 0, bindingLen(b)), b))
 		m.Write(msg)
 		sum = m.Sum(nil)
@@ -40,6 +35,44 @@ func MAC(k *Key, b Binding, msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	return sum, nil
+}
+
+// useMAC calls f with k's MAC subkey (HKDF-SHA256 of the key bytes, info
+// macInfo, no salt) while holding k's lock, so a concurrent Wipe waits for f
+// to return. The subkey is derived on the first call and kept with the key
+// bytes until Wipe: name lookups MAC every request, and the derivation was
+// most of a MAC's cost. f must not retain sub.
+func (k *Key) useMAC(f func(sub *[KeySize]byte) error) error {
+	if k == nil || k.s == nil {
+		return errNilKey
+	}
+	s := k.s
+	s.mu.RLock()
+	if s.wiped {
+		s.mu.RUnlock()
+		return ErrWiped
+	}
+	if s.mac != nil {
+		defer s.mu.RUnlock()
+		return f(s.mac)
+	}
+	s.mu.RUnlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wiped {
+		return ErrWiped
+	}
+	if s.mac == nil {
+		sub, err := hkdf.Key(sha256.New, s.b[:], nil, macInfo, KeySize)
+		if err != nil {
+			return err
+		}
+		s.mac = new([KeySize]byte)
+		copy(s.mac[:], sub)
+		clear(sub)
+	}
+	return f(s.mac)
 }
 
 // WrapKey seals k's bytes under kek with binding b. The version of k is not

@@ -20,6 +20,7 @@ type (
 	// (*StoredKeyring, nil if none).
 	QueryKeyringEpoch struct{}
 	// QueryCluster returns the cluster record (*StoredCluster, nil if none).
+	// The answer is shared between reads: callers must not modify it.
 	QueryCluster struct{}
 	// QueryName returns the secret indexed under a name MAC (*StoredSecret or nil).
 	QueryName struct{ MAC []byte }
@@ -83,11 +84,7 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 		e, err := s.store.get(key(subEpoch))
 		return &StoredKeyring{Ring: ring, Epoch: getU64(e)}, err
 	case QueryCluster:
-		v, err := s.store.get(key(subCluster))
-		if err != nil || len(v) < 8 {
-			return (*StoredCluster)(nil), err
-		}
-		return &StoredCluster{Gen: binary.BigEndian.Uint64(v), Sealed: v[8:]}, nil
+		return s.readCluster(key(subCluster))
 	case QueryName:
 		id, err := s.store.get(key(append([]byte{subName}, q.MAC...)...))
 		if err != nil || id == nil {

@@ -64,6 +64,8 @@ type StateMachine struct {
 	closed  bool
 
 	failed atomic.Pointer[ReplicaFailure] // set once: nothing more is applied
+
+	clusterRead // the control shard's cluster record, kept between reads
 }
 
 var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
@@ -205,6 +207,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			return err
 		}
 		a.commitIndex()
+		s.clusterChanged()
 		s.applied = last
 		s.observeApplied(len(applied), start)
 		return nil

@@ -210,19 +210,31 @@ func retryable(err error) bool {
 // runs out. Proposals keep their request id across attempts, so an attempt
 // that timed out but committed applies once.
 func withRetry(ctx context.Context, what string, op func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
+	// The retries' deadline. Its context (a timer) is made only once an
+	// attempt failed and is retried: the first attempt, which nearly
+	// always decides, runs under its own timeout alone.
+	deadline := time.Now().Add(requestTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	retrying := false
 	backoff := 20 * time.Millisecond
 	for {
 		// Dragonboat counts deadlines in ticks and refuses one under a tick.
-		if dl, _ := ctx.Deadline(); time.Until(dl) < 2*rttMillisecond*time.Millisecond {
+		if time.Until(deadline) < 2*rttMillisecond*time.Millisecond {
 			return &unavailableError{what: what, last: context.DeadlineExceeded}
 		}
-		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		actx, acancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(attemptTimeout)))
 		err := op(actx)
 		acancel()
 		if err == nil || !retryable(err) {
 			return err
+		}
+		if !retrying {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			retrying = true
 		}
 		if ctx.Err() != nil {
 			return &unavailableError{what: what, last: err}
@@ -237,6 +249,14 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 			backoff *= 2
 		}
 	}
+}
+
+// earliest is the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // propose seals c under the active DEK and proposes it to shard.
@@ -328,6 +348,16 @@ func (r *replicas) read(ctx context.Context, shard uint64, q interface{}) (inter
 		return nil, err
 	}
 	stale := staleReads(ctx)
+	if stale {
+		// A stale read takes no context: its first attempt needs none
+		// (withRetry retries it if it fails in a way worth retrying).
+		if r.live() == nil {
+			out, err := r.host().StaleRead(shard, q)
+			if err == nil || !retryable(err) {
+				return out, r.node.explain(err)
+			}
+		}
+	}
 	var out interface{}
 	err := withRetry(ctx, "read", func(ctx context.Context) error {
 		if err := r.live(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"regexp"
 	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -23,11 +22,9 @@ const (
 	maxLabelLen = 1024
 )
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)
-
 // ValidateName checks a secret name.
 func ValidateName(name string) error {
-	if len(name) > MaxNameLen || !nameRE.MatchString(name) {
+	if len(name) > MaxNameLen || !validName(name) {
 		return api.Errorf(api.CodeInvalid, "invalid secret name %q: use at most %d characters [a-zA-Z0-9-_.], starting and ending with a letter or digit", name, MaxNameLen)
 	}
 	return nil

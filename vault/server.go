@@ -357,8 +357,7 @@ func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
+		writeAnswer(w, out)
 	}
 }
 

@@ -1,0 +1,40 @@
+package vault
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/vaultd/vault/api"
+)
+
+// jsonContentType is the Content-Type of every JSON answer, one shared
+// value (net/http only reads it) rather than a header set per answer.
+var jsonContentType = []string{"application/json"}
+
+// answerBufs are the buffers secret inspect answers are built in. An
+// answer holds metadata only (names, labels, sizes, times), never data.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeAnswer writes out as one JSON value and a newline, as
+// json.Encoder does. A secret's inspect answer, the API's most frequent,
+// is built by api.AppendSecret without reflection (same bytes: the api
+// package's tests compare them); it falls back to encoding/json when it
+// carries grants, which AppendSecret does not write.
+func writeAnswer(w http.ResponseWriter, out any) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	if s, ok := out.(*api.Secret); ok && s != nil && len(s.Grants) == 0 {
+		bp := answerBufs.Get().(*[]byte)
+		b := append(api.AppendSecret((*bp)[:0], s), '\n')
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+		_, _ = w.Write(b)
+		if cap(b) <= 64<<10 {
+			*bp = b
+			answerBufs.Put(bp)
+		}
+		return
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
