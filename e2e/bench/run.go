@@ -90,6 +90,8 @@ type Scale struct {
 	Disk    []int64 `json:"disk_bytes"` // per member, allocated blocks
 	ListS   float64 `json:"list_s"`     // list every key through the API
 	ListCLI float64 `json:"list_cli_s,omitempty"`
+	// ListWhole lists every secret with its metadata (vault only).
+	ListWhole float64 `json:"list_whole_s,omitempty"`
 	// Restart of the last member: SIGTERM to exit, then start to serving a
 	// linearizable read of a known key.
 	StopS  float64 `json:"restart_stop_s"`
@@ -510,8 +512,13 @@ func scale(ctx context.Context, s system, vaultBin, probe string) (*Scale, error
 	}
 	sc.Keys, sc.ListS = n, time.Since(t0).Seconds()
 	if vc, ok := s.(*vaultCluster); ok {
-		cmd := exec.CommandContext(ctx, vaultBin, "--socket", vc.members[0].socket, "secret", "ls", "-q")
 		t0 := time.Now()
+		if _, err := vc.listWhole(ctx); err != nil {
+			return nil, fmt.Errorf("list whole secrets: %w", err)
+		}
+		sc.ListWhole = time.Since(t0).Seconds()
+		cmd := exec.CommandContext(ctx, vaultBin, "--socket", vc.members[0].socket, "secret", "ls", "-q")
+		t0 = time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("vault secret ls: %w: %s", err, lastLine(out))
 		}
