@@ -62,3 +62,26 @@ func FuzzDecodeRecordKey(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeRecordName compares the name-only decode of a typical
+// record (a label, two versions) with the whole decode.
+func BenchmarkDecodeRecordName(b *testing.B) {
+	rec, _ := json.Marshal(&SecretRecord{ID: "4bgnuehx5urqc5iydla6lyniru", Name: "bench-0000123456", Labels: map[string]string{"env": "prod"},
+		Created: 1764765000123456789, Updated: 1764765000123456789,
+		Versions: []VersionInfo{{Version: 1, Size: 1024, Created: 1764765000123456789}, {Version: 2, Size: 1024, Created: 1764765000123456789}}})
+	b.Run("name", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := decodeRecordKey(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			var r SecretRecord
+			if err := DecodeRecord(rec, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
