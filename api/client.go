@@ -185,8 +185,7 @@ func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*Se
 func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
 	r := []Secret{}
 	err := c.EachSecret(ctx, func(s *Secret) error { r = append(r, *s); return nil })
-	sortSecrets(r)
-	return r, err
+	return sortSecrets(r), err
 }
 
 // Secret inspects one secret by name, id or unique id prefix.

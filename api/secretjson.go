@@ -202,10 +202,17 @@ func scanTime(s *jsonfast.Scanner, t *time.Time) {
 // readSecretList reads a list of secrets as written above, calling f for
 // each; any other JSON array is decoded whole.
 func readSecretList(r io.Reader, f func(*Secret) error) error {
+	return readList(r, DecodeSecret, f)
+}
+
+// readList reads a list written one element per line, as above, decoding
+// each line with decode (into a zero T) and calling f for each; any other
+// JSON array is decoded whole by encoding/json.
+func readList[T any](r io.Reader, decode func([]byte, *T) error, f func(*T) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(2)
 	if err != nil || string(first) != "[\n" {
-		var all []Secret
+		var all []T
 		if err := json.NewDecoder(br).Decode(&all); err != nil {
 			return err
 		}
@@ -236,11 +243,11 @@ func readSecretList(r io.Reader, f func(*Secret) error) error {
 			return nil
 		}
 		line = bytes.TrimSuffix(line, []byte(","))
-		var s Secret
-		if err := DecodeSecret(line, &s); err != nil {
+		var v T
+		if err := decode(line, &v); err != nil {
 			return err
 		}
-		if err := f(&s); err != nil {
+		if err := f(&v); err != nil {
 			return err
 		}
 	}
@@ -307,11 +314,27 @@ func (c *Client) EachSecret(ctx context.Context, f func(*Secret) error) error {
 	}))
 }
 
-func sortSecrets(l []Secret) {
-	slices.SortFunc(l, func(a, b Secret) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
+// sortSecrets returns l sorted by name, then id.
+func sortSecrets(l []Secret) []Secret {
+	// Sorting an index and moving each secret once costs less than the
+	// sort's swaps of whole Secret values (about 150 bytes each).
+	idx := make([]int32, len(l))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		return compareNameID(l[a].Name, l[a].ID, l[b].Name, l[b].ID)
 	})
+	sorted := make([]Secret, len(l))
+	for i, j := range idx {
+		sorted[i] = l[j]
+	}
+	return sorted
+}
+
+func compareNameID(aName, aID, bName, bID string) int {
+	if c := strings.Compare(aName, bName); c != 0 {
+		return c
+	}
+	return strings.Compare(aID, bID)
 }

@@ -40,6 +40,11 @@ func TestSecretPages(t *testing.T) {
 				if string(s.Sealed) != "rec-"+s.ID {
 					t.Fatalf("%s: record %q", s.ID, s.Sealed)
 				}
+				if cap(s.Sealed) != len(s.Sealed) {
+					// Records share blocks: an append to one must not
+					// write over the next.
+					t.Fatalf("%s: record of %d bytes with room for %d", s.ID, len(s.Sealed), cap(s.Sealed))
+				}
 			}
 			if !p.More {
 				break

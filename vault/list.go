@@ -29,6 +29,11 @@ const listPageTimeout = 30 * time.Second
 // may or may not appear, and no secret appears twice. An error before the
 // first byte is an error answer; after it, the connection is cut, so that
 // the client never takes a partial list for a complete one.
+//
+// With ?keys=true each element is only the secret's id and name
+// (api.SecretKey): every record is still opened (the name is sealed in
+// it), and the list is authorized and audited the same, but nothing else
+// of the record is kept, encoded or sent.
 func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(readContext(r))
 	defer cancel() // stops readPages when the answer ends early
@@ -69,6 +74,11 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 		lw = api.NewSecretListWriter(w)
 		return true
 	}
+	keysOnly, err := listKeysOnly(r)
+	if err != nil {
+		fail(err)
+		return
+	}
 	rp, err := n.running()
 	if err != nil {
 		fail(err)
@@ -83,13 +93,13 @@ func (n *Node) serveSecretList(w http.ResponseWriter, r *http.Request) {
 		if lw == nil && !begin() {
 			return
 		}
-		for i := range pg.Secrets {
-			e, err := rp.openStored(pg.shard, &pg.Secrets[i])
-			if err != nil {
-				fail(err)
-				return
-			}
-			if err := lw.Add(toAPISecret(&e.rec)); err != nil {
+		parts, err := rp.encodePage(pg.shard, pg.Secrets, keysOnly)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for _, p := range parts {
+			if lw.AddEncoded(p.b, p.n) != nil {
 				return // the client went away
 			}
 		}
@@ -145,4 +155,16 @@ func (r *replicas) readPages(ctx context.Context) <-chan listedPage {
 		}
 	}()
 	return out
+}
+
+// listKeysOnly reads a listing's ?keys= (absent: false).
+func listKeysOnly(r *http.Request) (bool, error) {
+	switch v := r.URL.Query().Get("keys"); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, api.Errorf(api.CodeInvalid, "keys=%q: want keys=true (only each secret's id and name) or keys=false", v)
+	}
 }

@@ -78,6 +78,9 @@ func secretCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					if done, err := secretLsQuiet(c, f); done {
+						return err
+					}
 					list, err := readClient(c).Secrets(c.Context)
 					if err != nil {
 						return err

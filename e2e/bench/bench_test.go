@@ -122,6 +122,9 @@ func TestSmoke(t *testing.T) {
 		if s.ServeS <= 0 || s.ListS <= 0 {
 			t.Errorf("%s: restart %gs, list %gs", s.System, s.ServeS, s.ListS)
 		}
+		if (s.System == "vault") != (s.ListWhole > 0 && s.ListCLI > 0) {
+			t.Errorf("%s: whole list %gs, secret ls %gs", s.System, s.ListWhole, s.ListCLI)
+		}
 		_, noCtl := exec.LookPath("etcdctl")
 		if f := s.Snapshot; (f == nil) != (s.System == "etcd" && noCtl != nil) || f != nil && (f.SaveS <= 0 || f.RestoreS <= 0 || f.Bytes <= 0) {
 			t.Errorf("%s: snapshot figures %+v", s.System, f)

@@ -254,7 +254,13 @@ func (r *Report) scaleRows(t *table) {
 	}
 	row("RSS per member, MiB (ratio of max)", func(s *Scale) string { return mib(s.RSS) }, func(s *Scale) float64 { return maxOf(s.RSS) })
 	row("on disk per member, MiB (ratio of max)", func(s *Scale) string { return mib(s.Disk) }, func(s *Scale) float64 { return maxOf(s.Disk) })
-	row("list every key (API), s", func(s *Scale) string { return num(s.ListS) }, func(s *Scale) float64 { return s.ListS })
+	row(fmt.Sprintf("list every key (API, median of %d), s", listRuns), func(s *Scale) string { return num(s.ListS) }, func(s *Scale) float64 { return s.ListS })
+	row(fmt.Sprintf("list every secret whole (API, median of %d), s", listRuns), func(s *Scale) string {
+		if s.ListWhole == 0 {
+			return "-"
+		}
+		return num(s.ListWhole)
+	}, func(s *Scale) float64 { return s.ListWhole })
 	row("`vault secret ls -q`, s", func(s *Scale) string {
 		if s.ListCLI == 0 {
 			return "-"

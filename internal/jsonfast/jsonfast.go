@@ -144,6 +144,10 @@ func (s *Scanner) rawString() []byte {
 // String reads a string.
 func (s *Scanner) String() string { return string(s.rawString()) }
 
+// RawString reads a string and returns its bytes without copying them (a
+// sub-slice of the input, valid while the input is).
+func (s *Scanner) RawString() []byte { return s.rawString() }
+
 // Quoted reads a string and returns it with its quotes (for a type's own
 // UnmarshalJSON).
 func (s *Scanner) Quoted() []byte {
