@@ -1,8 +1,8 @@
 // Package bench measures vault against peers in the same run on the same
 // machine: a fresh 3-manager vault cluster (1 with Config.Managers) against
-// a fresh 3-member etcd
-// cluster (Debian's etcd-server), a secret read through a FUSE mount against
-// the same file on tmpfs, and both against the disk's fsync floor. A figure
+// a fresh 3-member etcd cluster (Debian's etcd-server), a secret read
+// through a FUSE mount against the same file on tmpfs, and both against the
+// disk's fsync floor. A figure
 // counts only as a ratio against its peer; absolute numbers depend on the
 // machine.
 //
