@@ -65,6 +65,9 @@ func TestSmokeRotation(t *testing.T) {
 	if held := cfg.Preload + rot.Before.Ops; rot.Resealed < held {
 		t.Errorf("%d secrets re-sealed; at least %d were held before the rotation", rot.Resealed, held)
 	}
+	if rot.Failed != "" {
+		t.Errorf("the rotation failed: %s", rot.Failed)
+	}
 	if rot.OldValues != 0 || rot.OldLogEntries != 0 || rot.OldSnapshots != 0 || rot.InProgress != 0 {
 		t.Errorf("after the rotation, key status counts under older keys: %+v", rot)
 	}
