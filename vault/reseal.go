@@ -71,17 +71,14 @@ func (r *replicas) resealSecrets(ctx context.Context, limit int, target uint32, 
 		if err != nil {
 			return err
 		}
-		for _, c := range page.Candidates {
-			w.found++
-			done, err := r.resealSecret(ctx, shard, c)
-			if err != nil {
-				return err // the walk resumes at c
-			}
-			if done {
-				p.Resealed++
-				w.left--
-			}
-			w.after = c.ID
+		done, err := r.resealPage(ctx, shard, page.Candidates)
+		w.found += len(page.Candidates)
+		p.Resealed += done
+		w.left -= done
+		if err != nil {
+			// The walk resumes at this page: what it re-sealed is no
+			// candidate any more.
+			return err
 		}
 		w.after = page.Next
 		if !page.More {
@@ -95,4 +92,54 @@ func (r *replicas) resealSecrets(ctx context.Context, limit int, target uint32, 
 	}
 	p.Remaining = max(w.left, 1)
 	return nil
+}
+
+// resealConcurrency is how many secrets a step re-seals at once. One at a
+// time, each paid its reads and a Raft round trip (an fsync on a quorum)
+// alone; overlapped, the reads share ReadIndex rounds and the proposals
+// share entries and fsyncs.
+const resealConcurrency = 32
+
+// resealPage re-seals a page's candidates, resealConcurrency at a time,
+// and returns how many it re-sealed and the first error. Each candidate is
+// its own proposal, so one that fails leaves the others re-sealed.
+func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.ResealCandidate) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		resealed int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, resealConcurrency)
+	for _, c := range cands {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			done, err := r.resealSecret(ctx, shard, c)
+			mu.Lock()
+			defer mu.Unlock()
+			if done {
+				resealed++
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return resealed, firstErr
 }

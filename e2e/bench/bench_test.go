@@ -116,7 +116,8 @@ func TestSmoke(t *testing.T) {
 		if s.Keys < cfg.Preload {
 			t.Errorf("%s holds %d keys after a preload of %d", s.System, s.Keys, cfg.Preload)
 		}
-		if len(s.RSS) != members || slices.Min(s.RSS) <= 0 || len(s.Disk) != members || slices.Min(s.Disk) <= 0 {
+		want := DefaultManagers // etcd has etcdMembers, as many
+		if len(s.RSS) != want || slices.Min(s.RSS) <= 0 || len(s.Disk) != want || slices.Min(s.Disk) <= 0 {
 			t.Errorf("%s: RSS %v, disk %v", s.System, s.RSS, s.Disk)
 		}
 		if s.ServeS <= 0 || s.ListS <= 0 {
@@ -198,6 +199,9 @@ func TestConfigValidate(t *testing.T) {
 		{"value too big", Config{Vault: "v", ValueSize: 500 * 1024}, "--value-size"},
 		{"shards", Config{Vault: "v", Shards: 65}, "--shards"},
 		{"preload", Config{Vault: "v", Preload: -5}, "--preload"},
+		{"one manager", Config{Vault: "v", Managers: 1}, ""},
+		{"two managers", Config{Vault: "v", Managers: 2}, "--managers 2: 1 (a Raft group of one"},
+		{"five managers", Config{Vault: "v", Managers: 5}, "--managers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -214,7 +218,7 @@ func TestConfigValidate(t *testing.T) {
 	if c.Rounds != 5 {
 		t.Errorf("default rounds for %s: %d, want 5", c.Duration, c.Rounds)
 	}
-	if c.Duration != DefaultDuration || c.Clients != DefaultClients || c.ValueSize != DefaultValueSize || c.Shards != DefaultShards || c.Etcd != DefaultEtcd {
+	if c.Duration != DefaultDuration || c.Clients != DefaultClients || c.ValueSize != DefaultValueSize || c.Shards != DefaultShards || c.Etcd != DefaultEtcd || c.Managers != DefaultManagers {
 		t.Errorf("defaults not filled in: %+v", c)
 	}
 }
@@ -258,6 +262,7 @@ func TestKeyNames(t *testing.T) {
 	for _, k := range []string{
 		keyName("seq", 0, 0, false), keyName("par", 4095, 9_999_999, false),
 		keyName("pre", 0, 9_999_999, true), mountSecret,
+		keyName("rot-before", 4095, 9_999_999, false), keyName("rot-during", 4095, 9_999_999, false),
 	} {
 		if len(k) > 64 || !secretName.MatchString(k) {
 			t.Errorf("%q is not a valid vault secret name", k)

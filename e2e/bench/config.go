@@ -55,6 +55,13 @@ type Config struct {
 	Clients int
 	// ValueSize is the size of each secret's data, in bytes (default 1024).
 	ValueSize int
+	// Managers is the number of vault managers of each vault cluster: 3
+	// (the default), or 1, a Raft group of one like a single-manager Swarm.
+	Managers int
+	// Rotation adds the full-rotation workload (rotation.go), on vault
+	// only: creates from Clients clients, first alone, then while `vault
+	// key rotate --full` re-seals everything.
+	Rotation bool
 	// Shards is the number of secret groups given to `vault cluster init`
 	// (default 0: vault's own default for the machine, as `vault cluster
 	// init` without --shards).
@@ -87,6 +94,7 @@ type Config struct {
 const (
 	DefaultDuration      = 10 * time.Second
 	DefaultClients       = 64
+	DefaultManagers      = 3
 	DefaultValueSize     = 1024
 	DefaultShards        = 0 // vault's default
 	DefaultMountFileSize = 4096
@@ -115,6 +123,9 @@ func (c *Config) Validate() error {
 	if c.Rounds == 0 {
 		c.Rounds = max(1, int(c.Duration/(2*time.Second)))
 	}
+	if c.Managers == 0 {
+		c.Managers = DefaultManagers
+	}
 	if c.Clients == 0 {
 		c.Clients = DefaultClients
 	}
@@ -133,6 +144,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: --duration %s: at least 100ms", errConfig, c.Duration)
 	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < 100*time.Millisecond:
 		return fmt.Errorf("%w: --rounds %d: each round of --duration %s must last at least 100ms", errConfig, c.Rounds, c.Duration)
+	case c.Managers != 1 && c.Managers != 3:
+		return fmt.Errorf("%w: --managers %d: 1 (a Raft group of one, as a single-manager Swarm) or 3 (the default)", errConfig, c.Managers)
 	case c.Clients < 1 || c.Clients > 4096:
 		return fmt.Errorf("%w: --clients %d: 1 to 4096", errConfig, c.Clients)
 	case c.ValueSize < 1 || c.ValueSize > maxValueSize:

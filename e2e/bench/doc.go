@@ -1,7 +1,8 @@
 // Package bench measures vault against peers in the same run on the same
-// machine: a fresh 3-manager vault cluster against a fresh 3-member etcd
-// cluster (Debian's etcd-server), a secret read through a FUSE mount against
-// the same file on tmpfs, and both against the disk's fsync floor. A figure
+// machine: a fresh 3-manager vault cluster (1 with Config.Managers) against
+// a fresh 3-member etcd cluster (Debian's etcd-server), a secret read
+// through a FUSE mount against the same file on tmpfs, and both against the
+// disk's fsync floor. A figure
 // counts only as a ratio against its peer; absolute numbers depend on the
 // machine.
 //
@@ -12,7 +13,7 @@
 //
 // Every workload is closed-loop: each client sends its next request when the
 // previous one is answered, for a fixed duration. Clients are spread over the
-// three members (client i talks to member i mod 3), each with its own
+// members (client i talks to member i mod their number), each with its own
 // connection. A workload runs in rounds (Config.Rounds) that alternate
 // between the systems, and which one goes first alternates from one round to
 // the next, so that load from outside the bench, which comes and goes on a
@@ -32,6 +33,8 @@
 //   - [Run]: starts the clusters, runs the workloads, returns a [Report].
 //   - [Report.WriteText] and JSON: the table, with the ratio vault/peer on each
 //     row and the CPU each side used.
+//   - [Config.Rotation]: a full rotation under create load, on vault only
+//     (rotation.go).
 //   - [Config.Profile]: a perf profile of each side's servers per workload,
 //     for where the CPU goes.
 //

@@ -38,7 +38,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("etcd server: %w (install it with `apt-get install -y etcd-server`, or give --etcd PATH)", err)
 	}
-	addrs, err := freeAddrs(2 * members)
+	addrs, err := freeAddrs(2 * etcdMembers)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 		scheme = "https"
 	}
 	var initial []string
-	for i := range members {
+	for i := range etcdMembers {
 		initial = append(initial, fmt.Sprintf("e%d=%s://%s", i+1, scheme, addrs[2*i+1]))
 	}
 	tok := make([]byte, 8)
@@ -59,7 +59,7 @@ func startEtcd(ctx context.Context, bin, root string, peerTLS bool, log io.Write
 			c.close()
 		}
 	}()
-	for i := range members {
+	for i := range etcdMembers {
 		dir := filepath.Join(root, "etcd-e"+strconv.Itoa(i+1))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -145,7 +145,7 @@ func (c *etcdCluster) name() string { return "etcd" }
 func (c *etcdCluster) newClient(_ context.Context, i int) (client, error) {
 	// The client lives for the whole run: it must not inherit a request's
 	// context.
-	cl, err := newEtcdClient(context.Background(), c.members[i%members].client)
+	cl, err := newEtcdClient(context.Background(), c.members[i%etcdMembers].client)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}

@@ -77,6 +77,20 @@ type op func(ctx context.Context, w, seq int) error
 // limit > 0, until limit operations have been started. servers are the
 // processes whose CPU is charged to the run.
 func runLoad(ctx context.Context, workers int, dur time.Duration, limit int, servers []*proc, do op) *Measure {
+	return runLoadUntil(ctx, workers, dur, limit, nil, servers, do)
+}
+
+// runLoadUntil is runLoad; with a stop channel, it runs until stop is
+// closed instead of for dur.
+func runLoadUntil(ctx context.Context, workers int, dur time.Duration, limit int, stop <-chan struct{}, servers []*proc, do op) *Measure {
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
 	lats := make([][]time.Duration, workers)
 	errs := make([]int, workers)
 	var firstErr error
@@ -108,7 +122,7 @@ func runLoad(ctx context.Context, workers int, dur time.Duration, limit int, ser
 			defer wg.Done()
 			<-start
 			deadline := time.Now().Add(dur)
-			for seq := 0; ctx.Err() == nil && (limit > 0 || time.Now().Before(deadline)); seq++ {
+			for seq := 0; ctx.Err() == nil && (limit > 0 || stop != nil || time.Now().Before(deadline)) && (stop == nil || !stopped()); seq++ {
 				n, ok := take(seq)
 				if !ok {
 					return

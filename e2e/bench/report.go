@@ -13,7 +13,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if peer == PeerNone {
 		peer = "peer"
 	}
-	fmt.Fprintf(&b, "vault-bench: vault (3 managers) vs %s on 127.0.0.1\n", r.peerDesc())
+	fmt.Fprintf(&b, "vault-bench: vault (%s) vs %s on 127.0.0.1\n", plural(r.managers(), "manager"), r.peerDesc())
 	fmt.Fprintf(&b, "machine: %d CPUs (%s), Linux %s, %s RAM; state dirs on %s\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.MemTotal, r.Machine.FileSystem)
 	preload := "no preload"
@@ -59,7 +59,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Config.Profiled {
 		fmt.Fprintf(&b, "profiled: perf recorded the servers during every workload, and its cost is in these figures\n")
 	}
-	fmt.Fprintf(&b, "ratio: above 1 means vault does more ops/s, or takes longer; CPU is utime+stime of the 3 server processes (cores = CPU s / wall s); bench cores is the load generator's own CPU\n")
+	fmt.Fprintf(&b, "ratio: above 1 means vault does more ops/s, or takes longer; CPU is utime+stime of each side's server processes (cores = CPU s / wall s); bench cores is the load generator's own CPU\n")
 
 	if m := r.Mount; m != nil {
 		fmt.Fprintln(&b)
@@ -89,6 +89,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	notes = append(notes, r.writeRotation(&b)...)
 	for _, n := range notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
@@ -127,7 +128,7 @@ func (r *Report) peerDesc() string {
 	case PeerVaultMetrics:
 		return "vault-metrics: the same, with --metrics-addr on each manager scraped every second"
 	case PeerVaultOther:
-		return "vault-other: 3 managers running " + r.Config.OtherVault
+		return "vault-other: " + plural(r.managers(), "manager") + " running " + r.Config.OtherVault
 	case PeerSwarm:
 		return fmt.Sprintf("swarm: Docker %s as the single manager of a swarm made for the run (its CPU and RSS are all of dockerd's)", r.Machine.Docker)
 	}
@@ -136,7 +137,16 @@ func (r *Report) peerDesc() string {
 		tls = "peer TLS"
 	}
 	v := strings.TrimPrefix(r.Machine.Etcd, "etcd Version: ")
-	return fmt.Sprintf("etcd %s (3 members, %s)", v, tls)
+	return fmt.Sprintf("etcd %s (%d members, %s)", v, etcdMembers, tls)
+}
+
+// managers is the size of each vault cluster of the run; a report written
+// before --managers existed had three.
+func (r *Report) managers() int {
+	if r.Config.Managers == 0 {
+		return DefaultManagers
+	}
+	return r.Config.Managers
 }
 
 func (t *table) measureRows(wl *Workload) {

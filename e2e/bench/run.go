@@ -30,7 +30,8 @@ type Report struct {
 	Workloads  []*Workload     `json:"workloads"`
 	Mount      *Workload       `json:"mount,omitempty"`
 	Scale      []*Scale        `json:"scale"`
-	Seconds    float64         `json:"seconds"` // the whole run
+	Rotation   *RotationResult `json:"rotation,omitempty"` // --rotation, vault only
+	Seconds    float64         `json:"seconds"`            // the whole run
 }
 
 // Machine is where the run ran.
@@ -54,6 +55,7 @@ type ReportConfig struct {
 	Shards      int     `json:"shards"`
 	Preload     int     `json:"preload"`
 	Rounds      int     `json:"rounds"`
+	Managers    int     `json:"managers"`              // of each vault cluster
 	Profiled    bool    `json:"profiled,omitempty"`    // perf ran during the workloads
 	Audit       bool    `json:"audit,omitempty"`       // vault's managers kept audit logs
 	OtherVault  string  `json:"other_vault,omitempty"` // the peer's binary (--vs vault-other)
@@ -141,6 +143,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 			Peer: cfg.Peer, EtcdPeerTLS: cfg.Peer == PeerEtcd && !cfg.EtcdPlainPeers, Duration: cfg.Duration.Seconds(),
 			Clients: cfg.Clients, ValueSize: cfg.ValueSize, Shards: cfg.Shards, Preload: cfg.Preload,
 			Rounds: cfg.Rounds, Profiled: cfg.Profile != "", Audit: cfg.Audit, OtherVault: cfg.OtherVault,
+			Managers: cfg.Managers,
 		},
 	}
 	start := time.Now()
@@ -154,11 +157,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	}
 
 	if cfg.Shards == 0 {
-		step("starting 3 vault managers (vault's default number of secret groups)")
+		step("starting %s (vault's default number of secret groups)", plural(cfg.Managers, "vault manager"))
 	} else {
-		step("starting 3 vault managers (%d secret groups)", cfg.Shards)
+		step("starting %s (%d secret groups)", plural(cfg.Managers, "vault manager"), cfg.Shards)
 	}
-	vc, err := startVault(ctx, cfg.Vault, root, cfg.Shards, cfg.Audit, log)
+	vc, err := startVault(ctx, cfg.Vault, root, cfg.Managers, cfg.Shards, cfg.Audit, log)
 	if err != nil {
 		return nil, fmt.Errorf("vault cluster: %w", err)
 	}
@@ -175,8 +178,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		systems = append(systems, ec)
 	}
 	if cfg.Peer == PeerVaultMetrics {
-		step("starting 3 more vault managers with --metrics-addr, each scraped every second")
-		mc, err := startVaultCluster(ctx, cfg.Vault, root, cfg.Shards, cfg.Audit, log, true)
+		step("starting %d more with --metrics-addr, each scraped every second", cfg.Managers)
+		mc, err := startVaultCluster(ctx, cfg.Vault, root, cfg.Managers, cfg.Shards, cfg.Audit, log, true)
 		if err != nil {
 			return nil, fmt.Errorf("vault cluster with metrics: %w", err)
 		}
@@ -184,8 +187,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		systems = append(systems, mc)
 	}
 	if cfg.Peer == PeerVaultOther {
-		step("starting 3 more vault managers running %s", cfg.OtherVault)
-		oc, err := startVaultOther(ctx, cfg.OtherVault, root, cfg.Shards, cfg.Audit, log)
+		step("starting %d more running %s", cfg.Managers, cfg.OtherVault)
+		oc, err := startVaultOther(ctx, cfg.OtherVault, root, cfg.Managers, cfg.Shards, cfg.Audit, log)
 		if err != nil {
 			return nil, fmt.Errorf("the other vault cluster: %w", err)
 		}
@@ -365,7 +368,28 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		}
 		r.Scale = append(r.Scale, sc)
 	}
+
+	if cfg.Rotation {
+		// Last, so the figures above are those of a run without it.
+		mount := cfg.Mount || os.Getuid() == 0 && fileExists("/dev/fuse") && checkMount(ctx, cfg.Vault) == nil
+		if r.Rotation, err = runRotation(ctx, vc, cfg, root, value, readKeys, mount, log); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// plural is "1 vault manager" or "3 vault managers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // slug turns a workload's name into a file name.
@@ -546,7 +570,8 @@ func scale(ctx context.Context, s system, vaultBin, probe string) (*Scale, error
 		}
 		sc.ListCLI = time.Since(t0).Seconds()
 	}
-	stop, serve, err := s.restart(ctx, members-1, probe)
+	// The last member: with one manager, the whole cluster.
+	stop, serve, err := s.restart(ctx, len(s.servers())-1, probe)
 	if errors.Is(err, errNoRestart) {
 		sc.NotRestarted = err.Error()
 		return sc, nil

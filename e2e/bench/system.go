@@ -12,14 +12,15 @@ import (
 // errExists is a create of a key that exists.
 var errExists = errors.New("key exists")
 
-// system is a running 3-member cluster under test.
+// system is a running cluster under test (vault: 1 or 3 managers).
 type system interface {
 	name() string
 	// servers are the member processes, in member order.
 	servers() []*proc
 	// stateDirs are the members' data directories, in member order.
 	stateDirs() []string
-	// client returns the client of worker i, connected to member i mod 3.
+	// client returns the client of worker i, connected to member i mod the
+	// number of members.
 	// Clients are made once and reused by every workload.
 	client(ctx context.Context, i int) (client, error)
 	// list lists every key and reports how many there are.
@@ -46,8 +47,8 @@ type client interface {
 	ping(ctx context.Context) error
 }
 
-// members is the cluster size of both systems.
-const members = 3
+// etcdMembers is the size of the etcd cluster; vault runs Config.Managers.
+const etcdMembers = 3
 
 // opTimeout bounds one request of a workload.
 const opTimeout = 20 * time.Second

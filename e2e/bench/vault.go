@@ -13,7 +13,8 @@ import (
 	"github.com/vaultd/vault/api"
 )
 
-// vaultCluster is three `vault daemon` processes on loopback, one cluster.
+// vaultCluster is one or three `vault daemon` processes on loopback, one
+// cluster.
 type vaultCluster struct {
 	bin     string
 	members []*vaultMember
@@ -34,28 +35,28 @@ type vaultMember struct {
 	metricsAddr string // --metrics-addr ("": none)
 }
 
-// startVault starts three managers under root, inits the cluster with
+// startVault starts n managers (1 or 3) under root, inits the cluster with
 // shards secret groups on the first (0: vault's default), joins the others,
 // and waits until group leadership has spread over the three; c.shards is
 // the number of secret groups made.
-func startVault(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer) (_ *vaultCluster, err error) {
-	return startVaultCluster(ctx, bin, root, shards, audit, log, false)
+func startVault(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer) (_ *vaultCluster, err error) {
+	return startVaultCluster(ctx, bin, root, n, shards, audit, log, false)
 }
 
 // startVaultCluster is startVault; withMetrics starts each manager with
 // --metrics-addr and scrapes it every second, as Prometheus would.
-func startVaultCluster(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
-	return startVaultLabeled(ctx, bin, root, shards, audit, log, withMetrics, false)
+func startVaultCluster(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer, withMetrics bool) (_ *vaultCluster, err error) {
+	return startVaultLabeled(ctx, bin, root, n, shards, audit, log, withMetrics, false)
 }
 
 // startVaultOther is startVault of another vault binary, the peer of
 // --vs vault-other.
-func startVaultOther(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer) (*vaultCluster, error) {
-	return startVaultLabeled(ctx, bin, root, shards, audit, log, false, true)
+func startVaultOther(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer) (*vaultCluster, error) {
+	return startVaultLabeled(ctx, bin, root, n, shards, audit, log, false, true)
 }
 
-func startVaultLabeled(ctx context.Context, bin, root string, shards int, audit bool, log io.Writer, withMetrics, other bool) (_ *vaultCluster, err error) {
-	addrs, err := freeAddrs(3 * members)
+func startVaultLabeled(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer, withMetrics, other bool) (_ *vaultCluster, err error) {
+	addrs, err := freeAddrs(3 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func startVaultLabeled(ctx context.Context, bin, root string, shards int, audit 
 			c.close()
 		}
 	}()
-	for i := range members {
+	for i := range n {
 		dir := filepath.Join(root, prefix+strconv.Itoa(i+1))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -91,7 +92,7 @@ func startVaultLabeled(ctx context.Context, bin, root string, shards int, audit 
 			log:  filepath.Join(dir, "daemon.log"),
 		}
 		if withMetrics {
-			m.metricsAddr = addrs[2*members+i]
+			m.metricsAddr = addrs[2*n+i]
 			m.p.args = append(m.p.args, "--metrics-addr", m.metricsAddr)
 		}
 		if audit {
@@ -146,19 +147,20 @@ func (m *vaultMember) waitServing(ctx context.Context, timeout time.Duration) er
 	})
 }
 
-// waitBalanced waits until all three managers are ready and no manager leads
+// waitBalanced waits until all the managers are ready and no manager leads
 // more than its share of the groups, as vault's leadership balancing
 // arranges within seconds of a join. Until then one manager would carry
 // every write.
 func (c *vaultCluster) waitBalanced(ctx context.Context, groups int, timeout time.Duration) error {
-	share := (groups + members - 1) / members
+	n := len(c.members)
+	share := (groups + n - 1) / n
 	cl := api.NewClient(c.members[0].socket)
 	return poll(ctx, timeout, "vault's group leadership to spread over the managers", func(ctx context.Context) error {
 		ns, err := cl.Nodes(ctx)
 		if err != nil {
 			return err
 		}
-		if len(ns) != members {
+		if len(ns) != n {
 			return fmt.Errorf("%d managers", len(ns))
 		}
 		total := 0
@@ -188,7 +190,7 @@ func (c *vaultCluster) name() string {
 // newClient gives each worker its own api.Client, hence its own connection
 // to the member's socket.
 func (c *vaultCluster) newClient(_ context.Context, i int) (client, error) {
-	cl := api.NewClient(c.members[i%members].socket)
+	cl := api.NewClient(c.members[i%len(c.members)].socket)
 	return vaultClient{cl, cl.StaleReads()}, nil
 }
 

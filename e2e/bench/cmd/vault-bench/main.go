@@ -4,7 +4,7 @@
 // Usage:
 //
 //	vault-bench [--vault PATH] [--vs etcd|vault-metrics|swarm|vault-other --other-vault PATH] [--duration 10s] [--rounds N] [--clients 64]
-//	            [--value-size 1024] [--shards N] [--preload N] [--mount]
+//	            [--value-size 1024] [--shards N] [--managers 1|3] [--preload N] [--mount] [--rotation]
 //	            [--json] [--dir DIR] [--keep] [--profile DIR]
 //
 // It starts its own clusters in a temporary directory, on 127.0.0.1, and
@@ -31,7 +31,7 @@ import (
 
 const usage = `Usage: vault-bench [flags]
 
-Starts a fresh 3-manager vault cluster on 127.0.0.1 (and, with --vs etcd, a
+Starts a fresh 3-manager vault cluster (--managers 1: one manager) on 127.0.0.1 (and, with --vs etcd, a
 fresh 3-member etcd cluster; with --vs swarm, a single-manager Docker Swarm on
 this machine's dockerd, left when the run ends), runs the same workloads
 against each, and prints each figure with the ratio vault/peer and the CPU
@@ -82,6 +82,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Clients, "clients", bench.DefaultClients, "concurrent clients of the concurrent workloads and the preload")
 	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "`bytes` of data per secret")
 	fs.IntVar(&cfg.Shards, "shards", bench.DefaultShards, "`N` secret groups, given to vault cluster init --shards (default: vault's own default for this machine)")
+	fs.IntVar(&cfg.Managers, "managers", bench.DefaultManagers, "`N` managers in each vault cluster: 3, or 1 (a Raft group of one, like the single-manager Swarm of --vs swarm)")
+	fs.BoolVar(&cfg.Rotation, "rotation", false, "at the end, on vault only: --clients clients create for --duration, then again while `vault key rotate --full` re-seals everything; reports the rotation's wall time and the create rate it kept")
 	fs.IntVar(&cfg.Preload, "preload", 0, "fill each cluster with `N` secrets first (the documented scale run uses 100000)")
 	fs.BoolVar(&cfg.Audit, "audit", false, "give each vault manager an audit log, to measure its cost against a run without")
 	fs.BoolVar(&cfg.Mount, "mount", false, "also read a 4 KiB secret through a FUSE mount and the same file on tmpfs")

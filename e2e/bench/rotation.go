@@ -1,0 +1,345 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vaultd/vault/api"
+)
+
+// The rotation workload (Config.Rotation, --rotation): on vault only, the
+// concurrent create load runs for Duration alone, then again while a full
+// rotation runs exactly as an operator starts it, `vault key rotate --full`
+// against the first manager's socket, until that command exits. The figure
+// is the rotation's wall time and what the creates kept of their rate.
+//
+// It is kept honest three ways: the command must succeed (its last step
+// checks that nothing on any manager is sealed under an older key), `vault
+// key status` is read afterwards and what it counts under older keys is
+// reported, and a sample of the secrets created during the rotation and of
+// the preloaded ones it re-sealed is inspected afterwards (and, where FUSE
+// is available, read back through a mount and compared byte for byte).
+
+// RotationResult is the rotation workload's outcome.
+type RotationResult struct {
+	System string `json:"system"`
+	// Before is the create load alone, for Duration; During is the same
+	// load while the rotation ran.
+	Before *Measure `json:"creates_before"`
+	During *Measure `json:"creates_during"`
+	// KeptPct is During's ops/s as a percentage of Before's.
+	KeptPct float64 `json:"kept_pct"`
+	// RotationS is `vault key rotate --full` from start to exit.
+	RotationS float64 `json:"rotation_s"`
+	// Version is the data key rotated to; Resealed the secrets the command
+	// re-sealed, over all its passes.
+	Version  uint32 `json:"version"`
+	Resealed int    `json:"resealed"`
+	Passes   int    `json:"passes"`
+	// Retries counts runs of the command cut short (a timeout it says to
+	// retry) and run again, as an operator would.
+	Retries int `json:"retries,omitempty"`
+	// OldValues, OldLogEntries and OldSnapshots are what `vault key status`
+	// counts under every older key after the rotation (all 0 when it is
+	// complete); InProgress is a rotation it still reports as running.
+	OldValues     int    `json:"old_values"`
+	OldLogEntries int    `json:"old_log_entries"`
+	OldSnapshots  int    `json:"old_snapshots"`
+	InProgress    uint32 `json:"in_progress,omitempty"`
+	// Failed is the command's error when it did not complete, after its
+	// re-runs ("": it completed).
+	Failed string `json:"failed,omitempty"`
+	// Checked secrets were inspected after the rotation (version 1, the
+	// right size), Read of them were read through a FUSE mount and
+	// compared with the data written; Bad lists the ones that failed.
+	Checked int      `json:"checked"`
+	Read    int      `json:"read"`
+	Bad     []string `json:"bad,omitempty"`
+}
+
+// rotationSample is how many secrets of each kind (created during the
+// rotation, preloaded) are inspected afterwards, and rotationReads how many
+// of each are read through a mount.
+const (
+	rotationSample = 250
+	rotationReads  = 4
+	// rotationRetries is how many times a failed `vault key rotate --full`
+	// that says to run it again is run again.
+	rotationRetries = 3
+)
+
+var resealedRE = regexp.MustCompile(`re-sealed (\d+)/(\d+)`)
+
+// runRotation runs the rotation workload on vc. preloaded are keys that
+// existed before it, value the data of every bench key; mount says FUSE
+// reads can check the data.
+func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string, value []byte, preloaded []string, mount bool, log io.Writer) (*RotationResult, error) {
+	step := func(f string, a ...any) { fmt.Fprintf(log, "vault-bench: "+f+"\n", a...) }
+	// After the scale figures' restart, every manager serving again.
+	if err := vc.waitBalanced(ctx, vc.shards+1, 2*time.Minute); err != nil {
+		return nil, fmt.Errorf("rotation: %w", err)
+	}
+	res := &RotationResult{System: vc.name()}
+	step("rotation: %s, %d clients creating, no rotation", cfg.Duration, cfg.Clients)
+	res.Before = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc, "rot-before", value, cfg.Clients, nil))
+	if res.Before.Ops == 0 {
+		return nil, fmt.Errorf("rotation: no create succeeded before the rotation; first error: %s", res.Before.FirstError)
+	}
+
+	step("rotation: `vault key rotate --full` on %s while %d clients create", vc.members[0].p.name, cfg.Clients)
+	made := make([][]string, cfg.Clients)
+	done := make(chan struct{})
+	var out []byte
+	var cmdErr error
+	t0 := time.Now()
+	var outs [][]byte
+	go func() {
+		defer close(done)
+		// As an operator would: a run cut short by a timeout is run again,
+		// and continues where it stopped.
+		for attempt := 0; attempt <= rotationRetries; attempt++ {
+			var o []byte
+			o, cmdErr = exec.CommandContext(ctx, vc.bin, "--socket", vc.members[0].socket, "key", "rotate", "--full").CombinedOutput()
+			outs = append(outs, o)
+			if cmdErr == nil || ctx.Err() != nil || !bytes.Contains(o, []byte("again")) && !bytes.Contains(o, []byte("retry")) {
+				break
+			}
+			res.Retries++
+			// An election or a member catching up: give it a moment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+		out = bytes.Join(outs, []byte("\n"))
+		res.RotationS = time.Since(t0).Seconds()
+	}()
+	res.During = runLoadUntil(ctx, cfg.Clients, 0, 0, done, vc.servers(), creates(vc, "rot-during", value, cfg.Clients, made))
+	<-done
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		step("rotation: | %s", line)
+	}
+	if cmdErr != nil {
+		// Reported, not fatal: the run's other figures stand, and what
+		// key status says below shows how far it got.
+		res.Failed = fmt.Sprintf("vault key rotate --full: %v: %s", cmdErr, lastLine(out))
+	}
+	if res.During.OpsPerSec > 0 {
+		res.KeptPct = 100 * res.During.OpsPerSec / res.Before.OpsPerSec
+	}
+	for _, o := range outs {
+		v, n, p := parseRotation(string(o))
+		res.Version = max(res.Version, v)
+		res.Resealed += n
+		res.Passes += p
+	}
+
+	cl := api.NewClient(vc.members[0].socket)
+	ks, err := cl.KeyStatus(ctx)
+	if err != nil {
+		res.Failed = strings.TrimPrefix(res.Failed+"; ", "; ") + "vault key status afterwards: " + err.Error()
+		ks = &api.KeyStatus{}
+	}
+	res.InProgress = ks.Rotation
+	for _, d := range ks.DEKs {
+		if d.State == "active" {
+			if res.Version == 0 {
+				res.Version = d.Version
+			}
+			continue
+		}
+		res.OldValues += d.Values
+		res.OldLogEntries += d.LogEntries
+		res.OldSnapshots += d.Snapshots
+	}
+
+	during := slices.Concat(made...)
+	slices.Sort(during)
+	sample := append(spread(during, rotationSample), spread(preloaded, rotationSample)...)
+	step("rotation: inspecting %d secrets created during it or re-sealed by it", len(sample))
+	for _, k := range sample {
+		s, err := cl.Secret(ctx, k)
+		switch {
+		case err != nil:
+			res.Bad = append(res.Bad, fmt.Sprintf("%s: %v", k, err))
+		case s.Version != 1 || s.Size != len(value):
+			res.Bad = append(res.Bad, fmt.Sprintf("%s: version %d of %d bytes, want version 1 of %d", k, s.Version, s.Size, len(value)))
+		}
+		res.Checked++
+	}
+	if mount {
+		reads := append(spread(during, rotationReads), spread(preloaded, rotationReads)...)
+		n, bad, err := readThroughMount(ctx, vc, filepath.Join(root, "rotation-mnt"), reads, value)
+		if err != nil {
+			bad = append(bad, "reading through a mount: "+err.Error())
+		}
+		res.Read, res.Bad = n, append(res.Bad, bad...)
+	}
+	return res, nil
+}
+
+// parseRotation reads `vault key rotate --full`'s output: the data key it
+// rotated to, the secrets re-sealed over all passes, and the passes.
+func parseRotation(out string) (version uint32, resealed, passes int) {
+	if m := regexp.MustCompile(`(?:to data key v|Data key v)(\d+)`).FindStringSubmatch(out); m != nil {
+		v, _ := strconv.ParseUint(m[1], 10, 32)
+		version = uint32(v)
+	}
+	// Each pass counts from 0 and prints its last count when nothing is
+	// left; "another pass" starts the next.
+	for _, pass := range strings.Split(out, "another pass") {
+		ms := resealedRE.FindAllStringSubmatch(pass, -1)
+		if len(ms) == 0 {
+			continue
+		}
+		n, _ := strconv.Atoi(ms[len(ms)-1][1])
+		resealed += n
+		passes++
+	}
+	return version, resealed, passes
+}
+
+// spread picks up to n keys spread evenly over keys.
+func spread(keys []string, n int) []string {
+	if len(keys) <= n {
+		return slices.Clone(keys)
+	}
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, keys[i*len(keys)/n])
+	}
+	return out
+}
+
+// readThroughMount mounts keys from the first manager at mp and compares
+// each file with want. It returns how many it read and the ones that
+// differ or could not be read.
+func readThroughMount(ctx context.Context, vc *vaultCluster, mp string, keys []string, want []byte) (n int, bad []string, err error) {
+	if len(keys) == 0 {
+		return 0, nil, nil
+	}
+	if err := os.MkdirAll(mp, 0o755); err != nil {
+		return 0, nil, err
+	}
+	vault := func(args ...string) error {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(cctx, vc.bin, append([]string{"--socket", vc.members[0].socket}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("vault %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	args := []string{"mount"}
+	for _, k := range keys {
+		args = append(args, "--secret", k)
+	}
+	if err := vault(append(args, mp)...); err != nil {
+		return 0, nil, err
+	}
+	defer func() {
+		if uerr := vault("unmount", mp); uerr != nil {
+			syscall.Unmount(mp, syscall.MNT_DETACH)
+			err = errors.Join(err, uerr)
+		}
+	}()
+	for _, k := range keys {
+		var got []byte
+		perr := poll(ctx, 30*time.Second, "the mounted secret "+k, func(context.Context) error {
+			var err error
+			got, err = os.ReadFile(filepath.Join(mp, k))
+			return err
+		})
+		n++
+		switch {
+		case perr != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", k, perr))
+		case !bytes.Equal(got, want):
+			bad = append(bad, fmt.Sprintf("%s: the mounted file does not hold the data written", k))
+		}
+	}
+	return n, bad, nil
+}
+
+// tail is the last n lines of b.
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// writeRotation writes the rotation table: vault's figures, and "-" for a
+// peer, which has no such operation.
+func (r *Report) writeRotation(b *strings.Builder) []string {
+	rot := r.Rotation
+	if rot == nil {
+		return nil
+	}
+	peer := r.Config.Peer
+	t := table{align: "lrr"}
+	hdr := []string{fmt.Sprintf("full rotation (`vault key rotate --full`, %d clients creating)", r.Config.Clients), rot.System}
+	if peer != PeerNone {
+		hdr = append(hdr, peer)
+	}
+	t.row(hdr...)
+	row := func(name, v string) {
+		cells := []string{name, v}
+		if peer != PeerNone {
+			cells = append(cells, "-")
+		}
+		t.row(cells...)
+	}
+	row("rotation wall time, s", num(rot.RotationS))
+	row("secrets re-sealed", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
+	row("create ops/s before (alone)", whole(rot.Before.OpsPerSec))
+	row("create ops/s during", whole(rot.During.OpsPerSec))
+	row("during / before, %", fmt.Sprintf("%.0f", rot.KeptPct))
+	row("create p50 ms before / during", num(rot.Before.P50Ms)+" / "+num(rot.During.P50Ms))
+	row("create p99 ms before / during", num(rot.Before.P99Ms)+" / "+num(rot.During.P99Ms))
+	row("server cores before / during", fmt.Sprintf("%.2f / %.2f", rot.Before.ServerCores, rot.During.ServerCores))
+	row("under older keys after: values / log entries / snapshots", fmt.Sprintf("%d / %d / %d", rot.OldValues, rot.OldLogEntries, rot.OldSnapshots))
+	row("checked after: inspected / read through FUSE / bad", fmt.Sprintf("%d / %d / %d", rot.Checked, rot.Read, len(rot.Bad)))
+	fmt.Fprintln(b)
+	t.write(b)
+
+	var notes []string
+	if rot.Failed != "" {
+		notes = append(notes, "rotation: FAILED: "+rot.Failed)
+	}
+	if rot.InProgress != 0 {
+		notes = append(notes, fmt.Sprintf("rotation: key status still reports a full rotation to v%d in progress", rot.InProgress))
+	}
+	if rot.OldValues+rot.OldLogEntries+rot.OldSnapshots > 0 {
+		notes = append(notes, "rotation: NOT complete: something is still sealed under an older key")
+	}
+	for i, bad := range rot.Bad {
+		if i == 5 {
+			notes = append(notes, fmt.Sprintf("rotation: and %d more bad secrets", len(rot.Bad)-5))
+			break
+		}
+		notes = append(notes, "rotation: bad secret "+bad)
+	}
+	for _, x := range []struct {
+		name string
+		m    *Measure
+	}{{"before", rot.Before}, {"during", rot.During}} {
+		if x.m.Errors > 0 {
+			notes = append(notes, fmt.Sprintf("rotation: creates %s it: %d errors not counted in the figures (first: %s)", x.name, x.m.Errors, x.m.FirstError))
+		}
+	}
+	return notes
+}
