@@ -23,8 +23,12 @@ type Hooks struct {
 	SnapshotKey func() (*crypto.Key, error)
 	// KeyringApplied is called inside Update after an entry replaced the
 	// shard's wrapped keyring, and after a snapshot was recovered, so the node
-	// can unwrap DEK versions it did not have yet. It must not block.
-	KeyringApplied func(shard uint64, wrapped []byte)
+	// can unwrap DEK versions it did not have yet. epoch is the ring's
+	// keyring epoch: the groups apply their rings independently, so a node
+	// whose one ring serves every group must not follow a lower epoch than
+	// one it already took (a lagging group's older ring lacks the newest
+	// DEKs another group's entries are sealed under). It must not block.
+	KeyringApplied func(shard uint64, wrapped []byte, epoch uint64)
 	// SecretsChanged (optional) is called after a batch that created,
 	// updated, re-sealed or removed secrets was committed, with their ids,
 	// so the node can refresh what it serves from them. It must not block.
@@ -149,7 +153,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	start := observeStart()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var keyrings [][]byte
+	var keyrings []appliedKeyring
 	var changed []string
 	var failure *ReplicaFailure
 	err := s.store.with(func(db *pebble.DB) error {
@@ -180,7 +184,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			}
 			e.Result = res
 			if c.Op == OpKeyringSet && res.Value == ResultOK {
-				keyrings = append(keyrings, c.Keyring)
+				keyrings = append(keyrings, appliedKeyring{c.Keyring, c.KeyringEpoch})
 			}
 			if c.Secret != nil && res.Value == ResultOK {
 				changed = append(changed, c.Secret.ID)
@@ -216,7 +220,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil, err
 	}
 	for _, k := range keyrings {
-		s.hooks.KeyringApplied(s.shard, k)
+		s.hooks.KeyringApplied(s.shard, k.ring, k.epoch)
 	}
 	if len(changed) > 0 && s.hooks.SecretsChanged != nil {
 		s.hooks.SecretsChanged(s.shard, changed)
@@ -225,6 +229,12 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		s.fail(failure)
 	}
 	return entries, nil
+}
+
+// appliedKeyring is a keyring an applied entry stored, for the hook.
+type appliedKeyring struct {
+	ring  []byte
+	epoch uint64
 }
 
 // applier applies commands to one batch.
