@@ -143,19 +143,41 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	return s.applied, nil
 }
 
-// Update applies committed entries in one Pebble batch, together with the new
-// applied index. A crash may lose a suffix of batches; Dragonboat replays them.
+// Update applies committed entries in Pebble batches, each with the new
+// applied index. A crash may lose a suffix of batches; Dragonboat replays
+// them.
+//
+// A batch ends after an entry that changed the keyring: the node learns the
+// DEKs a ring introduces from the KeyringApplied hook, run once the batch
+// holding the ring has committed, and the entries after it may be sealed
+// under one of them (a replica catching up gets a DEK's introduction and
+// the first entries sealed under it in one Update).
 func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
-	if s.failed.Load() != nil {
-		failedResults(entries)
-		return entries, nil
+	for rest := entries; len(rest) > 0; {
+		if s.failed.Load() != nil {
+			failedResults(rest)
+			break
+		}
+		n, err := s.updateBatch(rest)
+		if err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
 	}
+	return entries, nil
+}
+
+// updateBatch applies entries in one Pebble batch, up to and including the
+// first that changed the keyring, and returns how many it consumed (all of
+// them when one cannot be opened: it and those after it fail).
+func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 	start := observeStart()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var keyrings []appliedKeyring
 	var changed []string
 	var failure *ReplicaFailure
+	consumed := len(entries)
 	err := s.store.with(func(db *pebble.DB) error {
 		b := db.NewIndexedBatch()
 		defer b.Close()
@@ -183,11 +205,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
 			e.Result = res
-			if c.Op == OpKeyringSet && res.Value == ResultOK {
-				keyrings = append(keyrings, appliedKeyring{c.Keyring, c.KeyringEpoch})
-			}
 			if c.Secret != nil && res.Value == ResultOK {
 				changed = append(changed, c.Secret.ID)
+			}
+			if c.Op == OpKeyringSet && res.Value == ResultOK {
+				keyrings = append(keyrings, appliedKeyring{c.Keyring, c.KeyringEpoch})
+				applied, consumed = entries[:i+1], i+1
+				break
 			}
 		}
 		if len(applied) == 0 {
@@ -217,7 +241,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	for _, k := range keyrings {
 		s.hooks.KeyringApplied(s.shard, k.ring, k.epoch)
@@ -228,7 +252,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if failure != nil {
 		s.fail(failure)
 	}
-	return entries, nil
+	return consumed, nil
 }
 
 // appliedKeyring is a keyring an applied entry stored, for the hook.
