@@ -97,7 +97,7 @@ func (h *applyHarness) hooks() Hooks {
 	return Hooks{
 		Keys:        h.keys,
 		SnapshotKey: func() (*crypto.Key, error) { return h.keys.Key(1) },
-		KeyringApplied: func(shard uint64, w []byte) {
+		KeyringApplied: func(shard uint64, w []byte, _ uint64) {
 			h.events = append(h.events, fmt.Sprintf("keyring hook: shard %d ring %s", shard, w))
 		},
 		ReplicaFailed: func(f *ReplicaFailure) {

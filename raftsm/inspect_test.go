@@ -172,7 +172,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 	create, err := NewFactory(store, Hooks{
 		Keys:           key,
 		SnapshotKey:    func() (*crypto.Key, error) { return key, nil },
-		KeyringApplied: func(uint64, []byte) {},
+		KeyringApplied: func(uint64, []byte, uint64) {},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,12 @@ type Hooks struct {
 	SnapshotKey func() (*crypto.Key, error)
 	// KeyringApplied is called inside Update after an entry replaced the
 	// shard's wrapped keyring, and after a snapshot was recovered, so the node
-	// can unwrap DEK versions it did not have yet. It must not block.
-	KeyringApplied func(shard uint64, wrapped []byte)
+	// can unwrap DEK versions it did not have yet. epoch is the ring's
+	// keyring epoch: the groups apply their rings independently, so a node
+	// whose one ring serves every group must not follow a lower epoch than
+	// one it already took (a lagging group's older ring lacks the newest
+	// DEKs another group's entries are sealed under). It must not block.
+	KeyringApplied func(shard uint64, wrapped []byte, epoch uint64)
 	// SecretsChanged (optional) is called after a batch that created,
 	// updated, re-sealed or removed secrets was committed, with their ids,
 	// so the node can refresh what it serves from them. It must not block.
@@ -139,19 +143,41 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	return s.applied, nil
 }
 
-// Update applies committed entries in one Pebble batch, together with the new
-// applied index. A crash may lose a suffix of batches; Dragonboat replays them.
+// Update applies committed entries in Pebble batches, each with the new
+// applied index. A crash may lose a suffix of batches; Dragonboat replays
+// them.
+//
+// A batch ends after an entry that changed the keyring: the node learns the
+// DEKs a ring introduces from the KeyringApplied hook, run once the batch
+// holding the ring has committed, and the entries after it may be sealed
+// under one of them (a replica catching up gets a DEK's introduction and
+// the first entries sealed under it in one Update).
 func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
-	if s.failed.Load() != nil {
-		failedResults(entries)
-		return entries, nil
+	for rest := entries; len(rest) > 0; {
+		if s.failed.Load() != nil {
+			failedResults(rest)
+			break
+		}
+		n, err := s.updateBatch(rest)
+		if err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
 	}
+	return entries, nil
+}
+
+// updateBatch applies entries in one Pebble batch, up to and including the
+// first that changed the keyring, and returns how many it consumed (all of
+// them when one cannot be opened: it and those after it fail).
+func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 	start := observeStart()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var keyrings [][]byte
+	var keyrings []appliedKeyring
 	var changed []string
 	var failure *ReplicaFailure
+	consumed := len(entries)
 	err := s.store.with(func(db *pebble.DB) error {
 		b := db.NewIndexedBatch()
 		defer b.Close()
@@ -179,11 +205,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
 			e.Result = res
-			if c.Op == OpKeyringSet && res.Value == ResultOK {
-				keyrings = append(keyrings, c.Keyring)
-			}
 			if c.Secret != nil && res.Value == ResultOK {
 				changed = append(changed, c.Secret.ID)
+			}
+			if c.Op == OpKeyringSet && res.Value == ResultOK {
+				keyrings = append(keyrings, appliedKeyring{c.Keyring, c.KeyringEpoch})
+				applied, consumed = entries[:i+1], i+1
+				break
 			}
 		}
 		if len(applied) == 0 {
@@ -213,10 +241,10 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	for _, k := range keyrings {
-		s.hooks.KeyringApplied(s.shard, k)
+		s.hooks.KeyringApplied(s.shard, k.ring, k.epoch)
 	}
 	if len(changed) > 0 && s.hooks.SecretsChanged != nil {
 		s.hooks.SecretsChanged(s.shard, changed)
@@ -224,7 +252,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if failure != nil {
 		s.fail(failure)
 	}
-	return entries, nil
+	return consumed, nil
+}
+
+// appliedKeyring is a keyring an applied entry stored, for the hook.
+type appliedKeyring struct {
+	ring  []byte
+	epoch uint64
 }
 
 // applier applies commands to one batch.

@@ -16,10 +16,11 @@ import (
 )
 
 type testNode struct {
-	store *Store
-	key   *crypto.Key
-	sm    *StateMachine
-	rings [][]byte
+	store  *Store
+	key    *crypto.Key
+	sm     *StateMachine
+	rings  [][]byte
+	epochs []uint64 // the epochs the keyring hook was given, with rings
 }
 
 func newTestNode(t testing.TB, key *crypto.Key, shard uint64) *testNode {
@@ -33,7 +34,7 @@ func newTestNode(t testing.TB, key *crypto.Key, shard uint64) *testNode {
 	create, err := NewFactory(store, Hooks{
 		Keys:           key,
 		SnapshotKey:    func() (*crypto.Key, error) { return key, nil },
-		KeyringApplied: func(_ uint64, w []byte) { n.rings = append(n.rings, w) },
+		KeyringApplied: func(_ uint64, w []byte, e uint64) { n.rings, n.epochs = append(n.rings, w), append(n.epochs, e) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestBadEntryStopsOnlyTheReplica(t *testing.T) {
 		return Hooks{
 			Keys:           ks,
 			SnapshotKey:    func() (*crypto.Key, error) { return k1, nil },
-			KeyringApplied: func(uint64, []byte) {},
+			KeyringApplied: func(uint64, []byte, uint64) {},
 			ReplicaFailed:  func(f *ReplicaFailure) { failures = append(failures, f) },
 		}
 	}
@@ -348,8 +349,8 @@ func TestSnapshotStreamsIntoFreshReplica(t *testing.T) {
 	if dst.sm.applied != 301 {
 		t.Fatalf("applied after recover = %d, want 301", dst.sm.applied)
 	}
-	if len(dst.rings) != 1 || string(dst.rings[0]) != "wrapped-keyring" {
-		t.Fatalf("keyring hook after recover: %q", dst.rings)
+	if len(dst.rings) != 1 || string(dst.rings[0]) != "wrapped-keyring" || dst.epochs[0] != 1 {
+		t.Fatalf("keyring hook after recover: %q, epochs %v", dst.rings, dst.epochs)
 	}
 	assertSameShard(t, src.store, dst.store, 2)
 	if got, _ := dst.sm.Lookup(QueryName{MAC: mac("stale")}); got.(*StoredSecret) != nil {
@@ -538,6 +539,9 @@ func TestKeyringEpochs(t *testing.T) {
 		}
 		if len(n.rings) != tc.wantApplied {
 			t.Fatalf("after %s: keyring hook ran %d times, want %d", tc.ring, len(n.rings), tc.wantApplied)
+		}
+		if tc.want == ResultOK && n.epochs[len(n.epochs)-1] != tc.epoch {
+			t.Fatalf("after %s: keyring hook was given epoch %d, want %d", tc.ring, n.epochs[len(n.epochs)-1], tc.epoch)
 		}
 	}
 	got, _ := n.sm.Lookup(QueryKeyringEpoch{})

@@ -320,7 +320,11 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) (
 		return err
 	}
 	if keyring != nil {
-		s.hooks.KeyringApplied(s.shard, keyring)
+		e, err := s.store.get(dataKey(s.shard, next, subEpoch))
+		if err != nil {
+			return err
+		}
+		s.hooks.KeyringApplied(s.shard, keyring, getU64(e))
 	}
 	return nil
 }

@@ -190,6 +190,21 @@ func (s *Store) Keyring(shard uint64) ([]byte, error) {
 	return s.get(dataKey(shard, gen, subKeyring))
 }
 
+// KeyringEpoch returns a shard's stored keyring and its epoch (nil, 0
+// when the shard has none).
+func (s *Store) KeyringEpoch(shard uint64) ([]byte, uint64, error) {
+	gen, err := s.Generation(shard)
+	if err != nil || gen == 0 {
+		return nil, 0, err
+	}
+	ring, err := s.get(dataKey(shard, gen, subKeyring))
+	if err != nil || ring == nil {
+		return nil, 0, err
+	}
+	e, err := s.get(dataKey(shard, gen, subEpoch))
+	return ring, getU64(e), err
+}
+
 // noReuseFS keeps Pebble from recycling WAL files: a recycled file keeps its
 // old bytes past what is rewritten, so ciphertext sealed under a retired key
 // could outlive its retirement in the state dir. Obsolete WAL files are

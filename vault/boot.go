@@ -16,13 +16,16 @@ import (
 
 // boot is what a node needs to start its replicas.
 type boot struct {
-	st      *statedir.Node
-	kek     *crypto.Key
-	store   *raftsm.Store
-	ring    *keys.Keyring
-	tls     *tlsMaterial
-	members map[uint64]string // initial members of a new cluster
-	join    bool              // joining an existing cluster
+	st    *statedir.Node
+	kek   *crypto.Key
+	store *raftsm.Store
+	ring  *keys.Keyring
+	// ringEpoch is the keyring epoch ring was unwrapped from (0 when not
+	// from a group: a new or joining node).
+	ringEpoch uint64
+	tls       *tlsMaterial
+	members   map[uint64]string // initial members of a new cluster
+	join      bool              // joining an existing cluster
 }
 
 // release frees what a boot holds (after a failed start).
@@ -89,7 +92,7 @@ func (n *Node) startWithKEK(ctx context.Context, st *statedir.Node, store *rafts
 	b := &boot{st: st, kek: kek}
 	err := func() error {
 		var err error
-		if b.ring, err = loadKeyring(n.cfg.StateDir, store, st, kek); err != nil {
+		if b.ring, b.ringEpoch, err = loadKeyring(n.cfg.StateDir, store, st, kek); err != nil {
 			return err
 		}
 		if b.tls, err = loadTLS(n.cfg.StateDir, kek); err != nil {
@@ -108,32 +111,27 @@ func (n *Node) startWithKEK(ctx context.Context, st *statedir.Node, store *rafts
 	return nil
 }
 
-// loadKeyring unwraps the keyring stored in every shard.
-func loadKeyring(stateDir string, store *raftsm.Store, st *statedir.Node, kek *crypto.Key) (*keys.Keyring, error) {
-	var ring *keys.Keyring
-	sources := statedir.AllShards(st.Shards)
-	// The keyring a joining node received, until its shards have caught up.
-	sources = append(sources, 0)
-	for _, shard := range sources {
-		var b []byte
-		var err error
-		if shard == 0 {
-			b, err = os.ReadFile(filepath.Join(stateDir, statedir.JoinKeyringFile))
-			if errors.Is(err, os.ErrNotExist) {
-				err = nil
-			}
-		} else {
-			b, err = store.Keyring(shard)
-		}
+// loadKeyring unwraps the newest keyring the shards store (the highest
+// keyring epoch) and returns it with its epoch. Older rings are not merged
+// in: Update would drop the DEKs they lack, and a newer ring holds every
+// DEK a lagging group can meet (its log brings it forward from there; the
+// node's ring does not go back, keyringApplied). The keyring a joining
+// node received is the source only while no shard stores one.
+func loadKeyring(stateDir string, store *raftsm.Store, st *statedir.Node, kek *crypto.Key) (*keys.Keyring, uint64, error) {
+	var newest *keys.WrappedKeyring
+	var epoch uint64
+	from := uint64(0)
+	for _, shard := range statedir.AllShards(st.Shards) {
+		b, e, err := store.KeyringEpoch(shard)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if b == nil {
 			continue
 		}
 		w, err := keys.UnmarshalWrappedKeyring(b)
 		if err != nil {
-			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
+			return nil, 0, fmt.Errorf("shard %d keyring: %w", shard, err)
 		}
 		if !w.WrappedUnder(kek.Version()) {
 			if w.KEKVersion < kek.Version() && w.NextKEKVersion < kek.Version() {
@@ -141,24 +139,36 @@ func loadKeyring(stateDir string, store *raftsm.Store, st *statedir.Node, kek *c
 			}
 			// Wrapped under a newer KEK only: this KEK cannot follow the
 			// group (a KEK change moved on while this node was down).
-			return nil, errKEKMismatch
+			return nil, 0, errKEKMismatch
 		}
-		if ring == nil {
-			ring, err = w.Unwrap(kek)
-		} else {
-			err = ring.Update(w, kek)
+		if newest == nil || e > epoch {
+			newest, epoch, from = w, e, shard
+		}
+	}
+	if newest == nil {
+		// A joining node's keyring, until its shards have caught up.
+		b, err := os.ReadFile(filepath.Join(stateDir, statedir.JoinKeyringFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, errKEKMismatch
 		}
 		if err != nil {
-			if errors.Is(err, keys.ErrWrongKey) {
-				return nil, fmt.Errorf("shard %d keyring: the KEK file does not open it (%w)", shard, err)
-			}
-			return nil, fmt.Errorf("shard %d keyring: %w", shard, err)
+			return nil, 0, err
+		}
+		if newest, err = keys.UnmarshalWrappedKeyring(b); err != nil {
+			return nil, 0, fmt.Errorf("shard 0 keyring: %w", err)
+		}
+		if !newest.WrappedUnder(kek.Version()) {
+			return nil, 0, errKEKMismatch
 		}
 	}
-	if ring == nil {
-		return nil, errKEKMismatch
+	ring, err := newest.Unwrap(kek)
+	if err != nil {
+		if errors.Is(err, keys.ErrWrongKey) {
+			return nil, 0, fmt.Errorf("shard %d keyring: the KEK file does not open it (%w)", from, err)
+		}
+		return nil, 0, fmt.Errorf("shard %d keyring: %w", from, err)
 	}
-	return ring, nil
+	return ring, epoch, nil
 }
 
 func (n *Node) checkIdentity(st *statedir.Node) error {
@@ -201,7 +211,7 @@ func (n *Node) startRaft(ctx context.Context, b *boot) error {
 // replicas it returns own b's store and keys; on error they stay b's.
 func (n *Node) newReplicas(ctx context.Context, b *boot) (*replicas, error) {
 	st := b.st
-	r := &replicas{node: n, st: st, store: b.store, ring: b.ring, tls: b.tls, kek: b.kek, stop: make(chan struct{})}
+	r := &replicas{node: n, st: st, store: b.store, ring: b.ring, ringEpoch: b.ringEpoch, tls: b.tls, kek: b.kek, stop: make(chan struct{})}
 	nh, err := n.openNodeHost(r, b.members, b.join)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,9 @@
 // is taken with none of the above held; it takes mu (briefly) and makes a
 // linearizable read while held.
 // Raft's apply path (the state machine's hooks) takes only replicas.mu
-// (keyringApplied) and leaves (stoppedMu, the mount queue's), and never
+// (keyringApplied), replicas.ringMu (keyringApplied, after replicas.mu is
+// released; it takes only the keyring's own lock) and leaves (stoppedMu,
+// the mount queue's), and never
 // waits on a request: a linearizable read waits for apply, so no read is
 // made while replicas.mu is held.
 //

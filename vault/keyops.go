@@ -21,7 +21,8 @@ import (
 // compare-and-swap on its epoch (so concurrent operations on different
 // managers serialize), and then bring every secret group to the same ring.
 // Groups keep the ring with the highest epoch, so a replayed or late
-// distribution never rolls a group back. An operation interrupted between
+// distribution never rolls a group back; so does a node's one unwrapped
+// ring, which every group's apply updates (keyringApplied, loadKeyring). An operation interrupted between
 // the two steps is completed by the next one (syncKeyrings).
 
 // controlKeyring reads the control group's keyring and epoch.

@@ -30,7 +30,7 @@ func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (
 	create, err := raftsm.NewFactory(store, raftsm.Hooks{
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
-		KeyringApplied: func(shard uint64, b []byte) { n.keyringApplied(r, shard, b) },
+		KeyringApplied: func(shard uint64, b []byte, epoch uint64) { n.keyringApplied(r, shard, b, epoch) },
 		SecretsChanged: n.secretsChanged,
 		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
 		Observer:       n.raftObserver(),

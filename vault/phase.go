@@ -113,6 +113,11 @@ type replicas struct {
 
 	grants grantsCache // the applied cluster record's grants (grants.go)
 
+	// ringMu orders the updates of ring by keyring epoch (keyringApplied):
+	// ringEpoch is the highest epoch ring follows. A leaf.
+	ringMu    sync.Mutex
+	ringEpoch uint64
+
 	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
 	nh         *dragonboat.NodeHost // set before the replicas are published; replaced by restartRaft, never nil
 	kek        *crypto.Key          // replaced by a KEK change's switch

@@ -202,7 +202,7 @@ func (f *fixture) applyState(t *testing.T, dir string, ring *keys.Keyring, seale
 	create, err := raftsm.NewFactory(store, raftsm.Hooks{
 		Keys:           ring,
 		SnapshotKey:    ring.Active,
-		KeyringApplied: func(uint64, []byte) {},
+		KeyringApplied: func(uint64, []byte, uint64) {},
 	})
 	if err != nil {
 		t.Fatal(err)
