@@ -67,7 +67,7 @@ func (r *replicas) resealSecrets(ctx context.Context, limit int, target uint32, 
 	}
 	for w.group < len(shards) && p.Resealed < limit {
 		shard := shards[w.group]
-		page, err := readAs[*raftsm.ResealPage](ctx, r, shard, raftsm.QueryResealPage{Target: target, After: w.after, Limit: limit - p.Resealed})
+		page, err := readAs[*raftsm.ResealPage](ctx, r, shard, raftsm.QueryResealPage{Target: target, After: w.after, Limit: limit - p.Resealed, Full: true})
 		if err != nil {
 			return err
 		}
