@@ -103,21 +103,14 @@ func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgre
 	return p, nil
 }
 
-// resealSecret re-seals one secret's record and the data versions its
-// candidate carries (a Full page: the record at c.Gen and every data
-// version not under the target), with no further read.
-func (r *replicas) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
-	n := r.node
-	w, err := r.sealReseal(shard, c)
-	if err != nil {
-		return false, err
-	}
+// proposeReseal proposes one secret.reseal and reports whether it applied.
+func (r *replicas) proposeReseal(ctx context.Context, shard uint64, w *raftsm.SecretWrite) (bool, error) {
 	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
 	if err != nil {
 		return false, err
 	}
 	if res.Value != raftsm.ResultOK {
-		n.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", c.ID, "gen", c.Gen, "result", res.Value)
+		r.node.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", w.ID, "gen", w.ExpectGen, "result", res.Value)
 	}
 	return res.Value == raftsm.ResultOK, nil
 }
