@@ -32,6 +32,8 @@ import (
 //	update name= id= [gen=] [version=] [data=] [record=] [reqid=] [time=]
 //	rm name= id= [gen=] [reqid=] [time=]
 //	reseal name= id= gen= versions=1,2 [record=] [sealwith=V]
+//	reseal-batch [sealwith=V]      one secret.reseal-batch entry; each input
+//	                               line is name= id= gen= versions= of one re-seal
 //	keyring-set ring= epoch= [expect=E] [reqid=] [time=]
 //	cluster-set record= gen=
 //	foreign [keyversion=V] [shard=S]  an entry this replica cannot open
@@ -320,6 +322,31 @@ func (h *applyHarness) entry(d *datadriven.TestData) sm.Entry {
 				Data: h.seal(d, []byte(fmt.Sprintf("data-%s-v%d-resealed", id, v)), DataObject(id, uint32(v)))})
 		}
 		c.Secret = w
+	case "reseal-batch":
+		c.Op = OpSecretResealBatch
+		for _, line := range strings.Split(d.Input, "\n") {
+			args := map[string]string{}
+			for _, f := range strings.Fields(line) {
+				k, v, _ := strings.Cut(f, "=")
+				args[k] = v
+			}
+			bid := args["id"]
+			gen, _ := strconv.ParseUint(args["gen"], 10, 64)
+			bw := &SecretWrite{ID: bid, NameMAC: mac(args["name"]), ExpectGen: gen,
+				Record: h.seal(d, []byte("rec-"+bid+"-resealed"), RecordObject(bid))}
+			for _, vs := range strings.Split(args["versions"], ",") {
+				if vs == "" {
+					continue
+				}
+				v, err := strconv.ParseUint(vs, 10, 32)
+				if err != nil {
+					d.Fatalf(h.t, "versions: %v", err)
+				}
+				bw.Resealed = append(bw.Resealed, DataVersion{Version: uint32(v),
+					Data: h.seal(d, []byte(fmt.Sprintf("data-%s-v%d-resealed", bid, v)), DataObject(bid, uint32(v)))})
+			}
+			c.Secrets = append(c.Secrets, bw)
+		}
 	case "keyring-set":
 		c.Op = OpKeyringSet
 		c.Keyring = []byte(h.str(d, "ring", ""))
@@ -369,6 +396,10 @@ func (h *applyHarness) update(ents []sm.Entry, ops []string) string {
 	}
 	var b strings.Builder
 	for i, e := range out {
+		if ops[i] == "reseal-batch" {
+			fmt.Fprintf(&b, "%d %s: %s applied=%d\n", e.Index, ops[i], resultNames[e.Result.Value], getU64(e.Result.Data))
+			continue
+		}
 		fmt.Fprintf(&b, "%d %s: %s", e.Index, ops[i], resultNames[e.Result.Value])
 		switch d := e.Result.Data; {
 		case len(d) == 0:

@@ -24,8 +24,8 @@ import (
 //	flag      nothing: the tag's presence means true
 //	message   uvarint length, then the message's fields
 //
-// A field at its zero value is left out. Resealed is the one repeated
-// field: its tag appears once per data version, consecutively. A decoder
+// A field at its zero value is left out. Resealed and Secrets are the
+// repeated fields: the tag appears once per element, consecutively. A decoder
 // refuses unknown tags, tags out of order, lengths past the end, and
 // trailing bytes: every command has exactly one encoding, and a damaged
 // one never decodes into a different command.
@@ -47,6 +47,7 @@ const (
 	tagCluster      = 8
 	tagClusterGen   = 9
 	tagSecret       = 10
+	tagSecrets      = 11 // secret.reseal-batch; an older decoder refuses it
 )
 
 // SecretWrite fields.
@@ -70,7 +71,11 @@ const (
 // EncodeCommand returns c's binary encoding.
 func EncodeCommand(c *Command) []byte {
 	var e encoder
-	e.b = make([]byte, 0, 64+len(c.Keyring)+len(c.Cluster)+secretSize(c.Secret))
+	size := 64 + len(c.Keyring) + len(c.Cluster) + secretSize(c.Secret)
+	for _, s := range c.Secrets {
+		size += 8 + secretSize(s)
+	}
+	e.b = make([]byte, 0, size)
 	e.b = append(e.b, binaryCommandV1)
 	e.bytes(tagOp, []byte(c.Op))
 	e.bytes(tagRequestID, c.RequestID)
@@ -82,24 +87,31 @@ func EncodeCommand(c *Command) []byte {
 	e.bytes(tagCluster, c.Cluster)
 	e.uint(tagClusterGen, c.ClusterGen)
 	if s := c.Secret; s != nil {
-		var se encoder
-		se.b = make([]byte, 0, secretSize(s))
-		se.bytes(tagSecretID, []byte(s.ID))
-		se.bytes(tagSecretNameMAC, s.NameMAC)
-		se.uint(tagSecretExpectGen, s.ExpectGen)
-		se.bytes(tagSecretRecord, s.Record)
-		se.uint(tagSecretVersion, uint64(s.Version))
-		se.bytes(tagSecretData, s.Data)
-		for _, d := range s.Resealed {
-			var de encoder
-			de.uint(tagDataVersion, uint64(d.Version))
-			de.bytes(tagDataData, d.Data)
-			se.message(tagSecretResealed, de.b)
-		}
-		se.uint(tagSecretPrune, uint64(s.PruneBelow))
-		e.message(tagSecret, se.b)
+		e.message(tagSecret, encodeSecret(s))
+	}
+	for _, s := range c.Secrets {
+		e.message(tagSecrets, encodeSecret(s))
 	}
 	return e.b
+}
+
+func encodeSecret(s *SecretWrite) []byte {
+	var se encoder
+	se.b = make([]byte, 0, secretSize(s))
+	se.bytes(tagSecretID, []byte(s.ID))
+	se.bytes(tagSecretNameMAC, s.NameMAC)
+	se.uint(tagSecretExpectGen, s.ExpectGen)
+	se.bytes(tagSecretRecord, s.Record)
+	se.uint(tagSecretVersion, uint64(s.Version))
+	se.bytes(tagSecretData, s.Data)
+	for _, d := range s.Resealed {
+		var de encoder
+		de.uint(tagDataVersion, uint64(d.Version))
+		de.bytes(tagDataData, d.Data)
+		se.message(tagSecretResealed, de.b)
+	}
+	se.uint(tagSecretPrune, uint64(s.PruneBelow))
+	return se.b
 }
 
 func secretSize(s *SecretWrite) int {
@@ -130,9 +142,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 	default:
 		return nil, fmt.Errorf("unknown command encoding 0x%02x", b[0])
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{b: b[1:], repeat: tagSecrets}
 	for d.more() {
-		tag := d.tag(tagSecret)
+		tag := d.tag(tagSecrets)
 		switch tag {
 		case tagOp:
 			c.Op = Op(d.bytes())
@@ -154,6 +166,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 			c.ClusterGen = d.uint(math.MaxUint64)
 		case tagSecret:
 			c.Secret = decodeSecret(&d, d.message())
+		case tagSecrets:
+			c.Secrets = append(c.Secrets, decodeSecret(&d, d.message()))
 		}
 	}
 	if d.err != nil {

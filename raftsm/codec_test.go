@@ -21,6 +21,10 @@ func codecSamples() []*Command {
 		{Op: OpSecretRemove, RequestID: req, Time: -1, Secret: &SecretWrite{ID: "x", NameMAC: mac, ExpectGen: 7}},
 		{Op: OpSecretReseal, RequestID: req, Time: 1, Secret: &SecretWrite{ID: "x", NameMAC: mac, ExpectGen: 2, Record: []byte("r"),
 			Resealed: []DataVersion{{Version: 1, Data: []byte("a")}, {Version: 2, Data: []byte("bb")}, {Version: 300, Data: []byte("c")}}}},
+		{Op: OpSecretResealBatch, RequestID: req, Time: 4, Secrets: []*SecretWrite{
+			{ID: "x", NameMAC: mac, ExpectGen: 2, Record: []byte("r"), Resealed: []DataVersion{{Version: 1, Data: []byte("a")}}},
+			{ID: "y", NameMAC: mac, ExpectGen: 9, Record: []byte("s")},
+		}},
 		{Op: OpKeyringSet, RequestID: req, Time: 2, Keyring: []byte(`{"wrapped":true}`), KeyringEpoch: 3, KeyringCAS: true, ExpectEpoch: 2},
 		{Op: OpClusterSet, RequestID: req, Time: 3, Cluster: []byte("sealed-cluster"), ClusterGen: 12},
 	}
@@ -78,21 +82,22 @@ func TestOpenCommandReadsLegacyJSON(t *testing.T) {
 func TestDecodeCommandRefuses(t *testing.T) {
 	good := EncodeCommand(codecSamples()[3])
 	for name, b := range map[string][]byte{
-		"empty":           {},
-		"unknown format":  {0x02, tagOp, 1, 'a'},
-		"unknown field":   {binaryCommandV1, 11, 0},
-		"field zero":      {binaryCommandV1, 0},
-		"out of order":    {binaryCommandV1, tagTime, 1, tagOp, 1, 'a'},
-		"repeated field":  {binaryCommandV1, tagOp, 1, 'a', tagOp, 1, 'b'},
-		"zero integer":    {binaryCommandV1, tagTime, 0},
-		"empty bytes":     {binaryCommandV1, tagOp, 0},
-		"length too long": {binaryCommandV1, tagOp, 5, 'a'},
-		"bad varint":      {binaryCommandV1, tagTime, 0x80},
-		"overlong varint": {binaryCommandV1, tagTime, 0xcc, 0x00},
-		"truncated":       good[:len(good)-1],
-		"trailing tag":    append(append([]byte(nil), good...), tagSecret),
-		"big version":     {binaryCommandV1, tagSecret, 6, tagSecretVersion, 0x80, 0x80, 0x80, 0x80, 0x10},
-		"dup in reseal":   {binaryCommandV1, tagSecret, 8, tagSecretResealed, 6, tagDataVersion, 1, tagDataVersion, 2, tagDataData, 0},
+		"empty":              {},
+		"unknown format":     {0x02, tagOp, 1, 'a'},
+		"unknown field":      {binaryCommandV1, tagSecrets + 1, 0},
+		"field zero":         {binaryCommandV1, 0},
+		"out of order":       {binaryCommandV1, tagTime, 1, tagOp, 1, 'a'},
+		"repeated field":     {binaryCommandV1, tagOp, 1, 'a', tagOp, 1, 'b'},
+		"zero integer":       {binaryCommandV1, tagTime, 0},
+		"empty bytes":        {binaryCommandV1, tagOp, 0},
+		"length too long":    {binaryCommandV1, tagOp, 5, 'a'},
+		"bad varint":         {binaryCommandV1, tagTime, 0x80},
+		"overlong varint":    {binaryCommandV1, tagTime, 0xcc, 0x00},
+		"truncated":          good[:len(good)-1],
+		"trailing tag":       append(append([]byte(nil), good...), tagSecret),
+		"big version":        {binaryCommandV1, tagSecret, 6, tagSecretVersion, 0x80, 0x80, 0x80, 0x80, 0x10},
+		"secret after batch": {binaryCommandV1, tagSecrets, 0, tagSecret, 0},
+		"dup in reseal":      {binaryCommandV1, tagSecret, 8, tagSecretResealed, 6, tagDataVersion, 1, tagDataVersion, 2, tagDataData, 0},
 	} {
 		if c, err := DecodeCommand(b); err == nil {
 			t.Errorf("%s: decoded %+v", name, c)

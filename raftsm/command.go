@@ -30,6 +30,18 @@ const (
 	// OpSecretReseal replaces a secret's record and data versions with the
 	// same contents sealed under the active DEK (full key rotation).
 	OpSecretReseal Op = "secret.reseal"
+	// OpSecretResealBatch carries many re-seals (Secrets), each applied
+	// exactly as an OpSecretReseal would apply it. Result.Value is ResultOK
+	// and Result.Data how many applied (8 bytes, big-endian); the others
+	// were changed or removed since they were read. Full rotation proposes a page's re-seals in a few entries
+	// instead of one entry each.
+	OpSecretResealBatch Op = "secret.reseal-batch"
+)
+
+// Bounds of a secret.reseal-batch: it stays one modest Raft entry.
+const (
+	MaxResealBatch      = 1024
+	MaxResealBatchBytes = 1 << 20
 )
 
 // Command is one Raft log entry before sealing. Everything random or
@@ -49,6 +61,8 @@ type Command struct {
 	Cluster     []byte       `json:"cluster,omitempty"`     // sealed ClusterRecord
 	ClusterGen  uint64       `json:"cluster_gen,omitempty"` // cluster.set: the generation read (0: none yet)
 	Secret      *SecretWrite `json:"secret,omitempty"`
+	// Secrets carries the re-seals of a secret.reseal-batch.
+	Secrets []*SecretWrite `json:"secrets,omitempty"`
 }
 
 // SecretWrite carries a secret mutation. Record and Data are sealed by the
@@ -68,6 +82,10 @@ type SecretWrite struct {
 	// proposer drops them from the record it seals.
 	PruneBelow uint32 `json:"prune_below,omitempty"`
 }
+
+// Size is about how many bytes w takes in an encoded command: what a
+// secret.reseal-batch counts against MaxResealBatchBytes.
+func (w *SecretWrite) Size() int { return secretSize(w) }
 
 // DataVersion is one sealed data version of a secret.
 type DataVersion struct {
@@ -106,41 +124,66 @@ func (c *Command) Validate() error {
 			return errors.New("cluster.set without cluster record")
 		}
 	case OpSecretCreate, OpSecretUpdate, OpSecretRemove, OpSecretReseal:
-		s := c.Secret
-		if s == nil {
-			return fmt.Errorf("%s without secret", c.Op)
+		if len(c.Secrets) != 0 {
+			return fmt.Errorf("%s: a batch of secrets only goes with %s", c.Op, OpSecretResealBatch)
 		}
-		if s.ID == "" || len(s.ID) > MaxIDLen {
-			return fmt.Errorf("%s: bad id length %d", c.Op, len(s.ID))
+		return validateSecret(c.Op, c.Secret)
+	case OpSecretResealBatch:
+		if c.Secret != nil {
+			return fmt.Errorf("%s carries its secrets in the batch", c.Op)
 		}
-		if len(s.NameMAC) != 32 {
-			return fmt.Errorf("%s: name MAC must be 32 bytes", c.Op)
+		if len(c.Secrets) == 0 || len(c.Secrets) > MaxResealBatch {
+			return fmt.Errorf("%s: %d secrets (1 to %d)", c.Op, len(c.Secrets), MaxResealBatch)
 		}
-		if c.Op != OpSecretRemove && len(s.Record) == 0 {
-			return fmt.Errorf("%s without record", c.Op)
-		}
-		if c.Op == OpSecretCreate && (s.Version != 1 || len(s.Data) == 0) {
-			return errors.New("secret.create must carry data version 1")
-		}
-		if (len(s.Data) == 0) != (s.Version == 0) {
-			return fmt.Errorf("%s: data and version go together", c.Op)
-		}
-		if c.Op == OpSecretReseal && (s.ExpectGen == 0 || s.Version != 0) {
-			return errors.New("secret.reseal needs the generation read and no new version")
-		}
-		if c.Op != OpSecretReseal && len(s.Resealed) != 0 {
-			return fmt.Errorf("%s: resealed data only goes with secret.reseal", c.Op)
-		}
-		if s.PruneBelow != 0 && (c.Op != OpSecretUpdate || s.PruneBelow > s.Version) {
-			return fmt.Errorf("%s: versions are pruned only by an update, and never its new version", c.Op)
-		}
-		for _, d := range s.Resealed {
-			if d.Version == 0 || len(d.Data) == 0 {
-				return errors.New("secret.reseal: empty data version")
+		size := 0
+		for _, s := range c.Secrets {
+			if err := validateSecret(OpSecretReseal, s); err != nil {
+				return err
 			}
+			size += secretSize(s)
+		}
+		if size > MaxResealBatchBytes {
+			return fmt.Errorf("%s: %d bytes (at most %d)", c.Op, size, MaxResealBatchBytes)
 		}
 	default:
 		return fmt.Errorf("unknown op %q", c.Op)
+	}
+	return nil
+}
+
+// validateSecret checks the shape of one secret write of op.
+func validateSecret(op Op, s *SecretWrite) error {
+	if s == nil {
+		return fmt.Errorf("%s without secret", op)
+	}
+	if s.ID == "" || len(s.ID) > MaxIDLen {
+		return fmt.Errorf("%s: bad id length %d", op, len(s.ID))
+	}
+	if len(s.NameMAC) != 32 {
+		return fmt.Errorf("%s: name MAC must be 32 bytes", op)
+	}
+	if op != OpSecretRemove && len(s.Record) == 0 {
+		return fmt.Errorf("%s without record", op)
+	}
+	if op == OpSecretCreate && (s.Version != 1 || len(s.Data) == 0) {
+		return errors.New("secret.create must carry data version 1")
+	}
+	if (len(s.Data) == 0) != (s.Version == 0) {
+		return fmt.Errorf("%s: data and version go together", op)
+	}
+	if op == OpSecretReseal && (s.ExpectGen == 0 || s.Version != 0) {
+		return errors.New("secret.reseal needs the generation read and no new version")
+	}
+	if op != OpSecretReseal && len(s.Resealed) != 0 {
+		return fmt.Errorf("%s: resealed data only goes with secret.reseal", op)
+	}
+	if s.PruneBelow != 0 && (op != OpSecretUpdate || s.PruneBelow > s.Version) {
+		return fmt.Errorf("%s: versions are pruned only by an update, and never its new version", op)
+	}
+	for _, d := range s.Resealed {
+		if d.Version == 0 || len(d.Data) == 0 {
+			return errors.New("secret.reseal: empty data version")
+		}
 	}
 	return nil
 }

@@ -129,10 +129,14 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 	return nil, fmt.Errorf("raftsm: unknown query %T", q)
 }
 
-// ResealCandidate is a secret that full rotation must re-seal.
+// ResealCandidate is a secret that full rotation must re-seal. Sealed and
+// Data are set by a Full QueryResealPage: the sealed record at Gen and the
+// sealed data versions not under the target key.
 type ResealCandidate struct {
-	ID  string
-	Gen uint64
+	ID     string
+	Gen    uint64
+	Sealed []byte
+	Data   []DataVersion
 }
 
 func (s *StateMachine) resealCandidates(key func(sub ...byte) []byte, q QueryReseal) ([]ResealCandidate, error) {

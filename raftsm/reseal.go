@@ -16,12 +16,22 @@ import (
 // group is many short reads: a full rotation walks each group once per
 // pass, linear in secrets, where listing every candidate on every step
 // was quadratic.
+//
+// With Full, each candidate also carries what re-sealing it needs: its
+// sealed record and the sealed data versions not under Target, so a walk
+// reads each page once instead of reading every secret again. A full page
+// stops adding candidates past MaxResealPageBytes.
 type QueryResealPage struct {
 	Target uint32
 	After  string
 	Limit  int
 	Count  bool
+	Full   bool
 }
+
+// MaxResealPageBytes bounds the sealed bytes a Full page carries (it always
+// carries at least one candidate).
+const MaxResealPageBytes = 4 << 20
 
 // ResealPage is one stretch of a walk for re-sealing. Next is the id to
 // resume after; More reports whether the walk has secrets left after it.
@@ -49,7 +59,7 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 		dataIt := db.NewIter(&pebble.IterOptions{LowerBound: dataLower, UpperBound: prefixEnd(dataBase)})
 		defer dataIt.Close()
 		dataIt.First()
-		scanned := 0
+		scanned, size := 0, 0
 		var prefix []byte
 		for objIt.First(); objIt.Valid(); objIt.Next() {
 			if scanned == MaxResealScan {
@@ -66,6 +76,14 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 			if kv, err := crypto.EnvelopeKeyVersion(v[8:]); err != nil || kv != q.Target {
 				stale = true
 			}
+			var c ResealCandidate
+			if q.Full {
+				if q.Limit > 0 && len(p.Candidates) == q.Limit || len(p.Candidates) > 0 && size >= MaxResealPageBytes {
+					// Whether id is a candidate is left to the next page.
+					p.More = true
+					break
+				}
+			}
 			// The data versions of id: dataBase + id + 0 + version. Both
 			// walks go in id order, so the data walk only moves forward.
 			prefix = append(append(append(prefix[:0], dataBase...), id...), 0)
@@ -76,9 +94,13 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 				if len(dataIt.Key()) != len(prefix)+4 {
 					continue
 				}
-				if !stale {
+				if !stale || q.Full {
 					if kv, err := crypto.EnvelopeKeyVersion(dataIt.Value()); err != nil || kv != q.Target {
 						stale = true
+						if q.Full {
+							version := binary.BigEndian.Uint32(dataIt.Key()[len(prefix):])
+							c.Data = append(c.Data, DataVersion{Version: version, Data: append([]byte(nil), dataIt.Value()...)})
+						}
 					}
 				}
 			}
@@ -90,7 +112,15 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 						p.More = true
 						break
 					}
-					p.Candidates = append(p.Candidates, ResealCandidate{ID: string(id), Gen: binary.BigEndian.Uint64(v)})
+					c.ID, c.Gen = string(id), binary.BigEndian.Uint64(v)
+					if q.Full {
+						c.Sealed = append([]byte(nil), v[8:]...)
+					}
+					p.Candidates = append(p.Candidates, c)
+					size += len(c.Sealed)
+					for _, d := range c.Data {
+						size += len(d.Data)
+					}
 				}
 			}
 			p.Next = string(id)

@@ -1,6 +1,7 @@
 package raftsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -56,12 +57,13 @@ func TestResealPagesMatchCandidates(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("no candidates: the test sets nothing up")
 	}
-	for _, limit := range []int{1, 3, 50, 0} {
+	for _, q := range []QueryResealPage{{Limit: 1}, {Limit: 3}, {Limit: 50}, {}, {Limit: 3, Full: true}, {Full: true}} {
+		limit := q.Limit
 		var got []ResealCandidate
 		after := ""
 		count := 0
 		for {
-			out, err := n.sm.Lookup(QueryResealPage{Target: 2, After: after, Limit: limit})
+			out, err := n.sm.Lookup(QueryResealPage{Target: 2, After: after, Limit: limit, Full: q.Full})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,11 +78,52 @@ func TestResealPagesMatchCandidates(t *testing.T) {
 			}
 			after = p.Next
 		}
-		if !slices.Equal(got, want) {
+		if q.Full {
+			checkFullCandidates(t, n, got, 2)
+		}
+		same := slices.EqualFunc(got, want, func(a, b ResealCandidate) bool { return a.ID == b.ID && a.Gen == b.Gen })
+		if !same {
 			t.Fatalf("limit %d: pages found %d candidates, the whole query %d:\n%v\n%v", limit, len(got), len(want), got, want)
 		}
 		if count != len(want) {
 			t.Fatalf("count %d, want %d", count, len(want))
+		}
+	}
+}
+
+// checkFullCandidates: a Full page's candidates carry their stored record
+// and exactly their data versions not sealed under target.
+func checkFullCandidates(t *testing.T, n *testNode, cands []ResealCandidate, target uint32) {
+	t.Helper()
+	for _, c := range cands {
+		out, err := n.sm.Lookup(QueryIDPrefix{Prefix: c.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec []byte
+		for _, s := range out.([]StoredSecret) {
+			if s.ID == c.ID {
+				rec = s.Sealed
+			}
+		}
+		if !bytes.Equal(c.Sealed, rec) {
+			t.Fatalf("%s: page carries record %x, stored %x", c.ID, c.Sealed, rec)
+		}
+		var want []DataVersion
+		for v := uint32(1); v <= 4; v++ {
+			d, err := n.sm.Lookup(QueryData{ID: c.ID, Version: v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := d.([]byte); d != nil {
+				if kv, _ := crypto.EnvelopeKeyVersion(d); kv != target {
+					want = append(want, DataVersion{Version: v, Data: d})
+				}
+			}
+		}
+		same := slices.EqualFunc(c.Data, want, func(a, b DataVersion) bool { return a.Version == b.Version && bytes.Equal(a.Data, b.Data) })
+		if !same {
+			t.Fatalf("%s: page carries data %v, want %v", c.ID, c.Data, want)
 		}
 	}
 }

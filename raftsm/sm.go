@@ -205,9 +205,6 @@ func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 				return fmt.Errorf("raftsm: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
 			e.Result = res
-			if c.Secret != nil && res.Value == ResultOK {
-				changed = append(changed, c.Secret.ID)
-			}
 			if c.Op == OpKeyringSet && res.Value == ResultOK {
 				keyrings = append(keyrings, appliedKeyring{c.Keyring, c.KeyringEpoch})
 				applied, consumed = entries[:i+1], i+1
@@ -235,6 +232,7 @@ func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 			return err
 		}
 		a.commitIndex()
+		changed = a.changed
 		s.clusterChanged()
 		s.applied = last
 		s.observeApplied(len(applied), start)
@@ -281,6 +279,7 @@ type applier struct {
 	idx     *keyIndex
 	removed [][]byte
 	times   []int64
+	changed []string // ids of secrets the batch wrote, for SecretsChanged
 }
 
 // commitIndex removes from the index the keys the committed batch deleted.
@@ -422,8 +421,32 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 			return sm.Result{Value: ResultConflict}, nil
 		}
 		return sm.Result{Value: ResultOK, Data: u64(index)}, a.b.Set(a.key(subCluster), append(u64(index), c.Cluster...), nil)
+	case OpSecretResealBatch:
+		// Each re-seal applies as its own secret.reseal would; those that
+		// do not (changed or removed since read) are left to the next pass.
+		applied := 0
+		for _, w := range c.Secrets {
+			res, err := a.applySecret(OpSecretReseal, w, index)
+			if err != nil {
+				return sm.Result{}, err
+			}
+			if res.Value == ResultOK {
+				applied++
+				a.changed = append(a.changed, w.ID)
+			}
+		}
+		// Value stays a result code (a count could read as ResultFailed).
+		return sm.Result{Value: ResultOK, Data: u64(uint64(applied))}, nil
 	}
-	w := c.Secret
+	res, err := a.applySecret(c.Op, c.Secret, index)
+	if err == nil && res.Value == ResultOK {
+		a.changed = append(a.changed, c.Secret.ID)
+	}
+	return res, err
+}
+
+// applySecret applies one secret write of op (create, update, rm, reseal).
+func (a *applier) applySecret(op Op, w *SecretWrite, index uint64) (sm.Result, error) {
 	nsub := append([]byte{subName}, w.NameMAC...)
 	osub := append([]byte{subObject}, w.ID...)
 	nk, ok := a.key(nsub...), a.key(osub...)
@@ -440,7 +463,7 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		}
 	}
 	gen := u64(index)
-	switch c.Op {
+	switch op {
 	case OpSecretCreate:
 		if owner != nil || obj != nil {
 			return sm.Result{Value: ResultExists, Data: owner}, nil
@@ -458,11 +481,11 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		// name: it rewrites the same record and versions under another
 		// key, so a name index that does not lead to the object must not
 		// keep that object under an old key forever.
-		if c.Op != OpSecretReseal && !bytes.Equal(owner, []byte(w.ID)) {
+		if op != OpSecretReseal && !bytes.Equal(owner, []byte(w.ID)) {
 			return sm.Result{Value: ResultInvalid}, nil
 		}
 		if w.ExpectGen != 0 && binary.BigEndian.Uint64(obj) != w.ExpectGen {
-			if c.Op != OpSecretReseal {
+			if op != OpSecretReseal {
 				return sm.Result{Value: ResultConflict}, nil
 			}
 			// The record changed since the re-seal read it: the write that
@@ -474,7 +497,7 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 			return a.resealData(w, obj[:8])
 		}
 	}
-	if c.Op == OpSecretRemove {
+	if op == OpSecretRemove {
 		if err := a.b.Delete(nk, nil); err != nil {
 			return sm.Result{}, err
 		}

@@ -2,7 +2,10 @@ package vault
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/raftsm"
@@ -67,7 +70,7 @@ func (r *replicas) resealSecrets(ctx context.Context, limit int, target uint32, 
 	}
 	for w.group < len(shards) && p.Resealed < limit {
 		shard := shards[w.group]
-		page, err := readAs[*raftsm.ResealPage](ctx, r, shard, raftsm.QueryResealPage{Target: target, After: w.after, Limit: limit - p.Resealed})
+		page, err := readAs[*raftsm.ResealPage](ctx, r, shard, raftsm.QueryResealPage{Target: target, After: w.after, Limit: limit - p.Resealed, Full: true})
 		if err != nil {
 			return err
 		}
@@ -94,15 +97,22 @@ func (r *replicas) resealSecrets(ctx context.Context, limit int, target uint32, 
 	return nil
 }
 
-// resealConcurrency is how many secrets a step re-seals at once. One at a
-// time, each paid its reads and a Raft round trip (an fsync on a quorum)
-// alone; overlapped, the reads share ReadIndex rounds and the proposals
-// share entries and fsyncs.
-const resealConcurrency = 32
+// A step's page is re-sealed in batches: each is one secret.reseal-batch
+// entry of up to resealBatchSecrets secrets and resealBatchBytes bytes
+// (under raftsm's bounds), and up to resealBatchesInFlight of them are
+// sealed and proposed at once. One entry per secret paid the sealing,
+// framing, LogDB write and apply of an entry for each; a batch pays them
+// once, and leaves the Raft pipeline to the creates beside it.
+const (
+	resealBatchSecrets     = 128
+	resealBatchBytes       = raftsm.MaxResealBatchBytes * 7 / 8
+	resealBatchesInFlight  = 4
+	resealCandidateReserve = 256 // bytes an encoded write adds to its sealed contents
+)
 
-// resealPage re-seals a page's candidates, resealConcurrency at a time,
-// and returns how many it re-sealed and the first error. Each candidate is
-// its own proposal, so one that fails leaves the others re-sealed.
+// resealPage re-seals a page's candidates and returns how many it
+// re-sealed and the first error. A batch that fails leaves the others
+// re-sealed; its secrets are candidates again for the next step.
 func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.ResealCandidate) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,8 +122,8 @@ func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	sem := make(chan struct{}, resealConcurrency)
-	for _, c := range cands {
+	sem := make(chan struct{}, resealBatchesInFlight)
+	for _, chunk := range resealChunks(cands) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -125,12 +135,10 @@ func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			done, err := r.resealSecret(ctx, shard, c)
+			done, err := r.resealBatch(ctx, shard, chunk)
 			mu.Lock()
 			defer mu.Unlock()
-			if done {
-				resealed++
-			}
+			resealed += done
 			if err != nil && firstErr == nil {
 				firstErr = err
 				cancel()
@@ -142,4 +150,68 @@ func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.
 		firstErr = ctx.Err()
 	}
 	return resealed, firstErr
+}
+
+// resealChunks cuts candidates into batches by count and by their sealed
+// size (a re-sealed copy is the same size as the sealed one it replaces).
+func resealChunks(cands []raftsm.ResealCandidate) [][]raftsm.ResealCandidate {
+	var out [][]raftsm.ResealCandidate
+	start, size := 0, 0
+	for i, c := range cands {
+		n := resealCandidateReserve + len(c.Sealed)
+		for _, d := range c.Data {
+			n += resealCandidateReserve + len(d.Data)
+		}
+		if i > start && (i-start == resealBatchSecrets || size+n > resealBatchBytes) {
+			out = append(out, cands[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(cands) {
+		out = append(out, cands[start:])
+	}
+	return out
+}
+
+// resealBatch seals a batch's candidates under the active DEK and proposes
+// them as one secret.reseal-batch entry, or one secret.reseal each if they
+// do not fit one entry (a secret larger than a batch, or a re-sealed copy
+// larger than estimated). It returns how many the apply took.
+func (r *replicas) resealBatch(ctx context.Context, shard uint64, cands []raftsm.ResealCandidate) (int, error) {
+	writes := make([]*raftsm.SecretWrite, 0, len(cands))
+	size := 0
+	for _, c := range cands {
+		w, err := r.sealReseal(shard, c)
+		if err != nil {
+			return 0, err
+		}
+		writes = append(writes, w)
+		size += w.Size()
+	}
+	if len(writes) == 1 || size > raftsm.MaxResealBatchBytes {
+		done := 0
+		for _, w := range writes {
+			ok, err := r.proposeReseal(ctx, shard, w)
+			if err != nil {
+				return done, err
+			}
+			if ok {
+				done++
+			}
+		}
+		return done, nil
+	}
+	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretResealBatch, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secrets: writes})
+	if err != nil {
+		return 0, err
+	}
+	if res.Value != raftsm.ResultOK || len(res.Data) != 8 {
+		return 0, fmt.Errorf("re-seal batch in group %d: unexpected result %d", shard, res.Value)
+	}
+	done := int(binary.BigEndian.Uint64(res.Data))
+	if done < len(writes) {
+		r.node.log.Info("re-seals did not apply (changed or removed since read); the next pass takes them again", "shard", shard, "batch", len(writes), "applied", done)
+	}
+	return done, nil
 }

@@ -103,67 +103,53 @@ func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgre
 	return p, nil
 }
 
-// resealSecret re-seals one secret's record and every data version.
-func (r *replicas) resealSecret(ctx context.Context, shard uint64, c raftsm.ResealCandidate) (bool, error) {
-	n := r.node
-	found, err := readAs[[]raftsm.StoredSecret](ctx, r, shard, raftsm.QueryIDPrefix{Prefix: c.ID})
-	if err != nil {
-		return false, err
-	}
-	var stored *raftsm.StoredSecret
-	for _, s := range found {
-		if s.ID == c.ID {
-			stored = &s
-		}
-	}
-	if stored == nil {
-		return false, nil // removed since it was listed
-	}
-	e, err := r.openStored(shard, stored)
-	if err != nil {
-		return false, err
-	}
-	mac, _, err := r.nameMAC(e.rec.Name)
-	if err != nil {
-		return false, err
-	}
-	active, err := r.ring.Active()
-	if err != nil {
-		return false, err
-	}
-	// At another generation the apply keeps the newer record and still
-	// re-seals the data versions, which never change once written.
-	w, err := raftsm.SealSecretWrite(active, shard, mac, &e.rec, stored.Gen, nil)
-	if err != nil {
-		return false, err
-	}
-	for _, v := range e.rec.Versions {
-		sealed, err := readAs[[]byte](ctx, r, shard, raftsm.QueryData{ID: c.ID, Version: v.Version})
-		if err != nil {
-			return false, err
-		}
-		if sealed == nil {
-			continue
-		}
-		data, err := raftsm.OpenData(r.ring, shard, c.ID, v.Version, sealed)
-		if err != nil {
-			return false, fmt.Errorf("open secret %s version %d: %w", c.ID, v.Version, err)
-		}
-		resealed, err := raftsm.SealData(active, shard, c.ID, v.Version, data)
-		statedir.Wipe(data)
-		if err != nil {
-			return false, err
-		}
-		w.Resealed = append(w.Resealed, raftsm.DataVersion{Version: v.Version, Data: resealed})
-	}
+// proposeReseal proposes one secret.reseal and reports whether it applied.
+func (r *replicas) proposeReseal(ctx context.Context, shard uint64, w *raftsm.SecretWrite) (bool, error) {
 	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
 	if err != nil {
 		return false, err
 	}
 	if res.Value != raftsm.ResultOK {
-		n.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", c.ID, "gen", stored.Gen, "result", res.Value)
+		r.node.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", w.ID, "gen", w.ExpectGen, "result", res.Value)
 	}
 	return res.Value == raftsm.ResultOK, nil
+}
+
+// sealReseal opens a candidate's record and stale data versions and seals
+// them under the active DEK. The write expects the generation the page
+// read: at another one the apply keeps the newer record and still
+// re-seals the data versions, which never change once written (and one
+// removed since is not brought back).
+func (r *replicas) sealReseal(shard uint64, c raftsm.ResealCandidate) (*raftsm.SecretWrite, error) {
+	e, err := r.openStored(shard, &raftsm.StoredSecret{ID: c.ID, Gen: c.Gen, Sealed: c.Sealed})
+	if err != nil {
+		return nil, err
+	}
+	mac, _, err := r.nameMAC(e.rec.Name)
+	if err != nil {
+		return nil, err
+	}
+	active, err := r.ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	w, err := raftsm.SealSecretWrite(active, shard, mac, &e.rec, c.Gen, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range c.Data {
+		data, err := raftsm.OpenData(r.ring, shard, c.ID, d.Version, d.Data)
+		if err != nil {
+			return nil, fmt.Errorf("open secret %s version %d: %w", c.ID, d.Version, err)
+		}
+		resealed, err := raftsm.SealData(active, shard, c.ID, d.Version, data)
+		statedir.Wipe(data)
+		if err != nil {
+			return nil, err
+		}
+		w.Resealed = append(w.Resealed, raftsm.DataVersion{Version: d.Version, Data: resealed})
+	}
+	return w, nil
 }
 
 // compactLocal snapshots every group on this manager and drops every log

@@ -92,27 +92,34 @@ func (t *textOut) command(in int, c *commandView) {
 		t.cluster(in, c.Cluster)
 	}
 	if w := c.Secret; w != nil {
-		name := strconv.Quote(w.Name)
-		if w.Name == "" {
-			name = "unknown (its record is not in the log or the state)"
-		}
-		s := fmt.Sprintf("secret id=%s name=%s", w.ID, name)
-		if w.ExpectGen != 0 {
-			s += fmt.Sprintf(" expected-gen=%d", w.ExpectGen)
-		}
-		t.line(in, "%s", s)
-		if w.Error != "" {
-			t.line(in+1, "error: %s", w.Error)
-		}
-		if w.Record != nil {
-			t.record(in+1, w.Record)
-		}
-		if w.Data != nil {
-			t.data(in+1, w.Data)
-		}
-		for _, d := range w.Resealed {
-			t.data(in+1, d)
-		}
+		t.secretWrite(in, w)
+	}
+	for _, w := range c.Secrets {
+		t.secretWrite(in, w)
+	}
+}
+
+func (t *textOut) secretWrite(in int, w *secretWriteView) {
+	name := strconv.Quote(w.Name)
+	if w.Name == "" {
+		name = "unknown (its record is not in the log or the state)"
+	}
+	s := fmt.Sprintf("secret id=%s name=%s", w.ID, name)
+	if w.ExpectGen != 0 {
+		s += fmt.Sprintf(" expected-gen=%d", w.ExpectGen)
+	}
+	t.line(in, "%s", s)
+	if w.Error != "" {
+		t.line(in+1, "error: %s", w.Error)
+	}
+	if w.Record != nil {
+		t.record(in+1, w.Record)
+	}
+	if w.Data != nil {
+		t.data(in+1, w.Data)
+	}
+	for _, d := range w.Resealed {
+		t.data(in+1, d)
 	}
 }
 

@@ -46,7 +46,9 @@ type commandView struct {
 	Cluster      *clusterView     `json:"cluster,omitempty"`
 	ClusterGen   uint64           `json:"cluster_gen,omitempty"`
 	Secret       *secretWriteView `json:"secret,omitempty"`
-	Error        string           `json:"error,omitempty"`
+	// secret.reseal-batch: its re-seals, in order.
+	Secrets []*secretWriteView `json:"secrets,omitempty"`
+	Error   string             `json:"error,omitempty"`
 }
 
 type secretWriteView struct {
@@ -239,29 +241,37 @@ func (v *viewer) command(shard uint64, c *raftsm.Command) *commandView {
 		}
 		cv.Cluster = cl
 	case raftsm.OpSecretCreate, raftsm.OpSecretUpdate, raftsm.OpSecretRemove, raftsm.OpSecretReseal:
-		w := c.Secret
-		sv := &secretWriteView{ID: w.ID, NameMAC: hex.EncodeToString(w.NameMAC), ExpectGen: w.ExpectGen}
-		if len(w.Record) > 0 {
-			rec, err := v.record(shard, w.ID, w.Record)
-			if err != nil {
-				sv.Error = "record: " + openError(err)
-			} else {
-				sv.Record = rec
-				sv.Name = rec.Name
-			}
+		cv.Secret = v.secretWrite(shard, c.Secret)
+	case raftsm.OpSecretResealBatch:
+		for _, w := range c.Secrets {
+			cv.Secrets = append(cv.Secrets, v.secretWrite(shard, w))
 		}
-		if sv.Name == "" {
-			sv.Name = v.nameOf(shard, w.ID)
-		}
-		if w.Version != 0 {
-			sv.Data = v.data(shard, w.ID, w.Version, w.Data)
-		}
-		for _, d := range w.Resealed {
-			sv.Resealed = append(sv.Resealed, v.data(shard, w.ID, d.Version, d.Data))
-		}
-		cv.Secret = sv
 	}
 	return cv
+}
+
+// secretWrite turns a secret write into its view, opening what it carries.
+func (v *viewer) secretWrite(shard uint64, w *raftsm.SecretWrite) *secretWriteView {
+	sv := &secretWriteView{ID: w.ID, NameMAC: hex.EncodeToString(w.NameMAC), ExpectGen: w.ExpectGen}
+	if len(w.Record) > 0 {
+		rec, err := v.record(shard, w.ID, w.Record)
+		if err != nil {
+			sv.Error = "record: " + openError(err)
+		} else {
+			sv.Record = rec
+			sv.Name = rec.Name
+		}
+	}
+	if sv.Name == "" {
+		sv.Name = v.nameOf(shard, w.ID)
+	}
+	if w.Version != 0 {
+		sv.Data = v.data(shard, w.ID, w.Version, w.Data)
+	}
+	for _, d := range w.Resealed {
+		sv.Resealed = append(sv.Resealed, v.data(shard, w.ID, d.Version, d.Data))
+	}
+	return sv
 }
 
 // keyring decodes a wrapped keyring and adds its DEKs to the key set. A
