@@ -183,11 +183,8 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 // Keyring returns the wrapped keyring stored in a shard's live generation, or
 // nil. The node reads it before starting replicas, to open their logs.
 func (s *Store) Keyring(shard uint64) ([]byte, error) {
-	gen, err := s.Generation(shard)
-	if err != nil || gen == 0 {
-		return nil, err
-	}
-	return s.get(dataKey(shard, gen, subKeyring))
+	ring, _, err := s.KeyringEpoch(shard)
+	return ring, err
 }
 
 // KeyringEpoch returns a shard's stored keyring and its epoch (nil, 0
