@@ -63,7 +63,7 @@ func snapshotFigures(ctx context.Context, s system, vaultBin, dir string) (*Snap
 		m := &vaultMember{socket: filepath.Join(dir, "vault.sock"), stateDir: filepath.Join(dir, "state"), addr: addrs[0], apiAddr: addrs[1]}
 		m.p = &proc{
 			name: "vault restored", bin: vaultBin, log: filepath.Join(dir, "daemon.log"),
-			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr, "--keep-mounts", "0"},
+			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr, "--keep-mounts", "0", "--docker-plugin-socket", ""},
 		}
 		if err := m.p.start(); err != nil {
 			return nil, err

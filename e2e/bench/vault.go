@@ -88,7 +88,7 @@ func startVaultLabeled(ctx context.Context, bin, root string, n, shards int, aud
 		m.p = &proc{
 			name: c.name() + " manager " + strconv.Itoa(i+1),
 			bin:  bin,
-			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr, "--keep-mounts", "0"},
+			args: []string{"--socket", m.socket, "daemon", "--state-dir", m.stateDir, "--listen-addr", m.addr, "--api-addr", m.apiAddr, "--keep-mounts", "0", "--docker-plugin-socket", ""},
 			log:  filepath.Join(dir, "daemon.log"),
 		}
 		if withMetrics {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -106,25 +108,58 @@ func reply(w http.ResponseWriter, v any) {
 }
 
 // Listen opens the plugin's Unix socket (mode 0600): a socket file left by
-// a process that is gone is replaced, one that answers is ErrSocketInUse.
+// a process that is gone is replaced, one that answers, or one whose lock
+// another process holds, is ErrSocketInUse. The lock (an flock on
+// "."+name+".lock" beside the socket, held until the listener is closed)
+// keeps two daemons started at the same instant from removing each other's
+// fresh socket: only the holder may replace the file.
 func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("%w: another process serves %s", ErrSocketInUse, path)
 	}
-	_ = os.Remove(path)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
+	lock, err := os.OpenFile(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: another process is starting to serve %s", ErrSocketInUse, path)
+		}
+		return nil, err
+	}
+	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: another process serves %s", ErrSocketInUse, path)
+		}
 		return nil, err
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
+		lock.Close()
 		return nil, err
 	}
-	return l, nil
+	return &lockedListener{Listener: l, lock: lock}, nil
+}
+
+// lockedListener releases the socket's lock when it is closed.
+type lockedListener struct {
+	net.Listener
+	once sync.Once
+	lock *os.File
+}
+
+func (l *lockedListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { l.lock.Close() })
+	return err
 }
 
 // Serve answers Docker on l until Close.
