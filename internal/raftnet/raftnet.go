@@ -98,6 +98,8 @@ func (c *Config) Validate() error {
 // Factory makes the transport for Dragonboat (config.ExpertConfig.TransportFactory).
 type Factory struct {
 	Config Config
+
+	valid validAddrs // addresses Validate accepted (validaddr.go)
 }
 
 var _ config.TransportFactory = (*Factory)(nil)
@@ -110,8 +112,19 @@ func (f *Factory) Create(nhc config.NodeHostConfig, mh raftio.MessageHandler, ch
 	}
 }
 
-// Validate says whether addr is a Raft address: HOST:PORT.
-func (f *Factory) Validate(addr string) bool { return stringutil.IsValidAddress(addr) }
+// Validate says whether addr is a Raft address: HOST:PORT. Dragonboat
+// asks it for every message received (the sender's address, once per
+// message of a batch); an address once accepted is remembered.
+func (f *Factory) Validate(addr string) bool {
+	if f.valid.has(addr) {
+		return true
+	}
+	if !stringutil.IsValidAddress(addr) {
+		return false
+	}
+	f.valid.add(addr)
+	return true
+}
 
 // Wire constants and buffer sizes, as Dragonboat's TCP transport has them.
 const (
