@@ -55,6 +55,9 @@ type keyIndex struct {
 	// Request ids by the minute of their proposer time (floor), each a
 	// hash -> proposer time; pruning drops whole minutes.
 	reqs map[int64]*reqMinute
+	// carry holds stored values the apply reads once a batch, kept
+	// between batches (applycarry.go).
+	carry applyCarry
 }
 
 type indexOp struct {

@@ -232,6 +232,7 @@ func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 			return err
 		}
 		a.commitIndex()
+		a.commitCarry()
 		changed = a.changed
 		s.clusterChanged()
 		s.applied = last
@@ -269,6 +270,7 @@ type applier struct {
 	// entry: entries sealed under each key version (added to the stored
 	// counts once, by flushSeals), and the last prune time once read.
 	seals      map[uint32]uint64
+	sealTotals map[uint32]uint64 // the stored counts flushSeals wrote
 	lastPrune  int64
 	pruneKnown bool // lastPrune holds the stored value (-1: never pruned)
 
@@ -298,13 +300,18 @@ func newApplier(b *pebble.Batch, shard, gen uint64) *applier {
 func (a *applier) flushSeals() error {
 	for kv, n := range a.seals {
 		ck := a.key(append([]byte{subSeals}, u32(kv)...)...)
-		cur, err := a.get(ck)
-		if err != nil {
+		cur, known := a.carriedSeals(kv)
+		if !known {
+			v, err := a.get(ck)
+			if err != nil {
+				return err
+			}
+			cur = getU64(v)
+		}
+		if err := a.b.Set(ck, u64(cur+n), nil); err != nil {
 			return err
 		}
-		if err := a.b.Set(ck, u64(getU64(cur)+n), nil); err != nil {
-			return err
-		}
+		a.noteSeals(kv, cur+n)
 	}
 	return nil
 }
@@ -358,6 +365,9 @@ func (a *applier) apply(c *Command, keyVersion uint32, index uint64) (sm.Result,
 // minute of proposer time. Deterministic: it depends only on state and c.Time.
 func (a *applier) pruneRequests(now int64) error {
 	pk := a.key(subRequests) // the bare prefix holds the last prune time
+	if !a.pruneKnown {
+		a.lastPrune, a.pruneKnown = a.carriedPrune()
+	}
 	if !a.pruneKnown {
 		last, err := a.get(pk)
 		if err != nil {
