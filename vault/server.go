@@ -89,10 +89,12 @@ var servedWhileUninitialized = map[string]bool{
 // those of servedWhileLocked, and "not part of a cluster" to every request
 // of an uninitialized node but those of servedWhileUninitialized.
 func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
+	// The route is looked up here only when the phase may refuse it: a
+	// running manager serves every route, and mux.ServeHTTP routes the
+	// request again anyway (net/http has no way to reuse the match).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
 		if n.worker() != nil {
-			if !servedOnWorker[pattern] {
+			if _, pattern := mux.Handler(r); !servedOnWorker[pattern] {
 				writeError(w, errWorkerRoute())
 				return
 			}
@@ -101,12 +103,12 @@ func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 		}
 		switch n.phase() {
 		case phaseLocked:
-			if !servedWhileLocked[pattern] {
+			if _, pattern := mux.Handler(r); !servedWhileLocked[pattern] {
 				writeError(w, errLocked())
 				return
 			}
 		case phaseUninitialized:
-			if !servedWhileUninitialized[pattern] {
+			if _, pattern := mux.Handler(r); !servedWhileUninitialized[pattern] {
 				writeError(w, errNotInitialized())
 				return
 			}
@@ -370,7 +372,9 @@ func writeError(w http.ResponseWriter, err error) {
 // readContext is the request's context, marked for stale reads when the
 // request asked for them with ?stale=true.
 func readContext(r *http.Request) context.Context {
-	if r.URL.Query().Get("stale") == "true" {
+	// Most reads carry no query: parsing one into a map costs an
+	// allocation or more per read.
+	if r.URL.RawQuery != "" && r.URL.Query().Get("stale") == "true" {
 		return WithStaleReads(r.Context())
 	}
 	return r.Context()
