@@ -1,0 +1,189 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A GET over the local socket (the reads: secret inspect) is written and
+// its answer read on the caller's goroutine, over a connection kept for
+// the next one, instead of through net/http's Transport, which hands each
+// request to a writer and a reader goroutine of its connection: three
+// goroutines woken per read where one does, on a client that shares the
+// daemon's cores. The request and answer are the same HTTP/1.1 bytes.
+
+// maxIdleSocketConns bounds the connections a Client keeps between GETs
+// (one per request in flight at once, up to this).
+const maxIdleSocketConns = 8
+
+// socketConns are a socket client's idle connections.
+type socketConns struct {
+	mu   sync.Mutex
+	idle []*socketConn
+}
+
+type socketConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (p *socketConns) get() *socketConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		sc := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		return sc
+	}
+	return nil
+}
+
+func (p *socketConns) put(sc *socketConn) {
+	p.mu.Lock()
+	if len(p.idle) < maxIdleSocketConns {
+		p.idle = append(p.idle, sc)
+		sc = nil
+	}
+	p.mu.Unlock()
+	if sc != nil {
+		sc.c.Close()
+	}
+}
+
+// getRequest is what ReadResponse is told the answer answers (a GET: a
+// body follows unless the status says none).
+var getRequest = &http.Request{Method: http.MethodGet}
+
+// socketGet makes a GET of path (with no body) over the socket and decodes
+// the answer as send does. A kept connection the daemon has closed since
+// (its idle timeout, a restart) fails before any answer: the GET is then
+// made once more on a new connection, as net/http's Transport does.
+func (c *Client) socketGet(ctx context.Context, path string, out any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for {
+		sc := c.conns.get()
+		reused := sc != nil
+		if sc == nil {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "unix", c.socket)
+			if err != nil {
+				return c.transportError(err)
+			}
+			sc = &socketConn{c: conn, br: bufio.NewReaderSize(conn, 4096)}
+		}
+		retry, err := c.socketGetOn(ctx, sc, reused, path, out)
+		if retry {
+			continue
+		}
+		return err
+	}
+}
+
+// socketGetOn makes the GET on sc, and keeps sc for the next one when the
+// answer was read to its end. retry says the kept connection sc was found
+// closed before any answer.
+func (c *Client) socketGetOn(ctx context.Context, sc *socketConn, reused bool, path string, out any) (retry bool, err error) {
+	// The context's end breaks a write or read in progress by moving the
+	// connection's deadline; the connection is not kept after that.
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
+	}
+	resp, answered, err := sc.roundTrip(path)
+	if err != nil {
+		stopped := stop()
+		sc.c.Close()
+		if !stopped || ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if reused && !answered && retryOnNewConn(err) {
+			return true, nil
+		}
+		return false, c.transportError(err)
+	}
+	body := &closeResult{ReadCloser: resp.Body}
+	resp.Body = body
+	err = c.answer(resp, http.MethodGet, path, out)
+	stopped := stop()
+	if !stopped || ctx.Err() != nil {
+		sc.c.Close()
+		if err != nil {
+			return false, ctx.Err()
+		}
+		return false, nil
+	}
+	if resp.Close || !body.closed || body.err != nil {
+		sc.c.Close()
+	} else {
+		c.conns.put(sc)
+	}
+	return false, err
+}
+
+// closeResult is an answer's body that remembers how its Close went
+// (net/http reads a body to its end on Close).
+type closeResult struct {
+	io.ReadCloser
+	closed bool
+	err    error
+}
+
+func (b *closeResult) Close() error {
+	b.err = b.ReadCloser.Close()
+	b.closed = true
+	return b.err
+}
+
+// roundTrip writes the request and reads the answer's head; answered
+// says some of the answer arrived.
+func (sc *socketConn) roundTrip(path string) (resp *http.Response, answered bool, err error) {
+	buf := make([]byte, 0, 64+len(path))
+	buf = append(buf, "GET "...)
+	buf = append(buf, path...)
+	buf = append(buf, " HTTP/1.1\r\nHost: vault\r\nUser-Agent: Go-http-client/1.1\r\n\r\n"...)
+	if _, err := sc.c.Write(buf); err != nil {
+		return nil, false, err
+	}
+	if _, err := sc.br.Peek(1); err != nil {
+		return nil, false, err
+	}
+	resp, err = http.ReadResponse(sc.br, getRequest)
+	return resp, true, err
+}
+
+// retryOnNewConn reports whether err, on a kept connection before any
+// answer, says the daemon closed it.
+func retryOnNewConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		isConnReset(err)
+}
+
+func isConnReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// plainRequestURI reports whether path can be written into the request
+// line as it is: an absolute path of printable ASCII without spaces (what
+// the callers build with url.PathEscape and url.Values.Encode); anything
+// else goes through net/http, which escapes it.
+func plainRequestURI(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if b := path[i]; b <= ' ' || b >= 0x7f || b == '#' {
+			return false
+		}
+	}
+	return true
+}
