@@ -259,7 +259,7 @@ func (n *Node) routes() *routeTable {
 		spec.Data = data
 		return n.CreateSecret(r.Context(), spec)
 	})))
-	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/secrets/{ref}", n.handleRead(func(r *http.Request) (any, error) {
 		return n.InspectSecret(readContext(r), r.PathValue("ref"))
 	}))
 	mux.HandleFunc("POST /v1/secrets/{ref}/versions", wipeAfter(n.handle(func(r *http.Request) (any, error) {
@@ -338,16 +338,32 @@ func decodeBody(body []byte, v any) error {
 	return nil
 }
 
-// handle adapts f to HTTP: JSON out, errors as api.Error bodies.
+// handle adapts f to HTTP: JSON out, errors as api.Error bodies. f runs
+// under a 30 s timeout.
 func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return n.handleTimeout(f, true)
+}
+
+// handleRead is handle for a read whose every wait is bounded by
+// withRetry (requestTimeout, and attemptTimeout per attempt): it makes no
+// timer of its own, which a stale read would otherwise make for nothing.
+func (n *Node) handleRead(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return n.handleTimeout(f, false)
+}
+
+func (n *Node) handleTimeout(f func(r *http.Request) (any, error), timeout bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
 		if e := n.auditBefore(r); e != nil {
 			writeError(w, e)
 			return
 		}
-		out, err := f(r.WithContext(ctx))
+		fr := r
+		if timeout {
+			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+			defer cancel()
+			fr = r.WithContext(ctx)
+		}
+		out, err := f(fr)
 		if aerr := n.auditAfter(r, out, err); aerr != nil {
 			out, err = nil, aerr
 		}
