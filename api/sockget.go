@@ -157,6 +157,9 @@ func (sc *socketConn) roundTrip(path string) (resp *http.Response, answered bool
 	if _, err := sc.br.Peek(1); err != nil {
 		return nil, false, err
 	}
+	if resp := readFastHead(sc.br); resp != nil {
+		return resp, true, nil
+	}
 	resp, err = http.ReadResponse(sc.br, getRequest)
 	return resp, true, err
 }
@@ -186,4 +189,106 @@ func plainRequestURI(path string) bool {
 		}
 	}
 	return true
+}
+
+// The answer head the daemon writes for a JSON answer of known length,
+// read without net/http's general parser (which builds a header map per
+// answer); any other head is left to http.ReadResponse.
+var (
+	fastStatus = []byte("HTTP/1.1 200 OK\r\n")
+	fastCT     = []byte("Content-Type: application/json\r\n")
+	fastCL     = []byte("Content-Length: ")
+)
+
+// readFastHead reads the head "HTTP/1.1 200 OK", "Content-Type:
+// application/json", "Content-Length: N" (in either order) and nothing
+// else, from br, and returns the answer with a body of N bytes; it reads
+// nothing and returns nil for any other head, or one not yet buffered
+// whole.
+func readFastHead(br *bufio.Reader) *http.Response {
+	// Only what is already buffered: a wait for more could outlast a
+	// short answer.
+	head, _ := br.Peek(min(br.Buffered(), 256))
+	if len(head) < len(fastStatus) || string(head[:len(fastStatus)]) != string(fastStatus) {
+		return nil
+	}
+	i := len(fastStatus)
+	length, ct, cl := int64(-1), false, false
+	for {
+		rest := head[i:]
+		switch {
+		case len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n':
+			if !ct || !cl {
+				return nil
+			}
+			_, _ = br.Discard(i + 2)
+			return &http.Response{
+				Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header:        http.Header{"Content-Type": jsonContentType},
+				ContentLength: length,
+				Body:          &fixedBody{br: br, n: length},
+			}
+		case !ct && len(rest) >= len(fastCT) && string(rest[:len(fastCT)]) == string(fastCT):
+			ct = true
+			i += len(fastCT)
+		case !cl && len(rest) >= len(fastCL) && string(rest[:len(fastCL)]) == string(fastCL):
+			j := len(fastCL)
+			var n int64
+			for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' && j-len(fastCL) < 10 {
+				n = n*10 + int64(rest[j]-'0')
+				j++
+			}
+			if j == len(fastCL) || j+1 >= len(rest) || rest[j] != '\r' || rest[j+1] != '\n' {
+				return nil
+			}
+			cl, length = true, n
+			i += j + 2
+		default:
+			return nil // another header, or a head longer than maxHead
+		}
+	}
+}
+
+var jsonContentType = []string{"application/json"}
+
+// fixedBody is an answer body of n bytes read from br; Close reads what
+// is left of it, so that the connection can carry the next request.
+type fixedBody struct {
+	br     *bufio.Reader
+	n      int64
+	closed bool
+}
+
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	k, err := b.br.Read(p)
+	b.n -= int64(k)
+	if b.n == 0 {
+		return k, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return k, err
+}
+
+func (b *fixedBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	var err error
+	if b.n > 0 {
+		_, err = io.CopyN(io.Discard, b.br, b.n)
+		b.n = 0
+	}
+	b.closed = true
+	return err
 }

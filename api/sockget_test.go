@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,7 +50,10 @@ func TestSocketGet(t *testing.T) {
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(append(AppendSecret(nil, want), '\n'))
+			w.Header()["Date"] = nil // the daemon's head, read without net/http's parser
+			b := append(AppendSecret(nil, want), '\n')
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			_, _ = w.Write(b)
 		case "/v1/secrets/locked":
 			WriteError(w, Errorf(CodeLocked, "this node is locked").WithHint("unlock it"))
 		case "/v1/secrets/chunked":
@@ -112,5 +118,51 @@ func TestSocketGetNoDaemon(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Code != "no_daemon" || !strings.Contains(e.Message, "no vault daemon at") {
 		t.Fatalf("err = %v, want no_daemon", err)
+	}
+}
+
+// The answer head read without net/http's parser is the daemon's JSON
+// answer of known length; any other head is left to http.ReadResponse.
+func TestReadFastHead(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		body string // "" : not read fast
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: application/json\r\n\r\n{}\nNEXT", "{}\n"},
+		{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{}\n", "{}\n"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: application/json\r\nDate: x\r\n\r\n{}\n", ""},
+		{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}\n", ""},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{}\n", ""},
+		{"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nContent-Type: application/json\r\n\r\n{}\n", ""},
+		{"HTTP/1.1 200 OK\r\nContent-Length: x\r\nContent-Type: application/json\r\n\r\n{}\n", ""},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: application/json\r\n", ""},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\nContent-Type: application/json\r\n\r\n{}\n", ""},
+	} {
+		br := bufio.NewReader(strings.NewReader(tc.in))
+		_, _ = br.Peek(1)
+		resp := readFastHead(br)
+		if tc.body == "" {
+			if resp != nil {
+				t.Errorf("%q read fast", tc.in)
+			} else if br.Buffered() != len(tc.in) {
+				t.Errorf("%q: head consumed though not read fast", tc.in)
+			}
+			continue
+		}
+		if resp == nil {
+			t.Errorf("%q not read fast", tc.in)
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != tc.body || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%q: body %q, %v", tc.in, b, err)
+		}
+		if err := resp.Body.Close(); err != nil {
+			t.Errorf("%q: close: %v", tc.in, err)
+		}
+		rest, _ := io.ReadAll(br)
+		if want := strings.TrimPrefix(tc.in[strings.Index(tc.in, "\r\n\r\n")+4:], tc.body); string(rest) != want {
+			t.Errorf("%q: left %q, want %q", tc.in, rest, want)
+		}
 	}
 }
