@@ -90,7 +90,8 @@ func TestSocketGet(t *testing.T) {
 	}
 
 	// The daemon closes idle connections: the next GET still succeeds.
-	srv.SetKeepAlivesEnabled(false) // closes the idle ones
+	time.Sleep(50 * time.Millisecond) // the server marks the connection idle
+	srv.SetKeepAlivesEnabled(false)   // closes the idle ones
 	srv.SetKeepAlivesEnabled(true)
 	time.Sleep(50 * time.Millisecond)
 	if _, err := c.Secret(ctx, "db/pw"); err != nil {
@@ -164,5 +165,30 @@ func TestReadFastHead(t *testing.T) {
 		if want := strings.TrimPrefix(tc.in[strings.Index(tc.in, "\r\n\r\n")+4:], tc.body); string(rest) != want {
 			t.Errorf("%q: left %q, want %q", tc.in, rest, want)
 		}
+	}
+}
+
+// A socket that does not answer HTTP is not_vault, as through net/http.
+func TestSocketGetNotHTTP(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "other.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+			c.Close()
+		}
+	}()
+	_, err = NewClient(sock).Secret(context.Background(), "x")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "not_vault" || !strings.Contains(e.Message, "does not speak HTTP") {
+		t.Fatalf("err = %v, want not_vault", err)
 	}
 }
