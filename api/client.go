@@ -25,6 +25,7 @@ type Client struct {
 	base   string // the URL requests' paths are appended to
 	hc     *http.Client
 	stale  bool
+	conns  *socketConns // kept connections of socket GETs (sockget.go)
 }
 
 // StaleReads returns a client whose Secrets and Secret calls are served from
@@ -54,7 +55,7 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}}
+	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}, conns: &socketConns{}}
 }
 
 // NewTransportClient returns a client for the API at base (such as
@@ -91,6 +92,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // send makes one request with body (nil: none) of contentType and decodes
 // a JSON answer into out (if not nil).
 func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	if c.conns != nil && method == http.MethodGet && body == nil && plainRequestURI(path) {
+		return c.socketGet(ctx, path, out)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
@@ -99,23 +103,34 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
-	if err != nil && c.socket == "" {
-		return err
-	}
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
-			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
-				WithHint("start one with `vault daemon` (its state goes to /var/lib/vault unless --state-dir says otherwise), or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
-		}
-		if errors.Is(err, syscall.EACCES) {
-			return (&Error{Code: "no_daemon", Message: fmt.Sprintf("permission denied on %s", c.socket)}).
-				WithHint("the socket is readable by root only: run as root")
-		}
-		if strings.Contains(err.Error(), "malformed HTTP") {
-			return c.notVault("it does not speak HTTP")
-		}
+		return c.transportError(err)
+	}
+	return c.answer(resp, method, path, out)
+}
+
+// transportError is the error of a request that got no answer.
+func (c *Client) transportError(err error) error {
+	if c.socket == "" {
 		return err
 	}
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+		return (&Error{Code: "no_daemon", Message: fmt.Sprintf("no vault daemon at %s", c.socket)}).
+			WithHint("start one with `vault daemon` (its state goes to /var/lib/vault unless --state-dir says otherwise), or `vault dev` to try vault; set --socket or VAULT_SOCKET to use another")
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return (&Error{Code: "no_daemon", Message: fmt.Sprintf("permission denied on %s", c.socket)}).
+			WithHint("the socket is readable by root only: run as root")
+	}
+	if strings.Contains(err.Error(), "malformed HTTP") {
+		return c.notVault("it does not speak HTTP")
+	}
+	return err
+}
+
+// answer decodes resp, the answer to method path, into out (if not nil),
+// or returns its error; it closes resp.Body.
+func (c *Client) answer(resp *http.Response, method, path string, out any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		if e := ReadError(resp.Body); e != nil {
@@ -186,12 +201,6 @@ func (c *Client) Secrets(ctx context.Context) ([]Secret, error) {
 	r := []Secret{}
 	err := c.EachSecret(ctx, func(s *Secret) error { r = append(r, *s); return nil })
 	return sortSecrets(r), err
-}
-
-// Secret inspects one secret by name, id or unique id prefix.
-func (c *Client) Secret(ctx context.Context, ref string) (*Secret, error) {
-	var r Secret
-	return &r, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(ref)+c.readQuery(), nil, &r)
 }
 
 // RemoveSecret removes a secret by name, id or unique id prefix.

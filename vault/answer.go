@@ -25,6 +25,9 @@ var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return 
 func writeAnswer(w http.ResponseWriter, out any) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
+	// No Date header: no client of the local API reads it, and net/http
+	// formats the time for every answer that does not say so.
+	h["Date"] = nil
 	if s, ok := out.(*api.Secret); ok && s != nil && len(s.Grants) == 0 {
 		bp := answerBufs.Get().(*[]byte)
 		b := append(api.AppendSecret((*bp)[:0], s), '\n')

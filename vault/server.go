@@ -89,10 +89,12 @@ var servedWhileUninitialized = map[string]bool{
 // those of servedWhileLocked, and "not part of a cluster" to every request
 // of an uninitialized node but those of servedWhileUninitialized.
 func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
+	// The route is looked up here only when the phase may refuse it: a
+	// running manager serves every route, and mux.ServeHTTP routes the
+	// request again anyway (net/http has no way to reuse the match).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
 		if n.worker() != nil {
-			if !servedOnWorker[pattern] {
+			if _, pattern := mux.Handler(r); !servedOnWorker[pattern] {
 				writeError(w, errWorkerRoute())
 				return
 			}
@@ -101,12 +103,12 @@ func (n *Node) refuseByPhase(mux *http.ServeMux) http.Handler {
 		}
 		switch n.phase() {
 		case phaseLocked:
-			if !servedWhileLocked[pattern] {
+			if _, pattern := mux.Handler(r); !servedWhileLocked[pattern] {
 				writeError(w, errLocked())
 				return
 			}
 		case phaseUninitialized:
-			if !servedWhileUninitialized[pattern] {
+			if _, pattern := mux.Handler(r); !servedWhileUninitialized[pattern] {
 				writeError(w, errNotInitialized())
 				return
 			}
@@ -257,7 +259,7 @@ func (n *Node) routes() *routeTable {
 		spec.Data = data
 		return n.CreateSecret(r.Context(), spec)
 	})))
-	mux.HandleFunc("GET /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/secrets/{ref}", n.handleRead(func(r *http.Request) (any, error) {
 		return n.InspectSecret(readContext(r), r.PathValue("ref"))
 	}))
 	mux.HandleFunc("POST /v1/secrets/{ref}/versions", wipeAfter(n.handle(func(r *http.Request) (any, error) {
@@ -336,16 +338,32 @@ func decodeBody(body []byte, v any) error {
 	return nil
 }
 
-// handle adapts f to HTTP: JSON out, errors as api.Error bodies.
+// handle adapts f to HTTP: JSON out, errors as api.Error bodies. f runs
+// under a 30 s timeout.
 func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return n.handleTimeout(f, true)
+}
+
+// handleRead is handle for a read whose every wait is bounded by
+// withRetry (requestTimeout, and attemptTimeout per attempt): it makes no
+// timer of its own, which a stale read would otherwise make for nothing.
+func (n *Node) handleRead(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return n.handleTimeout(f, false)
+}
+
+func (n *Node) handleTimeout(f func(r *http.Request) (any, error), timeout bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
 		if e := n.auditBefore(r); e != nil {
 			writeError(w, e)
 			return
 		}
-		out, err := f(r.WithContext(ctx))
+		fr := r
+		if timeout {
+			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+			defer cancel()
+			fr = r.WithContext(ctx)
+		}
+		out, err := f(fr)
 		if aerr := n.auditAfter(r, out, err); aerr != nil {
 			out, err = nil, aerr
 		}
@@ -370,7 +388,9 @@ func writeError(w http.ResponseWriter, err error) {
 // readContext is the request's context, marked for stale reads when the
 // request asked for them with ?stale=true.
 func readContext(r *http.Request) context.Context {
-	if r.URL.Query().Get("stale") == "true" {
+	// Most reads carry no query: parsing one into a map costs an
+	// allocation or more per read.
+	if r.URL.RawQuery != "" && r.URL.Query().Get("stale") == "true" {
 		return WithStaleReads(r.Context())
 	}
 	return r.Context()
