@@ -25,6 +25,7 @@ type Client struct {
 	base   string // the URL requests' paths are appended to
 	hc     *http.Client
 	stale  bool
+	direct *directPool // secret writes' own connections (directpost.go)
 }
 
 // StaleReads returns a client whose Secrets and Secret calls are served from
@@ -54,7 +55,7 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}}
+	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}, direct: newDirectPool(socket)}
 }
 
 // NewTransportClient returns a client for the API at base (such as
@@ -171,14 +172,14 @@ func (c *Client) CreateSecret(ctx context.Context, req CreateSecretRequest) (*Se
 		return nil, err
 	}
 	var r SecretRef
-	return &r, c.send(ctx, http.MethodPost, "/v1/secrets?"+q.Encode(), ContentTypeData, bytes.NewReader(req.Data), &r)
+	return &r, c.postData(ctx, "/v1/secrets?"+q.Encode(), req.Data, &r)
 }
 
 // UpdateSecret adds a new data version to a secret (by name or id). data
 // is sent as the request body as it is.
 func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*SecretRef, error) {
 	var r SecretRef
-	return &r, c.send(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", ContentTypeData, bytes.NewReader(data), &r)
+	return &r, c.postData(ctx, "/v1/secrets/"+url.PathEscape(ref)+"/versions", data, &r)
 }
 
 // Secrets lists every secret, sorted by name.
