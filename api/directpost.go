@@ -35,16 +35,24 @@ import (
 // maxIdleDirect bounds the idle connections a client keeps for writes.
 const maxIdleDirect = 16
 
+// directIdle is how long a write's connection stays open unused. Every
+// connection takes one of the local API's connection slots (128), and a
+// client that also reads holds a second, net/http's: a client whose writes
+// stopped gives its write connection back soon.
+var directIdle = 5 * time.Second
+
 // directPool holds one client's idle connections for secret writes.
 type directPool struct {
 	socket string
 	mu     sync.Mutex
 	idle   []*directConn
+	timer  *time.Timer // closes connections idle for directIdle
 }
 
 type directConn struct {
-	c  net.Conn
-	br *bufio.Reader
+	c         net.Conn
+	br        *bufio.Reader
+	idleSince time.Time
 }
 
 func newDirectPool(socket string) *directPool {
@@ -81,13 +89,47 @@ func (p *directPool) get(ctx context.Context) (dc *directConn, reused bool, err 
 }
 
 func (p *directPool) put(dc *directConn) {
+	dc.idleSince = time.Now()
 	p.mu.Lock()
 	if len(p.idle) < maxIdleDirect {
 		p.idle = append(p.idle, dc)
 		dc = nil
+		if p.timer == nil {
+			p.timer = time.AfterFunc(directIdle, p.closeIdle)
+		} else {
+			p.timer.Reset(directIdle)
+		}
 	}
 	p.mu.Unlock()
 	if dc != nil {
+		dc.c.Close()
+	}
+}
+
+// closeIdle closes the connections idle for directIdle or more, and waits
+// for the others to be.
+func (p *directPool) closeIdle() {
+	p.mu.Lock()
+	var old []*directConn
+	kept := p.idle[:0]
+	var next time.Duration
+	for _, dc := range p.idle {
+		if left := directIdle - time.Since(dc.idleSince); left > 0 {
+			kept = append(kept, dc)
+			if next == 0 || left < next {
+				next = left
+			}
+			continue
+		}
+		old = append(old, dc)
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	if next > 0 {
+		p.timer.Reset(next)
+	}
+	p.mu.Unlock()
+	for _, dc := range old {
 		dc.c.Close()
 	}
 }

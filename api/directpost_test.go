@@ -112,7 +112,10 @@ func TestDirectPostContextEnds(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("returned after %v", d)
 	}
-	if n := len(c.direct.idle); n != 0 {
+	c.direct.mu.Lock()
+	n := len(c.direct.idle)
+	c.direct.mu.Unlock()
+	if n != 0 {
 		t.Fatalf("%d idle connections kept after an interrupted write", n)
 	}
 }
@@ -159,5 +162,42 @@ func BenchmarkSecretWritePost(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A write connection left unused is closed, giving the daemon its slot back.
+func TestDirectPostClosesIdle(t *testing.T) {
+	defer func(d time.Duration) { directIdle = d }(directIdle)
+	directIdle = 100 * time.Millisecond
+	closed := make(chan struct{}, 1)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{"id":"x","version":1}`)
+	}), ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}}
+	go srv.Serve(l)
+	defer srv.Close()
+	c := NewClient(sock)
+	if _, err := c.CreateSecret(context.Background(), CreateSecretRequest{Name: "a", Data: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle write connection was not closed")
+	}
+	c.direct.mu.Lock()
+	n := len(c.direct.idle)
+	c.direct.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d idle connections left", n)
 	}
 }
