@@ -25,7 +25,10 @@ type Client struct {
 	base   string // the URL requests' paths are appended to
 	hc     *http.Client
 	stale  bool
-	conns  *socketConns // kept connections of socket GETs (sockget.go)
+	// direct keeps the socket's connections for the requests this client
+	// makes on its own goroutine: GETs (sockget.go) and secret writes
+	// (directpost.go). nil for a client over TCP.
+	direct *directPool
 }
 
 // StaleReads returns a client whose Secrets and Secret calls are served from
@@ -55,7 +58,7 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}, conns: &socketConns{}}
+	return &Client{socket: socket, base: "http://vault", hc: &http.Client{Transport: tr}, direct: newDirectPool(socket)}
 }
 
 // NewTransportClient returns a client for the API at base (such as
@@ -92,7 +95,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // send makes one request with body (nil: none) of contentType and decodes
 // a JSON answer into out (if not nil).
 func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
-	if c.conns != nil && method == http.MethodGet && body == nil && plainRequestURI(path) {
+	if c.direct != nil && method == http.MethodGet && body == nil && plainRequestURI(path) {
 		return c.socketGet(ctx, path, out)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
@@ -186,14 +189,14 @@ func (c *Client) CreateSecret(ctx context.Context, req CreateSecretRequest) (*Se
 		return nil, err
 	}
 	var r SecretRef
-	return &r, c.send(ctx, http.MethodPost, "/v1/secrets?"+q.Encode(), ContentTypeData, bytes.NewReader(req.Data), &r)
+	return &r, c.postData(ctx, "/v1/secrets?"+q.Encode(), req.Data, &r)
 }
 
 // UpdateSecret adds a new data version to a secret (by name or id). data
 // is sent as the request body as it is.
 func (c *Client) UpdateSecret(ctx context.Context, ref string, data []byte) (*SecretRef, error) {
 	var r SecretRef
-	return &r, c.send(ctx, http.MethodPost, "/v1/secrets/"+url.PathEscape(ref)+"/versions", ContentTypeData, bytes.NewReader(data), &r)
+	return &r, c.postData(ctx, "/v1/secrets/"+url.PathEscape(ref)+"/versions", data, &r)
 }
 
 // Secrets lists every secret, sorted by name.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -18,45 +17,6 @@ import (
 // request to a writer and a reader goroutine of its connection: three
 // goroutines woken per read where one does, on a client that shares the
 // daemon's cores. The request and answer are the same HTTP/1.1 bytes.
-
-// maxIdleSocketConns bounds the connections a Client keeps between GETs
-// (one per request in flight at once, up to this).
-const maxIdleSocketConns = 8
-
-// socketConns are a socket client's idle connections.
-type socketConns struct {
-	mu   sync.Mutex
-	idle []*socketConn
-}
-
-type socketConn struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func (p *socketConns) get() *socketConn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.idle); n > 0 {
-		sc := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		return sc
-	}
-	return nil
-}
-
-func (p *socketConns) put(sc *socketConn) {
-	p.mu.Lock()
-	if len(p.idle) < maxIdleSocketConns {
-		p.idle = append(p.idle, sc)
-		sc = nil
-	}
-	p.mu.Unlock()
-	if sc != nil {
-		sc.c.Close()
-	}
-}
 
 // getRequest is what ReadResponse is told the answer answers (a GET: a
 // body follows unless the status says none).
@@ -71,15 +31,9 @@ func (c *Client) socketGet(ctx context.Context, path string, out any) error {
 		return err
 	}
 	for {
-		sc := c.conns.get()
-		reused := sc != nil
-		if sc == nil {
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "unix", c.socket)
-			if err != nil {
-				return c.transportError(err)
-			}
-			sc = &socketConn{c: conn, br: bufio.NewReaderSize(conn, 4096)}
+		sc, reused, err := c.direct.get(ctx)
+		if err != nil {
+			return c.transportError(err)
 		}
 		retry, err := c.socketGetOn(ctx, sc, reused, path, out)
 		if retry {
@@ -92,7 +46,7 @@ func (c *Client) socketGet(ctx context.Context, path string, out any) error {
 // socketGetOn makes the GET on sc, and keeps sc for the next one when the
 // answer was read to its end. retry says the kept connection sc was found
 // closed before any answer.
-func (c *Client) socketGetOn(ctx context.Context, sc *socketConn, reused bool, path string, out any) (retry bool, err error) {
+func (c *Client) socketGetOn(ctx context.Context, sc *directConn, reused bool, path string, out any) (retry bool, err error) {
 	// The context's end breaks a write or read in progress by moving the
 	// connection's deadline; the connection is not kept after that.
 	stop := func() bool { return true }
@@ -125,7 +79,7 @@ func (c *Client) socketGetOn(ctx context.Context, sc *socketConn, reused bool, p
 	if resp.Close || !body.closed || body.err != nil {
 		sc.c.Close()
 	} else {
-		c.conns.put(sc)
+		c.direct.put(sc)
 	}
 	return false, err
 }
@@ -146,7 +100,7 @@ func (b *closeResult) Close() error {
 
 // roundTrip writes the request and reads the answer's head; answered
 // says some of the answer arrived.
-func (sc *socketConn) roundTrip(path string) (resp *http.Response, answered bool, err error) {
+func (sc *directConn) roundTrip(path string) (resp *http.Response, answered bool, err error) {
 	buf := make([]byte, 0, 64+len(path))
 	buf = append(buf, "GET "...)
 	buf = append(buf, path...)
