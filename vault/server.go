@@ -204,7 +204,7 @@ func (n *Node) routes() *routeTable {
 		}
 		return n.ResealStep(r.Context(), req.Limit)
 	}))
-	mux.HandleFunc("POST /v1/keys/compact", n.handle(func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
+	mux.HandleFunc("POST /v1/keys/compact", n.handleTimeout(compactAllTimeout, func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
 	mux.HandleFunc("POST /v1/keys/rotate/finish", n.handle(func(r *http.Request) (any, error) { return n.FinishFullRotation(r.Context()) }))
 	mux.HandleFunc("POST /v1/keys/retire", n.handle(func(r *http.Request) (any, error) {
 		var req api.RetireRequest
@@ -338,9 +338,18 @@ func decodeBody(body []byte, v any) error {
 
 // handle adapts f to HTTP: JSON out, errors as api.Error bodies.
 func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return n.handleTimeout(handlerTimeout, f)
+}
+
+// handleTimeout is handle with a limit of d on the request's work (handle:
+// handlerTimeout); a longer one also moves the answer's write deadline.
+func (n *Node) handleTimeout(d time.Duration, f func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
+		if d > handlerTimeout {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + slowWriteMargin))
+		}
 		if e := n.auditBefore(r); e != nil {
 			writeError(w, e)
 			return
