@@ -283,9 +283,6 @@ func (r *replicas) propose(ctx context.Context, shard uint64, c *raftsm.Command)
 		return sm.Result{}, err
 	}
 	n.metrics().Sealed(dek.Version())
-	if c.Op != raftsm.OpSecretReseal && c.Op != raftsm.OpSecretResealBatch {
-		defer n.reseal.pace.foreground()()
-	}
 	var res sm.Result
 	n.metrics().ProposalStarted(shard)
 	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {

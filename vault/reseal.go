@@ -29,8 +29,6 @@ type resealWalk struct {
 	counted bool   // the pass has counted its candidates
 	left    int    // candidates counted, less those re-sealed since
 	found   int    // candidates met in this pass
-
-	pace resealPacer // how fast, beside foreground writes (reseal_pace.go)
 }
 
 func (w *resealWalk) restart(target uint32) {
@@ -124,34 +122,19 @@ func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	// Slots of batches in flight; a paced batch (reseal_pace.go) takes
-	// them all, so it runs alone.
 	sem := make(chan struct{}, resealBatchesInFlight)
-	pace := &r.node.reseal.pace // resealPage runs under resealWalk.mu
 	for _, chunk := range resealChunks(cands) {
-		busy := pace.busy()
-		slots := 1
-		if busy {
-			slots = resealBatchesInFlight
-		}
-		for range slots {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-			}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		start := time.Now()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				for range slots {
-					<-sem
-				}
-			}()
+			defer func() { <-sem }()
 			done, err := r.resealBatch(ctx, shard, chunk)
 			mu.Lock()
 			defer mu.Unlock()
@@ -161,10 +144,6 @@ func (r *replicas) resealPage(ctx context.Context, shard uint64, cands []raftsm.
 				cancel()
 			}
 		}()
-		if busy {
-			wg.Wait()
-			pace.pause(ctx, time.Since(start))
-		}
 	}
 	wg.Wait()
 	if firstErr == nil {
