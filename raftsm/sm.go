@@ -436,7 +436,7 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		// do not (changed or removed since read) are left to the next pass.
 		applied := 0
 		for _, w := range c.Secrets {
-			res, err := a.applySecret(OpSecretReseal, w, index)
+			res, err := a.applyReseal(w, index)
 			if err != nil {
 				return sm.Result{}, err
 			}
@@ -448,7 +448,13 @@ func (a *applier) applyOp(c *Command, index uint64) (sm.Result, error) {
 		// Value stays a result code (a count could read as ResultFailed).
 		return sm.Result{Value: ResultOK, Data: u64(uint64(applied))}, nil
 	}
-	res, err := a.applySecret(c.Op, c.Secret, index)
+	var res sm.Result
+	var err error
+	if c.Op == OpSecretReseal {
+		res, err = a.applyReseal(c.Secret, index)
+	} else {
+		res, err = a.applySecret(c.Op, c.Secret, index)
+	}
 	if err == nil && res.Value == ResultOK {
 		a.changed = append(a.changed, c.Secret.ID)
 	}

@@ -64,6 +64,7 @@ func OpenStore(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(stateCacheSize)
 	defer cache.Unref() // the database holds its own reference
 	opts := &pebble.Options{ReadOnly: readOnly, Logger: quietLogger{}, FS: noReuseFS{vfs.Default}, Cache: cache}
+	tuneStateOptions(opts)
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", dir, err)

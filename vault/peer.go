@@ -75,7 +75,7 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 		return struct{}{}, n.acceptPendingKEK(r.Context(), &req, peerNodeID(r))
 	}))
 	mux.HandleFunc("GET /v1/peer/keyusage", n.peerOnly(func(r *http.Request) (any, error) { return n.localKeyUsage() }))
-	mux.HandleFunc("POST /v1/peer/compact", n.peerOnly(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/peer/compact", n.peerOnlyTimeout(compactTimeout, func(r *http.Request) (any, error) {
 		return struct{}{}, n.compactLocal(r.Context())
 	}))
 	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))

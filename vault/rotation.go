@@ -236,7 +236,7 @@ func (r *replicas) compactAll(ctx context.Context) (*api.CompactResponse, error)
 		if m.NodeID == self {
 			err = r.compactLocal(ctx)
 		} else {
-			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, compactTimeout+slowWriteMargin)
 			err = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/compact", nil, nil)
 			cancel()
 		}

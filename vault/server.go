@@ -206,7 +206,7 @@ func (n *Node) routes() *routeTable {
 		}
 		return n.ResealStep(r.Context(), req.Limit)
 	}))
-	mux.HandleFunc("POST /v1/keys/compact", n.handle(func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
+	mux.HandleFunc("POST /v1/keys/compact", n.handleTimeout(compactAllTimeout, func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
 	mux.HandleFunc("POST /v1/keys/rotate/finish", n.handle(func(r *http.Request) (any, error) { return n.FinishFullRotation(r.Context()) }))
 	mux.HandleFunc("POST /v1/keys/retire", n.handle(func(r *http.Request) (any, error) {
 		var req api.RetireRequest
@@ -341,25 +341,31 @@ func decodeBody(body []byte, v any) error {
 // handle adapts f to HTTP: JSON out, errors as api.Error bodies. f runs
 // under a 30 s timeout.
 func (n *Node) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
-	return n.handleTimeout(f, true)
+	return n.handleTimeout(handlerTimeout, f)
 }
 
 // handleRead is handle for a read whose every wait is bounded by
 // withRetry (requestTimeout, and attemptTimeout per attempt): it makes no
 // timer of its own, which a stale read would otherwise make for nothing.
 func (n *Node) handleRead(f func(r *http.Request) (any, error)) http.HandlerFunc {
-	return n.handleTimeout(f, false)
+	return n.handleTimeout(0, f)
 }
 
-func (n *Node) handleTimeout(f func(r *http.Request) (any, error), timeout bool) http.HandlerFunc {
+// handleTimeout is handle with a limit of d on the request's work (handle:
+// handlerTimeout; 0: none of its own); a longer one also moves the answer's
+// write deadline.
+func (n *Node) handleTimeout(d time.Duration, f func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if d > handlerTimeout {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + slowWriteMargin))
+		}
 		if e := n.auditBefore(r); e != nil {
 			writeError(w, e)
 			return
 		}
 		fr := r
-		if timeout {
-			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		if d > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()
 			fr = r.WithContext(ctx)
 		}

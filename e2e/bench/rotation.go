@@ -126,8 +126,20 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 		out = bytes.Join(outs, []byte("\n"))
 		res.RotationS = time.Since(t0).Seconds()
 	}()
+	var stopPerf func() error
+	if cfg.Profile != "" {
+		// The rotation's own profile: the managers while it runs beside
+		// the creates (the command's CPU is the CLI's, not recorded).
+		var err error
+		if stopPerf, err = perfRecord(ctx, cfg.Profile, "rotation-"+vc.name(), vc.servers()); err != nil {
+			return nil, err
+		}
+	}
 	res.During = runLoadUntil(ctx, cfg.Clients, 0, 0, done, vc.servers(), creates(vc, "rot-during", value, cfg.Clients, made))
 	<-done
+	if stopPerf != nil {
+		stopPerf()
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
