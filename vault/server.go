@@ -208,7 +208,8 @@ func (n *Node) routes() *routeTable {
 	}))
 	mux.HandleFunc("POST /v1/keys/compact", n.handleTimeout(compactAllTimeout, func(r *http.Request) (any, error) { return n.CompactAll(r.Context()) }))
 	mux.HandleFunc("POST /v1/keys/rotate/finish", n.handle(func(r *http.Request) (any, error) { return n.FinishFullRotation(r.Context()) }))
-	mux.HandleFunc("POST /v1/keys/retire", n.handle(func(r *http.Request) (any, error) {
+	// Retiring compacts every manager again: the compaction's limit.
+	mux.HandleFunc("POST /v1/keys/retire", n.handleTimeout(compactAllTimeout, func(r *http.Request) (any, error) {
 		var req api.RetireRequest
 		if err := decode(r, &req); err != nil {
 			return nil, err

@@ -121,7 +121,7 @@ func fullRotation(c *cli.Context) error {
 		if _, err := cl.Compact(ctx); err != nil {
 			return interrupted(ctx, err)
 		}
-		ks, err := cl.FinishRotation(ctx)
+		ks, err := finishRotation(ctx, cl)
 		if err == nil {
 			fmt.Printf("Full rotation to v%d done: nothing on any manager is sealed under an older key.\n", r.Version)
 			printKeyStatus(ks)
@@ -134,6 +134,35 @@ func fullRotation(c *cli.Context) error {
 		fmt.Printf("Writes sealed under an old key arrived meanwhile (%v); another pass.\n", err)
 	}
 }
+
+// finishRotation asks the cluster to check that nothing is sealed under an
+// older key and to end the rotation. Right after the compaction every
+// manager's groups have restarted and are electing, and at 100,000 secrets on
+// a busy machine that took longer than one request's wait: an answer that the
+// managers or their groups are unavailable is asked again, for up to two
+// minutes (the check only reads, and ending the rotation twice is harmless).
+func finishRotation(ctx context.Context, cl *api.Client) (*api.KeyStatus, error) {
+	deadline := time.Now().Add(finishWait)
+	told := false
+	for {
+		ks, err := cl.FinishRotation(ctx)
+		if err == nil || !api.IsCode(err, api.CodeUnavailable) || time.Now().After(deadline) {
+			return ks, err
+		}
+		if !told {
+			fmt.Printf("Waiting for the managers' groups to elect after the compaction (%v)...\n", err)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// finishWait bounds finishRotation's asking again.
+var finishWait = 2 * time.Minute
 
 func interrupted(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
