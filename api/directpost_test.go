@@ -12,24 +12,11 @@ import (
 	"time"
 )
 
-// directServer serves h on a Unix socket and counts the connections it
-// accepted.
-func directServer(t *testing.T, h http.HandlerFunc, idle time.Duration) (string, *atomic.Int32) {
+// directServer is socketServerIdle without the server.
+func directServer(t *testing.T, h http.HandlerFunc, idle time.Duration) (string, *atomic.Int64) {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns atomic.Int32
-	srv := &http.Server{Handler: h, IdleTimeout: idle, ConnState: func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return sock, &conns
+	_, sock, conns := socketServerIdle(t, h, idle)
+	return sock, conns
 }
 
 func TestDirectPostReusesAndAnswers(t *testing.T) {

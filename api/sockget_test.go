@@ -18,6 +18,12 @@ import (
 // socketServer serves h on a Unix socket in a temporary directory and
 // counts the connections it accepted.
 func socketServer(t *testing.T, h http.HandlerFunc) (*http.Server, string, *atomic.Int64) {
+	return socketServerIdle(t, h, 0)
+}
+
+// socketServerIdle is socketServer closing connections idle for idle (0:
+// net/http's default).
+func socketServerIdle(t *testing.T, h http.HandlerFunc, idle time.Duration) (*http.Server, string, *atomic.Int64) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", sock)
@@ -25,7 +31,7 @@ func socketServer(t *testing.T, h http.HandlerFunc) (*http.Server, string, *atom
 		t.Fatal(err)
 	}
 	var conns atomic.Int64
-	srv := &http.Server{Handler: h, ConnState: func(_ net.Conn, s http.ConnState) {
+	srv := &http.Server{Handler: h, IdleTimeout: idle, ConnState: func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
 		}
