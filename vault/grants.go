@@ -222,9 +222,21 @@ func (n *Node) withGrants(ctx context.Context, s *api.Secret) (*api.Secret, erro
 	if err != nil {
 		return nil, err
 	}
-	g, err := r.appliedGrants()
+	g, applied, err := r.appliedGrants()
 	if err != nil {
 		return nil, err
+	}
+	if !applied {
+		// A manager that has just joined can serve a secret group's
+		// read before its control group has applied the cluster record:
+		// read the record through the control group, which waits until
+		// this manager has caught up.
+		rec, _, err := r.readCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		statedir.Wipe(rec.CAKey)
+		g = rec.Grants
 	}
 	s.Grants = apiGrants((&raftsm.Fleet{Grants: g}).GrantsOf(s.ID), "")
 	return s, nil
@@ -241,33 +253,34 @@ type grantsCache struct {
 	grants []raftsm.Grant
 }
 
-// appliedGrants returns the grants of the applied cluster record.
-func (r *replicas) appliedGrants() ([]raftsm.Grant, error) {
+// appliedGrants returns the grants of the applied cluster record; applied
+// is false when this manager's control group has not applied one yet.
+func (r *replicas) appliedGrants() (_ []raftsm.Grant, applied bool, err error) {
 	sc, err := staleReadAs[*raftsm.StoredCluster](r.host(), raftsm.ControlShard, raftsm.QueryCluster{})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if sc == nil {
-		return nil, errors.New("the cluster record is missing from the control group")
+		return nil, false, nil
 	}
 	c := &r.grants
 	c.mu.Lock()
 	if c.ok && c.gen == sc.Gen {
 		g := c.grants
 		c.mu.Unlock()
-		return g, nil
+		return g, true, nil
 	}
 	c.mu.Unlock()
 	rec, err := r.openCluster(sc)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	statedir.Wipe(rec.CAKey)
 	g := slices.Clone(rec.Grants)
 	c.mu.Lock()
 	c.ok, c.gen, c.grants = true, sc.Gen, g
 	c.mu.Unlock()
-	return g, nil
+	return g, true, nil
 }
 
 // UpdateNode changes a node's labels, as `docker node update --label-add
