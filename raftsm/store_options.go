@@ -2,17 +2,6 @@ package raftsm
 
 import "github.com/cockroachdb/pebble"
 
-// stateMemTableSize is the state database's memtable (Pebble's default is
-// 4 MiB). Every flush of a memtable that took writes all over the key
-// space (creates land at random ids; a full rotation rewrites every
-// secret) is an L0 table overlapping the whole of the base level, which
-// the next L0 compaction rewrites: fewer, larger flushes rewrite it less
-// often. In `go test -tags measure -run TestMeasureResealApply ./raftsm`
-// (100k secrets re-sealed beside 100k creates, one replica) it cut the
-// bytes compacted from 2,002 to 1,364 MiB and the CPU from 30.7 to 23.9 s
-// (both without compression). It costs up to two memtables of memory.
-const stateMemTableSize = 16 << 20
-
 // tuneStateOptions sets what the state database does differently from
 // Pebble's defaults.
 //
@@ -22,8 +11,17 @@ const stateMemTableSize = 16 << 20
 // compacted (Snappy's encoder was the single largest function in a profile
 // of the managers during a full rotation, 4 % of their CPU). Tables
 // written before keep their blocks as they are; Pebble reads both.
+//
+// The memtable stays at Pebble's default (4 MiB). A 16 MiB one compacted
+// less during a full rotation (`go test -tags measure -run
+// TestMeasureResealApply ./raftsm`, 100k re-seals beside 100k creates, one
+// replica: CPU 30.7 → 23.9 s, compacted 2,002 → 1,364 MiB), but the build
+// with it (and without compression) held 443–512 MiB per manager at 1M
+// secrets against 336–341 MiB before, and a single-client create right
+// after the preload took 21.5 ms p50 against 2.85 (`vault-bench --duration
+// 2s --preload 1000000`, the two builds one after the other under the same
+// outside load); the memory goal is 512 MiB.
 func tuneStateOptions(o *pebble.Options) {
-	o.MemTableSize = stateMemTableSize
 	o.EnsureDefaults()
 	for i := range o.Levels {
 		o.Levels[i].Compression = pebble.NoCompression
