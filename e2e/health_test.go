@@ -40,6 +40,18 @@ func TestPeerHealth(t *testing.T) {
 	ids := []string{nodeID(t, ds[0]), nodeID(t, ds[1]), nodeID(t, ds[2])}
 	survivor := ds[0]
 
+	// On a loaded machine a manager still joining can be logged
+	// unreachable before the test begins: wait until the survivor's checks
+	// have seen every peer reachable, so that the kill below is a change.
+	waitFor(t, "the survivor to see every peer reachable", 20*time.Second, func() bool {
+		for _, id := range ids[1:] {
+			if countLines(survivor, 0, "WARN", "peer unreachable", id) != countLines(survivor, 0, "INFO", "peer reachable again", id) {
+				return false
+			}
+		}
+		return true
+	})
+
 	// One manager dies: one line, within seconds, however long it stays
 	// down.
 	mark := survivor.logs.Len()
