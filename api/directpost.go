@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -218,25 +217,13 @@ func (c *Client) directExchange(dc *directConn, path string, data []byte, out an
 		}
 		return false, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	resp.Body.Close()
-	if err != nil {
-		return false, err
-	}
-	keep = !resp.Close && dc.br.Buffered() == 0
-	if resp.StatusCode >= 300 {
-		if e := ReadError(bytes.NewReader(body)); e != nil {
-			return keep, e
-		}
-		return keep, c.notVault("it answered " + resp.Status)
-	}
-	if out == nil {
-		return keep, nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return keep, c.notVault("its answer is not vault's JSON: " + err.Error())
-	}
-	return keep, nil
+	// The answer is decoded as every other request's is; closing the body
+	// reads it to its end, so the connection can carry the next request.
+	body := &closeResult{ReadCloser: resp.Body}
+	resp.Body = body
+	err = c.answer(resp, http.MethodPost, path, out)
+	keep = !resp.Close && body.closed && body.err == nil && dc.br.Buffered() == 0
+	return keep, err
 }
 
 // postData sends a secret write: directly over the socket when it can,
