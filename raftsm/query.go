@@ -163,7 +163,7 @@ func (s *StateMachine) resealCandidates(key func(sub ...byte) []byte, q QueryRes
 			return
 		}
 		id := string(rest[:len(rest)-5])
-		if kv, err := crypto.EnvelopeKeyVersion(v); err != nil || kv != q.Target {
+		if kv, dek := UnderDEK(v); dek && kv != q.Target {
 			stale[id] = true
 		}
 	})

@@ -1,6 +1,7 @@
 package raftsm
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strconv"
 
@@ -77,6 +78,10 @@ func decodeRecordFast(s *jsonfast.Scanner, r *SecretRecord) {
 							if vs.Once(s, 2) {
 								v.Created = s.Int(64)
 							}
+						case "key":
+							if vs.Once(s, 3) {
+								v.Key = decodeKeyField(s)
+							}
 						default:
 							s.Fail()
 						}
@@ -88,4 +93,18 @@ func decodeRecordFast(s *jsonfast.Scanner, r *SecretRecord) {
 			s.Fail()
 		}
 	})
+}
+
+// decodeKeyField reads a data key (a base64 JSON string, as encoding/json
+// writes a []byte) into a new slice.
+func decodeKeyField(s *jsonfast.Scanner) []byte {
+	raw := s.RawString()
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+	n, err := base64.StdEncoding.Decode(out, raw)
+	if err != nil {
+		clear(out)
+		s.Fail()
+		return nil
+	}
+	return out[:n]
 }

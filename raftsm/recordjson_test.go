@@ -12,6 +12,7 @@ func TestDecodeRecordMatchesJSON(t *testing.T) {
 		{ID: "abc", Name: "x", Labels: map[string]string{"env": "prod", "a": ""}, Created: -5, Updated: 1 << 62,
 			Versions: []VersionInfo{{Version: 1, Size: 0, Created: 1}, {Version: 4294967295, Size: 512000, Created: 3}}},
 		{ID: "weird", Name: "l", Labels: map[string]string{"k\"q": "v\n<>&é"}, Versions: []VersionInfo{}},
+		{ID: "keyed", Name: "k", Versions: []VersionInfo{{Version: 1, Size: 3, Key: []byte("0123456789abcdef0123456789abcdef")}, {Version: 2, Key: []byte{0xff, 0, 1}}}},
 	}
 	for _, r := range recs {
 		b, err := json.Marshal(r)
@@ -38,6 +39,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		`{"id":"a","labels":{"k":"v","k":"w"}}`, `{"ID":"a"}`, `{"id":"a","id":"b"}`, `{"created":1.0}`,
 		`{"created":01}`, `{"versions":null}`, `{"size":-0}`, `{"versions":[{"version":4294967296}]}`,
 		`{"name":"a\u0041"}`, ` {"id" : "x" } `, `{"id":"x"} x`, `{}`, `[]`, `{"labels":{}}`,
+		`{"versions":[{"version":1,"key":"AAAA"}]}`, `{"versions":[{"key":"!!"}]}`, `{"versions":[{"key":null}]}`,
+		`{"versions":[{"key":""}]}`, `{"versions":[{"key":"QQ=="}]}`, `{"versions":[{"key":"QQ"}]}`, `{"versions":[{"key":"Q\/=="}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -84,6 +84,10 @@ func decodeRecordKey(b []byte) (id, name string, err error) {
 							if vs.Once(&s, 2) {
 								s.Int(64)
 							}
+						case "key":
+							if vs.Once(&s, 3) {
+								clear(decodeKeyField(&s))
+							}
 						default:
 							s.Fail()
 						}

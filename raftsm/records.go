@@ -20,6 +20,9 @@ type VersionInfo struct {
 	Version uint32 `json:"version"`
 	Size    int    `json:"size"`
 	Created int64  `json:"created"`
+	// Key is the version's data key (see DataKeyVersion); empty for a
+	// version sealed under a DEK, written before data keys existed.
+	Key []byte `json:"key,omitempty"`
 }
 
 // Latest returns the newest version.

@@ -95,7 +95,7 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 					continue
 				}
 				if !stale || q.Full {
-					if kv, err := crypto.EnvelopeKeyVersion(dataIt.Value()); err != nil || kv != q.Target {
+					if kv, dek := UnderDEK(dataIt.Value()); dek && kv != q.Target {
 						stale = true
 						if q.Full {
 							version := binary.BigEndian.Uint32(dataIt.Key()[len(prefix):])

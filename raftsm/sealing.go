@@ -58,31 +58,47 @@ func OpenRecord(ks crypto.KeySource, shard uint64, id string, sealed []byte) (*S
 	return &rec, nil
 }
 
-// SealData seals version of secret id's data under k for shard.
+// SealData seals version of secret id's data under k for shard: a DEK
+// for a version without a data key, its data key otherwise.
 func SealData(k *crypto.Key, shard uint64, id string, version uint32, data []byte) ([]byte, error) {
 	return crypto.Seal(k, ValueBinding(shard, DataObject(id, version)), data)
 }
 
-// OpenData opens version of secret id's data in shard. The caller wipes
-// the plaintext it returns.
-func OpenData(ks crypto.KeySource, shard uint64, id string, version uint32, sealed []byte) ([]byte, error) {
-	return crypto.Open(ks, ValueBinding(shard, DataObject(id, version)), sealed)
+// OpenData opens version v of secret id's data in shard, under v's data
+// key or, for a version without one, under the DEK ring ks. The caller
+// wipes the plaintext it returns.
+func OpenData(ks crypto.KeySource, shard uint64, id string, v VersionInfo, sealed []byte) ([]byte, error) {
+	k, wipe, err := dataKeySource(ks, v, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer wipe()
+	return crypto.Open(k, ValueBinding(shard, DataObject(id, v.Version)), sealed)
 }
 
 // SealSecretWrite is the SecretWrite of a create or update: rec sealed,
-// and data (when not nil) sealed as rec's latest version. expectGen is the
+// and data (when not nil) sealed as rec's latest version under a new data
+// key, which it puts in rec's latest VersionInfo first. expectGen is the
 // generation read (0 for a create).
 func SealSecretWrite(k *crypto.Key, shard uint64, nameMAC []byte, rec *SecretRecord, expectGen uint64, data []byte) (*SecretWrite, error) {
 	w := &SecretWrite{ID: rec.ID, NameMAC: nameMAC, ExpectGen: expectGen}
 	var err error
-	if w.Record, err = SealRecord(k, shard, rec); err != nil {
-		return nil, err
-	}
-	if data != nil {
-		w.Version = rec.Latest().Version
-		if w.Data, err = SealData(k, shard, rec.ID, w.Version, data); err != nil {
+	if data != nil && len(rec.Versions) > 0 {
+		dk, raw, err := newDataKey()
+		if err != nil {
 			return nil, err
 		}
+		w.Version = rec.Latest().Version
+		w.Data, err = SealData(dk, shard, rec.ID, w.Version, data)
+		dk.Wipe()
+		if err != nil {
+			clear(raw)
+			return nil, err
+		}
+		rec.Versions[len(rec.Versions)-1].Key = raw
+	}
+	if w.Record, err = SealRecord(k, shard, rec); err != nil {
+		return nil, err
 	}
 	return w, nil
 }

@@ -28,22 +28,47 @@ func TestSealSecretWrite(t *testing.T) {
 	if err != nil || got.Name != "db-password" || got.Labels["env"] != "prod" || got.Latest().Version != 2 {
 		t.Fatalf("OpenRecord: %+v, %v", got, err)
 	}
-	d, err := OpenData(k, 2, "abc", 2, w.Data)
+	// The data is under its own data key, which only the record holds.
+	if kv, _ := crypto.EnvelopeKeyVersion(w.Data); kv != DataKeyVersion {
+		t.Fatalf("data sealed under key version %d, want the data key's", kv)
+	}
+	v2 := got.Version(2)
+	if len(v2.Key) != crypto.KeySize || len(got.Version(1).Key) != 0 {
+		t.Fatalf("data keys in the record: v1 %d bytes, v2 %d bytes", len(got.Version(1).Key), len(v2.Key))
+	}
+	d, err := OpenData(k, 2, "abc", v2, w.Data)
 	if err != nil || string(d) != "hello" {
 		t.Fatalf("OpenData: %q, %v", d, err)
 	}
+	otherKey := VersionInfo{Version: 2, Key: bytes.Repeat([]byte{1}, crypto.KeySize)}
 	for name, open := range map[string]func() error{
 		"record in another shard": func() error { _, err := OpenRecord(k, 3, "abc", w.Record); return err },
 		"record of another id":    func() error { _, err := OpenRecord(k, 2, "abd", w.Record); return err },
-		"data in another shard":   func() error { _, err := OpenData(k, 3, "abc", 2, w.Data); return err },
-		"data of another version": func() error { _, err := OpenData(k, 2, "abc", 1, w.Data); return err },
-		"data as the record":      func() error { _, err := OpenRecord(k, 2, "abc", w.Data); return err },
-		"record as the cluster":   func() error { _, err := OpenCluster(k, w.Record); return err },
-		"data under another DEK":  func() error { _, err := OpenData(harnessKey(2), 2, "abc", 2, w.Data); return err },
+		"data in another shard":   func() error { _, err := OpenData(k, 3, "abc", v2, w.Data); return err },
+		"data of another version": func() error {
+			_, err := OpenData(k, 2, "abc", VersionInfo{Version: 1, Key: v2.Key}, w.Data)
+			return err
+		},
+		"data without its key":   func() error { _, err := OpenData(k, 2, "abc", VersionInfo{Version: 2}, w.Data); return err },
+		"data under another key": func() error { _, err := OpenData(k, 2, "abc", otherKey, w.Data); return err },
+		"data as the record":     func() error { _, err := OpenRecord(k, 2, "abc", w.Data); return err },
+		"record as the cluster":  func() error { _, err := OpenCluster(k, w.Record); return err },
 	} {
 		if err := open(); err == nil {
 			t.Errorf("%s: opened", name)
 		}
+	}
+
+	// A version sealed before data keys existed opens under its DEK.
+	legacy, err := SealData(k, 2, "abc", 1, []byte("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := OpenData(k, 2, "abc", got.Version(1), legacy); err != nil || string(d) != "old" {
+		t.Fatalf("OpenData of a version under a DEK: %q, %v", d, err)
+	}
+	if _, err := OpenData(harnessKey(2), 2, "abc", got.Version(1), legacy); err == nil {
+		t.Error("a version under a DEK opened under another DEK")
 	}
 
 	// Without data, only the record.

@@ -77,6 +77,7 @@ func (r *replicas) encodeRun(shard uint64, secrets []raftsm.StoredSecret, keysOn
 			return encodedPart{}, err
 		}
 		b = api.AppendSecret(b, toAPISecret(&e.rec))
+		e.rec.WipeKeys()
 	}
 	return encodedPart{b: b, n: len(secrets)}, nil
 }

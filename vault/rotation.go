@@ -116,8 +116,10 @@ func (r *replicas) proposeReseal(ctx context.Context, shard uint64, w *raftsm.Se
 }
 
 // sealReseal opens a candidate's record and stale data versions and seals
-// them under the active DEK. The write expects the generation the page
-// read: at another one the apply keeps the newer record and still
+// them under the active DEK. The record carries the data keys of the
+// versions that have one (raftsm.DataKeyVersion), so those versions are
+// never candidates: only versions written before data keys are re-sealed.
+// The write expects the generation the page read: at another one the apply keeps the newer record and still
 // re-seals the data versions, which never change once written (and one
 // removed since is not brought back).
 func (r *replicas) sealReseal(shard uint64, c raftsm.ResealCandidate) (*raftsm.SecretWrite, error) {
@@ -125,6 +127,7 @@ func (r *replicas) sealReseal(shard uint64, c raftsm.ResealCandidate) (*raftsm.S
 	if err != nil {
 		return nil, err
 	}
+	defer e.rec.WipeKeys()
 	mac, _, err := r.nameMAC(e.rec.Name)
 	if err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func (r *replicas) sealReseal(shard uint64, c raftsm.ResealCandidate) (*raftsm.S
 		return nil, err
 	}
 	for _, d := range c.Data {
-		data, err := raftsm.OpenData(r.ring, shard, c.ID, d.Version, d.Data)
+		data, err := raftsm.OpenData(r.ring, shard, c.ID, e.rec.Version(d.Version), d.Data)
 		if err != nil {
 			return nil, fmt.Errorf("open secret %s version %d: %w", c.ID, d.Version, err)
 		}

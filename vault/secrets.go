@@ -353,7 +353,7 @@ func (r *replicas) secretData(ctx context.Context, e *secretEntry, version uint3
 		return nil, 0, api.Errorf(api.CodeNotFound, "secret %s has no version %d", e.rec.Name, version).
 			WithHint("`vault secret inspect %s` lists its versions", e.rec.Name)
 	}
-	data, err := raftsm.OpenData(r.ring, e.shard, e.rec.ID, version, sealed)
+	data, err := raftsm.OpenData(r.ring, e.shard, e.rec.ID, e.rec.Version(version), sealed)
 	return data, version, err
 }
 

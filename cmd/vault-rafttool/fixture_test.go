@@ -113,6 +113,17 @@ func newFixture(t *testing.T, locked bool) *fixture {
 			for v := 1; v <= versions; v++ {
 				rec.Versions = append(rec.Versions, raftsm.VersionInfo{Version: uint32(v), Size: len(data), Created: now.UnixNano()})
 			}
+			if name != "alpha" {
+				// As vault writes them: the data under a data key of its
+				// own, which the record holds.
+				sw, err := raftsm.SealSecretWrite(f.dek, 2, w.NameMAC, &rec, expect, []byte(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return cmd(&raftsm.Command{Op: op, Secret: sw})
+			}
+			// alpha's versions are sealed under the DEK itself, as vault
+			// wrote them before data keys.
 			b, _ := json.Marshal(rec)
 			w.Record = seal(2, raftsm.RecordObject(id), b)
 			w.Version = uint32(versions)

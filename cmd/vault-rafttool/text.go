@@ -225,6 +225,9 @@ func (t *textOut) record(in int, r *secretView) {
 
 func (t *textOut) data(in int, d *dataView) {
 	head := fmt.Sprintf("data v%d (%d bytes, DEK v%d)", d.Version, d.Size, d.KeyVersion)
+	if d.DataKey {
+		head = fmt.Sprintf("data v%d (%d bytes, its own data key)", d.Version, d.Size)
+	}
 	switch {
 	case d.Error != "":
 		t.line(in, "%s: error: %s", head, d.Error)

@@ -184,7 +184,7 @@ func countValues(st *stateView, get func(uint32) *keyUse, total *int) {
 			count(o.Secret.KeyVersion)
 		}
 		for _, d := range o.Data {
-			count(d.KeyVersion)
+			count(d.KeyVersion) // 0 for a version under its own data key
 		}
 	}
 }

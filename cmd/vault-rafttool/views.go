@@ -81,10 +81,13 @@ type versionView struct {
 type dataView struct {
 	Version    uint32 `json:"version"`
 	Size       int    `json:"size"`
-	KeyVersion uint32 `json:"key_version"`
-	Data       []byte `json:"data,omitempty"`
-	Redacted   bool   `json:"redacted,omitempty"`
-	Error      string `json:"error,omitempty"`
+	KeyVersion uint32 `json:"key_version"` // 0 when DataKey
+	// DataKey: sealed under the version's own data key, which its record
+	// (under the record's DEK) holds.
+	DataKey  bool   `json:"data_key,omitempty"`
+	Data     []byte `json:"data,omitempty"`
+	Redacted bool   `json:"redacted,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 type keyringView struct {
@@ -145,6 +148,9 @@ type viewer struct {
 	keys   *keyset
 	redact bool
 	names  map[string]string // secret id -> name
+	// versions holds, per secret id, the versions (and their data keys)
+	// of the last record opened: a data version opens under its key.
+	versions map[string][]raftsm.VersionInfo
 	// learn, when set, is asked once per shard for the names of the
 	// secrets in its state, when an id's name is not known yet.
 	learn   func(v *viewer, shard uint64)
@@ -152,7 +158,7 @@ type viewer struct {
 }
 
 func newViewer(k *keyset, redact bool) *viewer {
-	return &viewer{keys: k, redact: redact, names: map[string]string{}, learned: map[uint64]bool{}}
+	return &viewer{keys: k, redact: redact, names: map[string]string{}, versions: map[string][]raftsm.VersionInfo{}, learned: map[uint64]bool{}}
 }
 
 // nameOf returns a secret's name, or "" when no record of it was seen.
@@ -314,6 +320,7 @@ func (v *viewer) record(shard uint64, id string, sealed []byte) (*secretView, er
 		return nil, err
 	}
 	v.names[id] = r.Name
+	v.versions[id] = r.Versions
 	sv := &secretView{ID: r.ID, Name: r.Name, Labels: r.Labels, Created: unixTime(r.Created), Updated: unixTime(r.Updated), KeyVersion: kv}
 	for _, ver := range r.Versions {
 		sv.Versions = append(sv.Versions, versionView{Version: ver.Version, Size: ver.Size, Created: unixTime(ver.Created)})
@@ -325,7 +332,11 @@ func (v *viewer) record(shard uint64, id string, sealed []byte) (*secretView, er
 func (v *viewer) data(shard uint64, id string, version uint32, sealed []byte) *dataView {
 	dv := &dataView{Version: version, Size: max(len(sealed)-crypto.Overhead, 0)}
 	dv.KeyVersion, _ = crypto.EnvelopeKeyVersion(sealed)
-	b, err := raftsm.OpenData(v.keys, shard, id, version, sealed)
+	if dv.KeyVersion == raftsm.DataKeyVersion {
+		dv.KeyVersion, dv.DataKey = 0, true
+	}
+	rec := raftsm.SecretRecord{Versions: v.versions[id]}
+	b, err := raftsm.OpenData(v.keys, shard, id, rec.Version(version), sealed)
 	if err != nil {
 		dv.Error = openError(err)
 		return dv
