@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/vaultd/vault/crypto"
 )
 
 // TestPurgeLeavesNoOldValues: after values are overwritten and the store is
@@ -48,5 +50,130 @@ func TestPurgeLeavesNoOldValues(t *testing.T) {
 	got, _ := s.get(dataKey(2, 1, subObject, 7))
 	if string(got) != "new-value" {
 		t.Fatalf("value after purge: %q", got)
+	}
+}
+
+// oldCopies lists the files of dir holding marker.
+func oldCopies(t *testing.T, dir string, marker []byte) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if bytes.Contains(b, marker) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// sealedAs is an envelope under key version v that carries marker.
+func sealedAs(v uint32, marker string) []byte {
+	return append(fakeEnvelope(v), marker...)
+}
+
+// TestPurgeOfMarkedStore: a new store is marked (its data ranges hold
+// nothing under a DEK), and its purge still removes every old copy of a
+// record; a data version written under a DEK clears the mark, so the next
+// purge compacts the data ranges too and no old copy of that version is
+// left; the purge after which no live version is under a DEK marks the
+// store again.
+func TestPurgeOfMarkedStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	key, _ := crypto.GenerateKey(1)
+	n := newTestNodeAt(t, dir, key, 2)
+	clean := func(want bool, when string) {
+		t.Helper()
+		got, err := n.store.DataRangesClean()
+		if err != nil || got != want {
+			t.Fatalf("%s: data ranges marked clean %v (%v), want %v", when, got, err, want)
+		}
+	}
+	clean(true, "new store")
+
+	idx := uint64(1)
+	c := create("a", "na", 1)
+	c.Secret.Record, c.Secret.Data = sealedAs(1, "OLD-RECORD-COPY"), sealedAs(DataKeyVersion, "DATA-KEYED-VERSION")
+	n.apply(t, idx, c)
+	idx++
+	clean(true, "after a version under its data key")
+	if err := n.store.Purge(); err != nil { // the record now in a table
+		t.Fatal(err)
+	}
+	reseal := &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 2, Secret: &SecretWrite{ID: "a", NameMAC: mac("na"), ExpectGen: 1, Record: sealedAs(2, "new-record")}}
+	n.apply(t, idx, reseal)
+	idx++
+	if err := n.store.Purge(); err != nil {
+		t.Fatal(err)
+	}
+	if f := oldCopies(t, dir, []byte("OLD-RECORD-COPY")); len(f) > 0 {
+		t.Fatalf("an old record survives the purge of a marked store in %v", f)
+	}
+	if f := oldCopies(t, dir, []byte("DATA-KEYED-VERSION")); len(f) == 0 {
+		t.Fatal("the live data version is gone")
+	}
+
+	// A version under a DEK (written before data keys) clears the mark.
+	c = create("b", "nb", 3)
+	c.Secret.Record, c.Secret.Data = sealedAs(2, "rec-b"), sealedAs(1, "OLD-DEK-VERSION")
+	n.apply(t, idx, c)
+	idx++
+	clean(false, "after a version under a DEK")
+	if err := n.store.Purge(); err != nil {
+		t.Fatal(err)
+	}
+	clean(false, "after a purge with a version under a DEK live")
+	reseal = &Command{Op: OpSecretReseal, RequestID: reqID(), Time: 4, Secret: &SecretWrite{ID: "b", NameMAC: mac("nb"), ExpectGen: idx - 1,
+		Record: sealedAs(2, "rec-b2"), Resealed: []DataVersion{{Version: 1, Data: sealedAs(2, "dek2-version")}}}}
+	if res := n.apply(t, idx, reseal); res[0].Value != ResultOK {
+		t.Fatalf("re-seal: %v", res[0])
+	}
+	idx++
+	if err := n.store.Purge(); err != nil {
+		t.Fatal(err)
+	}
+	if f := oldCopies(t, dir, []byte("OLD-DEK-VERSION")); len(f) > 0 {
+		t.Fatalf("a version re-sealed under a new DEK survives under the old one in %v", f)
+	}
+	clean(false, "after a purge with a version under a DEK (v2) live")
+
+	// Once no live version is under a DEK, a purge marks the store again.
+	n.apply(t, idx, &Command{Op: OpSecretRemove, RequestID: reqID(), Time: 5, Secret: &SecretWrite{ID: "b", NameMAC: mac("nb")}})
+	if err := n.store.Purge(); err != nil {
+		t.Fatal(err)
+	}
+	clean(true, "after a purge with no version under a DEK left")
+	if f := oldCopies(t, dir, []byte("dek2-version")); len(f) > 0 {
+		t.Fatalf("a removed version under a DEK survives the purge in %v", f)
+	}
+}
+
+// A snapshot being recovered may bring versions under a DEK: the mark goes.
+func TestRecoverClearsMark(t *testing.T) {
+	key, _ := crypto.GenerateKey(1)
+	src := newTestNode(t, key, 2)
+	c := create("a", "na", 1)
+	c.Secret.Record, c.Secret.Data = fakeEnvelope(1), fakeEnvelope(DataKeyVersion)
+	src.apply(t, 1, c)
+	var buf bytes.Buffer
+	ctx, err := src.sm.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.sm.SaveSnapshot(ctx, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestNode(t, key, 2)
+	if ok, _ := dst.store.DataRangesClean(); !ok {
+		t.Fatal("a new store is not marked")
+	}
+	if err := dst.sm.RecoverFromSnapshot(&buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := dst.store.DataRangesClean(); ok {
+		t.Fatal("still marked after a snapshot was recovered")
 	}
 }

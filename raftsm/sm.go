@@ -228,7 +228,11 @@ func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 		if len(keyrings) > 0 {
 			opts = pebble.Sync
 		}
-		if err := b.Commit(opts); err != nil {
+		commit := b.Commit
+		if a.dekData {
+			commit = func(opts *pebble.WriteOptions) error { return s.store.commitDEKData(b, opts) }
+		}
+		if err := commit(opts); err != nil {
 			return err
 		}
 		a.commitIndex()
@@ -282,6 +286,17 @@ type applier struct {
 	removed [][]byte
 	times   []int64
 	changed []string // ids of secrets the batch wrote, for SecretsChanged
+
+	// dekData: the batch writes a data version sealed under a DEK (see
+	// noDEKDataKey in purge.go).
+	dekData bool
+}
+
+// noteData notes a data version the batch writes.
+func (a *applier) noteData(sealed []byte) {
+	if _, dek := UnderDEK(sealed); dek {
+		a.dekData = true
+	}
 }
 
 // commitIndex removes from the index the keys the committed batch deleted.
@@ -532,6 +547,7 @@ func (a *applier) applySecret(op Op, w *SecretWrite, index uint64) (sm.Result, e
 		if err := a.b.Set(dk, w.Data, nil); err != nil {
 			return sm.Result{}, err
 		}
+		a.noteData(w.Data)
 	}
 	if err := a.pruneVersions(w); err != nil {
 		return sm.Result{}, err
@@ -554,6 +570,7 @@ func (a *applier) resealData(w *SecretWrite, gen []byte) (sm.Result, error) {
 		if err := a.b.Set(dk, d.Data, nil); err != nil {
 			return sm.Result{}, err
 		}
+		a.noteData(d.Data)
 	}
 	return sm.Result{Value: ResultOK, Data: gen}, nil
 }

@@ -25,7 +25,13 @@ type testNode struct {
 
 func newTestNode(t testing.TB, key *crypto.Key, shard uint64) *testNode {
 	t.Helper()
-	store, err := OpenStore(filepath.Join(t.TempDir(), "state"), false)
+	return newTestNodeAt(t, filepath.Join(t.TempDir(), "state"), key, shard)
+}
+
+// newTestNodeAt is newTestNode with its state database in dir.
+func newTestNodeAt(t testing.TB, dir string, key *crypto.Key, shard uint64) *testNode {
+	t.Helper()
+	store, err := OpenStore(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,6 +247,10 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) (
 	if err := wipeNext(); err != nil {
 		return err
 	}
+	// The stream may hold data versions sealed under a DEK.
+	if err := s.store.with(s.store.dekDataMayFollow); err != nil {
+		return err
+	}
 	if s.failed.Load() != nil {
 		if stopc != nil {
 			<-stopc // as below: the node is stopping this replica

@@ -49,6 +49,10 @@ type Store struct {
 	closed bool
 
 	closing atomic.Bool // Close is waiting: long scans (index builds) give up
+
+	// See noDEKDataKey (purge.go).
+	dekMu     sync.Mutex
+	dekWrites atomic.Uint64
 }
 
 // stateCacheSize is the state database's block cache. Pebble's default,
@@ -68,6 +72,12 @@ func OpenStore(dir string, readOnly bool) (*Store, error) {
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", dir, err)
+	}
+	if !readOnly {
+		if err := markNewStore(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open state database %s: %w", dir, err)
+		}
 	}
 	return &Store{db: db}, nil
 }
@@ -220,27 +230,16 @@ func (fs noReuseFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
 	return fs.FS.Create(newname)
 }
 
-// Purge flushes the memtable and compacts the whole database, so that
+// Purge flushes the memtable and compacts the database, so that
 // overwritten and deleted values (for example, values re-sealed under a new
 // key) leave the files: their WAL segments and old tables become obsolete
-// and are deleted.
+// and are deleted. The live data ranges are left out while they hold
+// nothing under a DEK (see noDEKDataKey in purge.go).
 //
 // Pebble keeps a few obsolete WAL files for reuse instead of deleting them,
 // and reuses one at each memtable switch; noReuseFS turns each reuse into a
 // deletion. Flushing more times than Pebble keeps files therefore deletes
 // every WAL written before the purge.
 func (s *Store) Purge() error {
-	return s.with(func(db *pebble.DB) error {
-		for range walRecycleLimit + 2 {
-			if err := db.Flush(); err != nil {
-				return err
-			}
-		}
-		for _, r := range [][2][]byte{{{prefixData}, {prefixData + 1}}, {{prefixMeta}, {prefixMeta + 1}}} {
-			if err := db.Compact(r[0], r[1], true); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.with(s.purge)
 }
