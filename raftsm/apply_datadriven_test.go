@@ -554,7 +554,13 @@ func (h *applyHarness) state() string {
 			gen, rec, _ := DecodeGenValue(r.Value)
 			fmt.Fprintf(&b, "object %s: gen=%d record=%s\n", k.ID, gen, printable(rec))
 		case SubData:
-			fmt.Fprintf(&b, "data %s v%d: %s\n", k.ID, k.Version, printable(r.Value))
+			if at, kv, ok := DataPointer(r.Value); ok {
+				fmt.Fprintf(&b, "data %s v%d: at %d (key version %d)\n", k.ID, k.Version, at, kv)
+			} else {
+				fmt.Fprintf(&b, "data %s v%d: %s\n", k.ID, k.Version, printable(r.Value))
+			}
+		case SubDataAt:
+			fmt.Fprintf(&b, "data at %d %s: %s\n", k.Index, k.ID, printable(r.Value))
 		case SubRequest:
 			requests++
 		default:

@@ -28,10 +28,11 @@ const (
 	SubCluster                      // gen(8) || sealed ClusterRecord
 	SubName                         // name MAC -> secret id
 	SubObject                       // secret ID: gen(8) || sealed SecretRecord
-	SubData                         // secret ID, data Version: sealed data
+	SubData                         // secret ID, data Version: a pointer (DataPointer) or, written before, sealed data
 	SubRequest                      // RequestID: time(8) || code(8) || result data
 	SubPruneTime                    // when request ids were last pruned, uint64
 	SubEpoch                        // the keyring's epoch, uint64
+	SubDataAt                       // Index, secret ID: sealed data of a version written at that index
 )
 
 func (k SubKind) String() string {
@@ -56,6 +57,8 @@ func (k SubKind) String() string {
 		return "prune-time"
 	case SubEpoch:
 		return "keyring-epoch"
+	case SubDataAt:
+		return "data-at"
 	}
 	return "unknown"
 }
@@ -64,11 +67,12 @@ func (k SubKind) String() string {
 // 'D' shard gen). Which fields are set depends on Kind.
 type SubKey struct {
 	Kind      SubKind
-	ID        string // SubObject, SubData
+	ID        string // SubObject, SubData, SubDataAt
 	Version   uint32 // SubSeals (key version), SubData (data version)
 	NameMAC   []byte // SubName
 	RequestID []byte // SubRequest
 	Time      int64  // SubRequest in the time-keyed layout: the proposer time
+	Index     uint64 // SubDataAt: the index of the entry that wrote it
 }
 
 // nameMACSize is the length of a name MAC (Command.Validate checks it).
@@ -132,6 +136,12 @@ func ParseSubKey(sub []byte) (SubKey, error) {
 			ID:      string(rest[:len(rest)-5]),
 			Version: binary.BigEndian.Uint32(rest[len(rest)-4:]),
 		}, nil
+	case subDataAt:
+		// 'w' index(8) id
+		if len(rest) < 9 || !validID(rest[8:]) {
+			return bad("data-at")
+		}
+		return SubKey{Kind: SubDataAt, Index: binary.BigEndian.Uint64(rest), ID: string(rest[8:])}, nil
 	case subRequests:
 		if len(rest) == 0 {
 			return SubKey{Kind: SubPruneTime}, nil

@@ -147,6 +147,8 @@ func inspectState(t *testing.T, v *View) []string {
 			out = append(out, "object "+r.Key.ID)
 		case SubData:
 			out = append(out, fmt.Sprintf("data %s %d", r.Key.ID, r.Key.Version))
+		case SubDataAt:
+			out = append(out, fmt.Sprintf("data-at %d %s", r.Key.Index, r.Key.ID))
 		case SubRequest, SubPruneTime, SubSeals, SubApplied, SubName:
 		default:
 			out = append(out, r.Key.Kind.String())
@@ -219,7 +221,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 		t.Fatalf("applied %d gen %d", v.Applied(), v.Generation())
 	}
 	before := strings.Join(inspectState(t, v), ",")
-	if want := "keyring-epoch,keyring,object a,object b,data a 1,data b 1"; before != want {
+	if want := "keyring-epoch,keyring,object a,object b,data a 1,data b 1,data-at 2 a,data-at 3 b"; before != want {
 		t.Fatalf("state %s, want %s", before, want)
 	}
 	if _, err := v.Apply(inspectCommand(OpSecretCreate, "c", "gamma", 1), 1, 3); err == nil {
@@ -239,7 +241,7 @@ func TestViewAppliesWithoutCommitting(t *testing.T) {
 			t.Fatalf("Apply %d = %d, %v; want %d", i, code, err, want)
 		}
 	}
-	if got, want := strings.Join(inspectState(t, v), ","), "keyring-epoch,keyring,object a,data a 1,data a 2"; got != want {
+	if got, want := strings.Join(inspectState(t, v), ","), "keyring-epoch,keyring,object a,data a 1,data a 2,data-at 2 a,data-at 4 a"; got != want {
 		t.Fatalf("after Apply: %s, want %s", got, want)
 	}
 	v.Close()

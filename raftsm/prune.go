@@ -1,12 +1,11 @@
 package raftsm
 
-// pruneVersions deletes the data versions below w.PruneBelow, one range
-// deletion whatever their number.
+// pruneVersions deletes the data versions below w.PruneBelow: one range
+// deletion of their pointers whatever their number, and the values they
+// point at.
 func (a *applier) pruneVersions(w *SecretWrite) error {
 	if w.PruneBelow <= 1 {
 		return nil
 	}
-	lo := a.key(dataPrefix(w.ID)...)
-	hi := a.key(append(dataPrefix(w.ID), u32(w.PruneBelow)...)...)
-	return a.b.DeleteRange(lo, hi, nil)
+	return a.deleteData(w.ID, w.PruneBelow)
 }

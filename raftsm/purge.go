@@ -116,8 +116,9 @@ func (s *Store) purge(db *pebble.DB) error {
 	return db.Set(noDEKDataKey, []byte{1}, pebble.Sync)
 }
 
-// liveDataRanges returns each shard's live data range ('v' in its current
-// generation), in key order.
+// liveDataRanges returns each shard's live data range (its current
+// generation's 'v' pointers and 'w' values, which are adjacent), in key
+// order.
 func liveDataRanges(db *pebble.DB) ([][2][]byte, error) {
 	it := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixMeta}, UpperBound: []byte{prefixMeta + 1}})
 	var out [][2][]byte
@@ -126,8 +127,8 @@ func liveDataRanges(db *pebble.DB) ([][2][]byte, error) {
 		if len(k) != 9 || len(v) != 8 {
 			continue
 		}
-		p := dataKey(getU64(k[1:]), getU64(v), subData)
-		out = append(out, [2][]byte{p, prefixEnd(p)})
+		shard, gen := getU64(k[1:]), getU64(v)
+		out = append(out, [2][]byte{dataKey(shard, gen, subData), prefixEnd(dataKey(shard, gen, subDataAt))})
 	}
 	return out, it.Close()
 }
@@ -152,17 +153,18 @@ func outsideDataRanges(db *pebble.DB) ([][2][]byte, error) {
 }
 
 // liveDEKData reports whether a live data range holds a value sealed under
-// a DEK (or one that is not an envelope at all).
+// a DEK (or one that is not an envelope at all). The 'v' keys say, for
+// both layouts (a pointer carries its value's key version).
 func liveDEKData(db *pebble.DB) (bool, error) {
 	data, err := liveDataRanges(db)
 	if err != nil {
 		return false, err
 	}
 	for _, r := range data {
-		it := db.NewIter(&pebble.IterOptions{LowerBound: r[0], UpperBound: r[1]})
+		it := db.NewIter(&pebble.IterOptions{LowerBound: r[0], UpperBound: prefixEnd(r[0])})
 		found := false
 		for it.First(); it.Valid() && !found; it.Next() {
-			_, found = UnderDEK(it.Value())
+			_, found = storedKeyVersion(it.Value())
 		}
 		if err := it.Close(); err != nil || found {
 			return found, err

@@ -111,7 +111,13 @@ func (s *StateMachine) Lookup(q interface{}) (interface{}, error) {
 	case QuerySecretPage:
 		return s.secretPage(key(subObject), q)
 	case QueryData:
-		return s.store.get(key(append(dataPrefix(q.ID), u32(q.Version)...)...))
+		var out []byte
+		err := s.store.with(func(db *pebble.DB) error {
+			var err error
+			out, err = readData(db, key, q.ID, q.Version)
+			return err
+		})
+		return out, err
 	case QueryReseal:
 		return s.resealCandidates(key, q)
 	case QueryResealPage:
@@ -163,7 +169,7 @@ func (s *StateMachine) resealCandidates(key func(sub ...byte) []byte, q QueryRes
 			return
 		}
 		id := string(rest[:len(rest)-5])
-		if kv, dek := UnderDEK(v); dek && kv != q.Target {
+		if kv, dek := storedKeyVersion(v); dek && kv != q.Target {
 			stale[id] = true
 		}
 	})

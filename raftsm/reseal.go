@@ -95,11 +95,18 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 					continue
 				}
 				if !stale || q.Full {
-					if kv, dek := UnderDEK(dataIt.Value()); dek && kv != q.Target {
+					if kv, dek := storedKeyVersion(dataIt.Value()); dek && kv != q.Target {
 						stale = true
 						if q.Full {
 							version := binary.BigEndian.Uint32(dataIt.Key()[len(prefix):])
-							c.Data = append(c.Data, DataVersion{Version: version, Data: append([]byte(nil), dataIt.Value()...)})
+							d, err := dataValue(db, key, id, dataIt.Value())
+							if err != nil {
+								return err
+							}
+							if !isPointer(dataIt.Value()) {
+								d = bytes.Clone(d)
+							}
+							c.Data = append(c.Data, DataVersion{Version: version, Data: d})
 						}
 					}
 				}

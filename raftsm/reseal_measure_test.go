@@ -17,7 +17,10 @@ import (
 	"github.com/vaultd/vault/crypto"
 )
 
-var resealSecrets = flag.Int("reseal-secrets", 100_000, "secrets preloaded for TestMeasureResealApply")
+var (
+	resealSecrets = flag.Int("reseal-secrets", 100_000, "secrets preloaded for TestMeasureResealApply")
+	resealMode    = flag.String("reseal-mode", "records", "what TestMeasureResealApply re-seals: records (versions under data keys, as vault writes them), data (records and their versions, as before data keys), none (the creates alone)")
+)
 
 // TestMeasureResealApply applies what a full rotation makes one replica
 // apply at scale, on a real store: a group of secrets (a 300-byte record
@@ -90,14 +93,17 @@ func TestMeasureResealApply(t *testing.T) {
 	for start := 0; start < len(ids); start += 128 {
 		batch := &Command{Op: OpSecretResealBatch, RequestID: reqID(), Time: now}
 		for _, id := range ids[start:min(start+128, len(ids))] {
-			batch.Secrets = append(batch.Secrets, &SecretWrite{ID: id, NameMAC: rnd(32), ExpectGen: gens[id], Record: rnd(300),
-				Resealed: []DataVersion{{Version: 1, Data: rnd(1064)}}})
+			w := &SecretWrite{ID: id, NameMAC: rnd(32), ExpectGen: gens[id], Record: rnd(300)}
+			if *resealMode == "data" {
+				w.Resealed = []DataVersion{{Version: 1, Data: rnd(1064)}}
+			}
+			batch.Secrets = append(batch.Secrets, w)
 		}
 		// One Update with the batch and 16 creates, then 7 of 16 creates:
 		// a create entry per re-sealed secret.
 		for k := range 128 / 16 {
 			var cmds []*Command
-			if k == 0 {
+			if k == 0 && *resealMode != "none" {
 				cmds = append(cmds, batch)
 			}
 			for range 16 {

@@ -536,18 +536,15 @@ func (a *applier) applySecret(op Op, w *SecretWrite, index uint64) (sm.Result, e
 			return sm.Result{}, err
 		}
 		a.removed = append(a.removed, nsub, osub)
-		dp := a.key(dataPrefix(w.ID)...)
-		return sm.Result{Value: ResultOK, Data: gen}, a.b.DeleteRange(dp, prefixEnd(dp), nil)
+		return sm.Result{Value: ResultOK, Data: gen}, a.deleteData(w.ID, 0)
 	}
 	if err := a.b.Set(ok, append(gen, w.Record...), nil); err != nil {
 		return sm.Result{}, err
 	}
 	if w.Version != 0 {
-		dk := a.key(append(dataPrefix(w.ID), u32(w.Version)...)...)
-		if err := a.b.Set(dk, w.Data, nil); err != nil {
+		if err := a.putData(w.ID, w.Version, index, w.Data); err != nil {
 			return sm.Result{}, err
 		}
-		a.noteData(w.Data)
 	}
 	if err := a.pruneVersions(w); err != nil {
 		return sm.Result{}, err
@@ -559,18 +556,10 @@ func (a *applier) applySecret(op Op, w *SecretWrite, index uint64) (sm.Result, e
 // gen is the object's generation to answer with.
 func (a *applier) resealData(w *SecretWrite, gen []byte) (sm.Result, error) {
 	for _, d := range w.Resealed {
-		dk := a.key(append(dataPrefix(w.ID), u32(d.Version)...)...)
-		old, err := a.get(dk)
-		if err != nil {
+		// A version that no longer exists is not brought back.
+		if _, err := a.replaceData(w.ID, d.Version, d.Data); err != nil {
 			return sm.Result{}, err
 		}
-		if old == nil {
-			continue // a version that no longer exists is not brought back
-		}
-		if err := a.b.Set(dk, d.Data, nil); err != nil {
-			return sm.Result{}, err
-		}
-		a.noteData(d.Data)
 	}
 	return sm.Result{Value: ResultOK, Data: gen}, nil
 }

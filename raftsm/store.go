@@ -36,7 +36,8 @@ const (
 	subCluster  byte = 'x' // sealed cluster record (control shard)
 	subName     byte = 'n' // + name MAC: secret id
 	subObject   byte = 'o' // + id: gen(8) || sealed record
-	subData     byte = 'v' // + id + 0x00 + version(4): sealed data
+	subData     byte = 'v' // + id + 0x00 + version(4): index(8) || key version(4) of its subDataAt value (or, written before, the sealed data)
+	subDataAt   byte = 'w' // + index(8) + id: a data version's sealed data (datalayout.go)
 	subRequests byte = 'r' // bare: last prune time; + request id: the old layout of request records (migrated on open)
 	subReqTime  byte = 't' // + time(8, sign flipped) + request id: time(8) || code(8) || result data
 )

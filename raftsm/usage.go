@@ -32,6 +32,10 @@ func (s *Store) ValueKeyVersions(shard uint64) (map[uint32]int, error) {
 				}
 				v = v[8:]
 			case subData:
+				if isPointer(v) {
+					continue // its value is counted at its subDataAt key
+				}
+			case subDataAt:
 			default:
 				continue
 			}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +54,23 @@ func (s *session) describe(v *viewer, shard uint64, walk walkFunc, place string)
 	st := &stateView{Shard: shard, Secrets: []*objectView{}}
 	byID := map[string]*objectView{}
 	var names []string // ids the name index points at
+	type dataAt struct {
+		index uint64
+		id    string
+	}
+	pointed := map[dataAt]uint32{} // data versions whose value is kept at an index
+	addData := func(id string, version uint32, sealed []byte) {
+		dv := v.data(shard, id, version, sealed)
+		if dv.Error != "" {
+			s.problem(fmt.Sprintf("%s secret %s data v%d", place, id, version), errors.New(dv.Error))
+		}
+		o := byID[id]
+		if o == nil {
+			s.problem(fmt.Sprintf("%s secret %s data v%d", place, id, version), errors.New("data of a secret that has no record"))
+			return
+		}
+		o.Data = append(o.Data, dv)
+	}
 	err := walk(func(r raftsm.StateRecord) error {
 		if r.Err != nil {
 			s.problem(place, fmt.Errorf("key %q: %w", r.Raw, r.Err))
@@ -96,16 +115,21 @@ func (s *session) describe(v *viewer, shard uint64, walk walkFunc, place string)
 				s.problem(fmt.Sprintf("%s secret %s record", place, k.ID), err)
 			}
 		case raftsm.SubData:
-			dv := v.data(shard, k.ID, k.Version, r.Value)
-			if dv.Error != "" {
-				s.problem(fmt.Sprintf("%s secret %s data v%d", place, k.ID, k.Version), errors.New(dv.Error))
-			}
-			o := byID[k.ID]
-			if o == nil {
-				s.problem(fmt.Sprintf("%s secret %s data v%d", place, k.ID, k.Version), errors.New("data of a secret that has no record"))
+			if at, _, ok := raftsm.DataPointer(r.Value); ok {
+				// The data follows under its index (SubDataAt keys sort
+				// after every SubData key).
+				pointed[dataAt{at, k.ID}] = k.Version
 				return nil
 			}
-			o.Data = append(o.Data, dv)
+			addData(k.ID, k.Version, r.Value)
+		case raftsm.SubDataAt:
+			version, ok := pointed[dataAt{k.Index, k.ID}]
+			if !ok {
+				s.problem(fmt.Sprintf("%s secret %s data at %d", place, k.ID, k.Index), errors.New("no data version points at it"))
+				return nil
+			}
+			delete(pointed, dataAt{k.Index, k.ID})
+			addData(k.ID, version, r.Value)
 		case raftsm.SubRequest:
 			st.Requests++
 		}
@@ -113,6 +137,12 @@ func (s *session) describe(v *viewer, shard uint64, walk walkFunc, place string)
 	})
 	if err != nil {
 		return st, err
+	}
+	for p, version := range pointed {
+		s.problem(fmt.Sprintf("%s secret %s data v%d", place, p.id, version), fmt.Errorf("its data (at index %d) is missing", p.index))
+	}
+	for _, o := range st.Secrets {
+		slices.SortFunc(o.Data, func(a, b *dataView) int { return cmp.Compare(a.Version, b.Version) })
 	}
 	for _, id := range names {
 		if o := byID[id]; o != nil {
