@@ -41,6 +41,10 @@ type Hooks struct {
 	// ErrReplicaFailed). The node should stop the replica. It must not
 	// block.
 	ReplicaFailed func(f *ReplicaFailure)
+	// Opened (optional) is called when a replica's state machine has
+	// opened, so the node can reach it (a full rotation re-seals through
+	// it: ResealLocal). It must not block.
+	Opened func(s *StateMachine)
 }
 
 // Validate reports a missing hook.
@@ -139,9 +143,16 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 		s.buildIndex(db, idx, gen)
 		return nil
 	})
+	applied := s.applied
 	s.mu.Unlock()
-	return s.applied, nil
+	if s.hooks.Opened != nil {
+		s.hooks.Opened(s)
+	}
+	return applied, nil
 }
+
+// Shard is the shard the state machine is a replica of.
+func (s *StateMachine) Shard() uint64 { return s.shard }
 
 // Update applies committed entries in Pebble batches, each with the new
 // applied index. A crash may lose a suffix of batches; Dragonboat replays

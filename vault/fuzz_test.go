@@ -105,6 +105,7 @@ var requestBodies = []requestBody{
 		return err
 	}},
 	{name: "POST /v1/peer/kek", new: func() any { return &peerKEK{} }},
+	{name: "POST /v1/peer/reseal", new: func() any { return &peerReseal{} }},
 	{name: "POST /v1/audit/hash", new: func() any { return &api.AuditHashRequest{} }},
 	{name: "POST /v1/cluster/clients", new: func() any { return &api.ClientCreateRequest{} }, validate: func(t *testing.T, v any) error {
 		req := v.(*api.ClientCreateRequest)

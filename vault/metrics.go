@@ -56,6 +56,7 @@ var peerRoutePatterns = []string{
 	"POST /v1/peer/kek",
 	"GET /v1/peer/keyusage",
 	"POST /v1/peer/compact",
+	"POST /v1/peer/reseal",
 	"POST /v1/peer/leave",
 }
 

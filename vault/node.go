@@ -39,11 +39,11 @@ type Node struct {
 
 	rv revocation // peer admission; this node's own removal
 
-	mcache metricsCache // what a scrape reads (metrics.go)
-	aud    auditState   // the audit log (audit.go)
-	acc    accessState  // remote clients admitted (access.go)
-	wk     workerState  // a worker's phase; a manager's worker streams (worker.go)
-	reseal resealWalk   // a full rotation's walk over the secret groups (reseal.go)
+	mcache      metricsCache    // what a scrape reads (metrics.go)
+	aud         auditState      // the audit log (audit.go)
+	acc         accessState     // remote clients admitted (access.go)
+	wk          workerState     // a worker's phase; a manager's worker streams (worker.go)
+	localReseal localResealWalk // a full rotation's walk over this manager's groups (localreseal.go)
 
 	// Lock order: initMu, keyMu, mountMu, mu, replicas.mu (package doc).
 	initMu sync.Mutex // serializes phase changes asked for: Init, Join, Unlock, Lock, Leave

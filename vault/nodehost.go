@@ -34,6 +34,7 @@ func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (
 		SecretsChanged: n.secretsChanged,
 		ReplicaFailed:  func(f *raftsm.ReplicaFailure) { n.replicaFailed(nh, f) },
 		Observer:       n.raftObserver(),
+		Opened:         r.machines.opened,
 	})
 	if err == nil {
 		err = n.startReplicas(nh, st, create, members, join)

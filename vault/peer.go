@@ -78,6 +78,17 @@ func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error
 	mux.HandleFunc("POST /v1/peer/compact", n.peerOnlyTimeout(compactTimeout, func(r *http.Request) (any, error) {
 		return struct{}{}, n.compactLocal(r.Context())
 	}))
+	mux.HandleFunc("POST /v1/peer/reseal", n.peerOnlyTimeout(localResealTimeout, func(r *http.Request) (any, error) {
+		var req peerReseal
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		rs, err := n.running()
+		if err != nil {
+			return nil, err
+		}
+		return rs.resealLocal(r.Context(), req.Target, req.Limit)
+	}))
 	mux.HandleFunc("POST /v1/peer/leave", n.peerOnly(n.handlePeerLeave))
 	mux.Handle("/v1/", n.clientAPI()) // remote clients (access.go)
 	n.registerWorkerPeerRoutes(mux)

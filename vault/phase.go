@@ -113,6 +113,8 @@ type replicas struct {
 
 	grants grantsCache // the applied cluster record's grants (grants.go)
 
+	machines localMachines // the replicas' state machines (localreseal.go)
+
 	// ringMu orders the updates of ring by keyring epoch (keyringApplied):
 	// ringEpoch is the highest epoch ring follows. A leaf.
 	ringMu    sync.Mutex

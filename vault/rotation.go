@@ -63,8 +63,9 @@ func (r *replicas) startFullRotation(ctx context.Context) (*api.RotateResponse, 
 	return &api.RotateResponse{Version: v, Full: true}, nil
 }
 
-// ResealStep re-seals up to limit secrets (and the cluster record) under the
-// active DEK and says how many remain.
+// ResealStep re-seals the cluster record under the active DEK, and on
+// every manager up to limit secrets (0: as many as it can in
+// localResealStep; resealEverywhere), and says how many remain.
 func (n *Node) ResealStep(ctx context.Context, limit int) (*api.ResealProgress, error) {
 	r, err := n.running()
 	if err != nil {
@@ -80,9 +81,6 @@ func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgre
 		return nil, err
 	}
 	target := active.Version()
-	if limit <= 0 || limit > 4096 {
-		limit = 256
-	}
 	p := &api.ResealProgress{Target: target}
 	// The cluster record: any write re-seals it under the active key.
 	sc, err := readAs[*raftsm.StoredCluster](ctx, r, raftsm.ControlShard, raftsm.QueryCluster{})
@@ -97,62 +95,10 @@ func (r *replicas) resealStep(ctx context.Context, limit int) (*api.ResealProgre
 			p.Resealed++
 		}
 	}
-	if err := r.resealSecrets(ctx, limit, target, p); err != nil {
+	if err := r.resealEverywhere(ctx, target, limit, p); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// proposeReseal proposes one secret.reseal and reports whether it applied.
-func (r *replicas) proposeReseal(ctx context.Context, shard uint64, w *raftsm.SecretWrite) (bool, error) {
-	res, err := r.propose(ctx, shard, &raftsm.Command{Op: raftsm.OpSecretReseal, RequestID: newRequestID(), Time: time.Now().UnixNano(), Secret: w})
-	if err != nil {
-		return false, err
-	}
-	if res.Value != raftsm.ResultOK {
-		r.node.log.Warn("re-seal did not apply; the next step takes the secret again", "shard", shard, "id", w.ID, "gen", w.ExpectGen, "result", res.Value)
-	}
-	return res.Value == raftsm.ResultOK, nil
-}
-
-// sealReseal opens a candidate's record and stale data versions and seals
-// them under the active DEK. The record carries the data keys of the
-// versions that have one (raftsm.DataKeyVersion), so those versions are
-// never candidates: only versions written before data keys are re-sealed.
-// The write expects the generation the page read: at another one the apply keeps the newer record and still
-// re-seals the data versions, which never change once written (and one
-// removed since is not brought back).
-func (r *replicas) sealReseal(shard uint64, c raftsm.ResealCandidate) (*raftsm.SecretWrite, error) {
-	e, err := r.openStored(shard, &raftsm.StoredSecret{ID: c.ID, Gen: c.Gen, Sealed: c.Sealed})
-	if err != nil {
-		return nil, err
-	}
-	defer e.rec.WipeKeys()
-	mac, _, err := r.nameMAC(e.rec.Name)
-	if err != nil {
-		return nil, err
-	}
-	active, err := r.ring.Active()
-	if err != nil {
-		return nil, err
-	}
-	w, err := raftsm.SealSecretWrite(active, shard, mac, &e.rec, c.Gen, nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range c.Data {
-		data, err := raftsm.OpenData(r.ring, shard, c.ID, e.rec.Version(d.Version), d.Data)
-		if err != nil {
-			return nil, fmt.Errorf("open secret %s version %d: %w", c.ID, d.Version, err)
-		}
-		resealed, err := raftsm.SealData(active, shard, c.ID, d.Version, data)
-		statedir.Wipe(data)
-		if err != nil {
-			return nil, err
-		}
-		w.Resealed = append(w.Resealed, raftsm.DataVersion{Version: d.Version, Data: resealed})
-	}
-	return w, nil
 }
 
 // compactLocal snapshots every group on this manager and drops every log
@@ -168,6 +114,7 @@ func (n *Node) compactLocal(ctx context.Context) error {
 func (r *replicas) compactLocal(ctx context.Context) error {
 	n := r.node
 	nh := r.host()
+	t0 := time.Now()
 	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
 	for _, shard := range statedir.AllShards(r.st.Shards) {
 		if err := n.groupStopped(shard); err != nil {
@@ -194,9 +141,11 @@ func (r *replicas) compactLocal(ctx context.Context) error {
 	// the NodeHost makes those files obsolete and deleted (files from before
 	// an open are never recycled); compacting the log ranges then rewrites
 	// the tables without the deleted entries.
+	t1 := time.Now()
 	if err := r.restartRaft(ctx); err != nil {
 		return fmt.Errorf("reopen the Raft log: %w", err)
 	}
+	t2 := time.Now()
 	if err := r.live(); err != nil {
 		return err
 	}
@@ -215,7 +164,14 @@ func (r *replicas) compactLocal(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return store.Purge()
+	t3 := time.Now()
+	clean, _ := store.DataRangesClean() // the purge leaves the data ranges as they are
+	if err := store.Purge(); err != nil {
+		return err
+	}
+	n.log.Info("compacted", "snapshots", t1.Sub(t0).Round(time.Millisecond), "raft_reopen", t2.Sub(t1).Round(time.Millisecond),
+		"log_compaction", t3.Sub(t2).Round(time.Millisecond), "state_purge", time.Since(t3).Round(time.Millisecond), "data_left_as_is", clean)
+	return nil
 }
 
 // CompactAll compacts every manager's logs.

@@ -43,7 +43,7 @@ func keyCommand() *cli.Command {
 				Usage: "make a new data key the active one (--full: also re-seal everything and compact)",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "full", Usage: "re-seal every stored value under the new key, then snapshot and compact every group"},
-					&cli.IntFlag{Name: "batch", Value: 256, Usage: "secrets re-sealed per step (--full)"},
+					&cli.IntFlag{Name: "batch", Value: 0, Usage: "at most this many secrets re-sealed per step on each manager (--full; 0: as many as it re-seals in 2 seconds)"},
 				},
 				Action: func(c *cli.Context) error {
 					if !c.Bool("full") {
@@ -220,9 +220,9 @@ func resealAll(ctx context.Context, cl *api.Client, batch int, tty bool) error {
 			if tty {
 				fmt.Println()
 			}
-			return fmt.Errorf("re-sealing made no progress for %s: %d secrets are left and none of them could be re-sealed "+
-				"(the daemon logs each attempt: \"re-seal did not apply\"); run `vault key rotate --full` again, and if it stops "+
-				"here again, keep the daemon logs and `vault-rafttool dump-object secret --id ID --redact` of the ids they name", resealStall, p.Remaining)
+			return fmt.Errorf("re-sealing made no progress for %s: the managers count %d secrets left and re-sealed none of them "+
+				"(values written under an older key faster than the managers re-seal them?); run `vault key rotate --full` again, and if it stops "+
+				"here again, keep the daemon logs and `vault key status --format json`", resealStall, p.Remaining)
 		}
 		if p.Resealed == 0 {
 			// Everything left changed under us; give writers a moment.

@@ -1,0 +1,186 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// A full rotation's re-sealing is done by every manager on its own
+// replicas (raftsm.ResealLocal): nothing goes through the Raft log. A step
+// (POST /v1/keys/reseal, what `vault key rotate --full` repeats) runs one
+// on this manager and, at once, one on every other manager
+// (POST /v1/peer/reseal), and adds up what they did and what they have
+// left. Every manager must be reachable and unlocked, as for the
+// compaction that follows.
+
+// localMachines are this node's replicas' state machines, by shard, as
+// they open (raftsm.Hooks.Opened); restartRaft opens new ones.
+type localMachines struct {
+	mu sync.Mutex
+	m  map[uint64]*raftsm.StateMachine
+}
+
+func (l *localMachines) opened(s *raftsm.StateMachine) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[uint64]*raftsm.StateMachine{}
+	}
+	l.m[s.Shard()] = s
+}
+
+func (l *localMachines) get(shard uint64) *raftsm.StateMachine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[shard]
+}
+
+// localResealWalk is where this manager's re-sealing is in its secret
+// groups, so that a step continues where the last one stopped. mu is held
+// through a step: steps on one manager run one at a time.
+type localResealWalk struct {
+	mu     sync.Mutex
+	target uint32
+	group  int
+	after  string
+}
+
+// localResealStep is how long one step re-seals on a manager before it
+// answers (the walk continues at the next step).
+const localResealStep = 2 * time.Second
+
+// peerReseal is POST /v1/peer/reseal: one step on the receiving manager.
+type peerReseal struct {
+	Target uint32 `json:"target"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// resealLocal re-seals this manager's replicas of the secret groups under
+// target for up to localResealStep (and at most limit secrets, if it is
+// above 0), and counts what it has left (0 once a whole pass finds
+// nothing).
+func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*api.ResealProgress, error) {
+	active, err := r.ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	if active.Version() != target {
+		return nil, api.Errorf(api.CodeUnavailable, "manager %s has data key v%d active, not v%d: it has not applied the rotation's key yet", r.st.NodeID, active.Version(), target).
+			WithHint("run `vault key rotate --full` again in a moment: it continues where it stopped")
+	}
+	w := &r.node.localReseal
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.target != target {
+		w.target, w.group, w.after = target, 0, ""
+	}
+	shards := raftsm.SecretShards(r.st.Shards)
+	p := &api.ResealProgress{Target: target}
+	deadline := time.Now().Add(localResealStep)
+	for w.group < len(shards) && time.Now().Before(deadline) && (limit <= 0 || p.Resealed < limit) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		shard := shards[w.group]
+		s := r.machines.get(shard)
+		if s == nil {
+			return nil, api.Errorf(api.CodeUnavailable, "group %d has no replica open on manager %s", shard, r.st.NodeID).
+				WithHint("run `vault key rotate --full` again once the manager's groups are up")
+		}
+		batch := raftsm.ResealLocalBatch
+		if limit > 0 {
+			batch = min(batch, limit-p.Resealed)
+		}
+		n, next, more, err := s.ResealLocal(r.ring, active, w.after, batch)
+		p.Resealed += n
+		if err != nil {
+			return nil, fmt.Errorf("re-seal group %d on manager %s: %w", shard, r.st.NodeID, r.node.explain(err))
+		}
+		w.after = next
+		if !more {
+			w.group, w.after = w.group+1, ""
+		}
+	}
+	if w.group < len(shards) {
+		p.Remaining = 1 // the pass goes on at the next step
+		return p, nil
+	}
+	// The pass is over: count what is left (values written under an
+	// older key meanwhile); the next step starts another pass.
+	w.group, w.after = 0, ""
+	for _, shard := range shards {
+		s := r.machines.get(shard)
+		if s == nil {
+			return nil, api.Errorf(api.CodeUnavailable, "group %d has no replica open on manager %s", shard, r.st.NodeID)
+		}
+		for after := ""; ; {
+			out, err := s.Lookup(raftsm.QueryResealPage{Target: target, After: after, Count: true})
+			if err != nil {
+				return nil, r.node.explain(err)
+			}
+			page := out.(*raftsm.ResealPage)
+			p.Remaining += page.Count
+			if !page.More {
+				break
+			}
+			after = page.Next
+		}
+	}
+	return p, nil
+}
+
+// resealEverywhere runs a step on every manager at once and adds up their
+// progress.
+func (r *replicas) resealEverywhere(ctx context.Context, target uint32, limit int, p *api.ResealProgress) error {
+	rec, _, err := r.readCluster(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	for _, m := range rec.Members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got *api.ResealProgress
+			var err error
+			if m.NodeID == r.st.NodeID {
+				got, err = r.resealLocal(ctx, target, limit)
+			} else {
+				got = &api.ResealProgress{}
+				cctx, cancel := context.WithTimeout(ctx, localResealTimeout)
+				err = r.node.peerCall(cctx, r.tls, m.APIAddr, http.MethodPost, "/v1/peer/reseal", &peerReseal{Target: target, Limit: limit}, got)
+				cancel()
+				if err != nil {
+					err = api.Errorf(api.CodeUnavailable, "re-seal on manager %s: %s", m.NodeID, operatorMessage(err.Error())).
+						WithHint("bring it back (every manager re-seals its own copy) and run `vault key rotate --full` again: it continues where it stopped")
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			p.Resealed += got.Resealed
+			p.Remaining += got.Remaining
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// localResealTimeout bounds a peer's step: its re-sealing, its count of
+// what is left, and the answer.
+const localResealTimeout = localResealStep + time.Minute
