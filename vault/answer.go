@@ -21,23 +21,38 @@ var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return 
 // json.Encoder does. A secret's inspect answer, the API's most frequent,
 // is built by api.AppendSecret without reflection (same bytes: the api
 // package's tests compare them); it falls back to encoding/json when it
-// carries grants, which AppendSecret does not write.
+// carries grants, which AppendSecret does not write. A create's or
+// update's answer is built by api.AppendSecretRef; those routes are
+// POSTs, answered through wipeAfter or the hot loop, which write the
+// Content-Length first whether the handler set it or not.
 func writeAnswer(w http.ResponseWriter, out any) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	// No Date header: no client of the local API reads it, and net/http
 	// formats the time for every answer that does not say so.
 	h["Date"] = nil
-	if s, ok := out.(*api.Secret); ok && s != nil && len(s.Grants) == 0 {
-		bp := answerBufs.Get().(*[]byte)
-		b := append(api.AppendSecret((*bp)[:0], s), '\n')
-		h["Content-Length"] = []string{strconv.Itoa(len(b))}
-		_, _ = w.Write(b)
-		if cap(b) <= 64<<10 {
-			*bp = b
-			answerBufs.Put(bp)
+	var bp *[]byte
+	var b []byte
+	switch v := out.(type) {
+	case *api.Secret:
+		if v != nil && len(v.Grants) == 0 {
+			bp = answerBufs.Get().(*[]byte)
+			b = append(api.AppendSecret((*bp)[:0], v), '\n')
 		}
+	case *api.SecretRef:
+		if v != nil {
+			bp = answerBufs.Get().(*[]byte)
+			b = append(api.AppendSecretRef((*bp)[:0], v), '\n')
+		}
+	}
+	if bp == nil {
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	}
-	_ = json.NewEncoder(w).Encode(out)
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	_, _ = w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		answerBufs.Put(bp)
+	}
 }

@@ -94,8 +94,8 @@ func TestWipeAfterTooLarge(t *testing.T) {
 // BenchmarkSecretWriteHTTP is one secret write over a Unix socket from a
 // keep-alive client, through wipeAfter on a server that is not the local
 // API (a connection per write), through wipeAfter on the local API (the
-// connection handed back) and through a plain handler (the connection
-// kept): what taking the connection over costs a write, client and server
+// connection handed back), through the local API's hot loop, and through
+// a plain handler (the connection kept): what taking the connection over costs a write, client and server
 // in one process (docs/PERFORMANCE.md).
 func BenchmarkSecretWriteHTTP(b *testing.B) {
 	h := func(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +112,8 @@ func BenchmarkSecretWriteHTTP(b *testing.B) {
 		name    string
 		handler http.HandlerFunc
 		local   bool // served as the local API is: the connection goes back (keepconn.go)
-	}{{"wipeAfter", wipeAfter(h), false}, {"wipeAfter-local", wipeAfter(h), true}, {"plain", h, false}} {
+		hot     bool // and in front of it the local API's hot loop (localhttp.go)
+	}{{"wipeAfter", wipeAfter(h), false, false}, {"wipeAfter-local", wipeAfter(h), true, false}, {"hot-loop", wipeAfter(h), true, true}, {"plain", h, false, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			sock := filepath.Join(b.TempDir(), "s")
 			var ln net.Listener
@@ -123,6 +124,9 @@ func BenchmarkSecretWriteHTTP(b *testing.B) {
 			srv := &http.Server{Handler: bc.handler}
 			if bc.local {
 				ln = limitLocalServer(srv, ln)
+			}
+			if bc.hot {
+				ln = newHotListener(srv, ln.(*gate), hotRoutes{create: h}, func() bool { return true }, nil)
 			}
 			go srv.Serve(ln)
 			defer srv.Close()

@@ -44,11 +44,13 @@ func (n *Node) serve() error {
 		return err
 	}
 	n.ln = ln
-	mux := n.routes().ServeMux
+	rt := n.routes()
+	mux := rt.ServeMux
 	n.srv = &http.Server{Handler: n.countRequests(mux, n.refuseByPhase(mux)), ConnContext: socketConnContext}
-	gated := limitLocalServer(n.srv, ln)
+	gated := limitLocalServer(n.srv, ln).(*gate)
+	hot := newHotListener(n.srv, gated, rt.hot, n.hotPhase, n.metrics) // net/http serves what the hot loop hands it
 	go func() {
-		if err := n.srv.Serve(gated); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.srv.Serve(hot); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)
 		}
 	}()
@@ -61,6 +63,7 @@ func (n *Node) serve() error {
 type routeTable struct {
 	*http.ServeMux
 	patterns []string
+	hot      hotRoutes // the handlers of the hot routes, for the hot loop
 }
 
 // HandleFunc registers handler for pattern.
@@ -248,7 +251,9 @@ func (n *Node) routes() *routeTable {
 		}
 		return struct{}{}, n.SetVersionPolicy(r.Context(), &req)
 	}))
-	mux.HandleFunc("POST /v1/secrets", wipeAfter(n.handle(func(r *http.Request) (any, error) {
+	// The hot routes: served on the local socket by the hot loop too
+	// (localhttp.go), with these handlers.
+	mux.hot.create = n.handle(func(r *http.Request) (any, error) {
 		spec, err := api.ParseSecretQuery(r.URL.Query())
 		if err != nil {
 			return nil, err
@@ -259,17 +264,20 @@ func (n *Node) routes() *routeTable {
 		}
 		spec.Data = data
 		return n.CreateSecret(r.Context(), spec)
-	})))
-	mux.HandleFunc("GET /v1/secrets/{ref}", n.handleRead(func(r *http.Request) (any, error) {
+	})
+	mux.hot.inspect = n.handleRead(func(r *http.Request) (any, error) {
 		return n.InspectSecret(readContext(r), r.PathValue("ref"))
-	}))
-	mux.HandleFunc("POST /v1/secrets/{ref}/versions", wipeAfter(n.handle(func(r *http.Request) (any, error) {
+	})
+	mux.hot.update = n.handle(func(r *http.Request) (any, error) {
 		data, err := readSecretData(r)
 		if err != nil {
 			return nil, err
 		}
 		return n.UpdateSecret(r.Context(), r.PathValue("ref"), data)
-	})))
+	})
+	mux.HandleFunc(patternCreate, wipeAfter(mux.hot.create))
+	mux.HandleFunc(patternInspect, mux.hot.inspect)
+	mux.HandleFunc(patternUpdate, wipeAfter(mux.hot.update))
 	mux.HandleFunc("DELETE /v1/secrets/{ref}", n.handle(func(r *http.Request) (any, error) {
 		return n.RemoveSecret(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") == "true")
 	}))
