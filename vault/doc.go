@@ -53,7 +53,7 @@
 //
 //	initMu        serializes phase changes asked for (Init, Join, Unlock, Lock, Leave)
 //	keyMu         serializes key operations started on this node (KEK changes, DEK rotation, retirement)
-//	reseal.mu     a full rotation's walk over the groups (one re-seal step at a time)
+//	localReseal.mu  a full rotation's walk over this manager's groups (one re-seal step at a time)
 //	mountMu       the mount table (held for no Raft call and no I/O)
 //	mu            the phase (ph) and the locked phase's shares
 //	replicas.mu   the running phase's mutable handles: NodeHost, KEK, pending KEK

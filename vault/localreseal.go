@@ -42,13 +42,18 @@ func (l *localMachines) get(shard uint64) *raftsm.StateMachine {
 }
 
 // localResealWalk is where this manager's re-sealing is in its secret
-// groups, so that a step continues where the last one stopped. mu is held
-// through a step: steps on one manager run one at a time.
+// groups, so that a step continues where the last one stopped. A pass
+// starts with a count of what this manager has to re-seal (left, then
+// less what each step re-sealed); the next pass counts again, and the
+// manager is done when a count finds nothing. mu is held through a step:
+// steps on one manager run one at a time.
 type localResealWalk struct {
-	mu     sync.Mutex
-	target uint32
-	group  int
-	after  string
+	mu      sync.Mutex
+	target  uint32
+	group   int
+	after   string
+	counted bool
+	left    int
 }
 
 // localResealStep is how long one step re-seals on a manager before it
@@ -63,8 +68,8 @@ type peerReseal struct {
 
 // resealLocal re-seals this manager's replicas of the secret groups under
 // target for up to localResealStep (and at most limit secrets, if it is
-// above 0), and counts what it has left (0 once a whole pass finds
-// nothing).
+// above 0), and says how many it has left: 0 only once a count finds
+// nothing.
 func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*api.ResealProgress, error) {
 	active, err := r.ring.Active()
 	if err != nil {
@@ -78,10 +83,17 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.target != target {
-		w.target, w.group, w.after = target, 0, ""
+		*w = localResealWalk{target: target}
 	}
 	shards := raftsm.SecretShards(r.st.Shards)
 	p := &api.ResealProgress{Target: target}
+	if !w.counted {
+		left, err := r.countLocal(target, shards)
+		if err != nil || left == 0 {
+			return p, err
+		}
+		w.group, w.after, w.counted, w.left = 0, "", true, left
+	}
 	deadline := time.Now().Add(localResealStep)
 	for w.group < len(shards) && time.Now().Before(deadline) && (limit <= 0 || p.Resealed < limit) {
 		if err := ctx.Err(); err != nil {
@@ -90,8 +102,7 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		shard := shards[w.group]
 		s := r.machines.get(shard)
 		if s == nil {
-			return nil, api.Errorf(api.CodeUnavailable, "group %d has no replica open on manager %s", shard, r.st.NodeID).
-				WithHint("run `vault key rotate --full` again once the manager's groups are up")
+			return nil, noLocalReplica(shard, r.st.NodeID)
 		}
 		batch := raftsm.ResealLocalBatch
 		if limit > 0 {
@@ -99,6 +110,7 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		}
 		n, next, more, err := s.ResealLocal(r.ring, active, w.after, batch)
 		p.Resealed += n
+		w.left -= n
 		if err != nil {
 			return nil, fmt.Errorf("re-seal group %d on manager %s: %w", shard, r.st.NodeID, r.node.explain(err))
 		}
@@ -107,32 +119,41 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 			w.group, w.after = w.group+1, ""
 		}
 	}
-	if w.group < len(shards) {
-		p.Remaining = 1 // the pass goes on at the next step
-		return p, nil
+	if w.group >= len(shards) {
+		w.counted = false // the next step counts again, and ends it if nothing is left
 	}
-	// The pass is over: count what is left (values written under an
-	// older key meanwhile); the next step starts another pass.
-	w.group, w.after = 0, ""
+	p.Remaining = max(w.left, 1)
+	return p, nil
+}
+
+// countLocal counts the secrets this manager's replicas hold with
+// something not sealed under target.
+func (r *replicas) countLocal(target uint32, shards []uint64) (int, error) {
+	total := 0
 	for _, shard := range shards {
 		s := r.machines.get(shard)
 		if s == nil {
-			return nil, api.Errorf(api.CodeUnavailable, "group %d has no replica open on manager %s", shard, r.st.NodeID)
+			return 0, noLocalReplica(shard, r.st.NodeID)
 		}
 		for after := ""; ; {
 			out, err := s.Lookup(raftsm.QueryResealPage{Target: target, After: after, Count: true})
 			if err != nil {
-				return nil, r.node.explain(err)
+				return 0, r.node.explain(err)
 			}
 			page := out.(*raftsm.ResealPage)
-			p.Remaining += page.Count
+			total += page.Count
 			if !page.More {
 				break
 			}
 			after = page.Next
 		}
 	}
-	return p, nil
+	return total, nil
+}
+
+func noLocalReplica(shard uint64, node string) error {
+	return api.Errorf(api.CodeUnavailable, "group %d has no replica open on manager %s", shard, node).
+		WithHint("run `vault key rotate --full` again once the manager's groups are up")
 }
 
 // resealEverywhere runs a step on every manager at once and adds up their
