@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +48,10 @@ type RotationResult struct {
 	// check remain).
 	RotationS float64 `json:"rotation_s"`
 	CompactS  float64 `json:"compact_s,omitempty"`
+	// ResealOpsPerSec and CompactOpsPerSec split During's creates at the
+	// command's first "Compacting" line.
+	ResealOpsPerSec  float64 `json:"reseal_ops_per_s,omitempty"`
+	CompactOpsPerSec float64 `json:"compact_ops_per_s,omitempty"`
 	// Version is the data key rotated to; Resealed the secrets the command
 	// re-sealed, over all its passes.
 	Version  uint32 `json:"version"`
@@ -109,6 +114,7 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	var cmdErr error
 	t0 := time.Now()
 	var outs [][]byte
+	var created, atCompact atomic.Int64 // creates done, and done when the compaction began
 	go func() {
 		defer close(done)
 		// As an operator would: a run cut short by a timeout is run again,
@@ -118,6 +124,7 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 			o, cmdErr = runWatching(exec.CommandContext(ctx, vc.bin, "--socket", vc.members[0].socket, "key", "rotate", "--full"), "Compacting", func() {
 				if res.CompactS == 0 {
 					res.CompactS = -time.Since(t0).Seconds() // made the part after it once the command exits
+					atCompact.Store(created.Load())
 				}
 			})
 			outs = append(outs, o)
@@ -146,8 +153,19 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 			return nil, err
 		}
 	}
-	res.During = runLoadUntil(ctx, cfg.Clients, 0, 0, done, vc.servers(), creates(vc, "rot-during", value, cfg.Clients, made))
+	create := creates(vc, "rot-during", value, cfg.Clients, made)
+	res.During = runLoadUntil(ctx, cfg.Clients, 0, 0, done, vc.servers(), func(ctx context.Context, w, seq int) error {
+		err := create(ctx, w, seq)
+		if err == nil {
+			created.Add(1)
+		}
+		return err
+	})
 	<-done
+	if res.CompactS > 0 && res.RotationS > res.CompactS {
+		res.ResealOpsPerSec = float64(atCompact.Load()) / (res.RotationS - res.CompactS)
+		res.CompactOpsPerSec = float64(created.Load()-atCompact.Load()) / res.CompactS
+	}
 	if stopPerf != nil {
 		stopPerf()
 	}
@@ -331,6 +349,7 @@ func (r *Report) writeRotation(b *strings.Builder) []string {
 	row("secrets re-sealed", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
 	row("create ops/s before (alone)", whole(rot.Before.OpsPerSec))
 	row("create ops/s during", whole(rot.During.OpsPerSec))
+	row("… while re-sealing / while compacting", whole(rot.ResealOpsPerSec)+" / "+whole(rot.CompactOpsPerSec))
 	row("during / before, %", fmt.Sprintf("%.0f", rot.KeptPct))
 	row("create p50 ms before / during", num(rot.Before.P50Ms)+" / "+num(rot.During.P50Ms))
 	row("create p99 ms before / during", num(rot.Before.P99Ms)+" / "+num(rot.During.P99Ms))
