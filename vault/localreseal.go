@@ -83,7 +83,7 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.target != target {
-		*w = localResealWalk{target: target}
+		w.target, w.group, w.after, w.counted, w.left = target, 0, "", false, 0
 	}
 	shards := raftsm.SecretShards(r.st.Shards)
 	p := &api.ResealProgress{Target: target}
