@@ -31,8 +31,8 @@ import (
 // resealLocalScan those it looks at: the shard's applies wait while it
 // runs.
 const (
-	ResealLocalBatch = 512
-	resealLocalScan  = 4096
+	ResealLocalBatch = 64
+	resealLocalScan  = 1024
 )
 
 // ResealLocal re-seals, in this replica's store, up to max secrets (their

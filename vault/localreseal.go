@@ -57,8 +57,12 @@ type localResealWalk struct {
 }
 
 // localResealStep is how long one step re-seals on a manager before it
-// answers (the walk continues at the next step).
-const localResealStep = 2 * time.Second
+// answers (the walk continues at the next step); after each batch it
+// pauses localResealPause times as long as the batch took.
+const (
+	localResealStep  = 2 * time.Second
+	localResealPause = 1
+)
 
 // peerReseal is POST /v1/peer/reseal: one step on the receiving manager.
 type peerReseal struct {
@@ -108,7 +112,9 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		if limit > 0 {
 			batch = min(batch, limit-p.Resealed)
 		}
+		t0 := time.Now()
 		n, next, more, err := s.ResealLocal(r.ring, active, w.after, batch)
+		took := time.Since(t0)
 		p.Resealed += n
 		w.left -= n
 		if err != nil {
@@ -117,6 +123,13 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		w.after = next
 		if !more {
 			w.group, w.after = w.group+1, ""
+		}
+		// As long again before the next batch: the group's applies and
+		// reads wait while a batch runs, and the writes beside the
+		// rotation keep most of the CPU.
+		select {
+		case <-ctx.Done():
+		case <-time.After(took * localResealPause):
 		}
 	}
 	if w.group >= len(shards) {
