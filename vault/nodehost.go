@@ -53,6 +53,7 @@ func (r *replicas) restartRaft(ctx context.Context) error {
 		return err
 	}
 	n, st := r.node, r.st
+	r.handOffLeadership(ctx)
 	r.host().Close()
 	nh2, err := n.openNodeHost(r, nil, false)
 	if err != nil {
