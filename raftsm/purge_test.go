@@ -158,21 +158,11 @@ func TestRecoverClearsMark(t *testing.T) {
 	c := create("a", "na", 1)
 	c.Secret.Record, c.Secret.Data = fakeEnvelope(1), fakeEnvelope(DataKeyVersion)
 	src.apply(t, 1, c)
-	var buf bytes.Buffer
-	ctx, err := src.sm.PrepareSnapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := src.sm.SaveSnapshot(ctx, &buf, nil); err != nil {
-		t.Fatal(err)
-	}
 	dst := newTestNode(t, key, 2)
 	if ok, _ := dst.store.DataRangesClean(); !ok {
 		t.Fatal("a new store is not marked")
 	}
-	if err := dst.sm.RecoverFromSnapshot(&buf, nil); err != nil {
-		t.Fatal(err)
-	}
+	src.snapshotTo(t, dst)
 	if ok, _ := dst.store.DataRangesClean(); ok {
 		t.Fatal("still marked after a snapshot was recovered")
 	}
