@@ -149,3 +149,106 @@ func TestResealLocalRefusesWhatDoesNotOpen(t *testing.T) {
 		t.Fatalf("stored record changed: %+v", s)
 	}
 }
+
+// Re-sealing in place while the replica applies creates and updates of
+// the same secrets: every write lands (the newest record and every
+// version read back), and once a last pass has run nothing is under the
+// old DEK. Run with -race, it also checks that the two never touch the
+// store at once without the state machine's lock.
+func TestResealLocalBesideApplies(t *testing.T) {
+	v1, v2 := harnessKey(1), harnessKey(2)
+	ring := keysOf{1: v1, 2: v2}
+	n := newTestNode(t, v1, 2)
+	n.sm.hooks.Keys = ring
+	const secrets = 60
+	idx := uint64(1)
+	gens := map[string]uint64{}
+	write := func(key *crypto.Key, id string, version uint32) *Command {
+		rec := &SecretRecord{ID: id, Name: "name-" + id}
+		for v := uint32(1); v <= version; v++ {
+			rec.Versions = append(rec.Versions, VersionInfo{Version: v, Size: 3})
+		}
+		w, err := SealSecretWrite(key, 2, mac("name-"+id), rec, gens[id], []byte(fmt.Sprintf("%s-v%d", id, version)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := OpSecretCreate
+		if version > 1 {
+			op = OpSecretUpdate
+		}
+		return &Command{Op: op, RequestID: reqID(), Time: int64(idx), Secret: w}
+	}
+	for i := range secrets {
+		id := fmt.Sprintf("s%02d", i)
+		n.apply(t, idx, write(v1, id, 1))
+		gens[id] = idx
+		idx++
+	}
+	versions := map[string]uint32{}
+	for i := range secrets {
+		versions[fmt.Sprintf("s%02d", i)] = 1
+	}
+	done := make(chan error)
+	go func() {
+		var err error
+		for pass := 0; pass < 20 && err == nil; pass++ {
+			for after, more := "", true; more && err == nil; {
+				_, after, more, err = n.sm.ResealLocal(ring, v2, after, 5)
+			}
+		}
+		done <- err
+	}()
+	// Updates meanwhile, sealed under the old key as a proposer that has
+	// not seen the new one yet would.
+	for round := 0; round < 3; round++ {
+		for i := range secrets {
+			id := fmt.Sprintf("s%02d", i)
+			v := versions[id] + 1
+			n.apply(t, idx, write(v1, id, v))
+			gens[id], versions[id] = idx, v
+			idx++
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A last pass, as the rotation's next count would start.
+	for after, more := "", true; more; {
+		var err error
+		if _, after, more, err = n.sm.ResealLocal(ring, v2, after, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, _ := n.sm.Lookup(QueryResealPage{Target: 2, Count: true}); out.(*ResealPage).Count != 0 {
+		t.Fatalf("%d secrets still to re-seal after the last pass", out.(*ResealPage).Count)
+	}
+	for i := range secrets {
+		id := fmt.Sprintf("s%02d", i)
+		got, _ := n.sm.Lookup(QueryIDPrefix{Prefix: id})
+		var rec *SecretRecord
+		for _, s := range got.([]StoredSecret) {
+			if s.ID == id {
+				if s.Gen != gens[id] {
+					t.Fatalf("%s at generation %d, want %d (the last update)", id, s.Gen, gens[id])
+				}
+				var err error
+				if rec, err = OpenRecord(ring, 2, id, s.Sealed); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		last := rec.Latest().Version
+		if last != versions[id] {
+			t.Fatalf("%s: latest version %d, want %d", id, last, versions[id])
+		}
+		d, _ := n.sm.Lookup(QueryData{ID: id, Version: last})
+		plain, err := OpenData(ring, 2, id, rec.Version(last), d.([]byte))
+		if want := fmt.Sprintf("%s-v%d", id, last); err != nil || string(plain) != want {
+			t.Fatalf("%s v%d = %q, %v; want %q", id, last, plain, err, want)
+		}
+	}
+	counts, _ := n.store.ValueKeyVersions(2)
+	if counts[1] != 0 {
+		t.Fatalf("%d values still under the old DEK", counts[1])
+	}
+}
