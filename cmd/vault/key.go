@@ -192,6 +192,9 @@ func resealAll(ctx context.Context, cl *api.Client, batch int, tty bool) error {
 			total = p.Resealed + p.Remaining
 		}
 		total = max(total, done+p.Remaining)
+		if p.Remaining == 0 {
+			total = done // a manager says 1 left until its count says none
+		}
 		rate := float64(done) / time.Since(start).Seconds()
 		eta := "-"
 		if rate > 0 {
