@@ -125,20 +125,19 @@ func (a *applier) deleteData(id string, below uint32) error {
 // none), following its pointer.
 func readData(db pebble.Reader, key func(sub ...byte) []byte, id string, version uint32) ([]byte, error) {
 	v, err := getCopy(db, key(append(dataPrefix(id), u32(version)...)...))
-	if err != nil || v == nil || !isPointer(v) {
-		return v, err
+	if err != nil || v == nil {
+		return nil, err
 	}
-	return getCopy(db, key(dataAtSub(binary.BigEndian.Uint64(v), id)...))
+	return dataValue(db, key, id, v)
 }
 
-// dataValue returns the sealed data a 'v' value stands for: the value
-// itself, or for a pointer the value it points at (valid until the next
-// call on db; nil if missing).
-func dataValue(db pebble.Reader, key func(sub ...byte) []byte, id []byte, v []byte) ([]byte, error) {
+// dataValue returns a copy of the sealed data a 'v' value stands for: the
+// value itself, or for a pointer the value it points at (nil if missing).
+func dataValue(db pebble.Reader, key func(sub ...byte) []byte, id string, v []byte) ([]byte, error) {
 	if !isPointer(v) {
-		return v, nil
+		return bytes.Clone(v), nil
 	}
-	return getCopy(db, key(dataAtSub(binary.BigEndian.Uint64(v), string(id))...))
+	return getCopy(db, key(dataAtSub(binary.BigEndian.Uint64(v), id)...))
 }
 
 func getCopy(db pebble.Reader, k []byte) ([]byte, error) {

@@ -106,6 +106,7 @@ func (s *StateMachine) ResealLocal(ks crypto.KeySource, target *crypto.Key, afte
 				at, sealed := bytes.Clone(dk), dv
 				if isPointer(dv) {
 					at = key(dataAtSub(binary.BigEndian.Uint64(dv), id)...)
+					var err error
 					if sealed, err = getCopy(db, at); err != nil {
 						return err
 					}

@@ -99,12 +99,9 @@ func (s *StateMachine) resealPage(key func(sub ...byte) []byte, q QueryResealPag
 						stale = true
 						if q.Full {
 							version := binary.BigEndian.Uint32(dataIt.Key()[len(prefix):])
-							d, err := dataValue(db, key, id, dataIt.Value())
+							d, err := dataValue(db, key, string(id), dataIt.Value())
 							if err != nil {
 								return err
-							}
-							if !isPointer(dataIt.Value()) {
-								d = bytes.Clone(d)
 							}
 							c.Data = append(c.Data, DataVersion{Version: version, Data: d})
 						}

@@ -8,8 +8,9 @@ import (
 
 // ValueKeyVersions counts, for one shard's live state, the stored values
 // (secret records and data, the cluster record) sealed under each DEK
-// version (a data version under its own data key counts under none). It reads this node's store directly: key retirement checks it on
-// every manager.
+// version (a data version under its own data key counts under none). It
+// reads this node's store directly: key retirement checks it on every
+// manager.
 func (s *Store) ValueKeyVersions(shard uint64) (map[uint32]int, error) {
 	out := map[uint32]int{}
 	gen, err := s.Generation(shard)
