@@ -18,8 +18,7 @@ import (
 // stopped here, alone: the daemon and its other groups keep serving, and
 // the other managers keep the group going. The replica keeps what it
 // applied before that entry; the next start of the replicas (a restart,
-// `vault unlock`, a compaction's reopening of the Raft log) tries the entry
-// again with the keys held by then. `vault status` lists stopped groups.
+// `vault unlock`) tries the entry again with the keys held by then. `vault status` lists stopped groups.
 
 // stoppedGroup is a group this manager stopped, and why.
 type stoppedGroup struct {

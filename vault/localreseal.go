@@ -20,7 +20,7 @@ import (
 // compaction that follows.
 
 // localMachines are this node's replicas' state machines, by shard, as
-// they open (raftsm.Hooks.Opened); restartRaft opens new ones.
+// they open (raftsm.Hooks.Opened).
 type localMachines struct {
 	mu sync.Mutex
 	m  map[uint64]*raftsm.StateMachine

@@ -1,14 +1,11 @@
 package vault
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lni/dragonboat/v4"
 
-	"github.com/vaultd/vault/internal/statedir"
 	"github.com/vaultd/vault/raftsm"
 )
 
@@ -44,31 +41,4 @@ func (n *Node) openNodeHost(r *replicas, members map[uint64]string, join bool) (
 		return nil, err
 	}
 	return nh, nil
-}
-
-// restartRaft closes and reopens the NodeHost; keys stay in memory.
-// Requests meanwhile wait and retry.
-func (r *replicas) restartRaft(ctx context.Context) error {
-	if err := r.live(); err != nil {
-		return err
-	}
-	n, st := r.node, r.st
-	r.handOffLeadership(ctx)
-	r.host().Close()
-	nh2, err := n.openNodeHost(r, nil, false)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.nh = nh2
-	r.mu.Unlock()
-	// Back only once every group has a leader again, so that the managers
-	// an operation reopens one after another never take a quorum down.
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := n.waitReadyOrStopped(wctx, nh2, statedir.AllShards(st.Shards)); err != nil {
-		return err
-	}
-	n.log.Info("reopened the Raft log database")
-	return nil
 }

@@ -1013,6 +1013,25 @@ func (nh *NodeHost) RequestCompaction(shardID uint64,
 	return n.requestCompaction()
 }
 
+// FlushLogDB (vault patch) flushes the LogDB's memtables until no WAL file
+// written before the call remains (the LogDB never recycles WAL files; see
+// internal/logdb/kv/pebble noReuseFS): what the entries removed from the
+// log leave is then only in tables, which compacting the log
+// (RequestCompaction) rewrites. It fails for a LogDB other than the
+// default.
+func (nh *NodeHost) FlushLogDB() error {
+	nh.mu.Lock()
+	defer nh.mu.Unlock()
+	if atomic.LoadInt32(&nh.closed) != 0 {
+		return ErrClosed
+	}
+	f, ok := nh.mu.logdb.(interface{ Flush() error })
+	if !ok {
+		return errors.New("dragonboat: this LogDB cannot be flushed")
+	}
+	return f.Flush()
+}
+
 // SyncRequestDeleteReplica is the synchronous variant of the RequestDeleteReplica
 // method. See RequestDeleteReplica for more details.
 //

@@ -282,6 +282,27 @@ func (s *ShardedDB) ImportSnapshot(ss pb.Snapshot, replicaID uint64) error {
 	return errors.WithStack(s.shards[p].importSnapshot(ss, replicaID))
 }
 
+// Flush (vault patch) flushes the memtable of every LogDB shard one more
+// time than Pebble keeps obsolete WAL files for reuse
+// (MemTableStopWritesThreshold+1, with one flush to spare). WAL files are
+// never recycled (kv/pebble noReuseFS), so every WAL file written before
+// the call is then deleted.
+func (s *ShardedDB) Flush() error {
+	times := int(s.config.KVMaxWriteBufferNumber) + 3
+	for _, shard := range s.shards {
+		f, ok := shard.kvs.(interface{ Flush() error })
+		if !ok {
+			return fmt.Errorf("LogDB %s cannot flush", shard.kvs.Name())
+		}
+		for range times {
+			if err := f.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Close closes the ShardedDB instance.
 func (s *ShardedDB) Close() (err error) {
 	s.stopper.Stop()

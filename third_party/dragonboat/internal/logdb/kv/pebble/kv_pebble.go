@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble"
+	pvfs "github.com/cockroachdb/pebble/vfs"
 	"github.com/lni/goutils/syncutil"
 
 	"github.com/lni/dragonboat/v4/config"
@@ -205,6 +206,11 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 	if fs != vfs.DefaultFS {
 		opts.FS = vfs.NewPebbleFS(fs)
 	}
+	// vault patch: WAL files are never recycled (see noReuseFS).
+	if opts.FS == nil {
+		opts.FS = pvfs.Default
+	}
+	opts.FS = noReuseFS{opts.FS}
 	kv := &KV{
 		ro:       ro,
 		wo:       wo,
@@ -255,6 +261,28 @@ func (r *KV) setEventListener(event *eventListener) {
 // Name returns the IKVStore type name.
 func (r *KV) Name() string {
 	return "pebble"
+}
+
+// noReuseFS (vault patch) turns Pebble's reuse of an obsolete WAL file into
+// a deletion and a new file. A recycled WAL keeps its old bytes past what is
+// rewritten, and Pebble keeps up to MemTableStopWritesThreshold+1 obsolete
+// WAL files for reuse, so entries removed from the log could outlive their
+// removal in the LogDB's directory. With this, every WAL file written before
+// enough memtable flushes (Flush) is gone.
+type noReuseFS struct{ pvfs.FS }
+
+// ReuseForWrite removes oldname and creates newname.
+func (fs noReuseFS) ReuseForWrite(oldname, newname string) (pvfs.File, error) {
+	if err := fs.FS.Remove(oldname); err != nil {
+		return nil, err
+	}
+	return fs.FS.Create(newname)
+}
+
+// Flush (vault patch) flushes the memtable to a table, which makes the WAL
+// file that held it obsolete.
+func (r *KV) Flush() error {
+	return r.db.Flush()
 }
 
 // Close closes the RDB object.
