@@ -52,8 +52,12 @@ type RotationResult struct {
 	// command's first "Compacting" line.
 	ResealOpsPerSec  float64 `json:"reseal_ops_per_s,omitempty"`
 	CompactOpsPerSec float64 `json:"compact_ops_per_s,omitempty"`
-	// Version is the data key rotated to; Resealed the secrets the command
-	// re-sealed, over all its passes.
+	// Secrets is how many secrets the cluster held when the rotation
+	// began (listed right before it).
+	Secrets int `json:"secrets"`
+	// Version is the data key rotated to; Resealed the secret copies the
+	// command re-sealed, over all its passes: each manager re-seals its own
+	// copy of every secret, and the count is summed over the managers.
 	Version  uint32 `json:"version"`
 	Resealed int    `json:"resealed"`
 	Passes   int    `json:"passes"`
@@ -107,7 +111,12 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 		return nil, fmt.Errorf("rotation: no create succeeded before the rotation; first error: %s", res.Before.FirstError)
 	}
 
-	step("rotation: `vault key rotate --full` on %s while %d clients create", vc.members[0].p.name, cfg.Clients)
+	n, err := vc.list(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rotation: listing the secrets before it: %w", err)
+	}
+	res.Secrets = n
+	step("rotation: `vault key rotate --full` of %d secrets on %s while %d clients create", n, vc.members[0].p.name, cfg.Clients)
 	made := make([][]string, cfg.Clients)
 	done := make(chan struct{})
 	var out []byte
@@ -346,7 +355,8 @@ func (r *Report) writeRotation(b *strings.Builder) []string {
 	}
 	row("rotation wall time, s", num(rot.RotationS))
 	row("… of it from the compaction on, s", num(rot.CompactS))
-	row("secrets re-sealed", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
+	row("secrets when it began", fmt.Sprint(rot.Secrets))
+	row("copies re-sealed (each manager its own)", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
 	row("create ops/s before (alone)", whole(rot.Before.OpsPerSec))
 	row("create ops/s during", whole(rot.During.OpsPerSec))
 	row("… while re-sealing / while compacting", whole(rot.ResealOpsPerSec)+" / "+whole(rot.CompactOpsPerSec))
