@@ -2,6 +2,7 @@ package raftsm
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -93,6 +94,15 @@ func TestPurgeOfMarkedStore(t *testing.T) {
 		}
 	}
 	clean(true, "new store")
+	// What key status counts under each DEK, whether or not the data
+	// ranges are skipped (a marked store's are).
+	counts := func(want map[uint32]int, when string) {
+		t.Helper()
+		got, err := n.store.ValueKeyVersions(2)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: values by DEK %v (%v), want %v", when, got, err, want)
+		}
+	}
 
 	idx := uint64(1)
 	c := create("a", "na", 1)
@@ -100,6 +110,7 @@ func TestPurgeOfMarkedStore(t *testing.T) {
 	n.apply(t, idx, c)
 	idx++
 	clean(true, "after a version under its data key")
+	counts(map[uint32]int{1: 1}, "after a version under its data key")
 	if err := n.store.Purge(); err != nil { // the record now in a table
 		t.Fatal(err)
 	}
@@ -122,6 +133,7 @@ func TestPurgeOfMarkedStore(t *testing.T) {
 	n.apply(t, idx, c)
 	idx++
 	clean(false, "after a version under a DEK")
+	counts(map[uint32]int{1: 1, 2: 2}, "after a version under a DEK")
 	if err := n.store.Purge(); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +158,7 @@ func TestPurgeOfMarkedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean(true, "after a purge with no version under a DEK left")
+	counts(map[uint32]int{2: 1}, "after a purge with no version under a DEK left")
 	if f := oldCopies(t, dir, []byte("dek2-version")); len(f) > 0 {
 		t.Fatalf("a removed version under a DEK survives the purge in %v", f)
 	}

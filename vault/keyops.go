@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -300,8 +301,9 @@ func (r *replicas) keyStatus(ctx context.Context) (*api.KeyStatus, error) {
 	return ks, nil
 }
 
-// allKeyUsage collects every manager's key usage; unreachable managers are
-// listed, not guessed.
+// allKeyUsage collects every manager's key usage, asking them all at once
+// (each scans its own state); unreachable managers are listed, not
+// guessed.
 func (r *replicas) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, error) {
 	n := r.node
 	rec, _, err := r.readCluster(ctx)
@@ -309,26 +311,37 @@ func (r *replicas) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, erro
 		return nil, nil, err
 	}
 	tm, self := r.tls, r.st.NodeID
+	usages := make([]*keyUsage, len(rec.Members))
+	errs := make([]error, len(rec.Members))
+	var wg sync.WaitGroup
+	for i, m := range rec.Members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m.NodeID == self {
+				usages[i], errs[i] = r.localKeyUsage()
+				return
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			var u keyUsage
+			if err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/keyusage", nil, &u); err == nil {
+				usages[i] = &u
+			}
+		}()
+	}
+	wg.Wait()
 	var out []*keyUsage
 	var unreachable []string
-	for _, m := range rec.Members {
-		if m.NodeID == self {
-			u, err := r.localKeyUsage()
-			if err != nil {
-				return nil, nil, err
-			}
-			out = append(out, u)
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var u keyUsage
-		err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/keyusage", nil, &u)
-		cancel()
-		if err != nil {
+	for i, m := range rec.Members {
+		switch {
+		case errs[i] != nil:
+			return nil, nil, errs[i]
+		case usages[i] == nil:
 			unreachable = append(unreachable, m.NodeID)
-			continue
+		default:
+			out = append(out, usages[i])
 		}
-		out = append(out, &u)
 	}
 	return out, unreachable, nil
 }
