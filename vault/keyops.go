@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -313,24 +312,18 @@ func (r *replicas) allKeyUsage(ctx context.Context) ([]*keyUsage, []string, erro
 	tm, self := r.tls, r.st.NodeID
 	usages := make([]*keyUsage, len(rec.Members))
 	errs := make([]error, len(rec.Members))
-	var wg sync.WaitGroup
-	for i, m := range rec.Members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if m.NodeID == self {
-				usages[i], errs[i] = r.localKeyUsage()
-				return
-			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			var u keyUsage
-			if err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/keyusage", nil, &u); err == nil {
-				usages[i] = &u
-			}
-		}()
-	}
-	wg.Wait()
+	onEveryManager(rec.Members, func(i int, m raftsm.Member) {
+		if m.NodeID == self {
+			usages[i], errs[i] = r.localKeyUsage()
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var u keyUsage
+		if err := n.peerCall(cctx, tm, m.APIAddr, "GET", "/v1/peer/keyusage", nil, &u); err == nil {
+			usages[i] = &u
+		}
+	})
 	var out []*keyUsage
 	var unreachable []string
 	for i, m := range rec.Members {

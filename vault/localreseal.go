@@ -181,40 +181,34 @@ func (r *replicas) resealEverywhere(ctx context.Context, target uint32, limit in
 	}
 	var (
 		mu       sync.Mutex
-		wg       sync.WaitGroup
 		firstErr error
 	)
-	for _, m := range rec.Members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var got *api.ResealProgress
-			var err error
-			if m.NodeID == r.st.NodeID {
-				got, err = r.resealLocal(ctx, target, limit)
-			} else {
-				got = &api.ResealProgress{}
-				cctx, cancel := context.WithTimeout(ctx, localResealTimeout)
-				err = r.node.peerCall(cctx, r.tls, m.APIAddr, http.MethodPost, "/v1/peer/reseal", &peerReseal{Target: target, Limit: limit}, got)
-				cancel()
-				if err != nil {
-					err = api.Errorf(api.CodeUnavailable, "re-seal on manager %s: %s", m.NodeID, operatorMessage(err.Error())).
-						WithHint("bring it back (every manager re-seals its own copy) and run `vault key rotate --full` again: it continues where it stopped")
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
+	onEveryManager(rec.Members, func(_ int, m raftsm.Member) {
+		var got *api.ResealProgress
+		var err error
+		if m.NodeID == r.st.NodeID {
+			got, err = r.resealLocal(ctx, target, limit)
+		} else {
+			got = &api.ResealProgress{}
+			cctx, cancel := context.WithTimeout(ctx, localResealTimeout)
+			err = r.node.peerCall(cctx, r.tls, m.APIAddr, http.MethodPost, "/v1/peer/reseal", &peerReseal{Target: target, Limit: limit}, got)
+			cancel()
 			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
+				err = api.Errorf(api.CodeUnavailable, "re-seal on manager %s: %s", m.NodeID, operatorMessage(err.Error())).
+					WithHint("bring it back (every manager re-seals its own copy) and run `vault key rotate --full` again: it continues where it stopped")
 			}
-			p.Resealed += got.Resealed
-			p.Remaining += got.Remaining
-		}()
-	}
-	wg.Wait()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			return
+		}
+		p.Resealed += got.Resealed
+		p.Remaining += got.Remaining
+	})
 	return firstErr
 }
 

@@ -349,3 +349,17 @@ func (n *Node) balanceOnce() {
 		}
 	}
 }
+
+// onEveryManager runs f for each member at once (i is its index in
+// members) and returns once every call has.
+func onEveryManager(members []raftsm.Member, f func(i int, m raftsm.Member)) {
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i, m)
+		}()
+	}
+	wg.Wait()
+}

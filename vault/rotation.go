@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -191,21 +190,15 @@ func (r *replicas) compactAll(ctx context.Context) (*api.CompactResponse, error)
 	}
 	tm, self := r.tls, r.st.NodeID
 	errs := make([]error, len(rec.Members))
-	var wg sync.WaitGroup
-	for i, m := range rec.Members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if m.NodeID == self {
-				errs[i] = r.compactLocal(ctx)
-				return
-			}
-			cctx, cancel := context.WithTimeout(ctx, compactTimeout+slowWriteMargin)
-			errs[i] = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/compact", nil, nil)
-			cancel()
-		}()
-	}
-	wg.Wait()
+	onEveryManager(rec.Members, func(i int, m raftsm.Member) {
+		if m.NodeID == self {
+			errs[i] = r.compactLocal(ctx)
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, compactTimeout+slowWriteMargin)
+		errs[i] = n.peerCall(cctx, tm, m.APIAddr, "POST", "/v1/peer/compact", nil, nil)
+		cancel()
+	})
 	resp := &api.CompactResponse{}
 	for i, m := range rec.Members {
 		if errs[i] != nil {

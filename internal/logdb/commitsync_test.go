@@ -55,10 +55,17 @@ func syncTestHost(t *testing.T, fs vfs.FS, dir string, id uint64, members map[ui
 // leader.
 func propose(t *testing.T, nh *dragonboat.NodeHost) {
 	t.Helper()
+	proposeCmd(t, nh, []byte("x"))
+}
+
+// proposeCmd proposes cmd as one entry through nh, retrying while the
+// group has no leader.
+func proposeCmd(t *testing.T, nh *dragonboat.NodeHost, cmd []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		_, err := nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), []byte("x"))
+		_, err := nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), cmd)
 		if err == nil {
 			return
 		}
@@ -67,6 +74,17 @@ func propose(t *testing.T, nh *dragonboat.NodeHost) {
 		}
 		time.Sleep(5 * time.Millisecond) // no leader yet
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // waitApplied polls until nh's replica has applied n entries.
@@ -99,12 +117,7 @@ func TestCommitOnlySaveIsNotSynced(t *testing.T) {
 	}
 	members := map[uint64]string{}
 	for id := uint64(1); id <= 2; id++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		members[id] = l.Addr().String()
-		l.Close()
+		members[id] = freeAddr(t)
 	}
 	fsA, fsB := vfs.NewStrictMem(), vfs.NewStrictMem()
 	a := syncTestHost(t, fsA, "/nh", 1, members)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,11 +39,11 @@ func TestFlushLogDBLeavesNoRemovedEntry(t *testing.T) {
 		dir := t.TempDir()
 		nh := flushTestHost(t, dir)
 		for range 50 {
-			flushTestPropose(t, nh, append(append([]byte{}, marker...), bytes.Repeat([]byte{'m'}, 1024)...))
+			proposeCmd(t, nh, append(append([]byte{}, marker...), bytes.Repeat([]byte{'m'}, 1024)...))
 		}
 		// The log keeps the entry at the snapshot's index: not a marked one.
 		for range 5 {
-			flushTestPropose(t, nh, []byte("x"))
+			proposeCmd(t, nh, []byte("x"))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		index, err := nh.SyncRequestSnapshot(ctx, syncTestShard, dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0})
@@ -105,12 +104,7 @@ func randomHex(t *testing.T) string {
 // the LogDB layout vault uses (one shard).
 func flushTestHost(t *testing.T, dir string) *dragonboat.NodeHost {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	lc := config.GetTinyMemLogDBConfig()
 	lc.Shards = 1
 	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
@@ -128,22 +122,6 @@ func flushTestHost(t *testing.T, dir string) *dragonboat.NodeHost {
 		t.Fatal(err)
 	}
 	return nh
-}
-
-func flushTestPropose(t *testing.T, nh *dragonboat.NodeHost, cmd []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for {
-		_, err := nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), cmd)
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("propose: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond) // no leader yet
-	}
 }
 
 // filesHolding lists the files under root whose bytes contain b.
