@@ -132,10 +132,15 @@ func TestWorkerJoinAndDelivery(t *testing.T) {
 	if _, err := mc.UpdateNode(ctx, wid, api.NodeUpdateRequest{LabelAdd: []string{"tier=web"}}); err != nil {
 		t.Fatal(err)
 	}
+	granted := time.Now()
 	if _, err := mc.GrantSecret(ctx, "granted", api.GrantRequest{Label: "tier=web"}); err != nil {
 		t.Fatal(err)
 	}
+	// Delivery is due within a poll (100 ms). A stream that took a new
+	// change channel after each keepalive missed the grant now and then
+	// and delivered it at its 30 s refresh.
 	pollUntil(t, 5*time.Second, "granted secret delivered", func() bool { return w.Status().Worker.Secrets == 1 })
+	t.Logf("the grant reached the worker in %v", time.Since(granted))
 	if _, err := wc.Mount(ctx, api.MountRequest{Mountpoint: mp, Secrets: []api.SecretSpec{{Source: "granted", Target: "granted", Mode: 0o400}}, Follow: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -303,6 +303,7 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 	var lastIDs []string
 	lastSend, lastSet := time.Time{}, time.Time{}
 	dirty := true
+	var changed <-chan struct{}
 	for {
 		if !h.quorum.fresh() {
 			// Cut off from the majority: the worker goes to another
@@ -310,7 +311,13 @@ func (n *Node) serveWorkerStream(w http.ResponseWriter, r *http.Request) {
 			n.log.Warn("ending a worker stream: this manager has no quorum of the control group", "node_id", id)
 			return
 		}
-		changed := h.wait()
+		// The channel of the next change, taken before the set is computed
+		// and kept until it fires: one taken again after a keepalive
+		// would miss a change announced in between (the grant then
+		// waited for the refresh, 30 s).
+		if dirty || changed == nil {
+			changed = h.wait()
+		}
 		var msg *workerMessage
 		if dirty || time.Since(lastSet) >= workerRefresh {
 			var err error
