@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4"
+	pb "github.com/lni/dragonboat/v4/raftpb"
 
 	"github.com/vaultd/vault/api"
 	"github.com/vaultd/vault/crypto"
@@ -129,10 +130,17 @@ func (r *replicas) compactLocal(ctx context.Context) error {
 		if err != nil && !errors.Is(err, dragonboat.ErrRejected) {
 			return fmt.Errorf("snapshot group %d: %w", shard, n.explain(err))
 		}
+		if errors.Is(err, dragonboat.ErrRejected) {
+			// Nothing applied since the group's last snapshot, which may
+			// have kept entries below it (an automatic one keeps
+			// CompactionOverhead of them): the request still cuts the log
+			// behind it (third_party/dragonboat/PATCHES.md).
+			index = latestSnapshotIndex(nh, shard)
+		}
 		// The snapshot returns before Dragonboat cuts the log behind it;
 		// the flush below must come after the cut, or the entries it
 		// removes could still be in a WAL file the flush does not reach.
-		if err == nil {
+		if index > 0 {
 			waitLogCut(ctx, nh, shard, index)
 		}
 	}
@@ -334,6 +342,21 @@ func (n *Node) rotationDue() string {
 		return fmt.Sprintf("automatic: data key v%d sealed %d entries (limit %d)", d.Version, seals, maxSeals)
 	}
 	return ""
+}
+
+// latestSnapshotIndex is the index of shard's latest snapshot on nh (0:
+// none).
+func latestSnapshotIndex(nh *dragonboat.NodeHost, shard uint64) uint64 {
+	lr, err := nh.GetLogReader(shard)
+	if err != nil {
+		return 0
+	}
+	ss := lr.Snapshot()
+	if pb.IsEmptySnapshot(ss) {
+		return 0
+	}
+	defer ss.Unref()
+	return ss.Index
 }
 
 // waitLogCut waits (briefly) until a group's log starts after index.

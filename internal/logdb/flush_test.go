@@ -150,3 +150,56 @@ func filesHolding(t *testing.T, root string, b []byte) []string {
 	}
 	return out
 }
+
+// TestRequestedSnapshotCutsBehindAnAutomaticOne checks the Dragonboat
+// patch that a rotation's compaction relies on when a group has applied
+// nothing since its last snapshot: a snapshot that kept CompactionOverhead
+// entries below its index (as every automatic one does) leaves them in the
+// log, and the requested snapshot, asking for none, is rejected as having
+// nothing new. With the patch the rejected request still cuts the log
+// behind the existing snapshot.
+func TestRequestedSnapshotCutsBehindAnAutomaticOne(t *testing.T) {
+	for _, p := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "pebblekv", "registry"} {
+		logger.GetLogger(p).SetLevel(logger.ERROR)
+	}
+	nh := flushTestHost(t, t.TempDir())
+	defer nh.Close()
+	for range 10 {
+		proposeCmd(t, nh, []byte("x"))
+	}
+	snapshot := func(overhead uint64) (uint64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return nh.SyncRequestSnapshot(ctx, syncTestShard, dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: overhead})
+	}
+	first := func() uint64 {
+		lr, err := nh.GetLogReader(syncTestShard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := lr.GetRange()
+		return f
+	}
+	// As an automatic snapshot does: keep 3 entries below the index.
+	index, err := snapshot(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for first() != index-2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log was not cut to %d behind snapshot %d: first entry %d", index-3, index, first())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := snapshot(0); err != dragonboat.ErrRejected {
+		t.Fatalf("a snapshot with nothing new: %v, want %v", err, dragonboat.ErrRejected)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for first() <= index {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rejected request left the log from entry %d, behind snapshot %d", first(), index)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1264,6 +1264,15 @@ func (n *node) handleSnapshot(lastApplied uint64) bool {
 		return false
 	}
 	if !req.Exported() && lastApplied == n.ss.getReqIndex() {
+		// vault patch: a request that sets its own compaction still cuts the
+		// log behind the latest snapshot. An automatic snapshot keeps
+		// CompactionOverhead entries below its index, which a request asking
+		// for none would otherwise leave in the log.
+		if req.OverrideCompaction {
+			if index := n.ss.getIndex(); index > 0 {
+				n.compactLog(req, index)
+			}
+		}
 		n.reportIgnoredSnapshotRequest(req.Key)
 		return false
 	}
