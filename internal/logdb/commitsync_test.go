@@ -76,6 +76,13 @@ func proposeCmd(t *testing.T, nh *dragonboat.NodeHost, cmd []byte) {
 	}
 }
 
+// quietDragonboat keeps Dragonboat's own logging to errors.
+func quietDragonboat() {
+	for _, p := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "pebblekv", "registry"} {
+		logger.GetLogger(p).SetLevel(logger.ERROR)
+	}
+}
+
 // freeAddr is a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -112,9 +119,7 @@ func waitApplied(t *testing.T, nh *dragonboat.NodeHost, n uint64) {
 // back with every entry, a persisted commit index behind the last entry,
 // and then catch up and serve.
 func TestCommitOnlySaveIsNotSynced(t *testing.T) {
-	for _, p := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "pebblekv", "registry"} {
-		logger.GetLogger(p).SetLevel(logger.ERROR)
-	}
+	quietDragonboat()
 	members := map[uint64]string{}
 	for id := uint64(1); id <= 2; id++ {
 		members[id] = freeAddr(t)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
-	"github.com/lni/dragonboat/v4/logger"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
@@ -31,9 +30,7 @@ import (
 // marker on disk (the log compaction's own flush leaves the file kept for
 // reuse): otherwise this test proves nothing.
 func TestFlushLogDBLeavesNoRemovedEntry(t *testing.T) {
-	for _, p := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "pebblekv", "registry"} {
-		logger.GetLogger(p).SetLevel(logger.ERROR)
-	}
+	quietDragonboat()
 	for _, flush := range []bool{false, true} {
 		marker := []byte("REMOVED-ENTRY-" + randomHex(t))
 		dir := t.TempDir()
@@ -159,9 +156,7 @@ func filesHolding(t *testing.T, root string, b []byte) []string {
 // nothing new. With the patch the rejected request still cuts the log
 // behind the existing snapshot.
 func TestRequestedSnapshotCutsBehindAnAutomaticOne(t *testing.T) {
-	for _, p := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "pebblekv", "registry"} {
-		logger.GetLogger(p).SetLevel(logger.ERROR)
-	}
+	quietDragonboat()
 	nh := flushTestHost(t, t.TempDir())
 	defer nh.Close()
 	for range 10 {
