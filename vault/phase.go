@@ -121,12 +121,12 @@ type replicas struct {
 	ringEpoch uint64
 
 	mu         sync.RWMutex         // guards the fields below; taken after Node.mu
-	nh         *dragonboat.NodeHost // set before the replicas are published, never nil
+	nh         *dragonboat.NodeHost // set before the replicas are published; replaced by a recovery (recover.go), never nil
 	kek        *crypto.Key          // replaced by a KEK change's switch
 	pendingKEK *pendingKEK          // the next KEK of a change in progress
 }
 
-// host returns the NodeHost.
+// host returns the NodeHost (a recovery may replace it).
 func (r *replicas) host() *dragonboat.NodeHost {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -201,7 +201,7 @@ func retryable(err error) bool {
 		errors.Is(err, dragonboat.ErrAborted) ||
 		errors.Is(err, dragonboat.ErrCanceled) ||
 		errors.Is(err, dragonboat.ErrInvalidDeadline) ||
-		errors.Is(err, dragonboat.ErrClosed) || // the node is stopping: live() ends the retries
+		errors.Is(err, dragonboat.ErrClosed) || // a recovery is reopening the NodeHost (or the node stops: live() ends those retries)
 		errors.Is(err, dragonboat.ErrShardClosed) ||
 		errors.Is(err, context.DeadlineExceeded)
 }
@@ -289,7 +289,7 @@ func (r *replicas) propose(ctx context.Context, shard uint64, c *raftsm.Command)
 		if err := r.live(); err != nil {
 			return err
 		}
-		nh := r.host()
+		nh := r.host() // a recovery may have replaced it
 		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(shard), cmd)
 		return err
 	})
@@ -363,7 +363,7 @@ func (r *replicas) read(ctx context.Context, shard uint64, q interface{}) (inter
 		if err := r.live(); err != nil {
 			return err
 		}
-		nh := r.host()
+		nh := r.host() // a recovery may have replaced it
 		var err error
 		if stale {
 			out, err = nh.StaleRead(shard, q)
