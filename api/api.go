@@ -267,15 +267,20 @@ type JoinTokenResponse struct {
 
 // Node is a manager as `vault node ls` shows it.
 type Node struct {
-	ID       string    `json:"ID"`
-	Addr     string    `json:"Addr"`
-	APIAddr  string    `json:"APIAddr"`
-	Role     string    `json:"Role"`
-	Status   string    `json:"Status"` // ready, unreachable, locked
-	Leader   int       `json:"Leader"` // groups this node leads
-	Groups   int       `json:"Groups"`
-	Self     bool      `json:"Self"`
-	JoinedAt time.Time `json:"JoinedAt"`
+	ID      string `json:"ID"`
+	Addr    string `json:"Addr"`
+	APIAddr string `json:"APIAddr"`
+	Role    string `json:"Role"`
+	Status  string `json:"Status"` // ready, unreachable, locked
+	Leader  int    `json:"Leader"` // groups this node leads
+	Groups  int    `json:"Groups"`
+	// SecretLeader is how many of the secret groups (Groups less the
+	// control group) this node leads: a create sent to a manager that
+	// leads its group skips the forward to the leader and the commit's way
+	// back.
+	SecretLeader int       `json:"SecretLeader"`
+	Self         bool      `json:"Self"`
+	JoinedAt     time.Time `json:"JoinedAt"`
 
 	// Labels are the node's labels (workers.go: grants by label).
 	Labels map[string]string `json:"Labels,omitempty"`

@@ -20,6 +20,7 @@ import (
 type nodeInfo struct {
 	ID, Addr, Status string
 	Leader           int
+	SecretLeader     int
 	Self             bool
 }
 
@@ -84,6 +85,16 @@ func TestThreeManagers(t *testing.T) {
 			}
 		}
 		return true
+	})
+	// SecretLeader counts the four secret groups, Leader the control
+	// group too.
+	waitFor(t, "node ls to count the secret groups each manager leads", 20*time.Second, func() bool {
+		secret, control := 0, 0
+		for _, n := range nodes(t, ds[0]) {
+			secret += n.SecretLeader
+			control += n.Leader - n.SecretLeader
+		}
+		return secret == 4 && control == 1
 	})
 
 	// A write acknowledged on one manager is visible to a read started

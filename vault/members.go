@@ -147,10 +147,13 @@ func (r *replicas) nodeList(ctx context.Context) ([]api.Node, error) {
 	}
 	live := r.ping(ctx, rec.Members)
 	locked := lockedPeers(ctx, rec.Members, live)
-	leads := map[uint64]int{}
+	leads, secretLeads := map[uint64]int{}, map[uint64]int{}
 	for _, shard := range statedir.AllShards(rec.Shards) {
 		if id, _, ok, err := nh.GetLeaderID(shard); err == nil && ok {
 			leads[id]++
+			if shard != raftsm.ControlShard {
+				secretLeads[id]++
+			}
 		}
 	}
 	self := n.Status().NodeID
@@ -167,7 +170,7 @@ func (r *replicas) nodeList(ctx context.Context) ([]api.Node, error) {
 		}
 		out = append(out, api.Node{
 			ID: m.NodeID, Addr: m.Addr, APIAddr: m.APIAddr, Role: m.Role, Status: status,
-			Leader: leads[m.ReplicaID], Groups: rec.Shards + 1, Self: m.NodeID == self,
+			Leader: leads[m.ReplicaID], Groups: rec.Shards + 1, SecretLeader: secretLeads[m.ReplicaID], Self: m.NodeID == self,
 			JoinedAt: time.Unix(0, m.Joined).UTC(), Labels: rec.NodeLabels[m.NodeID],
 		})
 	}

@@ -54,7 +54,7 @@ type nodeRow struct {
 	Leads    string `json:"Leads"`    // groups it leads, of all: "2/4"
 }
 
-const nodeFields = ".ID, .Name, .Hostname, .Addr, .APIAddr, .Role, .State, .Leader, .Groups, .Leads, .Self, .JoinedAt"
+const nodeFields = ".ID, .Name, .Hostname, .Addr, .APIAddr, .Role, .State, .Leader, .SecretLeader, .Groups, .Leads, .Self, .JoinedAt"
 
 func nodeRows(nodes []api.Node) []nodeRow {
 	rows := make([]nodeRow, len(nodes))

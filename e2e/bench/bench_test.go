@@ -74,9 +74,14 @@ func TestSmoke(t *testing.T) {
 	if r.FsyncFloor == nil || r.FsyncFloor.Ops == 0 {
 		t.Errorf("no fsync floor: %+v", r.FsyncFloor)
 	}
-	if len(r.Workloads) != 4 {
-		t.Fatalf("%d workloads, want 4", len(r.Workloads))
+	if len(r.Workloads) != 5 {
+		t.Fatalf("%d workloads, want 5 (the one-client create on a follower and on the leader)", len(r.Workloads))
 	}
+	systems := 1
+	if cfg.Peer != PeerNone {
+		systems = 2
+	}
+	checkPlacement(t, r, systems)
 	for _, w := range r.Workloads {
 		check := func(who string, m *Measure) {
 			if m == nil || m.Ops == 0 || m.OpsPerSec <= 0 || m.P50Ms <= 0 || m.P99Ms < m.P50Ms {
@@ -334,9 +339,10 @@ func TestSmokeVaultMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, &log)
 	}
-	if len(r.Workloads) != 4 {
-		t.Fatalf("%d workloads, want 4", len(r.Workloads))
+	if len(r.Workloads) != 5 {
+		t.Fatalf("%d workloads, want 5 (the one-client create on a follower and on the leader)", len(r.Workloads))
 	}
+	checkPlacement(t, r, 2)
 	for _, w := range r.Workloads {
 		for who, m := range map[string]*Measure{"vault": w.Vault, PeerVaultMetrics: w.Peer} {
 			if m == nil || m.Ops == 0 {
@@ -372,9 +378,10 @@ func TestSmokeVaultOther(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, &log)
 	}
-	if len(r.Workloads) != 4 {
-		t.Fatalf("%d workloads, want 4", len(r.Workloads))
+	if len(r.Workloads) != 5 {
+		t.Fatalf("%d workloads, want 5 (the one-client create on a follower and on the leader)", len(r.Workloads))
 	}
+	checkPlacement(t, r, 2)
 	for _, w := range r.Workloads {
 		for who, m := range map[string]*Measure{"vault": w.Vault, PeerVaultOther: w.Peer} {
 			if m == nil || m.Ops == 0 {
@@ -388,5 +395,46 @@ func TestSmokeVaultOther(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "vault/vault-other") || !strings.Contains(text.String(), other) || !strings.Contains(log.String(), "running "+other) {
 		t.Errorf("report:\n%s\nprogress:\n%s", &text, &log)
+	}
+}
+
+// checkPlacement checks the one-client creates of a run of systems
+// 3-member systems: one ran on a follower, the other on the leader, of each
+// system, and each says so.
+func checkPlacement(t *testing.T, r *Report, systems int) {
+	t.Helper()
+	led := map[string]map[string]int{} // place → system → groups led
+	for _, w := range r.Workloads {
+		place := ""
+		switch w.Name {
+		case "create, 1 client on a follower":
+			place = "follower"
+		case "create, 1 client on the leader":
+			place = "leader"
+		default:
+			if len(w.Placement) > 0 {
+				t.Errorf("%s ran on chosen members: %+v", w.Name, w.Placement)
+			}
+			continue
+		}
+		if len(w.Placement) != systems {
+			t.Errorf("%s: placement %+v, want one per system", w.Name, w.Placement)
+			continue
+		}
+		led[place] = map[string]int{}
+		for _, p := range w.Placement {
+			if p.Groups <= 0 || p.Led < 0 || p.Led > p.Groups {
+				t.Errorf("%s: %+v", w.Name, p)
+			}
+			led[place][p.System] = p.Led
+		}
+	}
+	if len(led) != 2 {
+		t.Fatalf("one-client creates: %v", led)
+	}
+	for sys, f := range led["follower"] {
+		if l, ok := led["leader"][sys]; !ok || f >= l {
+			t.Errorf("%s: the follower's member led %d groups, the leader's %d (%v)", sys, f, l, ok)
+		}
 	}
 }

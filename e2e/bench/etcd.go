@@ -140,6 +140,24 @@ func newEtcdClient(ctx context.Context, endpoint string) (*clientv3.Client, erro
 
 func (c *etcdCluster) name() string { return "etcd" }
 
+// leads reports whether member i is the Raft leader.
+func (c *etcdCluster) leads(ctx context.Context, i int) (led, groups int, err error) {
+	m := c.members[i]
+	cl, err := newEtcdClient(ctx, m.client)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	st, err := cl.Status(ctx, m.client)
+	if err != nil {
+		return 0, 0, err
+	}
+	if st.Leader == st.Header.MemberId {
+		return 1, 1, nil
+	}
+	return 0, 1, nil
+}
+
 // newClient gives each worker its own etcd client, hence its own gRPC
 // connection, as each vault worker has its own socket connection.
 func (c *etcdCluster) newClient(_ context.Context, i int) (client, error) {

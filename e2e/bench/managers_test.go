@@ -29,6 +29,11 @@ func TestSmokeSwarmOneManager(t *testing.T) {
 		t.Fatalf("%d workloads, want 4", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
+		if len(w.Placement) > 0 {
+			t.Errorf("%s ran on a chosen member of a one-member system: %+v", w.Name, w.Placement)
+		}
+	}
+	for _, w := range r.Workloads {
 		for who, m := range map[string]*Measure{"vault": w.Vault, PeerSwarm: w.Peer} {
 			if m == nil || m.Ops == 0 || m.Errors > 0 || m.ServerCPU <= 0 {
 				t.Errorf("%s on %s: %+v", w.Name, who, m)

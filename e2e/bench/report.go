@@ -53,6 +53,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(idle) > 0 {
 		fmt.Fprintf(&b, "idle CPU of the servers: %s\n", strings.Join(idle, ", "))
 	}
+	for _, wl := range r.Workloads {
+		if len(wl.Placement) > 0 {
+			fmt.Fprintf(&b, "%s: %s\n", wl.Name, wl.placementText())
+		}
+	}
 	if o, st := r.outsideLoad(); o > 0 || st > 0 {
 		fmt.Fprintf(&b, "outside load: up to %.2f cores busy beyond these servers, the idle peer and the bench; up to %.2f cores stolen by the hypervisor\n", o, st)
 	}
@@ -372,4 +377,25 @@ func (t *table) write(b *strings.Builder) {
 		b.WriteString(strings.TrimRight(line.String(), " "))
 		b.WriteByte('\n')
 	}
+}
+
+// placementText says which member a one-member workload ran against on
+// each system and what it led, before and, if it changed, after.
+func (wl *Workload) placementText() string {
+	var parts []string
+	for _, p := range wl.Placement {
+		led := "could not tell what it led"
+		if p.Groups > 0 {
+			what := "groups"
+			if p.Groups == 1 {
+				what = "group"
+			}
+			led = fmt.Sprintf("led %d of %d %s", p.Led, p.Groups, what)
+			if p.LedAfter != p.Led {
+				led += fmt.Sprintf(", %d at the end", p.LedAfter)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s member %d (%s)", p.System, p.Member+1, led))
+	}
+	return strings.Join(parts, ", ")
 }

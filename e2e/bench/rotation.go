@@ -106,7 +106,7 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	}
 	res := &RotationResult{System: vc.name()}
 	step("rotation: %s, %d clients creating, no rotation", cfg.Duration, cfg.Clients)
-	res.Before = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc, "rot-before", value, cfg.Clients, nil))
+	res.Before = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-before", value, cfg.Clients, nil))
 	if res.Before.Ops == 0 {
 		return nil, fmt.Errorf("rotation: no create succeeded before the rotation; first error: %s", res.Before.FirstError)
 	}
@@ -162,7 +162,7 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 			return nil, err
 		}
 	}
-	create := creates(vc, "rot-during", value, cfg.Clients, made)
+	create := creates(vc.client, "rot-during", value, cfg.Clients, made)
 	res.During = runLoadUntil(ctx, cfg.Clients, 0, 0, done, vc.servers(), func(ctx context.Context, w, seq int) error {
 		err := create(ctx, w, seq)
 		if err == nil {

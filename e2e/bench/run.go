@@ -68,6 +68,20 @@ type Workload struct {
 	PeerName string   `json:"peer_name,omitempty"`
 	Vault    *Measure `json:"vault,omitempty"`
 	Peer     *Measure `json:"peer,omitempty"`
+	// Placement is, for a workload run against one chosen member of each
+	// system, which member and what it led.
+	Placement []Placement `json:"placement,omitempty"`
+}
+
+// Placement is the member a one-member workload ran against on one system:
+// how many of the groups its creates go to it led before and after (Groups
+// 0: the system could not tell).
+type Placement struct {
+	System   string `json:"system"`
+	Member   int    `json:"member"`
+	Led      int    `json:"led"`
+	LedAfter int    `json:"led_after"`
+	Groups   int    `json:"groups"`
 }
 
 // IdleCPU is what a system's servers use with no requests: heartbeats,
@@ -272,26 +286,46 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	type phase struct {
 		name    string
 		clients int
+		// place, for a one-client workload, is which member it runs
+		// against: "follower" (the member leading the fewest of the groups
+		// its creates go to) or "leader" (the most); "" is worker i on
+		// member i mod the members, as every other workload.
+		place string
 		// newOp makes the workload's op for a system, once for all rounds.
 		newOp func(s system) op
 	}
 	// Keys each worker of the concurrent create made, per system; each
 	// worker appends to its own slice, so the hot path takes no lock.
 	created := map[string][][]string{}
-	phases := []phase{
-		{"create, 1 client", 1, func(s system) op { return creates(s, "seq", value, 1, nil) }},
-		{fmt.Sprintf("create, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+	// A single client's create takes two more network hops when its
+	// member is a follower (the forward to the leader, the commit's way
+	// back) than on the leader, so with several members the one-client
+	// create runs once on each, the same on every system; a client on a
+	// follower is the common case (two members in three).
+	one := []phase{{"create, 1 client", 1, "", nil}}
+	if cfg.Managers > 1 && !slices.ContainsFunc(systems, func(s system) bool { return len(s.servers()) < 2 }) {
+		one = []phase{
+			{"create, 1 client on a follower", 1, "follower", nil},
+			{"create, 1 client on the leader", 1, "leader", nil},
+		}
+	}
+	for i := range one {
+		prefix := fmt.Sprintf("seq%d", i)
+		one[i].newOp = func(s system) op { return creates(s.client, prefix, value, 1, nil) }
+	}
+	phases := append(one, []phase{
+		{fmt.Sprintf("create, %d clients", cfg.Clients), cfg.Clients, "", func(s system) op {
 			made := make([][]string, cfg.Clients)
 			created[s.name()] = made
-			return creates(s, "par", value, cfg.Clients, made)
+			return creates(s.client, "par", value, cfg.Clients, made)
 		}},
-		{fmt.Sprintf("linearizable read, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+		{fmt.Sprintf("linearizable read, %d clients", cfg.Clients), cfg.Clients, "", func(s system) op {
 			return reads(s, readKeys, cfg.Clients, false)
 		}},
-		{fmt.Sprintf("stale read, %d clients", cfg.Clients), cfg.Clients, func(s system) op {
+		{fmt.Sprintf("stale read, %d clients", cfg.Clients), cfg.Clients, "", func(s system) op {
 			return reads(s, readKeys, cfg.Clients, true)
 		}},
-	}
+	}...)
 	slice := cfg.Duration / time.Duration(cfg.Rounds)
 	for i, ph := range phases {
 		if strings.HasPrefix(ph.name, "linearizable read") && len(readKeys) == 0 {
@@ -304,8 +338,23 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 		run := systems
 		ops := map[system]op{}
 		rounds := map[system][]*Measure{}
+		placed := map[system]*Placement{}
 		for _, s := range run {
-			ops[s] = ph.newOp(s)
+			if ph.place == "" {
+				ops[s] = ph.newOp(s)
+				continue
+			}
+			p, err := place(ctx, s, ph.place)
+			if err != nil {
+				return nil, fmt.Errorf("%s: choosing the member for %q: %w", s.name(), ph.name, err)
+			}
+			step("%s: %s runs against member %d (leads %d of %d groups)", ph.name, s.name(), p.Member+1, p.Led, p.Groups)
+			cl, err := s.memberClient(ctx, p.Member)
+			if err != nil {
+				return nil, err
+			}
+			placed[s] = p
+			ops[s] = ph.newOp(onMember{s, cl})
 		}
 		for round := range cfg.Rounds {
 			order := run
@@ -343,6 +392,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 				w.Vault = m
 			} else {
 				w.Peer = m
+			}
+			if p := placed[s]; p != nil {
+				if led, _, err := s.leads(ctx, p.Member); err == nil {
+					p.LedAfter = led
+				}
+				w.Placement = append(w.Placement, *p)
 			}
 		}
 		r.Workloads = append(r.Workloads, w)
@@ -412,13 +467,40 @@ func keyName(prefix string, w, seq int, global bool) string {
 	return fmt.Sprintf("%s-%03d-%07d", prefix, w, seq)
 }
 
-// creates returns an op creating the workload's keys on s: worker w's
-// n-th create makes keyName(prefix, w, n), counting across rounds. When
-// made is given, each worker appends the keys it made to made[w].
-func creates(s system, prefix string, value []byte, workers int, made [][]string) op {
+// place chooses the member a one-client workload runs against on s: the
+// one leading the fewest groups ("follower") or the most ("leader"), the
+// first such member when several tie.
+func place(ctx context.Context, s system, role string) (*Placement, error) {
+	var best *Placement
+	for i := range s.servers() {
+		led, groups, err := s.leads(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("member %d: %w", i, err)
+		}
+		p := &Placement{System: s.name(), Member: i, Led: led, LedAfter: led, Groups: groups}
+		if best == nil || role == "follower" && led < best.Led || role == "leader" && led > best.Led {
+			best = p
+		}
+	}
+	return best, nil
+}
+
+// onMember is a system whose every worker uses one client.
+type onMember struct {
+	system
+	cl client
+}
+
+func (s onMember) client(context.Context, int) (client, error) { return s.cl, nil }
+
+// creates returns an op creating the workload's keys through clientOf:
+// worker w's n-th create makes keyName(prefix, w, n), counting across
+// rounds. When made is given, each worker appends the keys it made to
+// made[w].
+func creates(clientOf func(context.Context, int) (client, error), prefix string, value []byte, workers int, made [][]string) op {
 	next := make([]int, workers) // worker w touches only next[w]
 	return func(ctx context.Context, w, _ int) error {
-		c, err := s.client(ctx, w)
+		c, err := clientOf(ctx, w)
 		if err != nil {
 			return err
 		}

@@ -245,6 +245,11 @@ func (c *swarmCluster) newClient(_ context.Context, _ int) (client, error) {
 	return swarmClient{d: newDockerAPI(c.api.socket), ids: &c.ids}, nil
 }
 
+// leads: the bench's swarm is one manager, which leads its Raft group.
+func (c *swarmCluster) leads(context.Context, int) (led, groups int, err error) {
+	return 1, 1, nil
+}
+
 func (c *swarmCluster) list(ctx context.Context) (int, error) {
 	var ss []struct{ ID string }
 	err := c.api.call(ctx, http.MethodGet, "/secrets", nil, &ss)

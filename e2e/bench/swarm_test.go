@@ -94,6 +94,11 @@ func TestSmokeSwarm(t *testing.T) {
 		t.Fatalf("%d workloads, want 4", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
+		if len(w.Placement) > 0 {
+			t.Errorf("%s ran on a chosen member of a one-member system: %+v", w.Name, w.Placement)
+		}
+	}
+	for _, w := range r.Workloads {
 		for who, m := range map[string]*Measure{"vault": w.Vault, PeerSwarm: w.Peer} {
 			switch {
 			case m == nil || m.Ops == 0 || m.P50Ms <= 0:

@@ -23,6 +23,13 @@ type system interface {
 	// number of members.
 	// Clients are made once and reused by every workload.
 	client(ctx context.Context, i int) (client, error)
+	// memberClient returns a new client connected to member i, for a
+	// workload that runs against one chosen member.
+	memberClient(ctx context.Context, i int) (client, error)
+	// leads reports how many of the groups a create can go to member i
+	// leads (vault: its secret groups; etcd and Swarm: their one Raft
+	// group). groups is 0 when the system cannot tell.
+	leads(ctx context.Context, i int) (led, groups int, err error)
 	// list lists every key and reports how many there are.
 	list(ctx context.Context) (int, error)
 	// restart stops member i with SIGTERM, starts it again and waits until
@@ -94,6 +101,10 @@ func (s *memberSet) servers() []*proc { return s.procs }
 func (s *memberSet) stateDirs() []string { return s.dirs }
 
 func (s *memberSet) client(ctx context.Context, i int) (client, error) { return s.pool.get(ctx, i) }
+
+func (s *memberSet) memberClient(ctx context.Context, i int) (client, error) {
+	return s.pool.make(ctx, i)
+}
 
 // stopAll stops every member, warning about one that does not exit cleanly.
 func (s *memberSet) stopAll() {

@@ -194,6 +194,26 @@ func (c *vaultCluster) newClient(_ context.Context, i int) (client, error) {
 	return vaultClient{cl, cl.StaleReads()}, nil
 }
 
+// leads asks member i which of the secret groups it leads. A vault from
+// before SecretLeader reports none on every manager: then it cannot tell.
+func (c *vaultCluster) leads(ctx context.Context, i int) (led, groups int, err error) {
+	ns, err := api.NewClient(c.members[i].socket).Nodes(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	total, self := 0, -1
+	for _, n := range ns {
+		total += n.SecretLeader
+		if n.Self {
+			self = n.SecretLeader
+		}
+	}
+	if total == 0 || self < 0 {
+		return 0, 0, nil
+	}
+	return self, c.shards, nil
+}
+
 // list lists every key as etcd's keys-only range does: each secret's id
 // and name (GET /v1/secrets?keys=true), every record still opened. A vault
 // from before keys-only lists answers with whole secrets.
