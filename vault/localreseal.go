@@ -59,12 +59,16 @@ type localResealWalk struct {
 // localResealStep is how long one step re-seals on a manager before it
 // answers (the walk continues at the next step); after each batch it
 // pauses localResealPause times as long as the batch took. Measured with
-// 64 clients creating beside a rotation of about 100k secrets (two cores,
-// docs/PERFORMANCE.md): at 1 the creates kept 55 % of their rate while it
-// re-sealed, at 2 66-69 %, at 3 no better than 2 and the rotation longer.
+// 64 clients creating beside rotations of 100k-170k secrets (two cores,
+// docs/PERFORMANCE.md, runs 28-50), the creates kept, of their rate
+// alone, while it re-sealed: at 1, 55 %; at 2, 51-69 %; at 5, 66-67 %
+// (5,300-6,400 secrets a second per manager: a 100k rotation in 20-24
+// s); at 7, 65-80 % (3,800-4,800 a second: 25-31 s for 100k, past
+// the 30 s a rotation of 100k may take). The rewrites' Pebble compactions,
+// not the re-sealing's own CPU, are most of what the creates lose.
 const (
 	localResealStep  = 2 * time.Second
-	localResealPause = 2
+	localResealPause = 5
 )
 
 // peerReseal is POST /v1/peer/reseal: one step on the receiving manager.
