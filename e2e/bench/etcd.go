@@ -204,10 +204,10 @@ func (c *etcdCluster) restart(ctx context.Context, i int, key string) (stop, ser
 }
 
 func (c *etcdCluster) close() {
-	for _, cl := range c.pool.clients {
+	for _, cl := range c.pool.all() {
 		cl.(etcdClient).c.Close()
 	}
-	c.pool.clients = nil
+	c.pool.clients, c.pool.extra = nil, nil
 	c.stopAll()
 }
 

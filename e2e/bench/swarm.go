@@ -264,10 +264,10 @@ func (c *swarmCluster) restart(context.Context, int, string) (time.Duration, tim
 // leave --force`): only if dockerd is still the node of that swarm, so a
 // swarm someone else made in the meantime is left alone.
 func (c *swarmCluster) close() {
-	for _, cl := range c.pool.clients {
+	for _, cl := range c.pool.all() {
 		cl.(swarmClient).d.close()
 	}
-	c.pool.clients = nil
+	c.pool.clients, c.pool.extra = nil, nil
 	defer c.api.close()
 	if c.nodeID == "" {
 		return

@@ -65,6 +65,16 @@ type clientPool struct {
 	mu      sync.Mutex
 	clients []client
 	make    func(ctx context.Context, i int) (client, error)
+	// extra are the clients made for one chosen member (memberClient),
+	// closed with the others.
+	extra []client
+}
+
+// all is every client the pool made.
+func (p *clientPool) all() []client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append(append([]client(nil), p.clients...), p.extra...)
 }
 
 func (p *clientPool) get(ctx context.Context, i int) (client, error) {
@@ -103,7 +113,13 @@ func (s *memberSet) stateDirs() []string { return s.dirs }
 func (s *memberSet) client(ctx context.Context, i int) (client, error) { return s.pool.get(ctx, i) }
 
 func (s *memberSet) memberClient(ctx context.Context, i int) (client, error) {
-	return s.pool.make(ctx, i)
+	c, err := s.pool.make(ctx, i)
+	if err == nil {
+		s.pool.mu.Lock()
+		s.pool.extra = append(s.pool.extra, c)
+		s.pool.mu.Unlock()
+	}
+	return c, err
 }
 
 // stopAll stops every member, warning about one that does not exit cleanly.
