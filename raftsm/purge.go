@@ -64,18 +64,31 @@ func (s *Store) dekDataMayFollow(db *pebble.DB) error {
 
 // DataRangesClean reports whether the store carries the mark.
 func (s *Store) DataRangesClean() (bool, error) {
-	v, err := s.get(noDEKDataKey)
-	return v != nil, err
+	var clean bool
+	err := s.with(func(db *pebble.DB) (err error) {
+		clean, err = marked(db)
+		return err
+	})
+	return clean, err
+}
+
+// marked reports whether r (the database or a snapshot of it) carries the
+// mark.
+func marked(r pebble.Reader) (bool, error) {
+	_, closer, err := r.Get(noDEKDataKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, closer.Close()
 }
 
 func (s *Store) purge(db *pebble.DB) error {
 	c0 := s.dekWrites.Load()
-	clean := true
-	if _, closer, err := db.Get(noDEKDataKey); errors.Is(err, pebble.ErrNotFound) {
-		clean = false
-	} else if err != nil {
-		return err
-	} else if err := closer.Close(); err != nil {
+	clean, err := marked(db)
+	if err != nil {
 		return err
 	}
 	live := false

@@ -18,16 +18,20 @@ func (s *Store) ValueKeyVersions(shard uint64) (map[uint32]int, error) {
 		return out, err
 	}
 	base := dataKey(shard, gen)
-	// A store marked as holding no data value under a DEK (purge.go) has
-	// nothing to count in its data ranges, most of its bytes: they are
-	// skipped.
-	clean, err := s.DataRangesClean()
-	if err != nil {
-		return nil, err
-	}
 	dataEnd := prefixEnd(dataKey(shard, gen, subDataAt))
 	err = s.with(func(db *pebble.DB) error {
-		it := db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		// The mark and the ranges are read from one view: the mark is
+		// cleared in the same batch as a write of a data value under a DEK
+		// (purge.go), so a view holding the mark holds no such value.
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		// A store marked as holding no data value under a DEK has nothing
+		// to count in its data ranges, most of its bytes: they are skipped.
+		clean, err := marked(snap)
+		if err != nil {
+			return err
+		}
+		it := snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
 		for valid := it.First(); valid; valid = it.Next() {
 			sub := it.Key()[len(base):]
 			if len(sub) == 0 {
