@@ -128,8 +128,24 @@ func newDaemon(t *testing.T, extra ...string) *daemon {
 	t.Cleanup(func() {
 		d.dumpIfFailed()
 		d.kill()
+		d.keepIfFailed()
 	})
 	return d
+}
+
+// keepIfFailed copies the daemon's state dir, when the test failed, under
+// $VAULT_E2E_KEEP (a failure that shows once in many runs is then there to
+// read with vault-rafttool; the test's own dirs are removed).
+func (d *daemon) keepIfFailed() {
+	keep := os.Getenv("VAULT_E2E_KEEP")
+	if keep == "" || !d.t.Failed() {
+		return
+	}
+	dst := filepath.Join(keep, strings.ReplaceAll(d.t.Name(), "/", "_"), strings.ReplaceAll(d.addr, ":", "_"))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err == nil {
+		err = exec.Command("cp", "-a", d.stateDir, dst).Run()
+		d.t.Logf("state dir of %s kept at %s (err %v)", d.addr, dst, err)
+	}
 }
 
 // dumpIfFailed logs the tail of the daemon's output, from every run of it,
