@@ -121,6 +121,16 @@ func (r *replicas) compactLocal(ctx context.Context) error {
 		if err := n.groupStopped(shard); err != nil {
 			return err // its log cannot be compacted behind entries it never applied
 		}
+		// Catch up first: a linearizable read returns once this replica
+		// has applied everything committed before the compaction was
+		// asked for (a retirement's keyring change, a rotation's last
+		// writes). A replica that lags (its Raft traffic cut, or just
+		// slow) would otherwise snapshot and purge before the change,
+		// keeping what the change replaces live through the purge, and
+		// as an overwritten copy in its files once it caught up.
+		if err := r.catchUp(ctx, shard); err != nil {
+			return fmt.Errorf("catch up with group %d before compacting it: %w", shard, err)
+		}
 		var index uint64
 		err := withRetry(ctx, "snapshot", func(ctx context.Context) error {
 			var err error
@@ -178,6 +188,29 @@ func (r *replicas) compactLocal(ctx context.Context) error {
 	n.log.Info("compacted", "snapshots", t1.Sub(t0).Round(time.Millisecond), "logdb_flush", t2.Sub(t1).Round(time.Millisecond),
 		"log_compaction", t3.Sub(t2).Round(time.Millisecond), "state_purge", time.Since(t3).Round(time.Millisecond), "data_left_as_is", clean)
 	return nil
+}
+
+// catchUp returns once this replica of shard has applied everything
+// committed before it was called. A replica catching up from a snapshot or
+// cut off from its leader takes longer than one request's timeout, so it
+// reads again until ctx (the compaction's own timeout) ends.
+func (r *replicas) catchUp(ctx context.Context, shard uint64) error {
+	logged := false
+	for {
+		_, err := r.read(ctx, shard, raftsm.QueryKeyringEpoch{})
+		if err == nil || ctx.Err() != nil || r.node.groupStopped(shard) != nil {
+			return err
+		}
+		if !logged {
+			r.node.log.Warn("waiting for a group to catch up before compacting it", "shard", shard, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // CompactAll compacts every manager's logs, all at once: a compaction
