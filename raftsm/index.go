@@ -308,16 +308,17 @@ func (x *keyIndex) scanKeys(db pebble.Reader, shard, gen uint64, stop func() boo
 // replica's index when it is done. A scan that fails or is stopped leaves
 // idx building, so every lookup reads the database.
 func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
-	snap := db.NewSnapshot()
+	v := s.store.openView(db, false)
 	hook := indexMergeHook
 	go func() {
+		defer s.store.releaseView(v)
 		var base []uint64
-		err := s.store.with(func(*pebble.DB) error {
-			defer snap.Close()
+		err := v.read(func(snap *pebble.Snapshot) error {
 			var err error
 			base, err = idx.scanKeys(snap, s.shard, gen, s.store.closing.Load)
 			return err
 		})
+		s.store.releaseView(v)
 		if err != nil {
 			return
 		}

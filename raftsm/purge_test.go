@@ -2,12 +2,17 @@ package raftsm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
+	sm "github.com/lni/dragonboat/v4/statemachine"
 
 	"github.com/vaultd/vault/crypto"
 )
@@ -178,5 +183,91 @@ func TestRecoverClearsMark(t *testing.T) {
 	src.snapshotTo(t, dst)
 	if ok, _ := dst.store.DataRangesClean(); ok {
 		t.Fatal("still marked after a snapshot was recovered")
+	}
+}
+
+// TestPurgeUnderPreparedSnapshot: a snapshot prepared for a lagging
+// follower (PrepareSnapshot pins a Pebble snapshot) must not keep an
+// overwritten keyring through the purge: Pebble keeps every version a
+// snapshot can see, so the keyring wrapping a retired key would outlive the
+// compaction meant to remove it. The purge aborts the prepared view, before
+// its stream started and while it runs, and the stream fails as aborted
+// (Dragonboat sends a new one later).
+func TestPurgeUnderPreparedSnapshot(t *testing.T) {
+	for _, streaming := range []bool{false, true} {
+		t.Run(fmt.Sprintf("streaming=%v", streaming), func(t *testing.T) {
+			key, _ := crypto.GenerateKey(1)
+			dir := filepath.Join(t.TempDir(), "state")
+			n := newTestNodeAt(t, dir, key, 2)
+			ring := func(e uint64, marker string) *Command {
+				return &Command{Op: OpKeyringSet, RequestID: reqID(), Keyring: []byte(marker), KeyringEpoch: e}
+			}
+			n.apply(t, 1, ring(1, "OLD-RING-UNDER-RETIRED-KEY"))
+			for i := range 3000 { // enough records that the stream is still reading when the purge comes
+				n.apply(t, uint64(2+i), create(fmt.Sprintf("s%04d", i), fmt.Sprintf("n%04d", i), 1))
+			}
+			ctx, err := n.sm.PrepareSnapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.apply(t, 3002, ring(2, "new-ring"))
+			saved := make(chan error, 1)
+			if streaming {
+				w := &slowWriter{started: make(chan struct{})}
+				go func() { saved <- n.sm.SaveSnapshot(ctx, w, nil) }()
+				<-w.started
+			}
+			if err := n.store.Purge(); err != nil {
+				t.Fatal(err)
+			}
+			if !streaming {
+				go func() { saved <- n.sm.SaveSnapshot(ctx, io.Discard, nil) }()
+			}
+			if hits := oldCopies(t, dir, []byte("OLD-RING-UNDER-RETIRED-KEY")); len(hits) > 0 {
+				t.Fatalf("after the purge, %v still hold the overwritten keyring", hits)
+			}
+			if err := <-saved; !errors.Is(err, sm.ErrSnapshotAborted) {
+				t.Fatalf("the stream of a view the purge aborted: %v, want ErrSnapshotAborted", err)
+			}
+			// A snapshot prepared now streams.
+			var buf bytes.Buffer
+			if ctx, err = n.sm.PrepareSnapshot(); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.sm.SaveSnapshot(ctx, &buf, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// slowWriter is a follower that takes each chunk slowly.
+type slowWriter struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	time.Sleep(20 * time.Millisecond)
+	return len(p), nil
+}
+
+// TestCloseEndsPreparedSnapshot: closing the store ends a prepared
+// snapshot: its stream fails as aborted instead of reading a closed
+// database.
+func TestCloseEndsPreparedSnapshot(t *testing.T) {
+	key, _ := crypto.GenerateKey(1)
+	n := newTestNode(t, key, 2)
+	n.apply(t, 1, create("a", "alpha", 1))
+	ctx, err := n.sm.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sm.SaveSnapshot(ctx, io.Discard, nil); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("stream after Close: %v, want ErrSnapshotAborted", err)
 	}
 }

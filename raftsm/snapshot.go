@@ -34,7 +34,7 @@ const maxSnapshotRecord = 16 << 20
 var ErrBadSnapshot = errors.New("raftsm: malformed snapshot")
 
 type preparedSnapshot struct {
-	snap    *pebble.Snapshot
+	view    *view
 	gen     uint64
 	applied uint64
 }
@@ -53,7 +53,7 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 	defer s.mu.RUnlock()
 	p := &preparedSnapshot{gen: s.gen, applied: s.applied}
 	err := s.store.with(func(db *pebble.DB) error {
-		p.snap = db.NewSnapshot()
+		p.view = s.store.openView(db, true)
 		return nil
 	})
 	return p, err
@@ -63,7 +63,7 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 // only called to send a snapshot to another replica (or to export one).
 func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan struct{}) (err error) {
 	p := ctx.(*preparedSnapshot)
-	defer p.snap.Close()
+	defer s.store.releaseView(p.view)
 	w, observed := s.observeSave(w)
 	defer func() { observed(err) }()
 	k, err := s.hooks.SnapshotKey()
@@ -76,28 +76,37 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan s
 	}
 	bw := bufio.NewWriterSize(sw, 64<<10)
 	if err := WriteSnapshot(bw, s.shard, p.applied, func(emit func(k, v []byte) error) error {
-		base := dataKey(s.shard, p.gen)
-		it := p.snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
-		defer it.Close()
-		n := 0
-		for it.First(); it.Valid(); it.Next() {
-			sub := it.Key()[len(base):]
-			if len(sub) == 1 && sub[0] == subApplied {
-				continue
-			}
-			if n++; n%1024 == 0 {
-				select {
-				case <-stopc:
-					return errors.New("raftsm: snapshot stopped")
-				default:
+		return p.view.read(func(snap *pebble.Snapshot) error {
+			base := dataKey(s.shard, p.gen)
+			it := snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+			defer it.Close()
+			n := 0
+			for it.First(); it.Valid(); it.Next() {
+				sub := it.Key()[len(base):]
+				if len(sub) == 1 && sub[0] == subApplied {
+					continue
+				}
+				if p.view.aborted.Load() {
+					return errViewAborted
+				}
+				if n++; n%1024 == 0 {
+					select {
+					case <-stopc:
+						return sm.ErrSnapshotStopped
+					default:
+					}
+				}
+				if err := emit(sub, it.Value()); err != nil {
+					return err
 				}
 			}
-			if err := emit(sub, it.Value()); err != nil {
-				return err
-			}
-		}
-		return it.Error()
+			return it.Error()
+		})
 	}); err != nil {
+		if errors.Is(err, errViewAborted) {
+			// Dragonboat takes an aborted stream for one to retry.
+			return fmt.Errorf("raftsm: shard %d: %w: %w", s.shard, sm.ErrSnapshotAborted, err)
+		}
 		return err
 	}
 	if err := bw.Flush(); err != nil {

@@ -54,6 +54,10 @@ type Store struct {
 	// See noDEKDataKey (purge.go).
 	dekMu     sync.Mutex
 	dekWrites atomic.Uint64
+
+	// See view (views.go).
+	viewsMu sync.Mutex
+	views   map[*view]struct{}
 }
 
 // stateCacheSize is the state database's block cache. Pebble's default,
@@ -92,6 +96,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// No view can be opened now (that takes the read lock); a stream
+	// still reading one is aborted, an index build has seen closing.
+	s.endViews()
 	return s.db.Close()
 }
 
@@ -242,5 +249,8 @@ func (fs noReuseFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
 // deletion. Flushing more times than Pebble keeps files therefore deletes
 // every WAL written before the purge.
 func (s *Store) Purge() error {
-	return s.with(s.purge)
+	return s.with(func(db *pebble.DB) error {
+		s.endViews()
+		return s.purge(db)
+	})
 }
