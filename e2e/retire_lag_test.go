@@ -104,7 +104,6 @@ func TestRetireWhileAManagerLags(t *testing.T) {
 // send to it: cut, it drops every connection and refuses new ones (the
 // manager hears nothing), until healed.
 type linkProxy struct {
-	t      *testing.T
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
@@ -118,7 +117,7 @@ func newLinkProxy(t *testing.T, target string) *linkProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &linkProxy{t: t, ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p := &linkProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
 	t.Cleanup(func() { ln.Close(); p.cut() })
 	go p.serve()
 	return p

@@ -311,14 +311,13 @@ func (s *StateMachine) buildIndex(db *pebble.DB, idx *keyIndex, gen uint64) {
 	v := s.store.openView(db, false)
 	hook := indexMergeHook
 	go func() {
-		defer s.store.releaseView(v)
 		var base []uint64
 		err := v.read(func(snap *pebble.Snapshot) error {
 			var err error
 			base, err = idx.scanKeys(snap, s.shard, gen, s.store.closing.Load)
 			return err
 		})
-		s.store.releaseView(v)
+		s.store.releaseView(v) // before the merge: a purge waits for it
 		if err != nil {
 			return
 		}
