@@ -647,3 +647,23 @@ func TestLocked(t *testing.T) {
 		t.Fatalf("closed while locked: %+v, %v", res, err)
 	}
 }
+
+// TestCloseRacingTheSealTicker: Close marks the log closed before it hands
+// the writer its request. A tick in between must not make the writer finish
+// the close on its own (that path is for a Close that gave up on a hung
+// disk), or Close would find the writer gone and report ErrClosed for a log
+// it closed cleanly.
+func TestCloseRacingTheSealTicker(t *testing.T) {
+	k := testKeys(t, "cluster")
+	for i := range 300 {
+		l, _ := openTestLog(t, Config{SealInterval: time.Millisecond}, k)
+		if err := l.Write(testRequest(i)); err != nil {
+			t.Fatal(err)
+		}
+		// Let the ticker run so that it is likely to fire during Close.
+		time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
+		if err := l.Close(); err != nil {
+			t.Fatalf("close %d: %v", i, err)
+		}
+	}
+}

@@ -145,6 +145,11 @@ type Log struct {
 	ctl    chan ctlRequest
 	exited chan struct{}
 	closed atomic.Bool
+	// gaveUp is set when Close timed out waiting for the writer (a hung
+	// disk): the writer then finishes the close on its own once the disk
+	// answers. Only then: a Close still on its way to the writer must get
+	// the writer's answer, not find it gone.
+	gaveUp atomic.Bool
 	// busySince is when the write in progress began (unix nanos), 0 when
 	// the writer is idle: a write older than WriteTimeout is a hung disk.
 	busySince atomic.Int64
@@ -455,12 +460,16 @@ func (l *Log) control(op string) error {
 	case <-l.exited:
 		return ErrClosed
 	case <-t.C:
+		if op == "close" {
+			l.gaveUp.Store(true)
+		}
 		return fmt.Errorf("%w: %s: the writer is stuck", ErrTimeout, op)
 	}
 	select {
 	case err := <-c.done:
 		return err
 	case <-t.C:
+		// The writer has the request: it closes and exits by itself.
 		return fmt.Errorf("%w: %s of %s", ErrTimeout, op, l.cfg.Path)
 	}
 }
@@ -493,7 +502,7 @@ func (l *Log) run() {
 			l.writeBatch(batch)
 			clear(batch)
 		case <-tick.C:
-			if l.closed.Load() {
+			if l.gaveUp.Load() {
 				// Close gave up waiting (a hung disk): finish its work
 				// now that the disk answers again.
 				busy()
