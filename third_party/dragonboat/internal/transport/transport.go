@@ -48,7 +48,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/lni/goutils/logutil"
-	"github.com/lni/goutils/netutil"
+	// "github.com/lni/goutils/netutil": vault patch, breaker.go
 	circuit "github.com/lni/goutils/netutil/rubyist/circuitbreaker"
 	"github.com/lni/goutils/syncutil"
 
@@ -294,7 +294,7 @@ func (t *Transport) GetCircuitBreaker(key string) *circuit.Breaker {
 	t.mu.Lock()
 	breaker, ok := t.mu.breakers[key]
 	if !ok {
-		breaker = netutil.NewBreaker()
+		breaker = newBreaker() // vault patch: breaker.go
 		t.mu.breakers[key] = breaker
 	}
 	t.mu.Unlock()
