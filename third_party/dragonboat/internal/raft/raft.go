@@ -1614,11 +1614,30 @@ func (r *raft) hasConfigChangeToApply() bool {
 	if r.hasNotAppliedConfigChange != nil {
 		return r.hasNotAppliedConfigChange()
 	}
-	// TODO:
-	// with the current entry log implementation, the simplification below is no
-	// longer required, we can now actually scan the committed but not applied
-	// portion of the log as they are now all in memory.
-	return r.log.committed > r.getApplied()
+	// vault patch (PATCHES.md, "A transfer target campaigns while it applies"):
+	// scan the committed but not applied entries for a config change, as
+	// upstream's TODO here suggested, instead of taking any unapplied entry
+	// for one. Under writes a follower nearly always has an entry committed
+	// and not yet applied, so it skipped the campaign a leadership transfer
+	// asks for (TimeoutNow), and the leader, which drops proposals while it
+	// transfers, stalled them until the transfer timed out.
+	applied := r.getApplied()
+	if r.log.committed <= applied {
+		return false
+	}
+	if applied+1 < r.log.inmem.markerIndex {
+		return true // not all in memory (no disk reads here): as upstream
+	}
+	ents, err := r.log.getEntries(applied+1, r.log.committed+1, noLimit)
+	if err != nil || uint64(len(ents)) != r.log.committed-applied {
+		return true
+	}
+	for i := range ents {
+		if ents[i].IsConfigChange() {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *raft) canGrantVote(m pb.Message) bool {
