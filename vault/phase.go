@@ -299,6 +299,7 @@ func (n *Node) leaveRunning(keepIdentity bool) {
 	n.mu.Unlock()
 	n.auditLocked()
 	if r != nil {
+		r.handOffLeadership()
 		r.close()
 	}
 }
