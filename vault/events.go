@@ -11,8 +11,9 @@ import (
 // events turns the Raft events an operator cares about into log lines.
 // Dragonboat calls these from one goroutine: they must not block.
 type events struct {
-	log *slog.Logger
-	m   *metrics.Metrics // nil: off
+	log     *slog.Logger
+	m       *metrics.Metrics // nil: off
+	leaders *leaderWatch
 }
 
 var (
@@ -21,6 +22,7 @@ var (
 )
 
 func (e events) LeaderUpdated(i raftio.LeaderInfo) {
+	e.leaders.changed(i.ShardID, i.LeaderID)
 	e.m.LeaderChanged(i.ShardID, i.LeaderID)
 	if i.LeaderID != 0 {
 		e.log.Debug("group leader", "shard", i.ShardID, "leader_replica", i.LeaderID, "term", i.Term)

@@ -27,6 +27,8 @@ type Node struct {
 	mu sync.RWMutex // guards ph
 	ph phase
 
+	leaders leaderWatch // which leader each group has, for requests in flight
+
 	liveMu sync.Mutex
 	live   map[string]time.Time // node id -> last successful ping
 

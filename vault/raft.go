@@ -87,8 +87,8 @@ func (n *Node) nodeHostConfig(st *statedir.Node, tm *tlsMaterial) config.NodeHos
 		RaftAddress:         st.RaftAddr,
 		ListenAddress:       n.cfg.ListenAddr,
 		DeploymentID:        st.DeploymentID,
-		RaftEventListener:   events{n.log, n.metrics()},
-		SystemEventListener: events{n.log, n.metrics()},
+		RaftEventListener:   events{n.log, n.metrics(), &n.leaders},
+		SystemEventListener: events{n.log, n.metrics(), &n.leaders},
 		EnableMetrics:       n.metrics() != nil,
 		Expert:              n.expertConfig(st, tm),
 	}
@@ -210,6 +210,13 @@ func retryable(err error) bool {
 // runs out. Proposals keep their request id across attempts, so an attempt
 // that timed out but committed applies once.
 func withRetry(ctx context.Context, what string, op func(ctx context.Context) error) error {
+	return withRetryIn(ctx, what, nil, op)
+}
+
+// withRetryIn is withRetry for a request to one group: epoch (leaderWatch)
+// gives the context of the group's current leader, and an attempt ends,
+// and the next starts at once, when another leader is known.
+func withRetryIn(ctx context.Context, what string, epoch func() context.Context, op func(ctx context.Context) error) error {
 	// The retries' deadline. Its context (a timer) is made only once an
 	// attempt failed and is retried: the first attempt, which nearly
 	// always decides, runs under its own timeout alone.
@@ -224,8 +231,16 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 		if time.Until(deadline) < 2*rttMillisecond*time.Millisecond {
 			return &unavailableError{what: what, last: context.DeadlineExceeded}
 		}
+		var leaderGone <-chan struct{}
 		actx, acancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(attemptTimeout)))
+		stop := func() bool { return false }
+		if epoch != nil {
+			ep := epoch()
+			leaderGone = ep.Done()
+			stop = context.AfterFunc(ep, acancel)
+		}
 		err := op(actx)
+		stop()
 		acancel()
 		if err == nil || !retryable(err) {
 			return err
@@ -243,6 +258,11 @@ func withRetry(ctx context.Context, what string, op func(ctx context.Context) er
 		select {
 		case <-ctx.Done():
 			t.Stop()
+		case <-leaderGone:
+			// A new leader: go to it now, and wait little if it fails.
+			t.Stop()
+			backoff = 20 * time.Millisecond
+			continue
 		case <-t.C:
 		}
 		if backoff < 500*time.Millisecond {
@@ -285,7 +305,7 @@ func (r *replicas) propose(ctx context.Context, shard uint64, c *raftsm.Command)
 	n.metrics().Sealed(dek.Version())
 	var res sm.Result
 	n.metrics().ProposalStarted(shard)
-	err = withRetry(ctx, string(c.Op), func(ctx context.Context) error {
+	err = withRetryIn(ctx, string(c.Op), func() context.Context { return n.leaders.epoch(shard) }, func(ctx context.Context) error {
 		if err := r.live(); err != nil {
 			return err
 		}
@@ -359,7 +379,11 @@ func (r *replicas) read(ctx context.Context, shard uint64, q interface{}) (inter
 		}
 	}
 	var out interface{}
-	err := withRetry(ctx, "read", func(ctx context.Context) error {
+	epoch := func() context.Context { return r.node.leaders.epoch(shard) }
+	if stale {
+		epoch = nil // answered here: no leader involved
+	}
+	err := withRetryIn(ctx, "read", epoch, func(ctx context.Context) error {
 		if err := r.live(); err != nil {
 			return err
 		}
