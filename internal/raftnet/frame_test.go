@@ -7,8 +7,10 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
@@ -106,3 +108,61 @@ func TestTransportDeliversWhole(t *testing.T) {
 }
 
 func admitAll(*x509.Certificate) error { return nil }
+
+// TestBatchAfterThePeerRestarted: a connection whose peer restarted since
+// (same address, new process) carries the next batch to the new process,
+// instead of failing it (Dragonboat drops a batch that fails: a
+// follower's forwarded proposal or vote is not resent).
+func TestBatchAfterThePeerRestarted(t *testing.T) {
+	p := newPKI(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var mu sync.Mutex
+	got := map[int][]uint64{} // receiver run -> log indexes
+	startRx := func(run int) raftio.ITransport {
+		rx := (&Factory{Config: Config{Certificate: p.cert("rx"), Roots: p.pool, Admit: admitAll}}).Create(config.NodeHostConfig{RaftAddress: addr},
+			func(b pb.MessageBatch) { mu.Lock(); got[run] = append(got[run], b.Requests[0].LogIndex); mu.Unlock() },
+			func(pb.Chunk) bool { return true })
+		if err := rx.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return rx
+	}
+	received := func(run int) []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), got[run]...)
+	}
+	rx := startRx(1)
+	tx := startNode(t, p, "tx", 0)
+	conn, err := tx.tr.GetConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	batch := func(i uint64) pb.MessageBatch {
+		return pb.MessageBatch{Requests: []pb.Message{{Type: pb.Heartbeat, From: 1, To: 2, LogIndex: i}}}
+	}
+	if err := conn.SendMessageBatch(batch(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first batch", func() bool { return len(received(1)) == 1 })
+
+	rx.Close()
+	time.Sleep(100 * time.Millisecond) // the closure reaches this side
+	rx = startRx(2)
+	defer rx.Close()
+	for i := uint64(2); i <= 3; i++ {
+		if err := conn.SendMessageBatch(batch(i)); err != nil {
+			t.Fatalf("batch %d after the peer restarted: %v", i, err)
+		}
+	}
+	waitFor(t, "both batches at the restarted peer", func() bool { return len(received(2)) == 2 })
+	if r := received(2); r[0] != 2 || r[1] != 3 {
+		t.Fatalf("the restarted peer received %v, want [2 3]", r)
+	}
+}

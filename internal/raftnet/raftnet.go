@@ -393,7 +393,9 @@ func (t *transport) GetConnection(ctx context.Context, target string) (raftio.IC
 	if err != nil {
 		return nil, err
 	}
-	return &messageConn{conn: c, payload: make([]byte, perConnBufSize)}, nil
+	mc := &messageConn{t: t, target: target, payload: make([]byte, perConnBufSize)}
+	mc.use(c)
+	return mc, nil
 }
 
 func (t *transport) GetSnapshotConnection(ctx context.Context, target string) (raftio.ISnapshotConnection, error) {
@@ -455,13 +457,55 @@ func setTCPConn(conn *net.TCPConn) error {
 	return conn.SetKeepAlivePeriod(keepAlivePeriod)
 }
 
-// messageConn sends Raft message batches.
+// messageConn sends Raft message batches. Dragonboat keeps one per peer
+// for as long as it works, and uses it from one goroutine.
+//
+// A peer that restarted closed the connection, but nothing reads a message
+// connection on this side, so the closure used to show only when the next
+// batch failed to write: that batch was lost (Raft resends entries, but a
+// follower's forwarded proposal or its vote is not resent, and the request
+// behind it waited for its timeout). A goroutine now waits on the
+// connection's read side (the peer never writes on it); once it has seen
+// the peer go, the next batch goes on a new connection.
 type messageConn struct {
+	t       *transport
+	target  string
 	conn    net.Conn
+	gone    chan struct{} // closed when the peer closed conn
 	payload []byte
 }
 
 var _ raftio.IConnection = (*messageConn)(nil)
+
+// use makes conn the connection batches go on and watches for its end.
+func (c *messageConn) use(conn net.Conn) {
+	c.conn, c.gone = conn, make(chan struct{})
+	go func(conn net.Conn, gone chan struct{}) {
+		var b [1]byte
+		_, _ = conn.Read(b[:]) // EOF, a reset, or our Close
+		close(gone)
+	}(conn, c.gone)
+}
+
+func (c *messageConn) peerGone() bool {
+	select {
+	case <-c.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+// redial replaces a connection the peer closed.
+func (c *messageConn) redial() error {
+	_ = c.conn.Close()
+	conn, err := c.t.dial(c.target)
+	if err != nil {
+		return err
+	}
+	c.use(conn)
+	return nil
+}
 
 func (c *messageConn) Close() { _ = c.conn.Close() }
 
@@ -472,7 +516,27 @@ func (c *messageConn) SendMessageBatch(batch pb.MessageBatch) error {
 		buf = make([]byte, sz)
 	}
 	body := pb.MustMarshalTo(&batch, buf[frameHeadSize:])
-	return writeFrame(c.conn, requestHeader{method: raftType}, buf[:frameHeadSize+len(body)])
+	frame := buf[:frameHeadSize+len(body)]
+	if c.peerGone() {
+		if err := c.redial(); err != nil {
+			return err
+		}
+	}
+	err := writeFrame(c.conn, requestHeader{method: raftType}, frame)
+	if err == nil {
+		return nil
+	}
+	// The peer may have gone since: its reset fails this write before the
+	// watcher reports it. Once it has, the batch goes on a new connection.
+	select {
+	case <-c.gone:
+	case <-time.After(50 * time.Millisecond):
+		return err
+	}
+	if rerr := c.redial(); rerr != nil {
+		return err
+	}
+	return writeFrame(c.conn, requestHeader{method: raftType}, frame)
 }
 
 // snapshotConn sends snapshot chunks.
