@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"time"
 
 	"github.com/vaultd/vault/internal/statedir"
@@ -23,14 +24,19 @@ func (r *replicas) handOffLeadership() {
 	if err != nil || len(rec.Members) < 2 {
 		return
 	}
+	// Only to managers that answer and serve: when the whole cluster stops
+	// at once, the last one does not wait out handOffWait for nobody.
+	pctx, cancel := context.WithTimeout(context.Background(), handOffPing)
+	live := r.ping(pctx, rec.Members)
+	cancel()
 	var others []uint64
 	for _, m := range rec.Members {
-		if m.ReplicaID != st.ReplicaID {
+		if ps, ok := live[m.NodeID]; ok && m.ReplicaID != st.ReplicaID && ps.Ready && !ps.Locked {
 			others = append(others, m.ReplicaID)
 		}
 	}
 	if len(others) == 0 {
-		return // no longer a member
+		return // no other manager serves (or this one is no longer a member)
 	}
 	var shards []uint64
 	for _, shard := range statedir.AllShards(st.Shards) {
@@ -75,6 +81,9 @@ func (r *replicas) handOffLeadership() {
 	}
 	r.node.log.Info("handed off the leadership of its groups", "shards", shards, "took", time.Since(start).Round(time.Millisecond))
 }
+
+// handOffPing bounds the check of which managers serve.
+const handOffPing = 300 * time.Millisecond
 
 // handOffWait bounds handOffLeadership's wait: a transfer takes one round
 // trip and an election among caught-up replicas.
