@@ -141,7 +141,7 @@ func TestSmoke(t *testing.T) {
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"create, 1 client", "linearizable read, 8 clients", "disk floor", "restart: start to serving"} {
+	for _, want := range []string{"create, 1 client", "linearizable read, 8 clients", "disk floor", "restart: start to serving", "leader restart under writes: longest create"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, &text)
 		}

@@ -294,6 +294,25 @@ func (r *Report) scaleRows(t *table) {
 	serveS := func(s *Scale) float64 { return s.ServeS }
 	row("restart: SIGTERM to exit, s", restart(stopS), stopS)
 	row("restart: start to serving a read, s", restart(serveS), serveS)
+	lr := func(f func(*LeaderRestart) float64, format func(float64) string) (func(s *Scale) string, func(s *Scale) float64) {
+		return func(s *Scale) string {
+				if s.LeaderRestart == nil {
+					return "-"
+				}
+				return format(f(s.LeaderRestart))
+			}, func(s *Scale) float64 {
+				if s.LeaderRestart == nil {
+					return 0
+				}
+				return f(s.LeaderRestart)
+			}
+	}
+	longestS := func(l *LeaderRestart) float64 { return l.LongestS }
+	failed := func(l *LeaderRestart) float64 { return float64(l.Failed) }
+	lrShow, lrVal := lr(longestS, num)
+	row("leader restart under writes: longest create, s", lrShow, lrVal)
+	lrShow, _ = lr(failed, func(f float64) string { return fmt.Sprintf("%.0f", f) })
+	row("leader restart under writes: creates failed", lrShow, nil)
 	snap := func(f func(*SnapshotFigures) float64) func(s *Scale) float64 {
 		return func(s *Scale) float64 {
 			if s.Snapshot == nil {

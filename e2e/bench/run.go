@@ -112,6 +112,9 @@ type Scale struct {
 	// linearizable read of a known key.
 	StopS  float64 `json:"restart_stop_s"`
 	ServeS float64 `json:"restart_serve_s"`
+	// LeaderRestart: one client creating through another member while the
+	// member leading the most groups restarts (nil with one member).
+	LeaderRestart *LeaderRestart `json:"leader_restart,omitempty"`
 	// Snapshot is the system's backup tool: save and restore.
 	Snapshot *SnapshotFigures `json:"snapshot,omitempty"`
 	// NotRestarted says why the restart was not measured (Swarm: dockerd
@@ -662,7 +665,68 @@ func scale(ctx context.Context, s system, vaultBin, probe string) (*Scale, error
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	sc.StopS, sc.ServeS = stop.Seconds(), serve.Seconds()
+	if len(s.servers()) > 1 {
+		if sc.LeaderRestart, err = leaderRestart(ctx, s, probe); err != nil {
+			return nil, fmt.Errorf("restart of the leader under writes: %w", err)
+		}
+	}
 	return sc, nil
+}
+
+// LeaderRestart is what one client creating through a follower saw while
+// the leader restarted: the longest create (a failed one counts until it
+// failed) and the creates that failed.
+type LeaderRestart struct {
+	Member   int     `json:"member"` // the member restarted
+	Writer   int     `json:"writer"`
+	Creates  int     `json:"creates"`
+	Failed   int     `json:"failed"`
+	LongestS float64 `json:"longest_s"`
+}
+
+// leaderRestart creates through another member, one create at a time,
+// for a second, while the member leading the most groups is stopped with
+// SIGTERM and started again, and for a second after it serves.
+func leaderRestart(ctx context.Context, s system, probe string) (*LeaderRestart, error) {
+	p, err := place(ctx, s, "leader")
+	if err != nil {
+		return nil, err
+	}
+	lr := &LeaderRestart{Member: p.Member, Writer: (p.Member + 1) % len(s.servers())}
+	cl, err := s.memberClient(ctx, lr.Writer)
+	if err != nil {
+		return nil, err
+	}
+	value := make([]byte, 1024)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var longest time.Duration
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			t0 := time.Now()
+			err := cl.create(cctx, keyName("leader-restart", 0, i, true), value)
+			cancel()
+			longest = max(longest, time.Since(t0))
+			lr.Creates++
+			if err != nil {
+				lr.Failed++
+			}
+		}
+	}()
+	time.Sleep(time.Second)
+	_, _, rerr := s.restart(ctx, p.Member, probe)
+	time.Sleep(time.Second)
+	close(stop)
+	<-done
+	lr.LongestS = longest.Seconds()
+	return lr, rerr
 }
 
 func lastLine(b []byte) string {
