@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -55,19 +54,9 @@ func currentLeaders(t *testing.T, ds []*daemon) map[uint64]int {
 // per manager in a rolling restart. The managers log the Raft library's
 // elections (--debug), with their times.
 func TestSIGTERMHandsOffLeadership(t *testing.T) {
-	var ds []*daemon
-	for range 3 {
-		d := newDaemon(t, "--debug")
-		d.start()
-		ds = append(ds, d)
-	}
-	must(t, ds[0].vault("cluster", "init", "--shards", "2"))
-	tok := strings.TrimSpace(must(t, ds[0].vault("cluster", "join-token", "-q", "manager")).stdout)
-	for _, d := range ds[1:] {
-		must(t, d.vault("cluster", "join", "--token", tok, ds[0].apiAddr))
-	}
+	ds := startCluster(t, 3, "--debug")
 	for round := range 3 {
-		// Every group (the control group and two secret groups) answers.
+		// Every manager serves writes.
 		for i, d := range ds {
 			name := fmt.Sprintf("s%d-%d", round, i)
 			waitFor(t, "a write through manager "+strconv.Itoa(i), time.Minute, func() bool {
