@@ -17,9 +17,6 @@ import (
 // waited for; those groups elect as they would have.
 func (r *replicas) handOffLeadership() {
 	nh, st := r.host(), r.st
-	if nh == nil {
-		return
-	}
 	rec, err := r.staleCluster()
 	if err != nil || len(rec.Members) < 2 {
 		return
@@ -31,7 +28,7 @@ func (r *replicas) handOffLeadership() {
 	cancel()
 	var others []uint64
 	for _, m := range rec.Members {
-		if ps, ok := live[m.NodeID]; ok && m.ReplicaID != st.ReplicaID && ps.Ready && !ps.Locked {
+		if m.ReplicaID != st.ReplicaID && serves(live, m.NodeID) {
 			others = append(others, m.ReplicaID)
 		}
 	}
@@ -40,7 +37,7 @@ func (r *replicas) handOffLeadership() {
 	}
 	var shards []uint64
 	for _, shard := range statedir.AllShards(st.Shards) {
-		if leader, _, ok, err := nh.GetLeaderID(shard); err == nil && ok && leader == st.ReplicaID {
+		if r.leads(shard) {
 			shards = append(shards, shard)
 		}
 	}

@@ -336,21 +336,30 @@ func (n *Node) balanceOnce() {
 	members := slices.Clone(rec.Members)
 	sort.Slice(members, func(i, j int) bool { return members[i].ReplicaID < members[j].ReplicaID })
 	for i, shard := range statedir.AllShards(rec.Shards) {
-		leader, _, ok, err := nh.GetLeaderID(shard)
-		if err != nil || !ok || leader != st.ReplicaID {
+		if !r.leads(shard) {
 			continue
 		}
 		want := members[i%len(members)]
-		if want.ReplicaID == st.ReplicaID {
-			continue
-		}
-		if ps, up := live[want.NodeID]; !up || !ps.Ready || ps.Locked {
+		if want.ReplicaID == st.ReplicaID || !serves(live, want.NodeID) {
 			continue
 		}
 		if err := nh.RequestLeaderTransfer(shard, want.ReplicaID); err == nil {
 			n.log.Debug("handing group leadership over", "shard", shard, "to", want.NodeID)
 		}
 	}
+}
+
+// leads reports whether this replica leads shard, as far as it knows.
+func (r *replicas) leads(shard uint64) bool {
+	leader, _, ok, err := r.host().GetLeaderID(shard)
+	return err == nil && ok && leader == r.st.ReplicaID
+}
+
+// serves reports whether the member answered ping (live) ready and
+// unlocked: one that can take a group's leadership.
+func serves(live map[string]*peerStatus, nodeID string) bool {
+	ps, ok := live[nodeID]
+	return ok && ps.Ready && !ps.Locked
 }
 
 // onEveryManager runs f for each member at once (i is its index in
