@@ -12,18 +12,34 @@ import "github.com/cockroachdb/pebble"
 // of the managers during a full rotation, 4 % of their CPU). Tables
 // written before keep their blocks as they are; Pebble reads both.
 //
-// The memtable stays at Pebble's default (4 MiB). A 16 MiB one compacted
-// less during a full rotation (`go test -tags measure -run
-// TestMeasureResealApply ./raftsm`, 100k re-seals beside 100k creates, one
-// replica: CPU 30.7 → 23.9 s, compacted 2,002 → 1,364 MiB), but the build
-// with it (and without compression) held 443–512 MiB per manager at 1M
-// secrets against 336–341 MiB before, and a single-client create right
-// after the preload took 21.5 ms p50 against 2.85 (`vault-bench --duration
-// 2s --preload 1000000`, the two builds one after the other under the same
-// outside load); the memory goal is 512 MiB.
+// An 8 MiB memtable, twice Pebble's default: the flushes that fill L0 are
+// half as many for the same bytes, so each L0 compaction into Lbase merges
+// twice as much for one rewrite of the Lbase tables its random keys (name
+// MACs, ids) overlap. `go test -tags measure -run TestMeasureResealApply
+// ./raftsm -reseal-mode none -reseal-secrets 300000` (300k creates beside
+// 300k held, one replica): CPU 20.9-21.5 s -> 17.6 s, compactions wrote
+// 2.4-2.5 -> 1.9 GiB; BenchmarkApplyCreate 31.7-33.2 -> 29.5 µs of CPU a
+// create; 64-client creates on three managers 306 -> 285 and 364 -> 337
+// µs of the managers' CPU a create (runs 66 and 67, docs/PERFORMANCE.md).
+// It costs 20-35 MiB of RSS per manager (383-406 MiB at 1M secrets against
+// 348-372 before; the goal is 512) and nothing measurable at restart (the
+// WAL replayed at open is at most one memtable). Reads do not change: L0
+// holds as many sublevels as before.
+//
+// 16 MiB was tried before (CPU 30.7 -> 23.9 s during a rotation's
+// re-seals) but held 443-512 MiB per manager at 1M secrets, and a
+// single-client create right after that preload took 21.5 ms p50 (8 MiB:
+// 1.22-1.31 ms, run 68). Keeping L0's
+// compaction threshold at 16 files instead (the same merge per rewrite
+// without the memory) cut the CPU as much, but reads then went through up
+// to 15 L0 sublevels whenever writes stopped short of the threshold: stale
+// reads 0.78-0.90x in two of three runs, with or without bloom filters.
 func tuneStateOptions(o *pebble.Options) {
 	o.EnsureDefaults()
 	for i := range o.Levels {
 		o.Levels[i].Compression = pebble.NoCompression
 	}
+	o.MemTableSize = stateMemTableSize
 }
+
+const stateMemTableSize = 8 << 20
