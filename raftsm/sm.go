@@ -73,6 +73,8 @@ type StateMachine struct {
 
 	failed atomic.Pointer[ReplicaFailure] // set once: nothing more is applied
 
+	appliedNow atomic.Uint64 // applied, for readers that hold no lock (Applied)
+
 	clusterRead // the control shard's cluster record, kept between reads
 }
 
@@ -137,6 +139,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	s.gen = gen
 	s.idx = idx
 	s.applied = getU64(v)
+	s.appliedNow.Store(s.applied)
 	// Started under s.mu: nothing is applied before its snapshot. A
 	// store closed meanwhile leaves the index building (correct).
 	_ = s.store.with(func(db *pebble.DB) error {
@@ -153,6 +156,10 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 
 // Shard is the shard the state machine is a replica of.
 func (s *StateMachine) Shard() uint64 { return s.shard }
+
+// Applied is the index of the last entry the replica has applied (its
+// snapshot's, right after a recovery): how far it has caught up.
+func (s *StateMachine) Applied() uint64 { return s.appliedNow.Load() }
 
 // Update applies committed entries in Pebble batches, each with the new
 // applied index. A crash may lose a suffix of batches; Dragonboat replays
@@ -251,6 +258,7 @@ func (s *StateMachine) updateBatch(entries []sm.Entry) (int, error) {
 		changed = a.changed
 		s.clusterChanged()
 		s.applied = last
+		s.appliedNow.Store(last)
 		s.observeApplied(len(applied), start)
 		return nil
 	})

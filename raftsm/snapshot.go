@@ -319,6 +319,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) (
 			s.idx.stop.Store(true)
 		}
 		s.gen, s.applied, s.idx = next, applied, idx
+		s.appliedNow.Store(applied)
 		s.clusterChanged()
 		// Started under s.mu: nothing is applied before its snapshot. A
 		// store closed meanwhile leaves the index building (correct).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vaultd/vault/internal/statedir"
+	"github.com/vaultd/vault/raftsm"
 )
 
 // handOffLeadership asks another manager to lead each group this node
@@ -26,10 +27,10 @@ func (r *replicas) handOffLeadership() {
 	pctx, cancel := context.WithTimeout(context.Background(), handOffPing)
 	live := r.ping(pctx, rec.Members)
 	cancel()
-	var others []uint64
+	var others []raftsm.Member
 	for _, m := range rec.Members {
 		if m.ReplicaID != st.ReplicaID && serves(live, m.NodeID) {
-			others = append(others, m.ReplicaID)
+			others = append(others, m)
 		}
 	}
 	if len(others) == 0 {
@@ -64,7 +65,11 @@ func (r *replicas) handOffLeadership() {
 	waiting := shards
 	for try := 0; len(waiting) > 0 && time.Now().Before(deadline); try++ {
 		for i, shard := range waiting {
-			_ = nh.RequestLeaderTransfer(shard, others[(i+try)%len(others)])
+			targets := handOffOrder(others, i, func(m raftsm.Member) bool {
+				_, ok := r.behind(live[m.NodeID], shard)
+				return ok
+			})
+			_ = nh.RequestLeaderTransfer(shard, targets[try%len(targets)])
 		}
 		retry := time.Now().Add(electionRTT * rttMillisecond * time.Millisecond)
 		for len(waiting) > 0 && time.Now().Before(retry) && time.Now().Before(deadline) {
@@ -77,6 +82,28 @@ func (r *replicas) handOffLeadership() {
 		return
 	}
 	r.node.log.Info("handed off the leadership of its groups", "shards", shards, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// handOffOrder is the order in which the hand-off asks the managers in
+// others to take the i-th group it leads: those caught up with this
+// replica first (a transfer to one still catching up waits until it has,
+// or times out), turned by i so that the groups spread over them; those
+// behind after them, in case nobody else takes it.
+func handOffOrder(others []raftsm.Member, i int, caughtUp func(raftsm.Member) bool) []uint64 {
+	var ready, late []uint64
+	for _, m := range others {
+		if caughtUp(m) {
+			ready = append(ready, m.ReplicaID)
+		} else {
+			late = append(late, m.ReplicaID)
+		}
+	}
+	out := make([]uint64, 0, len(others))
+	if len(ready) > 0 {
+		k := i % len(ready)
+		out = append(append(out, ready[k:]...), ready[:k]...)
+	}
+	return append(out, late...)
 }
 
 // handOffPing bounds the check of which managers serve.

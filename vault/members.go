@@ -343,10 +343,66 @@ func (n *Node) balanceOnce() {
 		if want.ReplicaID == st.ReplicaID || !serves(live, want.NodeID) {
 			continue
 		}
+		// A manager that restarted answers before it has caught up; a
+		// transfer to it stops this leader taking writes until it has
+		// (or the transfer times out), every round while it catches up.
+		if lag, ok := r.behind(live[want.NodeID], shard); !ok {
+			n.log.Debug("not handing group leadership over yet: the manager is catching up", "shard", shard, "to", want.NodeID, "entries_behind", lag)
+			continue
+		}
 		if err := nh.RequestLeaderTransfer(shard, want.ReplicaID); err == nil {
 			n.log.Debug("handing group leadership over", "shard", shard, "to", want.NodeID)
 		}
 	}
+}
+
+// transferLag is how many entries a manager's replica may be behind this
+// one's and still be handed the group's leadership: a Raft transfer waits
+// until the target holds the leader's whole log, and a few hundred
+// entries reach it in milliseconds, where a replica further behind may
+// need a snapshot first (the log is cut SnapshotEntries/10 entries behind
+// a snapshot by default: 1,000).
+const transferLag = 1000
+
+// behind says how many entries of shard ps's manager has yet to apply
+// that this replica has, and whether that is few enough to hand it the
+// group's leadership (transferLag). A manager of an earlier version does
+// not say how far it is (ok, as before it was asked); one that holds no
+// replica of the group is not ok.
+func (r *replicas) behind(ps *peerStatus, shard uint64) (lag uint64, ok bool) {
+	if ps == nil || ps.Applied == nil {
+		return 0, true
+	}
+	theirs, has := ps.Applied[shard]
+	if !has {
+		return 0, false
+	}
+	var ours uint64
+	if s := r.machines.get(shard); s != nil {
+		ours = s.Applied()
+	}
+	return catchUpLag(ours, theirs)
+}
+
+// catchUpLag is behind's rule: a replica that has applied theirs, against
+// ours here.
+func catchUpLag(ours, theirs uint64) (lag uint64, ok bool) {
+	if theirs >= ours {
+		return 0, true
+	}
+	lag = ours - theirs
+	return lag, lag <= transferLag
+}
+
+// applied is each group's last applied index on this manager.
+func (r *replicas) applied() map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	for _, shard := range statedir.AllShards(r.st.Shards) {
+		if s := r.machines.get(shard); s != nil {
+			out[shard] = s.Applied()
+		}
+	}
+	return out
 }
 
 // leads reports whether this replica leads shard, as far as it knows.

@@ -45,6 +45,9 @@ type peerStatus struct {
 	// stores is wrapped under it (kekChangeStatus).
 	HeldKEKVersion uint32 `json:"held_kek_version,omitempty"`
 	NextKEKVersion uint32 `json:"next_kek_version,omitempty"`
+	// Each group's last applied index on this manager: how far it has
+	// caught up (a manager of an earlier version leaves it out).
+	Applied map[uint64]uint64 `json:"applied,omitempty"`
 }
 
 func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
@@ -129,6 +132,9 @@ func (n *Node) selfPeerStatus() *peerStatus {
 	ps := &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized, KEKVersion: s.KEKVersion}
 	if !s.Locked && s.Initialized {
 		ps.HeldKEKVersion, ps.NextKEKVersion = n.kekChangeStatus()
+		if r := n.current(); r != nil {
+			ps.Applied = r.applied()
+		}
 	}
 	return ps
 }

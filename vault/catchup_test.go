@@ -1,0 +1,99 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vaultd/vault/api"
+	"github.com/vaultd/vault/internal/statedir"
+	"github.com/vaultd/vault/raftsm"
+)
+
+// TestCatchUpLag: the leader balancing and the hand-off hand a group only
+// to a replica within transferLag entries of this one's.
+func TestCatchUpLag(t *testing.T) {
+	cases := []struct {
+		ours, theirs, lag uint64
+		ok                bool
+	}{
+		{100, 100, 0, true},
+		{100, 120, 0, true}, // ahead: this replica has not applied as far yet
+		{5000, 4990, 10, true},
+		{5000, 5000 - transferLag, transferLag, true},
+		{5000, 5000 - transferLag - 1, transferLag + 1, false},
+		{200_000, 3, 199_997, false}, // restarted far behind: needs a snapshot
+	}
+	for _, c := range cases {
+		lag, ok := catchUpLag(c.ours, c.theirs)
+		if lag != c.lag || ok != c.ok {
+			t.Errorf("catchUpLag(%d, %d) = %d, %v; want %d, %v", c.ours, c.theirs, lag, ok, c.lag, c.ok)
+		}
+	}
+	r := &replicas{}
+	if _, ok := r.behind(&peerStatus{NodeID: "old"}, 2); !ok {
+		t.Error("a manager that does not say how far it is (an earlier version) was refused")
+	}
+	if _, ok := r.behind(&peerStatus{NodeID: "b", Applied: map[uint64]uint64{1: 10}}, 2); ok {
+		t.Error("a manager without a replica of the group was accepted")
+	}
+}
+
+// TestHandOffOrder: the caught-up managers first, turned by the group's
+// place so that the groups spread over them; the ones behind last.
+func TestHandOffOrder(t *testing.T) {
+	others := []raftsm.Member{{NodeID: "a", ReplicaID: 1}, {NodeID: "b", ReplicaID: 2}, {NodeID: "c", ReplicaID: 3}, {NodeID: "d", ReplicaID: 4}}
+	late := func(ids ...string) func(raftsm.Member) bool {
+		return func(m raftsm.Member) bool { return !slices.Contains(ids, m.NodeID) }
+	}
+	cases := []struct {
+		i        int
+		caughtUp func(raftsm.Member) bool
+		want     []uint64
+	}{
+		{0, late(), []uint64{1, 2, 3, 4}},
+		{1, late(), []uint64{2, 3, 4, 1}},
+		{0, late("a"), []uint64{2, 3, 4, 1}},
+		{1, late("b", "c"), []uint64{4, 1, 2, 3}},
+		{2, late("a", "b", "c", "d"), []uint64{1, 2, 3, 4}},
+	}
+	for _, c := range cases {
+		if got := handOffOrder(others, c.i, c.caughtUp); !slices.Equal(got, c.want) {
+			t.Errorf("handOffOrder(i=%d) = %v, want %v", c.i, got, c.want)
+		}
+	}
+}
+
+// TestPeerStatusSaysHowFarEachGroupApplied: a manager's status carries
+// each group's applied index, and it moves as the group applies.
+func TestPeerStatusSaysHowFarEachGroupApplied(t *testing.T) {
+	n, c := startSingleNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before := n.selfPeerStatus().Applied
+	shards := statedir.AllShards(1)
+	for _, shard := range shards {
+		if before[shard] == 0 {
+			t.Fatalf("status applied %v: nothing for group %d", before, shard)
+		}
+	}
+	for i := range 5 {
+		if _, err := c.CreateSecret(ctx, api.CreateSecretRequest{Name: fmt.Sprintf("s%d", i), Data: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := n.selfPeerStatus().Applied
+	secret := raftsm.SecretShards(1)[0]
+	if after[secret] < before[secret]+5 {
+		t.Fatalf("group %d applied %d before 5 creates, %d after", secret, before[secret], after[secret])
+	}
+	r := n.current()
+	if lag, ok := r.behind(&peerStatus{Applied: before}, secret); !ok || lag < 5 {
+		t.Errorf("the status from before the creates: %d behind, ok %v; want 5 or more, ok", lag, ok)
+	}
+	if lag, ok := r.behind(&peerStatus{Applied: after}, secret); !ok || lag != 0 {
+		t.Errorf("the status from now: %d behind, ok %v", lag, ok)
+	}
+}
