@@ -97,3 +97,31 @@ func TestPeerStatusSaysHowFarEachGroupApplied(t *testing.T) {
 		t.Errorf("the status from now: %d behind, ok %v", lag, ok)
 	}
 }
+
+// TestAppliedTotalMovesOnlyWithWrites: the re-sealing's pace takes a
+// manager whose groups apply nothing between two batches for one where
+// nothing else writes; an idle node must apply nothing on its own, and a
+// write must show.
+func TestAppliedTotalMovesOnlyWithWrites(t *testing.T) {
+	n, c := startSingleNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := n.current()
+	if _, err := c.CreateSecret(ctx, api.CreateSecretRequest{Name: "first", Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	idle := r.appliedTotal()
+	time.Sleep(2 * time.Second) // longer than a re-seal step
+	if now := r.appliedTotal(); now != idle {
+		t.Fatalf("an idle node applied %d entries in 2 s: the re-sealing would never see it quiet", now-idle)
+	}
+	if _, err := c.CreateSecret(ctx, api.CreateSecretRequest{Name: "second", Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if now := r.appliedTotal(); now <= idle {
+		t.Fatalf("applied total %d after a create, %d before", now, idle)
+	}
+	if resealPause(time.Millisecond, true) <= resealPause(time.Millisecond, false) {
+		t.Error("the re-sealing does not pause longer beside writes than alone")
+	}
+}

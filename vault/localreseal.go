@@ -66,10 +66,25 @@ type localResealWalk struct {
 // s); at 7, 65-80 % (3,800-4,800 a second: 25-31 s for 100k, past
 // the 30 s a rotation of 100k may take). The rewrites' Pebble compactions,
 // not the re-sealing's own CPU, are most of what the creates lose.
+//
+// The pause is for the writes beside it: while no group on the manager has
+// applied an entry since the batch before (nothing but the rotation runs),
+// it pauses localResealQuietPause times instead, and reads still get half
+// the time between batches.
 const (
-	localResealStep  = 2 * time.Second
-	localResealPause = 5
+	localResealStep       = 2 * time.Second
+	localResealPause      = 5
+	localResealQuietPause = 1
 )
+
+// resealPause is how long to pause after a batch that took took, given
+// whether any entry was applied on the manager since the last batch.
+func resealPause(took time.Duration, othersWrote bool) time.Duration {
+	if othersWrote {
+		return took * localResealPause
+	}
+	return took * localResealQuietPause
+}
 
 // peerReseal is POST /v1/peer/reseal: one step on the receiving manager.
 type peerReseal struct {
@@ -106,6 +121,10 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		w.group, w.after, w.counted, w.left = 0, "", true, left
 	}
 	deadline := time.Now().Add(localResealStep)
+	// Writes since the last batch, as the groups' applied indexes move
+	// (the re-seal itself applies nothing). The first batch of a step
+	// counts as written beside.
+	seen, othersWrote := r.appliedTotal(), true
 	for w.group < len(shards) && time.Now().Before(deadline) && (limit <= 0 || p.Resealed < limit) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -131,13 +150,15 @@ func (r *replicas) resealLocal(ctx context.Context, target uint32, limit int) (*
 		if !more {
 			w.group, w.after = w.group+1, ""
 		}
-		// As long again before the next batch: the group's applies and
-		// reads wait while a batch runs, and the writes beside the
-		// rotation keep most of the CPU.
+		// Longer than the batch took before the next one: the group's
+		// applies and reads wait while a batch runs, and the writes beside
+		// the rotation keep most of the CPU.
 		select {
 		case <-ctx.Done():
-		case <-time.After(took * localResealPause):
+		case <-time.After(resealPause(took, othersWrote)):
 		}
+		now := r.appliedTotal()
+		othersWrote, seen = now != seen, now
 	}
 	if w.group >= len(shards) {
 		w.counted = false // the next step counts again, and ends it if nothing is left

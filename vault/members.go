@@ -394,6 +394,16 @@ func catchUpLag(ours, theirs uint64) (lag uint64, ok bool) {
 	return lag, lag <= transferLag
 }
 
+// appliedTotal is the sum of the groups' applied indexes on this manager:
+// it moves whenever any group applies an entry.
+func (r *replicas) appliedTotal() uint64 {
+	var total uint64
+	for _, i := range r.applied() {
+		total += i
+	}
+	return total
+}
+
 // applied is each group's last applied index on this manager.
 func (r *replicas) applied() map[uint64]uint64 {
 	out := map[uint64]uint64{}
