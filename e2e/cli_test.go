@@ -83,6 +83,9 @@ func TestDevListenAddr(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "dev.sock")
 	cmd := exec.Command(vaultBin, "--socket", sock, "dev", "--listen-addr", addrs[0], "--api-addr", addrs[1], "--shards", "1")
 	cmd.SysProcAttr = dieWithTest()
+	// Its state directory goes under TMPDIR; it is killed at the end, so
+	// it does not delete that directory itself.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
