@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -38,6 +39,19 @@ func TestCatchUpLag(t *testing.T) {
 	}
 	if _, ok := r.behind(&peerStatus{NodeID: "b", Applied: map[uint64]uint64{1: 10}}, 2); ok {
 		t.Error("a manager without a replica of the group was accepted")
+	}
+	// A manager whose replicas are not open yet says so with {}, which
+	// must arrive as {}, not as the nil of a manager that does not say.
+	b, err := json.Marshal(&peerStatus{NodeID: "c", Ready: true, Applied: map[uint64]uint64{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got peerStatus
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.behind(&got, 2); ok {
+		t.Errorf("a manager with no replica open yet (%s) was accepted", b)
 	}
 }
 

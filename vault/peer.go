@@ -46,8 +46,10 @@ type peerStatus struct {
 	HeldKEKVersion uint32 `json:"held_kek_version,omitempty"`
 	NextKEKVersion uint32 `json:"next_kek_version,omitempty"`
 	// Each group's last applied index on this manager: how far it has
-	// caught up (a manager of an earlier version leaves it out).
-	Applied map[uint64]uint64 `json:"applied,omitempty"`
+	// caught up. An unlocked manager always sends it, {} while its
+	// replicas are not open yet (behind takes that for "not caught up");
+	// a manager of an earlier version leaves it out.
+	Applied map[uint64]uint64 `json:"applied"`
 }
 
 func (n *Node) startPeerServer(addr string, tm *tlsMaterial) (*peerServer, error) {
@@ -132,6 +134,7 @@ func (n *Node) selfPeerStatus() *peerStatus {
 	ps := &peerStatus{NodeID: s.NodeID, Locked: s.Locked, Ready: s.Initialized, KEKVersion: s.KEKVersion}
 	if !s.Locked && s.Initialized {
 		ps.HeldKEKVersion, ps.NextKEKVersion = n.kekChangeStatus()
+		ps.Applied = map[uint64]uint64{}
 		if r := n.current(); r != nil {
 			ps.Applied = r.applied()
 		}
