@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -294,25 +295,24 @@ func (r *Report) scaleRows(t *table) {
 	serveS := func(s *Scale) float64 { return s.ServeS }
 	row("restart: SIGTERM to exit, s", restart(stopS), stopS)
 	row("restart: start to serving a read, s", restart(serveS), serveS)
-	lr := func(f func(*LeaderRestart) float64, format func(float64) string) (func(s *Scale) string, func(s *Scale) float64) {
-		return func(s *Scale) string {
-				if s.LeaderRestart == nil {
-					return "-"
-				}
-				return format(f(s.LeaderRestart))
-			}, func(s *Scale) float64 {
-				if s.LeaderRestart == nil {
-					return 0
-				}
-				return f(s.LeaderRestart)
-			}
+	longestS := func(s *Scale) float64 {
+		if s.LeaderRestart == nil {
+			return 0
+		}
+		return s.LeaderRestart.LongestS
 	}
-	longestS := func(l *LeaderRestart) float64 { return l.LongestS }
-	failed := func(l *LeaderRestart) float64 { return float64(l.Failed) }
-	lrShow, lrVal := lr(longestS, num)
-	row("leader restart under writes: longest create, s", lrShow, lrVal)
-	lrShow, _ = lr(failed, func(f float64) string { return fmt.Sprintf("%.0f", f) })
-	row("leader restart under writes: creates failed", lrShow, nil)
+	row("leader restart under writes: longest create, s", func(s *Scale) string {
+		if s.LeaderRestart == nil {
+			return "-"
+		}
+		return num(s.LeaderRestart.LongestS)
+	}, longestS)
+	row("leader restart under writes: creates failed", func(s *Scale) string {
+		if s.LeaderRestart == nil {
+			return "-"
+		}
+		return strconv.Itoa(s.LeaderRestart.Failed)
+	}, nil)
 	snap := func(f func(*SnapshotFigures) float64) func(s *Scale) float64 {
 		return func(s *Scale) float64 {
 			if s.Snapshot == nil {
