@@ -41,6 +41,25 @@ func keepSlot(r *http.Request) (*gate, *http.Server, bool) {
 	}
 }
 
+// keepServing serves conn, whose slot keepSlot took, again after a write
+// net/http answered: with the hot loop where one is in front of srv, so
+// that a connection net/http took (its first request was not one of the
+// hot routes: a status, a listing) comes back to the loop at its first
+// write instead of costing every later write a takeover and a new
+// net/http connection; otherwise by srv (serveAgain). It returns false,
+// with the slot given back, when neither serves any more.
+func keepServing(g *gate, srv *http.Server, conn net.Conn) bool {
+	if l := g.hot; l != nil && l.srv == srv && !l.closing.Load() {
+		if uc, ok := conn.(*net.UnixConn); ok {
+			if hc, err := l.newConn(uc); err == nil {
+				go hc.serve()
+				return true
+			}
+		}
+	}
+	return serveAgain(g, srv, conn)
+}
+
 // serveAgain hands conn, whose slot keepSlot took, back to srv. It
 // returns false, with the slot given back, when srv no longer serves;
 // the caller then closes conn.

@@ -153,6 +153,11 @@ type gate struct {
 	sem       chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// hot is the hot loop in front of the server this gate admits to (nil:
+	// none), which a connection kept after a write goes back to
+	// (keepServing).
+	hot *hotListener
 }
 
 func newGate(ln net.Listener, n int) *gate {

@@ -85,7 +85,9 @@ type hotListener struct {
 }
 
 func newHotListener(srv *http.Server, g *gate, routes hotRoutes, serves func() bool, m func() *metrics.Metrics) *hotListener {
-	return &hotListener{g: g, srv: srv, routes: routes, serves: serves, metrics: m, conns: map[*hotConn]struct{}{}}
+	l := &hotListener{g: g, srv: srv, routes: routes, serves: serves, metrics: m, conns: map[*hotConn]struct{}{}}
+	g.hot = l
+	return l
 }
 
 func (l *hotListener) Accept() (net.Conn, error) {

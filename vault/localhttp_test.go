@@ -242,6 +242,61 @@ func TestHotLoopHandsOver(t *testing.T) {
 	}
 }
 
+// A connection net/http took (its first request was not a hot route)
+// comes back to the hot loop at its first write: a long-lived client that
+// asked for the status first does not pay net/http's takeover and a new
+// connection on every later write. Each connection holds one slot
+// throughout, and gives it back when it closes.
+func TestWriteBringsConnectionBackToHotLoop(t *testing.T) {
+	plain, hot, hl := startHotPair(t, testHotRoutes(), func() bool { return true })
+	const client = "Host: vault\r\nUser-Agent: Go-http-client/1.1\r\n"
+	status := "GET /v1/status HTTP/1.1\r\n" + client + "\r\n"
+	create := "POST /v1/secrets?name=s1 HTTP/1.1\r\n" + client + "Content-Length: 5\r\nContent-Type: " + api.ContentTypeData + "\r\n\r\nhello"
+	inspect := "GET /v1/secrets/s1 HTTP/1.1\r\n" + client + "\r\n"
+	hotConns := func() int {
+		hl.mu.Lock()
+		defer hl.mu.Unlock()
+		return len(hl.conns)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d hot connections, %d slots held", what, hotConns(), len(hl.g.sem))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	c, err := net.Dial("unix", hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var got []string
+	for i, req := range []string{status, create, create, inspect, status, create} {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, readAnswers(t, c, 1)...)
+		switch i {
+		case 0: // net/http's
+			waitFor("after the status", func() bool { return hotConns() == 0 })
+		case 1, 2, 3: // the hot loop's, waiting for the next request
+			waitFor(fmt.Sprintf("after request %d", i), func() bool { return hotConns() == 1 })
+		}
+		if n := len(hl.g.sem); n != 2 {
+			t.Fatalf("after request %d: %d slots held, want 2 (this connection and the waiting Accept)", i, n)
+		}
+	}
+	waitFor("after the last write", func() bool { return hotConns() == 1 })
+	sameAnswers(t, "status, then writes", exchange(t, plain, status, create, create, inspect, status, create), got)
+	c.Close()
+	waitFor("after the client closed", func() bool { return hotConns() == 0 && len(hl.g.sem) == 1 })
+}
+
 // A node whose phase does not serve the hot routes (locked, not
 // initialized, a worker) has them answered by net/http, through the gate
 // that refuses them.

@@ -85,9 +85,9 @@ func wipeAfter(h http.HandlerFunc) http.HandlerFunc {
 		}
 		written := resp.Write(rw) == nil && rw.Flush() == nil
 		if keep && written && conn.SetDeadline(time.Time{}) == nil {
-			if serveAgain(g, srv, conn) {
+			if keepServing(g, srv, conn) {
 				return
-			} // serveAgain gave the slot back
+			} // keepServing gave the slot back
 		} else if keep {
 			g.release()
 		}
