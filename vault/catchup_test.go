@@ -14,8 +14,10 @@ import (
 )
 
 // TestCatchUpLag: the leader balancing and the hand-off hand a group only
-// to a replica within transferLag entries of this one's.
+// to a replica within transferLag entries of this one's, and transferLag
+// never exceeds the log the leader keeps behind a snapshot.
 func TestCatchUpLag(t *testing.T) {
+	limit := transferLag(10000) // the default --snapshot-entries
 	cases := []struct {
 		ours, theirs, lag uint64
 		ok                bool
@@ -23,14 +25,24 @@ func TestCatchUpLag(t *testing.T) {
 		{100, 100, 0, true},
 		{100, 120, 0, true}, // ahead: this replica has not applied as far yet
 		{5000, 4990, 10, true},
-		{5000, 5000 - transferLag, transferLag, true},
-		{5000, 5000 - transferLag - 1, transferLag + 1, false},
+		{5000, 5000 - limit, limit, true},
+		{5000, 5000 - limit - 1, limit + 1, false},
 		{200_000, 3, 199_997, false}, // restarted far behind: needs a snapshot
 	}
 	for _, c := range cases {
-		lag, ok := catchUpLag(c.ours, c.theirs)
+		lag, ok := catchUpLag(c.ours, c.theirs, limit)
 		if lag != c.lag || ok != c.ok {
-			t.Errorf("catchUpLag(%d, %d) = %d, %v; want %d, %v", c.ours, c.theirs, lag, ok, c.lag, c.ok)
+			t.Errorf("catchUpLag(%d, %d, %d) = %d, %v; want %d, %v", c.ours, c.theirs, limit, lag, ok, c.lag, c.ok)
+		}
+	}
+	for _, c := range []struct{ snapshotEntries, want uint64 }{
+		{10000, 1000}, {100_000, 1000}, {2000, 200}, {50, 5}, {5, 0},
+	} {
+		if got := transferLag(c.snapshotEntries); got != c.want {
+			t.Errorf("transferLag(%d) = %d, want %d", c.snapshotEntries, got, c.want)
+		}
+		if cfg := (&Node{cfg: Config{SnapshotEntries: c.snapshotEntries}}).shardConfig(2, 1); transferLag(c.snapshotEntries) > cfg.CompactionOverhead {
+			t.Errorf("--snapshot-entries %d: a target %d entries behind is handed a group whose leader keeps %d entries behind a snapshot", c.snapshotEntries, transferLag(c.snapshotEntries), cfg.CompactionOverhead)
 		}
 	}
 	r := &replicas{}

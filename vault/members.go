@@ -356,13 +356,21 @@ func (n *Node) balanceOnce() {
 	}
 }
 
-// transferLag is how many entries a manager's replica may be behind this
-// one's and still be handed the group's leadership: a Raft transfer waits
-// until the target holds the leader's whole log, and a few hundred
+// maxTransferLag is how many entries a manager's replica may be behind
+// this one's and still be handed the group's leadership: a Raft transfer
+// waits until the target holds the leader's whole log, and a few hundred
 // entries reach it in milliseconds, where a replica further behind may
-// need a snapshot first (the log is cut SnapshotEntries/10 entries behind
-// a snapshot by default: 1,000).
-const transferLag = 1000
+// need a snapshot first.
+const maxTransferLag = 1000
+
+// transferLag is maxTransferLag, or less where the leader keeps less of its
+// log behind a snapshot: Dragonboat cuts the log CompactionOverhead
+// (SnapshotEntries/10, shardConfig) entries behind each snapshot, so a
+// replica within that many entries can always be caught up from the log.
+// With the default --snapshot-entries (10,000) both are 1,000.
+func transferLag(snapshotEntries uint64) uint64 {
+	return min(maxTransferLag, snapshotEntries/10)
+}
 
 // behind says how many entries of shard ps's manager has yet to apply
 // that this replica has, and whether that is few enough to hand it the
@@ -381,17 +389,17 @@ func (r *replicas) behind(ps *peerStatus, shard uint64) (lag uint64, ok bool) {
 	if s := r.machines.get(shard); s != nil {
 		ours = s.Applied()
 	}
-	return catchUpLag(ours, theirs)
+	return catchUpLag(ours, theirs, transferLag(r.node.cfg.SnapshotEntries))
 }
 
 // catchUpLag is behind's rule: a replica that has applied theirs, against
-// ours here.
-func catchUpLag(ours, theirs uint64) (lag uint64, ok bool) {
+// ours here, is within limit entries.
+func catchUpLag(ours, theirs, limit uint64) (lag uint64, ok bool) {
 	if theirs >= ours {
 		return 0, true
 	}
 	lag = ours - theirs
-	return lag, lag <= transferLag
+	return lag, lag <= limit
 }
 
 // appliedTotal is the sum of the groups' applied indexes on this manager:
