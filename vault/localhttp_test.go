@@ -110,16 +110,25 @@ func startHotPair(t *testing.T, routes hotRoutes, serves func() bool) (plain, ho
 	return plain, hot, hl
 }
 
-// exchange sends each request on one new connection to sock, the next
-// once the answer to the one before is read, and returns the answers.
-func exchange(t *testing.T, sock string, reqs ...string) []string {
+// dialLocal connects to sock, with a deadline for the whole test's
+// exchange, and closes the connection when the test ends.
+func dialLocal(t *testing.T, sock string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// exchange sends each request on one new connection to sock, the next
+// once the answer to the one before is read, and returns the answers.
+func exchange(t *testing.T, sock string, reqs ...string) []string {
+	t.Helper()
+	c := dialLocal(t, sock)
+	defer c.Close()
 	var out []string
 	for _, req := range reqs {
 		if _, err := io.WriteString(c, req); err != nil {
@@ -269,12 +278,7 @@ func TestWriteBringsConnectionBackToHotLoop(t *testing.T) {
 		}
 	}
 
-	c, err := net.Dial("unix", hot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialLocal(t, hot)
 	var got []string
 	for i, req := range []string{status, create, create, inspect, status, create} {
 		if _, err := io.WriteString(c, req); err != nil {
@@ -383,12 +387,7 @@ func TestHotLoopSlotsAndShutdown(t *testing.T) {
 	req := "GET /v1/secrets/s1 HTTP/1.1\r\nHost: vault\r\n\r\n"
 	var conns []net.Conn
 	for i := range 6 {
-		c, err := net.Dial("unix", hot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		c := dialLocal(t, hot)
 		raw := req
 		if i%2 == 1 {
 			raw += "GET /v1/status HTTP/1.1\r\nHost: vault\r\n\r\n" // net/http's from then on
