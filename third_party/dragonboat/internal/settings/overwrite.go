@@ -36,17 +36,11 @@ func getParsedConfig(fn string) map[string]interface{} {
 	return m
 }
 
-func overwriteHardSettings(org *hard) {
-	cfg := getParsedConfig("dragonboat-hard-settings.json")
-	rd := reflect.Indirect(reflect.ValueOf(org))
-	overwriteSettings(cfg, rd)
-}
+// vault patch: the settings files in the working directory are not read
+// (PATCHES.md, "No settings from the working directory").
+func overwriteHardSettings(org *hard) {}
 
-func overwriteSoftSettings(org *soft) {
-	cfg := getParsedConfig("dragonboat-soft-settings.json")
-	rd := reflect.Indirect(reflect.ValueOf(org))
-	overwriteSettings(cfg, rd)
-}
+func overwriteSoftSettings(org *soft) {}
 
 func overwriteSettings(cfg map[string]interface{}, rd reflect.Value) {
 	for key, val := range cfg {
