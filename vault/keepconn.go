@@ -52,7 +52,7 @@ func keepServing(g *gate, srv *http.Server, conn net.Conn) bool {
 	if l := g.hot; l != nil && l.srv == srv && !l.closing.Load() {
 		if uc, ok := conn.(*net.UnixConn); ok {
 			if hc, err := l.newConn(uc); err == nil {
-				go hc.serve()
+				go hc.serve(localIdleTimeout)
 				return true
 			}
 		}

@@ -104,7 +104,7 @@ func (l *hotListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return c, nil
 		}
-		go hc.serve()
+		go hc.serve(localHeaderTimeout)
 	}
 }
 
@@ -198,12 +198,13 @@ func (hc *hotConn) handover() {
 	}
 }
 
-func (hc *hotConn) serve() {
+// serve reads and answers the connection's requests until it closes or is
+// handed over. first is how long its first request may take to arrive: as
+// net/http, the header timeout on a new connection; the idle timeout on one
+// that already served a request (keepServing), as between any two.
+func (hc *hotConn) serve(first time.Duration) {
 	hc.buf = make([]byte, hotPeekSize)
-	// As net/http: a new connection's first request is due within the
-	// header timeout, a kept one's next within the idle timeout.
-	wait := localHeaderTimeout
-	for ; ; wait = localIdleTimeout {
+	for wait := first; ; wait = localIdleTimeout {
 		hc.idle.Store(true)
 		if hc.l.closing.Load() {
 			hc.close()

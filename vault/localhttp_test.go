@@ -370,7 +370,7 @@ func TestHotLoopWipes(t *testing.T) {
 	if _, err := io.WriteString(client, "GET /v1/status HTTP/1.1\r\nHost: vault\r\nX-Name: topsecret\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	hc.serve() // hands the connection over, and returns
+	hc.serve(localHeaderTimeout) // hands the connection over, and returns
 	if i := slices.IndexFunc(hc.buf[:cap(hc.buf)], func(c byte) bool { return c != 0 }); i >= 0 {
 		t.Fatalf("after a handover, the read buffer holds %q", hc.buf[i:min(i+40, cap(hc.buf))])
 	}
