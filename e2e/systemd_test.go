@@ -72,3 +72,78 @@ func TestSystemdNotify(t *testing.T) {
 		})
 	}
 }
+
+// TestUnitFileKeepsTheMonitorSlack runs the daemon under the unit file's
+// CapabilityBoundingSet (as root, through setpriv: what systemd leaves a
+// root service) and checks that it can still give the Go runtime's monitor
+// thread its timer slack (internal/monitorslack), which takes
+// CAP_SYS_NICE. The same run without CAP_SYS_NICE must log that it could
+// not: that is how the check knows it looks at the right line.
+func TestUnitFileKeepsTheMonitorSlack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the unit runs the daemon as root with a bounded capability set")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv is not installed (Debian: apt-get install util-linux)")
+	}
+	unit, err := os.ReadFile("../deploy/systemd/vault.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var caps []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapabilityBoundingSet="); ok {
+			caps = strings.Fields(v)
+		}
+	}
+	if len(caps) == 0 {
+		t.Fatal("the unit file sets no CapabilityBoundingSet")
+	}
+	const (
+		set    = "the Go runtime's monitor thread sleeps with a coarser timer slack"
+		notSet = "running with the Go runtime's default monitor timing"
+	)
+	run := func(caps []string) string {
+		t.Helper()
+		bound := "-all"
+		for _, c := range caps {
+			bound += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+		}
+		dir := t.TempDir()
+		addrs := freeAddrs(t, 2)
+		cmd := exec.Command(setpriv, "--bounding-set="+bound, "--inh-caps=-all", "--",
+			vaultBin, "--socket", filepath.Join(dir, "vault.sock"), "daemon", "--debug", "--state-dir", filepath.Join(dir, "state"),
+			"--listen-addr", addrs[0], "--api-addr", addrs[1], "--docker-plugin-socket", "")
+		cmd.SysProcAttr = dieWithTest()
+		logs := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s := logs.String()
+			if strings.Contains(s, set) || strings.Contains(s, notSet) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon said nothing about the monitor's timer slack within 30s:\n%s", s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if logs := run(caps); !strings.Contains(logs, set) {
+		t.Errorf("under the unit's capabilities %v the daemon could not set the monitor's slack:\n%s", caps, logs)
+	}
+	var without []string
+	for _, c := range caps {
+		if c != "CAP_SYS_NICE" {
+			without = append(without, c)
+		}
+	}
+	if logs := run(without); !strings.Contains(logs, notSet) {
+		t.Errorf("without CAP_SYS_NICE the daemon did not say it runs with the default timing:\n%s", logs)
+	}
+}
