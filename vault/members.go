@@ -364,12 +364,12 @@ func (n *Node) balanceOnce() {
 const maxTransferLag = 1000
 
 // transferLag is maxTransferLag, or less where the leader keeps less of its
-// log behind a snapshot: Dragonboat cuts the log CompactionOverhead
-// (SnapshotEntries/10, shardConfig) entries behind each snapshot, so a
-// replica within that many entries can always be caught up from the log.
-// With the default --snapshot-entries (10,000) both are 1,000.
+// log behind a snapshot: Dragonboat cuts the log compactionOverhead
+// entries behind each snapshot, so a replica within that many entries can
+// always be caught up from the log. With the default --snapshot-entries
+// (10,000) both are 1,000.
 func transferLag(snapshotEntries uint64) uint64 {
-	return min(maxTransferLag, snapshotEntries/10)
+	return min(maxTransferLag, compactionOverhead(snapshotEntries))
 }
 
 // behind says how many entries of shard ps's manager has yet to apply

@@ -122,6 +122,10 @@ func expertConfig(workers uint64) config.ExpertConfig {
 	return e
 }
 
+// compactionOverhead is how many entries Dragonboat keeps of a group's log
+// behind each snapshot: a tenth of the entries between snapshots.
+func compactionOverhead(snapshotEntries uint64) uint64 { return snapshotEntries / 10 }
+
 func (n *Node) shardConfig(shard, replica uint64) config.Config {
 	return config.Config{
 		ShardID:             shard,
@@ -131,7 +135,7 @@ func (n *Node) shardConfig(shard, replica uint64) config.Config {
 		CheckQuorum:         true,
 		PreVote:             true,
 		SnapshotEntries:     n.cfg.SnapshotEntries,
-		CompactionOverhead:  n.cfg.SnapshotEntries / 10,
+		CompactionOverhead:  compactionOverhead(n.cfg.SnapshotEntries),
 		OrderedConfigChange: true,
 	}
 }

@@ -150,12 +150,12 @@ func newLoggerFormat(debug bool, format string) (*slog.Logger, error) {
 	return nil, usagef("", "--log-format %q: want text or json", format)
 }
 
-// harden keeps secrets out of core dumps and away from ptrace by other users.
 // The Go runtime's monitor thread gets a coarser timer slack while the
 // process starts, when it is easiest to tell from the others
 // (internal/monitorslack); every vault command does it, the daemon logs it.
 var monitorTID, monitorErr = monitorslack.Apply(monitorslack.Slack)
 
+// harden keeps secrets out of core dumps and away from ptrace by other users.
 func harden(log *slog.Logger) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		log.Warn("could not make the process non-dumpable", "err", err)
