@@ -19,6 +19,7 @@ import (
 
 var (
 	resealSecrets = flag.Int("reseal-secrets", 100_000, "secrets preloaded for TestMeasureResealApply")
+	resealDataLen = flag.Int("reseal-data-size", 1064, "bytes of each create's sealed data version in TestMeasureResealApply (a few bytes: what the state database would compact with the data versions kept outside it)")
 	resealMode    = flag.String("reseal-mode", "records", "what TestMeasureResealApply re-seals: records (versions under data keys, as vault writes them), data (records and their versions, as before data keys), none (the creates alone)")
 )
 
@@ -40,7 +41,7 @@ func TestMeasureResealApply(t *testing.T) {
 	mk := func(id string) *Command {
 		now++
 		return &Command{Op: OpSecretCreate, RequestID: reqID(), Time: now, Secret: &SecretWrite{
-			ID: id, NameMAC: rnd(32), Record: rnd(300), Version: 1, Data: rnd(1064)}}
+			ID: id, NameMAC: rnd(32), Record: rnd(300), Version: 1, Data: rnd(*resealDataLen)}}
 	}
 	update := func(cmds ...*Command) []sm.Entry {
 		var ents []sm.Entry
