@@ -756,6 +756,7 @@ func (n *node) doSave(req rsm.SSRequest) (uint64, error) {
 	if !req.Exported() && n.sm.GetLastApplied() <= n.ss.getIndex() {
 		// a snapshot has been pushed to the sm but not applied yet
 		// or the snapshot has been applied and there is no further progress
+		n.cutLogForIgnoredRequest(req)
 		return 0, nil
 	}
 	ss, ssenv, err := n.sm.Save(req)
@@ -798,6 +799,22 @@ func (n *node) doSave(req rsm.SSRequest) (uint64, error) {
 	n.compactLog(req, ss.Index)
 	n.ss.setIndex(ss.Index)
 	return ss.Index, nil
+}
+
+// cutLogForIgnoredRequest is a vault patch: a snapshot request that sets
+// its own compaction and is ignored for having nothing new still cuts the
+// log behind the latest snapshot. An automatic snapshot keeps
+// CompactionOverhead entries below its index, which a request asking for
+// none would otherwise leave in the log. A request is ignored in two
+// places: handleSnapshot, when nothing was applied since the last request,
+// and doSave, when nothing was applied since the last snapshot (the
+// request index the step worker saw can lag the snapshot's own index).
+func (n *node) cutLogForIgnoredRequest(req rsm.SSRequest) {
+	if req.OverrideCompaction && !req.Exported() {
+		if index := n.ss.getIndex(); index > 0 {
+			n.compactLog(req, index)
+		}
+	}
 }
 
 func (n *node) compactLog(req rsm.SSRequest, index uint64) {
@@ -1264,15 +1281,7 @@ func (n *node) handleSnapshot(lastApplied uint64) bool {
 		return false
 	}
 	if !req.Exported() && lastApplied == n.ss.getReqIndex() {
-		// vault patch: a request that sets its own compaction still cuts the
-		// log behind the latest snapshot. An automatic snapshot keeps
-		// CompactionOverhead entries below its index, which a request asking
-		// for none would otherwise leave in the log.
-		if req.OverrideCompaction {
-			if index := n.ss.getIndex(); index > 0 {
-				n.compactLog(req, index)
-			}
-		}
+		n.cutLogForIgnoredRequest(req)
 		n.reportIgnoredSnapshotRequest(req.Key)
 		return false
 	}
