@@ -19,7 +19,10 @@ package pebble
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cockroachdb/pebble"
 	pvfs "github.com/cockroachdb/pebble/vfs"
@@ -210,7 +213,7 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 	if opts.FS == nil {
 		opts.FS = pvfs.Default
 	}
-	opts.FS = noReuseFS{opts.FS}
+	opts.FS = noReuseFS{FS: opts.FS, walSize: int64(writeBufferSize) + int64(writeBufferSize)/10}
 	kv := &KV{
 		ro:       ro,
 		wo:       wo,
@@ -269,7 +272,32 @@ func (r *KV) Name() string {
 // WAL files for reuse, so entries removed from the log could outlive their
 // removal in the LogDB's directory. With this, every WAL file written before
 // enough memtable flushes (Flush) is gone.
-type noReuseFS struct{ pvfs.FS }
+type noReuseFS struct {
+	pvfs.FS
+	walSize int64
+}
+
+// Create (vault patch) gives a new WAL file its full size at once
+// (walSize: the memtable's, plus a tenth, as Pebble's own preallocation),
+// with fallocate in its default mode: the blocks are allocated and read as
+// zeros until written, and the file's size is set. Pebble preallocates with
+// FALLOC_FL_KEEP_SIZE, so each write past the end grows the file and the
+// fdatasync after it has to commit the new size too: on ext4 a second
+// synchronous write, of the inode, after the data's. Pebble reads a zeroed
+// chunk at the end of the last WAL as the log's end, and a WAL that is
+// not the last was closed with an EOF trailer before the next one was
+// created. Where the file system cannot allocate (EOPNOTSUPP), the file
+// grows as before.
+func (fs noReuseFS) Create(name string) (pvfs.File, error) {
+	f, err := fs.FS.Create(name)
+	if err != nil || fs.walSize <= 0 || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	if fd, ok := f.(interface{ Fd() uintptr }); ok {
+		_ = unix.Fallocate(int(fd.Fd()), 0, 0, fs.walSize)
+	}
+	return f, nil
+}
 
 // ReuseForWrite removes oldname and creates newname.
 func (fs noReuseFS) ReuseForWrite(oldname, newname string) (pvfs.File, error) {

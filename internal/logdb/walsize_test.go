@@ -1,0 +1,203 @@
+package logdb
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// walFiles lists the Pebble write-ahead logs under dir.
+func walFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".log") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestWALFileHasItsSizeAtCreation checks the LogDB patch in
+// third_party/dragonboat (noReuseFS.Create): a new WAL file gets its full
+// size when it is created, so that the fdatasync after each write does not
+// also have to commit a new file size (on ext4, a second synchronous write).
+// Pebble's own preallocation keeps the size (FALLOC_FL_KEEP_SIZE).
+func TestWALFileHasItsSizeAtCreation(t *testing.T) {
+	quietDragonboat()
+	dir := t.TempDir()
+	nh := flushTestHost(t, dir)
+	defer nh.Close()
+	for range 20 {
+		proposeCmd(t, nh, []byte("x"))
+	}
+	want := int64(config.GetTinyMemLogDBConfig().KVWriteBufferSize)
+	wals := walFiles(t, dir)
+	if len(wals) == 0 {
+		t.Fatalf("no WAL file under %s", dir)
+	}
+	for _, p := range wals {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() < want {
+			t.Errorf("%s is %d bytes after 20 small entries; want the memtable's size (%d) or more from its creation", p, st.Size(), want)
+		}
+		t.Logf("%s: %d bytes", p, st.Size())
+	}
+}
+
+// The child of TestZeroedWALTailAfterKill: it starts the host of
+// walKillDir, proposes walKillCount entries, says how many it applied, and
+// waits to be killed.
+const (
+	walKillDir   = "VAULT_TEST_WAL_KILL_DIR"
+	walKillCount = "VAULT_TEST_WAL_KILL_COUNT"
+	walKillAddr  = "VAULT_TEST_WAL_KILL_ADDR"
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(walKillDir); dir != "" {
+		walKillChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func walKillChild(dir string) {
+	quietDragonboat()
+	n, _ := strconv.Atoi(os.Getenv(walKillCount))
+	nh, err := killTestHost(dir, os.Getenv(walKillAddr))
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	var applied uint64
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var r sm.Result
+		for {
+			r, err = nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), []byte("entry"))
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		applied = r.Value
+	}
+	fmt.Println("APPLIED", applied)
+	select {} // killed here, the host never closed
+}
+
+// killTestHost is flushTestHost at a given address (a restarted host must
+// keep its Raft address).
+func killTestHost(dir, addr string) (*dragonboat.NodeHost, error) {
+	lc := config.GetTinyMemLogDBConfig()
+	lc.Shards = 1
+	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
+		NodeHostDir: dir, RTTMillisecond: 5, RaftAddress: addr,
+		Expert: config.ExpertConfig{LogDB: lc},
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = nh.StartReplica(map[uint64]string{1: addr}, false,
+		func(uint64, uint64) sm.IStateMachine { return &countingSM{} },
+		config.Config{ShardID: syncTestShard, ReplicaID: 1, ElectionRTT: 20, HeartbeatRTT: 2})
+	if err != nil {
+		nh.Close()
+		return nil, err
+	}
+	return nh, nil
+}
+
+// TestZeroedWALTailAfterKill kills a process whose LogDB's WAL ends in the
+// zeros of its preallocated size, three times in a row, each new process
+// starting on what the last one left, and checks every entry applied before
+// a kill is still in the log. From the second process on, the WAL a killed
+// process wrote is replayed at start and a new one started, and that process
+// is killed in turn: Pebble reads every WAL but the last strictly, so a
+// zeroed tail left anywhere but in the last WAL would stop the LogDB from
+// opening. (A process restarted here replays the whole log into a counting
+// state machine, so the count it reports after its own entries covers
+// every entry before them.)
+func TestZeroedWALTailAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	total := uint64(0)
+	for round := 1; round <= 3; round++ {
+		const n = 40
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), walKillDir+"="+dir, walKillCount+"="+strconv.Itoa(n), walKillAddr+"="+addr)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "APPLIED ") {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("round %d: the child said %q (%v)", round, line, err)
+		}
+		applied, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "APPLIED ")), 10, 64)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		total += n
+		if applied != total {
+			t.Fatalf("round %d: the process counted %d entries after its own, want %d", round, applied, total)
+		}
+		// The WAL the process wrote into ends in zeros: its size was set at
+		// creation and the entries fill a small part of it.
+		zeroed := false
+		for _, p := range walFiles(t, dir) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) > 1<<20 && strings.Trim(string(b[len(b)-4096:]), "\x00") == "" {
+				zeroed = true
+			}
+		}
+		if !zeroed {
+			t.Fatalf("round %d: no WAL file ends in zeros; the test would not prove a zeroed tail is read", round)
+		}
+	}
+	nh, err := killTestHost(dir, addr)
+	if err != nil {
+		t.Fatalf("the LogDB did not open after the last kill: %v", err)
+	}
+	defer nh.Close()
+	waitApplied(t, nh, total)
+}
