@@ -101,7 +101,16 @@ func randomHex(t *testing.T) string {
 // the LogDB layout vault uses (one shard).
 func flushTestHost(t *testing.T, dir string) *dragonboat.NodeHost {
 	t.Helper()
-	addr := freeAddr(t)
+	nh, err := oneReplicaHost(dir, freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nh
+}
+
+// oneReplicaHost is flushTestHost at a given Raft address (a restarted
+// host must keep its own), for callers without a *testing.T.
+func oneReplicaHost(dir, addr string) (*dragonboat.NodeHost, error) {
 	lc := config.GetTinyMemLogDBConfig()
 	lc.Shards = 1
 	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
@@ -109,16 +118,16 @@ func flushTestHost(t *testing.T, dir string) *dragonboat.NodeHost {
 		Expert: config.ExpertConfig{LogDB: lc},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	err = nh.StartReplica(map[uint64]string{1: addr}, false,
 		func(uint64, uint64) sm.IStateMachine { return &countingSM{} },
 		config.Config{ShardID: syncTestShard, ReplicaID: 1, ElectionRTT: 20, HeartbeatRTT: 2})
 	if err != nil {
 		nh.Close()
-		t.Fatal(err)
+		return nil, err
 	}
-	return nh
+	return nh, nil
 }
 
 // filesHolding lists the files under root whose bytes contain b.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,24 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
-// walFiles lists the Pebble write-ahead logs under dir.
+// walFiles lists the LogDB's write-ahead logs of the NodeHost in dir.
 func walFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".log") {
-			out = append(out, p)
-		}
-		return nil
-	})
+	out, err := filepath.Glob(filepath.Join(dir, "vm", "*", "logdb-*", "*.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +77,7 @@ func TestMain(m *testing.M) {
 func walKillChild(dir string) {
 	quietDragonboat()
 	n, _ := strconv.Atoi(os.Getenv(walKillCount))
-	nh, err := killTestHost(dir, os.Getenv(walKillAddr))
+	nh, err := oneReplicaHost(dir, os.Getenv(walKillAddr))
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -113,28 +102,6 @@ func walKillChild(dir string) {
 	}
 	fmt.Println("APPLIED", applied)
 	select {} // killed here, the host never closed
-}
-
-// killTestHost is flushTestHost at a given address (a restarted host must
-// keep its Raft address).
-func killTestHost(dir, addr string) (*dragonboat.NodeHost, error) {
-	lc := config.GetTinyMemLogDBConfig()
-	lc.Shards = 1
-	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
-		NodeHostDir: dir, RTTMillisecond: 5, RaftAddress: addr,
-		Expert: config.ExpertConfig{LogDB: lc},
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = nh.StartReplica(map[uint64]string{1: addr}, false,
-		func(uint64, uint64) sm.IStateMachine { return &countingSM{} },
-		config.Config{ShardID: syncTestShard, ReplicaID: 1, ElectionRTT: 20, HeartbeatRTT: 2})
-	if err != nil {
-		nh.Close()
-		return nil, err
-	}
-	return nh, nil
 }
 
 // TestZeroedWALTailAfterKill kills a process whose LogDB's WAL ends in the
@@ -194,7 +161,7 @@ func TestZeroedWALTailAfterKill(t *testing.T) {
 			t.Fatalf("round %d: no WAL file ends in zeros; the test would not prove a zeroed tail is read", round)
 		}
 	}
-	nh, err := killTestHost(dir, addr)
+	nh, err := oneReplicaHost(dir, addr)
 	if err != nil {
 		t.Fatalf("the LogDB did not open after the last kill: %v", err)
 	}
