@@ -2,11 +2,13 @@ package logdb
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,32 +30,53 @@ func walFiles(t *testing.T, dir string) []string {
 }
 
 // TestWALFileHasItsSizeAtCreation checks the LogDB patch in
-// third_party/dragonboat (noReuseFS.Create): a new WAL file gets its full
-// size when it is created, so that the fdatasync after each write does not
-// also have to commit a new file size (on ext4, a second synchronous write).
-// Pebble's own preallocation keeps the size (FALLOC_FL_KEEP_SIZE).
+// third_party/dragonboat (noReuseFS): a new WAL file gets its full size
+// when it is created, so that the fdatasync after each write does not also
+// have to commit a new file size (on ext4, a second synchronous write).
+// Pebble's own preallocation keeps the size (FALLOC_FL_KEEP_SIZE). The
+// first WAL is created at open; later ones, once flushes have made old ones
+// obsolete, come through ReuseForWrite (the patch's removal of the old file
+// and creation of a new one): the test writes through six WAL switches and
+// looks at each new WAL as soon as it appears.
 func TestWALFileHasItsSizeAtCreation(t *testing.T) {
 	quietDragonboat()
 	dir := t.TempDir()
 	nh := flushTestHost(t, dir)
 	defer nh.Close()
-	for range 20 {
-		proposeCmd(t, nh, []byte("x"))
-	}
 	want := int64(config.GetTinyMemLogDBConfig().KVWriteBufferSize)
-	wals := walFiles(t, dir)
-	if len(wals) == 0 {
-		t.Fatalf("no WAL file under %s", dir)
-	}
-	for _, p := range wals {
+	newest := func() (string, int64) {
+		wals := walFiles(t, dir)
+		if len(wals) == 0 {
+			t.Fatalf("no WAL file under %s", dir)
+		}
+		slices.Sort(wals) // Pebble numbers them in order, zero-padded
+		p := wals[len(wals)-1]
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Size() < want {
-			t.Errorf("%s is %d bytes after 20 small entries; want the memtable's size (%d) or more from its creation", p, st.Size(), want)
+		return p, st.Size()
+	}
+	proposeCmd(t, nh, []byte("x"))
+	first, size := newest()
+	if size < want {
+		t.Fatalf("%s is %d bytes after one small entry; want the memtable's size (%d) or more from its creation", first, size, want)
+	}
+	entry := bytes.Repeat([]byte{'w'}, 16<<10)
+	seen, last := 1, first
+	for i := 0; seen < 7; i++ {
+		if i > 20000 {
+			t.Fatalf("only %d WAL files after %d entries of 16 KiB", seen, i)
 		}
-		t.Logf("%s: %d bytes", p, st.Size())
+		proposeCmd(t, nh, entry)
+		p, size := newest()
+		if p == last {
+			continue
+		}
+		seen, last = seen+1, p
+		if size < want {
+			t.Errorf("WAL %d, %s, is %d bytes just after it appeared; want %d or more from its creation", seen, filepath.Base(p), size, want)
+		}
 	}
 }
 

@@ -299,12 +299,13 @@ func (fs noReuseFS) Create(name string) (pvfs.File, error) {
 	return f, nil
 }
 
-// ReuseForWrite removes oldname and creates newname.
+// ReuseForWrite removes oldname and creates newname (through Create, so
+// the new WAL file gets its size too).
 func (fs noReuseFS) ReuseForWrite(oldname, newname string) (pvfs.File, error) {
 	if err := fs.FS.Remove(oldname); err != nil {
 		return nil, err
 	}
-	return fs.FS.Create(newname)
+	return fs.Create(newname)
 }
 
 // Flush (vault patch) flushes the memtable to a table, which makes the WAL
