@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -52,7 +53,10 @@ var stateFileKinds = []fileKind{
 }
 
 // pickFile returns the largest file of a kind under root (relative path).
-// Of MANIFEST files, only the ones CURRENT names count.
+// Of MANIFEST files, only the ones CURRENT names count. A write-ahead log
+// counts by the bytes written into it: the Raft log's WAL files have their
+// full size from creation, and one that holds nothing but zeros holds no
+// record to damage.
 func pickFile(t *testing.T, root string, k fileKind) string {
 	t.Helper()
 	best, size := "", int64(-1)
@@ -69,8 +73,23 @@ func pickFile(t *testing.T, root string, k fileKind) string {
 				return nil
 			}
 		}
-		if fi, err := e.Info(); err == nil && k.re.MatchString(rel) && fi.Size() > size {
-			best, size = rel, fi.Size()
+		if !k.re.MatchString(rel) {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil
+		}
+		n := fi.Size()
+		if strings.HasSuffix(e.Name(), ".log") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil
+			}
+			n = int64(len(bytes.TrimRight(b, "\x00")))
+		}
+		if n > size {
+			best, size = rel, n
 		}
 		return nil
 	})
@@ -182,7 +201,13 @@ func damage(t *testing.T, path, how string) {
 		}
 		b[at] ^= 0x5a
 	case "truncate":
-		b = b[:len(b)/2]
+		end := len(b)
+		if strings.HasSuffix(filepath.Base(path), ".log") {
+			// A WAL file has its full size from creation: cut what was
+			// written, not the zeros after it.
+			end = len(bytes.TrimRight(b, "\x00"))
+		}
+		b = b[:end/2]
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
