@@ -86,7 +86,7 @@ func pickFile(t *testing.T, root string, k fileKind) string {
 			if err != nil {
 				return nil
 			}
-			n = int64(len(bytes.TrimRight(b, "\x00")))
+			n = int64(writtenLen(b))
 		}
 		if n > size {
 			best, size = rel, n
@@ -180,6 +180,11 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
+// writtenLen is how much of a write-ahead log's bytes were written: the
+// Raft log's WAL files have their full size from creation, zeros after
+// what was written.
+func writtenLen(b []byte) int { return len(bytes.TrimRight(b, "\x00")) }
+
 // damage flips one byte in the middle of a file (of a snapshot's payload;
 // in the first record of a log), or cuts off its second half.
 func damage(t *testing.T, path, how string) {
@@ -205,7 +210,7 @@ func damage(t *testing.T, path, how string) {
 		if strings.HasSuffix(filepath.Base(path), ".log") {
 			// A WAL file has its full size from creation: cut what was
 			// written, not the zeros after it.
-			end = len(bytes.TrimRight(b, "\x00"))
+			end = writtenLen(b)
 		}
 		b = b[:end/2]
 	}

@@ -62,15 +62,20 @@ func propose(t *testing.T, nh *dragonboat.NodeHost) {
 // group has no leader.
 func proposeCmd(t *testing.T, nh *dragonboat.NodeHost, cmd []byte) {
 	t.Helper()
+	if _, err := proposeRetry(nh, cmd); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+}
+
+// proposeRetry is proposeCmd for callers without a *testing.T: it returns
+// the entry's result, or the last error after a minute.
+func proposeRetry(nh *dragonboat.NodeHost, cmd []byte) (sm.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		_, err := nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), cmd)
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("propose: %v", err)
+		r, err := nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), cmd)
+		if err == nil || ctx.Err() != nil {
+			return r, err
 		}
 		time.Sleep(5 * time.Millisecond) // no leader yet
 	}

@@ -3,7 +3,6 @@ package logdb
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,10 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lni/dragonboat/v4/config"
-	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
 // walFiles lists the LogDB's write-ahead logs of the NodeHost in dir.
@@ -107,16 +104,7 @@ func walKillChild(dir string) {
 	}
 	var applied uint64
 	for range n {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		var r sm.Result
-		for {
-			r, err = nh.SyncPropose(ctx, nh.GetNoOPSession(syncTestShard), []byte("entry"))
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		cancel()
+		r, err := proposeRetry(nh, []byte("entry"))
 		if err != nil {
 			fmt.Println("ERR", err)
 			os.Exit(1)
