@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lni/dragonboat/v4/config"
 )
@@ -74,6 +75,68 @@ func TestWALFileHasItsSizeAtCreation(t *testing.T) {
 		if size < want {
 			t.Errorf("WAL %d, %s, is %d bytes just after it appeared; want %d or more from its creation", seen, filepath.Base(p), size, want)
 		}
+	}
+}
+
+// TestWALFromZeroedSpare checks the other half of the patch (walSpare): a
+// spare WAL file, as large as a WAL and written with zeros, is made in the
+// background in the LogDB's directory, and the next WAL is that very file
+// renamed (the same inode), so a write into it allocates nothing. After the
+// switch a new spare is made for the WAL after it.
+func TestWALFromZeroedSpare(t *testing.T) {
+	quietDragonboat()
+	dir := t.TempDir()
+	nh := flushTestHost(t, dir)
+	defer nh.Close()
+	want := int64(config.GetTinyMemLogDBConfig().KVWriteBufferSize)
+	want += want / 10
+	proposeCmd(t, nh, []byte("x"))
+	wals := walFiles(t, dir)
+	if len(wals) != 1 {
+		t.Fatalf("WAL files after one entry: %v; want one", wals)
+	}
+	spare := filepath.Join(filepath.Dir(wals[0]), "WAL.spare")
+	// waitSpare waits for a spare other than the one with inode not, checks
+	// it holds want bytes of zeros and returns its inode.
+	waitSpare := func(not uint64) uint64 {
+		t.Helper()
+		for range 500 {
+			st, err := os.Stat(spare)
+			if err == nil && st.Sys().(*syscall.Stat_t).Ino != not {
+				b, err := os.ReadFile(spare)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(b)) != want || strings.Trim(string(b), "\x00") != "" {
+					t.Fatalf("the spare WAL file is %d bytes, zeros only: %v; want %d bytes of zeros", len(b), strings.Trim(string(b), "\x00") == "", want)
+				}
+				return st.Sys().(*syscall.Stat_t).Ino
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no spare WAL file %s after 10 s", spare)
+		return 0
+	}
+	entry := bytes.Repeat([]byte{'s'}, 16<<10)
+	ino := waitSpare(0)
+	for round := 1; round <= 3; round++ {
+		prev := slices.Max(walFiles(t, dir))
+		newest := prev
+		for i := 0; newest == prev; i++ {
+			if i > 5000 {
+				t.Fatalf("round %d: no new WAL file after %d entries of 16 KiB", round, i)
+			}
+			proposeCmd(t, nh, entry)
+			newest = slices.Max(walFiles(t, dir)) // Pebble numbers them in order, zero-padded
+		}
+		st, err := os.Stat(newest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Sys().(*syscall.Stat_t).Ino; got != ino {
+			t.Fatalf("round %d: the new WAL %s is inode %d; want the spare's, %d", round, filepath.Base(newest), got, ino)
+		}
+		ino = waitSpare(ino)
 	}
 }
 
@@ -148,6 +211,17 @@ func TestZeroedWALTailAfterKill(t *testing.T) {
 			t.Fatalf("round %d: the child said %q (%v)", round, line, err)
 		}
 		applied, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "APPLIED ")), 10, 64)
+		// Kill it once its spare WAL file is made (walSpare), so that the
+		// next process's first WAL is that spare, left by a killed process.
+		for i := 0; ; i++ {
+			if m, _ := filepath.Glob(filepath.Join(dir, "vm", "*", "logdb-*", "WAL.spare")); len(m) > 0 {
+				break
+			}
+			if i == 500 {
+				t.Fatalf("round %d: no spare WAL file after 10 s", round)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

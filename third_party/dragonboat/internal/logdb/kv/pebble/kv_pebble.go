@@ -152,6 +152,7 @@ type KV struct {
 	event    *eventListener
 	callback kv.LogDBCallback
 	config   config.LogDBConfig
+	spare    *walSpare // vault patch: see walSpare
 }
 
 var _ kv.IKVStore = (*KV)(nil)
@@ -213,7 +214,9 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 	if opts.FS == nil {
 		opts.FS = pvfs.Default
 	}
-	opts.FS = noReuseFS{FS: opts.FS, walSize: int64(writeBufferSize) + int64(writeBufferSize)/10}
+	walSize := int64(writeBufferSize) + int64(writeBufferSize)/10
+	spare := &walSpare{fs: opts.FS, size: walSize}
+	opts.FS = noReuseFS{FS: opts.FS, walSize: walSize, spare: spare}
 	kv := &KV{
 		ro:       ro,
 		wo:       wo,
@@ -221,6 +224,7 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 		config:   config,
 		callback: callback,
 		dbSet:    make(chan struct{}),
+		spare:    spare,
 	}
 	event := &eventListener{
 		kv:      kv,
@@ -242,6 +246,7 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 	}
 	pdb, err := pebble.Open(dir, opts)
 	if err != nil {
+		spare.close()
 		return nil, err
 	}
 	cache.Unref()
@@ -275,27 +280,42 @@ func (r *KV) Name() string {
 type noReuseFS struct {
 	pvfs.FS
 	walSize int64
+	spare   *walSpare
 }
 
 // Create (vault patch) gives a new WAL file its full size at once
-// (walSize: the memtable's, plus a tenth, as Pebble's own preallocation),
-// with fallocate in its default mode: the blocks are allocated and read as
-// zeros until written, and the file's size is set. Pebble preallocates with
-// FALLOC_FL_KEEP_SIZE, so each write past the end grows the file and the
-// fdatasync after it has to commit the new size too: on ext4 a second
-// synchronous write, of the inode, after the data's. Pebble reads a zeroed
-// chunk at the end of the last WAL as the log's end, and a WAL that is
-// not the last was closed with an EOF trailer before the next one was
-// created. Where the file system cannot allocate (EOPNOTSUPP), the file
-// grows as before.
+// (walSize: the memtable's, plus a tenth, as Pebble's own preallocation).
+// Pebble preallocates with FALLOC_FL_KEEP_SIZE, so each write past the end
+// grows the file and the fdatasync after it has to commit the new size
+// too: on ext4 a second synchronous write, of the inode, after the data's.
+//
+// The new WAL is the spare (walSpare) when one is ready: a file of that
+// size whose blocks were written with zeros in the background, renamed
+// into place. A write into it changes neither the file's size nor its
+// block map, so its fdatasync commits the data alone. Otherwise the file
+// is created and allocated with fallocate in its default mode (the blocks
+// read as zeros, the size is set, but the first write into each block
+// still converts it from unwritten), and a spare is made for the next one.
+//
+// Either way Pebble reads a zeroed chunk at the end of the last WAL as the
+// log's end, and a WAL that is not the last was closed with an EOF trailer
+// before the next one was created. Where the file system cannot allocate
+// (EOPNOTSUPP), the file grows as before.
 func (fs noReuseFS) Create(name string) (pvfs.File, error) {
+	if fs.walSize <= 0 || !strings.HasSuffix(name, ".log") {
+		return fs.FS.Create(name)
+	}
+	if f := fs.spare.take(name); f != nil {
+		return f, nil
+	}
 	f, err := fs.FS.Create(name)
-	if err != nil || fs.walSize <= 0 || !strings.HasSuffix(name, ".log") {
+	if err != nil {
 		return f, err
 	}
 	if fd, ok := f.(interface{ Fd() uintptr }); ok {
 		_ = unix.Fallocate(int(fd.Fd()), 0, 0, fs.walSize)
 	}
+	fs.spare.fill(fs.FS.PathDir(name))
 	return f, nil
 }
 
@@ -308,6 +328,122 @@ func (fs noReuseFS) ReuseForWrite(oldname, newname string) (pvfs.File, error) {
 	return fs.Create(newname)
 }
 
+// Names of the spare WAL file and of the file it is made in. Neither is a
+// name Pebble parses (it leaves them alone) or one that ends in ".log".
+const (
+	walSpareName = "WAL.spare"
+	walSpareTemp = "WAL.spare.tmp"
+)
+
+// walSpare (vault patch) keeps one spare WAL file in the WAL directory:
+// size bytes of zeros, written and synced in the background, for Create to
+// rename into place as the next WAL. Writing the zeros takes a few
+// milliseconds; done inside Create, it would hold every write waiting on
+// Pebble's switch to the new WAL. A spare holds nothing but zeros, so it
+// keeps nothing of the log. It is made in walSpareTemp and renamed to
+// walSpareName only once synced, so after a crash walSpareName is a
+// whole spare or absent; a spare left by a stopped process is used by the
+// next one if its size is right.
+type walSpare struct {
+	fs      pvfs.FS
+	size    int64
+	mu      sync.Mutex
+	filling bool
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// take renames a ready spare in the directory of name to name and opens it
+// for writing, and starts the next spare. It returns nil when no spare is
+// ready (none yet, one being made, or one of another size).
+func (s *walSpare) take(name string) pvfs.File {
+	s.mu.Lock()
+	busy := s.filling || s.closed
+	s.mu.Unlock()
+	if busy {
+		return nil
+	}
+	dir := s.fs.PathDir(name)
+	p := s.fs.PathJoin(dir, walSpareName)
+	if st, err := s.fs.Stat(p); err != nil || st.Size() != s.size {
+		return nil
+	}
+	// ReuseForWrite is a rename and an open without truncation. If the
+	// open fails after the rename, Create replaces the file.
+	f, err := s.fs.ReuseForWrite(p, name)
+	if err != nil {
+		return nil
+	}
+	s.fill(dir)
+	return f
+}
+
+// fill starts making a spare in dir unless one is being made.
+func (s *walSpare) fill(dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.filling || s.closed {
+		return
+	}
+	s.filling = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.make(dir); err != nil {
+			plog.Warningf("spare WAL file in %s: %v", dir, err)
+		}
+		s.mu.Lock()
+		s.filling = false
+		s.mu.Unlock()
+	}()
+}
+
+func (s *walSpare) stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// make writes the spare: zeros in walSpareTemp, synced, then renamed.
+func (s *walSpare) make(dir string) error {
+	p := s.fs.PathJoin(dir, walSpareName)
+	if st, err := s.fs.Stat(p); err == nil && st.Size() == s.size {
+		return nil // left ready by the last process
+	}
+	tmp := s.fs.PathJoin(dir, walSpareTemp)
+	f, err := s.fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 256<<10)
+	for n := int64(0); n < s.size && err == nil; n += int64(len(zeros)) {
+		if s.stopped() {
+			_ = f.Close()
+			return s.fs.Remove(tmp)
+		}
+		_, err = f.Write(zeros[:min(int64(len(zeros)), s.size-n)])
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return err
+	}
+	return s.fs.Rename(tmp, p)
+}
+
+// close stops the spare being made, if one is, and waits for it.
+func (s *walSpare) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
 // Flush (vault patch) flushes the memtable to a table, which makes the WAL
 // file that held it obsolete.
 func (r *KV) Flush() error {
@@ -316,6 +452,7 @@ func (r *KV) Flush() error {
 
 // Close closes the RDB object.
 func (r *KV) Close() error {
+	r.spare.close()
 	if err := r.db.Close(); err != nil {
 		return err
 	}
