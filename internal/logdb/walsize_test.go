@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 )
 
@@ -81,13 +82,18 @@ func TestWALFileHasItsSizeAtCreation(t *testing.T) {
 // TestWALFromZeroedSpare checks the other half of the patch (walSpare): a
 // spare WAL file, as large as a WAL and written with zeros, is made in the
 // background in the LogDB's directory, and the next WAL is that very file
-// renamed (the same inode), so a write into it allocates nothing. After the
-// switch a new spare is made for the WAL after it.
+// renamed (the same inode), so a write into it allocates nothing. After each
+// switch a new spare is made for the WAL after it. A spare found at start
+// that is not all zeros (here: damaged while the host was stopped) is
+// never made a WAL: it is written again first.
 func TestWALFromZeroedSpare(t *testing.T) {
 	quietDragonboat()
-	dir := t.TempDir()
-	nh := flushTestHost(t, dir)
-	defer nh.Close()
+	dir, addr := t.TempDir(), freeAddr(t)
+	nh, err := oneReplicaHost(dir, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { nh.Close() }()
 	want := int64(config.GetTinyMemLogDBConfig().KVWriteBufferSize)
 	want += want / 10
 	proposeCmd(t, nh, []byte("x"))
@@ -96,48 +102,84 @@ func TestWALFromZeroedSpare(t *testing.T) {
 		t.Fatalf("WAL files after one entry: %v; want one", wals)
 	}
 	spare := filepath.Join(filepath.Dir(wals[0]), "WAL.spare")
-	// waitSpare waits for a spare other than the one with inode not, checks
-	// it holds want bytes of zeros and returns its inode.
-	waitSpare := func(not uint64) uint64 {
-		t.Helper()
-		for range 500 {
-			st, err := os.Stat(spare)
-			if err == nil && st.Sys().(*syscall.Stat_t).Ino != not {
-				b, err := os.ReadFile(spare)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if int64(len(b)) != want || strings.Trim(string(b), "\x00") != "" {
-					t.Fatalf("the spare WAL file is %d bytes, zeros only: %v; want %d bytes of zeros", len(b), strings.Trim(string(b), "\x00") == "", want)
-				}
-				return st.Sys().(*syscall.Stat_t).Ino
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("no spare WAL file %s after 10 s", spare)
-		return 0
-	}
-	entry := bytes.Repeat([]byte{'s'}, 16<<10)
-	ino := waitSpare(0)
+	ino := waitSpare(t, spare, want, 0)
 	for round := 1; round <= 3; round++ {
-		prev := slices.Max(walFiles(t, dir))
-		newest := prev
-		for i := 0; newest == prev; i++ {
-			if i > 5000 {
-				t.Fatalf("round %d: no new WAL file after %d entries of 16 KiB", round, i)
-			}
-			proposeCmd(t, nh, entry)
-			newest = slices.Max(walFiles(t, dir)) // Pebble numbers them in order, zero-padded
+		if got := inode(t, nextWAL(t, nh, dir)); got != ino {
+			t.Fatalf("round %d: the new WAL is inode %d; want the spare's, %d", round, got, ino)
 		}
-		st, err := os.Stat(newest)
+		ino = waitSpare(t, spare, want, ino)
+	}
+
+	nh.Close()
+	damage := bytes.Repeat([]byte{'X'}, int(want))
+	if err := os.WriteFile(spare, damage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if nh, err = oneReplicaHost(dir, addr); err != nil {
+		t.Fatal(err)
+	}
+	ino = waitSpare(t, spare, want, ino)
+	for round := 1; round <= 2; round++ {
+		if got := inode(t, nextWAL(t, nh, dir)); got != ino {
+			t.Fatalf("after the restart, round %d: the new WAL is inode %d; want the spare's, %d", round, got, ino)
+		}
+		ino = waitSpare(t, spare, want, ino)
+	}
+	for _, p := range walFiles(t, dir) {
+		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := st.Sys().(*syscall.Stat_t).Ino; got != ino {
-			t.Fatalf("round %d: the new WAL %s is inode %d; want the spare's, %d", round, filepath.Base(newest), got, ino)
+		if bytes.Contains(b, damage[:4096]) {
+			t.Fatalf("%s holds the damaged spare's bytes", p)
 		}
-		ino = waitSpare(ino)
 	}
+}
+
+// waitSpare waits for the spare WAL file to be a file other than inode not,
+// checks it holds want bytes of zeros and returns its inode.
+func waitSpare(t *testing.T, spare string, want int64, not uint64) uint64 {
+	t.Helper()
+	for range 500 {
+		if st, err := os.Stat(spare); err == nil && st.Sys().(*syscall.Stat_t).Ino != not {
+			b, err := os.ReadFile(spare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if zeros := strings.Trim(string(b), "\x00") == ""; int64(len(b)) != want || !zeros {
+				t.Fatalf("the spare WAL file is %d bytes, zeros only: %v; want %d bytes of zeros", len(b), zeros, want)
+			}
+			return st.Sys().(*syscall.Stat_t).Ino
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no new spare WAL file %s after 10 s", spare)
+	return 0
+}
+
+// nextWAL writes entries of 16 KiB until the LogDB starts a new WAL file
+// and returns its path.
+func nextWAL(t *testing.T, nh *dragonboat.NodeHost, dir string) string {
+	t.Helper()
+	entry := bytes.Repeat([]byte{'s'}, 16<<10)
+	prev := slices.Max(walFiles(t, dir)) // Pebble numbers them in order, zero-padded
+	for i := 0; i < 5000; i++ {
+		proposeCmd(t, nh, entry)
+		if p := slices.Max(walFiles(t, dir)); p != prev {
+			return p
+		}
+	}
+	t.Fatalf("no new WAL file after 5000 entries of 16 KiB")
+	return ""
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
 }
 
 // The child of TestZeroedWALTailAfterKill: it starts the host of
@@ -212,7 +254,7 @@ func TestZeroedWALTailAfterKill(t *testing.T) {
 		}
 		applied, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "APPLIED ")), 10, 64)
 		// Kill it once its spare WAL file is made (walSpare), so that the
-		// next process's first WAL is that spare, left by a killed process.
+		// next process starts beside a spare left by a killed process.
 		for i := 0; ; i++ {
 			if m, _ := filepath.Glob(filepath.Join(dir, "vm", "*", "logdb-*", "WAL.spare")); len(m) > 0 {
 				break

@@ -343,11 +343,13 @@ const (
 // keeps nothing of the log. It is made in walSpareTemp and renamed to
 // walSpareName only once synced, so after a crash walSpareName is a
 // whole spare or absent; a spare left by a stopped process is used by the
-// next one if its size is right.
+// next one once it has read it back as zeros of the right size (a spare
+// that is not is written again).
 type walSpare struct {
 	fs      pvfs.FS
 	size    int64
 	mu      sync.Mutex
+	ready   bool // walSpareName was made or read back by this process
 	filling bool
 	closed  bool
 	wg      sync.WaitGroup
@@ -355,19 +357,17 @@ type walSpare struct {
 
 // take renames a ready spare in the directory of name to name and opens it
 // for writing, and starts the next spare. It returns nil when no spare is
-// ready (none yet, one being made, or one of another size).
+// ready (none yet, or one being made or checked).
 func (s *walSpare) take(name string) pvfs.File {
 	s.mu.Lock()
-	busy := s.filling || s.closed
+	ready := s.ready && !s.filling && !s.closed
+	s.ready = false
 	s.mu.Unlock()
-	if busy {
+	if !ready {
 		return nil
 	}
 	dir := s.fs.PathDir(name)
 	p := s.fs.PathJoin(dir, walSpareName)
-	if st, err := s.fs.Stat(p); err != nil || st.Size() != s.size {
-		return nil
-	}
 	// ReuseForWrite is a rename and an open without truncation. If the
 	// open fails after the rename, Create replaces the file.
 	f, err := s.fs.ReuseForWrite(p, name)
@@ -389,11 +389,12 @@ func (s *walSpare) fill(dir string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.make(dir); err != nil {
+		err := s.make(dir)
+		if err != nil {
 			plog.Warningf("spare WAL file in %s: %v", dir, err)
 		}
 		s.mu.Lock()
-		s.filling = false
+		s.filling, s.ready = false, err == nil && !s.closed
 		s.mu.Unlock()
 	}()
 }
@@ -404,11 +405,13 @@ func (s *walSpare) stopped() bool {
 	return s.closed
 }
 
-// make writes the spare: zeros in walSpareTemp, synced, then renamed.
+// make writes the spare: zeros in walSpareTemp, synced, then renamed. A
+// spare left by the last process is kept if it reads back as zeros of the
+// right size.
 func (s *walSpare) make(dir string) error {
 	p := s.fs.PathJoin(dir, walSpareName)
-	if st, err := s.fs.Stat(p); err == nil && st.Size() == s.size {
-		return nil // left ready by the last process
+	if s.zeroed(p) {
+		return nil
 	}
 	tmp := s.fs.PathJoin(dir, walSpareTemp)
 	f, err := s.fs.Create(tmp)
@@ -434,6 +437,33 @@ func (s *walSpare) make(dir string) error {
 		return err
 	}
 	return s.fs.Rename(tmp, p)
+}
+
+// zeroed reports whether p holds exactly size bytes of zeros.
+func (s *walSpare) zeroed(p string) bool {
+	f, err := s.fs.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() != s.size {
+		return false
+	}
+	buf := make([]byte, 256<<10)
+	var n int64
+	for n < s.size {
+		k, err := f.Read(buf)
+		for _, c := range buf[:k] {
+			if c != 0 {
+				return false
+			}
+		}
+		n += int64(k)
+		if err != nil {
+			break
+		}
+	}
+	return n == s.size
 }
 
 // close stops the spare being made, if one is, and waits for it.
