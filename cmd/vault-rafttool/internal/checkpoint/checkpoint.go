@@ -41,6 +41,15 @@ var ErrBusy = errors.New("checkpoint: the database changed during every attempt"
 // Attempts is how many times Take tries before returning ErrBusy.
 const Attempts = 10
 
+// The spare WAL file a LogDB keeps beside its logs, and the file it is made
+// in (third_party/dragonboat/PATCHES.md, "The next WAL file is a spare
+// already written with zeros"): zeros, not part of the database, and
+// renamed away when the LogDB starts a new log, so they are not copied.
+const (
+	walSpare     = "WAL.spare"
+	walSpareTemp = "WAL.spare.tmp"
+)
+
 // Stats says how a copy was made.
 type Stats struct {
 	Linked   int   // tables hard-linked
@@ -129,7 +138,7 @@ func attempt(src, dst string, st *Stats) (bool, error) {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || n == "LOCK" || strings.HasPrefix(n, "MANIFEST-") {
+		if !e.Type().IsRegular() || n == "LOCK" || strings.HasPrefix(n, "MANIFEST-") || n == walSpare || n == walSpareTemp {
 			continue
 		}
 		var err error

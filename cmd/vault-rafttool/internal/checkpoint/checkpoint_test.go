@@ -138,7 +138,8 @@ func TestTakeWhileWriting(t *testing.T) {
 	}
 }
 
-// A quiet database is copied exactly, and the source is left as it was.
+// A quiet database is copied exactly, and the source is left as it was. A
+// LogDB's spare WAL files are not copied.
 func TestTakeLeavesSourceAlone(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "db")
 	db, err := pebble.Open(src, &pebble.Options{Logger: quiet{}})
@@ -155,11 +156,21 @@ func TestTakeLeavesSourceAlone(t *testing.T) {
 		db.Set(key(i), []byte("v"), pebble.Sync) // in the log only
 	}
 	defer db.Close()
+	for _, n := range []string{walSpare, walSpareTemp} {
+		if err := os.WriteFile(filepath.Join(src, n), make([]byte, 4096), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := listing(t, src)
 	dst := filepath.Join(t.TempDir(), "copy")
 	st, err := Take(src, dst)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, n := range []string{walSpare, walSpareTemp} {
+		if _, err := os.Stat(filepath.Join(dst, n)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the copy holds %s (%v); a spare WAL file is not part of the database", n, err)
+		}
 	}
 	if st.Linked == 0 || st.Attempts != 1 {
 		t.Fatalf("stats %+v: want linked tables and one attempt", st)
