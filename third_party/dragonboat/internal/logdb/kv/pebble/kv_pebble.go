@@ -214,9 +214,8 @@ func openPebbleDB(config config.LogDBConfig, callback kv.LogDBCallback,
 	if opts.FS == nil {
 		opts.FS = pvfs.Default
 	}
-	walSize := int64(writeBufferSize) + int64(writeBufferSize)/10
-	spare := &walSpare{fs: opts.FS, size: walSize}
-	opts.FS = noReuseFS{FS: opts.FS, walSize: walSize, spare: spare}
+	spare := &walSpare{fs: opts.FS, size: int64(writeBufferSize) + int64(writeBufferSize)/10}
+	opts.FS = noReuseFS{FS: opts.FS, spare: spare}
 	kv := &KV{
 		ro:       ro,
 		wo:       wo,
@@ -279,12 +278,11 @@ func (r *KV) Name() string {
 // enough memtable flushes (Flush) is gone.
 type noReuseFS struct {
 	pvfs.FS
-	walSize int64
-	spare   *walSpare
+	spare *walSpare // its size is the WAL's
 }
 
 // Create (vault patch) gives a new WAL file its full size at once
-// (walSize: the memtable's, plus a tenth, as Pebble's own preallocation).
+// (spare.size: the memtable's, plus a tenth, as Pebble's own preallocation).
 // Pebble preallocates with FALLOC_FL_KEEP_SIZE, so each write past the end
 // grows the file and the fdatasync after it has to commit the new size
 // too: on ext4 a second synchronous write, of the inode, after the data's.
@@ -302,7 +300,7 @@ type noReuseFS struct {
 // before the next one was created. Where the file system cannot allocate
 // (EOPNOTSUPP), the file grows as before.
 func (fs noReuseFS) Create(name string) (pvfs.File, error) {
-	if fs.walSize <= 0 || !strings.HasSuffix(name, ".log") {
+	if fs.spare.size <= 0 || !strings.HasSuffix(name, ".log") {
 		return fs.FS.Create(name)
 	}
 	if f := fs.spare.take(name); f != nil {
@@ -313,7 +311,7 @@ func (fs noReuseFS) Create(name string) (pvfs.File, error) {
 		return f, err
 	}
 	if fd, ok := f.(interface{ Fd() uintptr }); ok {
-		_ = unix.Fallocate(int(fd.Fd()), 0, 0, fs.walSize)
+		_ = unix.Fallocate(int(fd.Fd()), 0, 0, fs.spare.size)
 	}
 	fs.spare.fill(fs.FS.PathDir(name))
 	return f, nil
