@@ -37,9 +37,13 @@ import (
 type RotationResult struct {
 	System string `json:"system"`
 	// Before is the create load alone, for Duration; During is the same
-	// load while the rotation ran.
+	// load while the rotation ran; After is the load alone again, for
+	// Duration, once the command exited (the rate alone on the other side
+	// of the rotation: Before comes right after the scale figures' restart,
+	// and one such window moved by a sixth from run to run).
 	Before *Measure `json:"creates_before"`
 	During *Measure `json:"creates_during"`
+	After  *Measure `json:"creates_after,omitempty"`
 	// KeptPct is During's ops/s as a percentage of Before's.
 	KeptPct float64 `json:"kept_pct"`
 	// RotationS is `vault key rotate --full` from start to exit;
@@ -181,6 +185,8 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	step("rotation: %s, %d clients creating, after it", cfg.Duration, cfg.Clients)
+	res.After = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-after", value, cfg.Clients, nil))
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		step("rotation: | %s", line)
 	}
@@ -359,6 +365,9 @@ func (r *Report) writeRotation(b *strings.Builder) []string {
 	row("copies re-sealed (each manager its own)", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
 	row("create ops/s before (alone)", whole(rot.Before.OpsPerSec))
 	row("create ops/s during", whole(rot.During.OpsPerSec))
+	if rot.After != nil {
+		row("create ops/s after (alone)", whole(rot.After.OpsPerSec))
+	}
 	row("… while re-sealing / while compacting", whole(rot.ResealOpsPerSec)+" / "+whole(rot.CompactOpsPerSec))
 	row("during / before, %", fmt.Sprintf("%.0f", rot.KeptPct))
 	row("create p50 ms before / during", num(rot.Before.P50Ms)+" / "+num(rot.During.P50Ms))
@@ -389,8 +398,8 @@ func (r *Report) writeRotation(b *strings.Builder) []string {
 	for _, x := range []struct {
 		name string
 		m    *Measure
-	}{{"before", rot.Before}, {"during", rot.During}} {
-		if x.m.Errors > 0 {
+	}{{"before", rot.Before}, {"during", rot.During}, {"after", rot.After}} {
+		if x.m != nil && x.m.Errors > 0 {
 			notes = append(notes, fmt.Sprintf("rotation: creates %s it: %d errors not counted in the figures (first: %s)", x.name, x.m.Errors, x.m.FirstError))
 		}
 	}

@@ -50,7 +50,7 @@ func TestSmokeRotation(t *testing.T) {
 	if rot == nil {
 		t.Fatal("no rotation figures")
 	}
-	for name, m := range map[string]*Measure{"before": rot.Before, "during": rot.During} {
+	for name, m := range map[string]*Measure{"before": rot.Before, "during": rot.During, "after": rot.After} {
 		if m == nil || m.Ops == 0 || m.P50Ms <= 0 || m.P99Ms < m.P50Ms {
 			t.Errorf("creates %s the rotation: %+v", name, m)
 		} else if m.Errors > 0 {
