@@ -185,8 +185,6 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	step("rotation: %s, %d clients creating, after it", cfg.Duration, cfg.Clients)
-	res.After = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-after", value, cfg.Clients, nil))
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		step("rotation: | %s", line)
 	}
@@ -198,6 +196,8 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	if res.During.OpsPerSec > 0 {
 		res.KeptPct = 100 * res.During.OpsPerSec / res.Before.OpsPerSec
 	}
+	step("rotation: %s, %d clients creating, after it", cfg.Duration, cfg.Clients)
+	res.After = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-after", value, cfg.Clients, nil))
 	for _, o := range outs {
 		v, n, p := parseRotation(string(o))
 		res.Version = max(res.Version, v)
