@@ -36,14 +36,22 @@ import (
 // RotationResult is the rotation workload's outcome.
 type RotationResult struct {
 	System string `json:"system"`
-	// Before is the create load alone, for Duration; During is the same
-	// load while the rotation ran; After is the load alone again, for
-	// Duration, once the command exited (the rate alone on the other side
-	// of the rotation: Before comes right after the scale figures' restart,
-	// and one such window moved by a sixth from run to run).
-	Before *Measure `json:"creates_before"`
-	During *Measure `json:"creates_during"`
-	After  *Measure `json:"creates_after,omitempty"`
+	// Before is the create load alone, in rotationBaseline windows of
+	// Duration one after the other (BeforeOpsPerSec has each window's
+	// rate); During is the same load while the rotation ran; After is the
+	// load alone again, for Duration, once the command exited. A single
+	// window before, right after the scale figures' restart, moved by a
+	// sixth from run to run; the rotation itself lasts several windows, so
+	// its baseline does too.
+	Before          *Measure  `json:"creates_before"`
+	BeforeOpsPerSec []float64 `json:"creates_before_windows"`
+	During          *Measure  `json:"creates_during"`
+	After           *Measure  `json:"creates_after,omitempty"`
+	// QuietBeforeS and QuietAfterS are how long the managers took to go
+	// idle (waitQuiet) before Before and before After; -1 when they were
+	// still busy at rotationQuiet and the window ran anyway.
+	QuietBeforeS float64 `json:"quiet_before_s"`
+	QuietAfterS  float64 `json:"quiet_after_s"`
 	// KeptPct is During's ops/s as a percentage of Before's.
 	KeptPct float64 `json:"kept_pct"`
 	// RotationS is `vault key rotate --full` from start to exit;
@@ -109,8 +117,16 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 		return nil, fmt.Errorf("rotation: %w", err)
 	}
 	res := &RotationResult{System: vc.name()}
-	step("rotation: %s, %d clients creating, no rotation", cfg.Duration, cfg.Clients)
-	res.Before = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-before", value, cfg.Clients, nil))
+	res.QuietBeforeS = settle(ctx, vc, step, "before it")
+	var windows []*Measure
+	for i := range rotationBaseline {
+		step("rotation: %s, %d clients creating, no rotation (window %d of %d)", cfg.Duration, cfg.Clients, i+1, rotationBaseline)
+		m := runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, fmt.Sprintf("rot-before%d", i), value, cfg.Clients, nil))
+		step("rotation: window %d: %.0f creates/s, %.0f µs of the managers' CPU a create", i+1, m.OpsPerSec, m.CPUPerOpUs)
+		windows = append(windows, m)
+		res.BeforeOpsPerSec = append(res.BeforeOpsPerSec, m.OpsPerSec)
+	}
+	res.Before = add(windows...)
 	if res.Before.Ops == 0 {
 		return nil, fmt.Errorf("rotation: no create succeeded before the rotation; first error: %s", res.Before.FirstError)
 	}
@@ -196,6 +212,7 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 	if res.During.OpsPerSec > 0 {
 		res.KeptPct = 100 * res.During.OpsPerSec / res.Before.OpsPerSec
 	}
+	res.QuietAfterS = settle(ctx, vc, step, "after it")
 	step("rotation: %s, %d clients creating, after it", cfg.Duration, cfg.Clients)
 	res.After = runLoad(ctx, cfg.Clients, cfg.Duration, 0, vc.servers(), creates(vc.client, "rot-after", value, cfg.Clients, nil))
 	for _, o := range outs {
@@ -247,6 +264,27 @@ func runRotation(ctx context.Context, vc *vaultCluster, cfg Config, root string,
 		res.Read, res.Bad = n, append(res.Bad, bad...)
 	}
 	return res, nil
+}
+
+// rotationBaseline is how many windows of Duration the creates alone run
+// before the rotation, one after the other; Before adds them up.
+const rotationBaseline = 3
+
+// rotationQuiet is how long the rotation workload waits for the managers
+// to go idle before each window of creates alone.
+const rotationQuiet = 90 * time.Second
+
+// settle waits for vc's managers to go idle before a window of creates
+// alone, logs how long that took, and returns it in seconds (-1: they did
+// not go idle within rotationQuiet).
+func settle(ctx context.Context, vc *vaultCluster, step func(string, ...any), when string) float64 {
+	took, cores, quiet := waitQuiet(ctx, vc.servers(), rotationQuiet)
+	if !quiet {
+		step("rotation: the managers still used %.2f cores after %s, %s; measuring anyway", cores, took.Round(time.Second), when)
+		return -1
+	}
+	step("rotation: the managers went idle in %s, %s", took.Round(time.Second), when)
+	return took.Seconds()
 }
 
 // parseRotation reads `vault key rotate --full`'s output: the data key it
@@ -364,6 +402,13 @@ func (r *Report) writeRotation(b *strings.Builder) []string {
 	row("secrets when it began", fmt.Sprint(rot.Secrets))
 	row("copies re-sealed (each manager its own)", fmt.Sprintf("%d (passes: %d, command re-run: %d)", rot.Resealed, rot.Passes, rot.Retries))
 	row("create ops/s before (alone)", whole(rot.Before.OpsPerSec))
+	if len(rot.BeforeOpsPerSec) > 1 {
+		w := make([]string, len(rot.BeforeOpsPerSec))
+		for i, v := range rot.BeforeOpsPerSec {
+			w[i] = whole(v)
+		}
+		row("… in each window before", strings.Join(w, " / "))
+	}
 	row("create ops/s during", whole(rot.During.OpsPerSec))
 	if rot.After != nil {
 		row("create ops/s after (alone)", whole(rot.After.OpsPerSec))

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func TestSmokeRotation(t *testing.T) {
 		} else if m.Errors > 0 {
 			t.Errorf("creates %s the rotation: %d errors, first: %s", name, m.Errors, m.FirstError)
 		}
+	}
+	if len(rot.BeforeOpsPerSec) != rotationBaseline || slices.Contains(rot.BeforeOpsPerSec, 0) {
+		t.Errorf("creates before the rotation, each window: %v, want %d windows with creates", rot.BeforeOpsPerSec, rotationBaseline)
 	}
 	if rot.RotationS <= 0 || rot.KeptPct <= 0 || rot.Version < 2 || rot.Passes < 1 {
 		t.Errorf("rotation: %+v", rot)
