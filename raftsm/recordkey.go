@@ -86,7 +86,7 @@ func decodeRecordKey(b []byte) (id, name string, err error) {
 							}
 						case "key":
 							if vs.Once(&s, 3) {
-								clear(decodeKeyField(&s))
+								checkKeyField(&s)
 							}
 						default:
 							s.Fail()

@@ -1,6 +1,7 @@
 package raftsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -64,11 +65,13 @@ func FuzzDecodeRecordKey(f *testing.F) {
 }
 
 // BenchmarkDecodeRecordName compares the name-only decode of a typical
-// record (a label, two versions) with the whole decode.
+// record (a label, two versions, each with its data key) with the whole
+// decode.
 func BenchmarkDecodeRecordName(b *testing.B) {
+	key := bytes.Repeat([]byte{0xa5}, 32)
 	rec, _ := json.Marshal(&SecretRecord{ID: "4bgnuehx5urqc5iydla6lyniru", Name: "bench-0000123456", Labels: map[string]string{"env": "prod"},
 		Created: 1764765000123456789, Updated: 1764765000123456789,
-		Versions: []VersionInfo{{Version: 1, Size: 1024, Created: 1764765000123456789}, {Version: 2, Size: 1024, Created: 1764765000123456789}}})
+		Versions: []VersionInfo{{Version: 1, Size: 1024, Created: 1764765000123456789, Key: key}, {Version: 2, Size: 1024, Created: 1764765000123456789, Key: key}}})
 	b.Run("name", func(b *testing.B) {
 		for b.Loop() {
 			if _, _, err := decodeRecordKey(rec); err != nil {

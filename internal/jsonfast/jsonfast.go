@@ -15,6 +15,7 @@
 package jsonfast
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 )
@@ -47,15 +48,21 @@ func (s *Scanner) End() bool {
 	return !s.bad && s.i == len(s.b)
 }
 
+// ws skips whitespace. Records and objects are written compact: the
+// next byte is most often a token, and only then is ws inlined this short.
 func (s *Scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
 	}
+	s.skipWS()
+}
+
+func (s *Scanner) skipWS() {
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	s.i = i
 }
 
 func (s *Scanner) expect(c byte) bool {
@@ -118,27 +125,51 @@ func (s *Scanner) Array(f func()) {
 	}
 }
 
+// plain[c] reports whether byte c may stand in a string the Scanner
+// handles: printable ASCII other than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// Word-at-a-time tests of eight bytes (x, read little-endian): each is
+// nonzero if any byte of x is below n, above n, or zero. A nonzero result
+// says only that some byte is; rawString then goes byte by byte.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func anyBelow(x, n uint64) uint64 { return (x - ones*n) & ^x & highs }        // n <= 128
+func anyAbove(x, n uint64) uint64 { return ((x + ones*(127-n)) | x) & highs } // n <= 127
+func anyZero(x uint64) uint64     { return (x - ones) & ^x & highs }          //
+func anyEqual(x, c uint64) uint64 { return anyZero(x ^ (ones * c)) }          //
+func notPlain(x uint64) uint64 {
+	return anyBelow(x, 0x20) | anyAbove(x, 0x7e) | anyEqual(x, '"') | anyEqual(x, '\\')
+}
+
 // rawString reads a string of printable ASCII without escapes and returns
 // its bytes (a sub-slice of the input).
 func (s *Scanner) rawString() []byte {
 	if !s.expect('"') {
 		return nil
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1]
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			s.bad = true
-			return nil
-		}
-		s.i++
+	b, i := s.b, s.i
+	for i+8 <= len(b) && notPlain(binary.LittleEndian.Uint64(b[i:])) == 0 {
+		i += 8
 	}
-	s.bad = true
-	return nil
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	if i == len(b) || b[i] != '"' {
+		s.bad = true
+		return nil
+	}
+	start := s.i
+	s.i = i + 1
+	return b[start:i]
 }
 
 // String reads a string.
@@ -164,23 +195,25 @@ func (s *Scanner) Quoted() []byte {
 // without a leading zero unless it is the only digit.
 func (s *Scanner) number() []byte {
 	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
+	b, i := s.b, s.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
 	}
-	d := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
+	d := i
+	for i < len(b) && b[i]-'0' < 10 {
+		i++
 	}
+	s.i = i
 	switch {
-	case s.i == d, s.b[d] == '0' && s.i-d > 1:
+	case i == d, b[d] == '0' && i-d > 1:
 		s.bad = true
 		return nil
-	case s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E'):
+	case i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
 		s.bad = true // encoding/json refuses a fraction for an integer field: let it say so
 		return nil
 	}
-	return s.b[start:s.i]
+	return b[start:i]
 }
 
 // Int reads an integer that fits in bits.
@@ -189,11 +222,26 @@ func (s *Scanner) Int(bits int) int64 {
 	if s.bad {
 		return 0
 	}
-	v, err := strconv.ParseInt(string(n), 10, bits)
-	if err != nil {
-		s.bad = true
+	neg := n[0] == '-'
+	d := n[b2i(neg):]
+	if len(d) > maxDigits {
+		v, err := strconv.ParseInt(string(n), 10, bits)
+		if err != nil {
+			s.bad = true
+		}
+		return v
 	}
-	return v
+	// The magnitude fits in a uint64: the range of bits is left to check
+	// (down to -1<<(bits-1), up to 1<<(bits-1) - 1).
+	u, limit := digits(d), uint64(1)<<(bits-1)
+	if u > limit || u == limit && !neg {
+		s.bad = true
+		return 0
+	}
+	if neg {
+		return -int64(u) // -1<<63 too: int64(1<<63) is its own negation
+	}
+	return int64(u)
 }
 
 // Uint reads an unsigned integer that fits in bits.
@@ -202,11 +250,54 @@ func (s *Scanner) Uint(bits int) uint64 {
 	if s.bad {
 		return 0
 	}
+	if n[0] != '-' && len(n) <= maxDigits {
+		v := digits(n)
+		if bits < 64 && v >= 1<<bits {
+			s.bad = true
+			return 0
+		}
+		return v
+	}
 	v, err := strconv.ParseUint(string(n), 10, bits)
 	if err != nil {
 		s.bad = true
 	}
 	return v
+}
+
+// maxDigits is the most decimal digits Int and Uint add up themselves:
+// 10^19 - 1 is below 2^64, so no such value overflows a uint64. Longer
+// numbers go to strconv.
+const maxDigits = 19
+
+// digits is the value of d, a run of at most maxDigits decimal digits
+// (number checked them), eight at a time while eight are left.
+func digits(d []byte) uint64 {
+	var v uint64
+	for ; len(d) >= 8; d = d[8:] {
+		v = v*100000000 + eightDigits(binary.LittleEndian.Uint64(d))
+	}
+	for _, c := range d {
+		v = v*10 + uint64(c-'0')
+	}
+	return v
+}
+
+// eightDigits is the value of eight decimal digits read little-endian
+// into x (the first digit in the lowest byte): pairs, then fours, then
+// the eight, added up in parallel within the word.
+func eightDigits(x uint64) uint64 {
+	x -= ones * '0'
+	x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
+	x = (x*100 + x>>16) & 0x0000ffff0000ffff
+	return (x*10000 + x>>32) & 0xffffffff
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Keys tracks which of up to 64 known keys an object has held, so that a
