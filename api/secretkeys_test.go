@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -116,4 +118,32 @@ func FuzzDecodeSecretKey(f *testing.F) {
 			t.Fatalf("%q: got %#v, want %#v", b, got, want)
 		}
 	})
+}
+
+// TestMergeKeys: runs sorted on their own and merged give the keys sorted
+// by name, then id, for any number and length of runs.
+func TestMergeKeys(t *testing.T) {
+	if got := mergeKeys(nil); got == nil || len(got) != 0 {
+		t.Errorf("no runs: %#v, want an empty slice", got)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 7, keyRun - 1, keyRun, keyRun + 1, 5*keyRun + 3} {
+		var all []SecretKey
+		for range n {
+			// Few names, so that many keys share one and the id decides.
+			all = append(all, SecretKey{ID: fmt.Sprintf("id%06d", rnd.IntN(n)), Name: fmt.Sprintf("n%d", rnd.IntN(max(1, n/3)))})
+		}
+		want := slices.Clone(all)
+		slices.SortFunc(want, compareKeys)
+		var runs [][]SecretKey
+		for rest := all; len(rest) > 0; {
+			k := min(len(rest), 1+rnd.IntN(2*keyRun))
+			run := slices.Clone(rest[:k])
+			slices.SortFunc(run, compareKeys)
+			runs, rest = append(runs, run), rest[k:]
+		}
+		if got := mergeKeys(runs); !slices.Equal(got, want) {
+			t.Errorf("%d keys in %d runs: not merged in order", n, len(runs))
+		}
+	}
 }
