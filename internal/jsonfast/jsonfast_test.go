@@ -39,14 +39,14 @@ func TestIntUint(t *testing.T) {
 			s.Reset([]byte(in))
 			got := s.Int(bits)
 			ok := s.End()
-			want, err := jsonInt(in, bits)
+			want, err := jsonInts[bits](in)
 			if ok != (err == nil) || ok && got != want {
 				t.Errorf("Int(%d) of %q: %d, handled %v; encoding/json: %d, %v", bits, in, got, ok, want, err)
 			}
 			s.Reset([]byte(in))
 			ugot := s.Uint(bits)
 			ok = s.End()
-			uwant, err := jsonUint(in, bits)
+			uwant, err := jsonUints[bits](in)
 			if ok != (err == nil) || ok && ugot != uwant {
 				t.Errorf("Uint(%d) of %q: %d, handled %v; encoding/json: %d, %v", bits, in, ugot, ok, uwant, err)
 			}
@@ -54,48 +54,25 @@ func TestIntUint(t *testing.T) {
 	}
 }
 
-func jsonInt(in string, bits int) (int64, error) {
-	var err error
-	var v int64
-	switch bits {
-	case 8:
-		var x int8
-		err = json.Unmarshal([]byte(in), &x)
-		v = int64(x)
-	case 16:
-		var x int16
-		err = json.Unmarshal([]byte(in), &x)
-		v = int64(x)
-	case 32:
-		var x int32
-		err = json.Unmarshal([]byte(in), &x)
-		v = int64(x)
-	default:
-		err = json.Unmarshal([]byte(in), &v)
+// jsonInts and jsonUints decode as encoding/json does into an integer of
+// each width.
+var (
+	jsonInts = map[int]func(string) (int64, error){
+		8: viaJSON[int8, int64], 16: viaJSON[int16, int64], 32: viaJSON[int32, int64], 64: viaJSON[int64, int64],
 	}
-	return v, err
+	jsonUints = map[int]func(string) (uint64, error){
+		8: viaJSON[uint8, uint64], 16: viaJSON[uint16, uint64], 32: viaJSON[uint32, uint64], 64: viaJSON[uint64, uint64],
+	}
+)
+
+type integer interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
 }
 
-func jsonUint(in string, bits int) (uint64, error) {
-	var err error
-	var v uint64
-	switch bits {
-	case 8:
-		var x uint8
-		err = json.Unmarshal([]byte(in), &x)
-		v = uint64(x)
-	case 16:
-		var x uint16
-		err = json.Unmarshal([]byte(in), &x)
-		v = uint64(x)
-	case 32:
-		var x uint32
-		err = json.Unmarshal([]byte(in), &x)
-		v = uint64(x)
-	default:
-		err = json.Unmarshal([]byte(in), &v)
-	}
-	return v, err
+func viaJSON[T, R integer](in string) (R, error) {
+	var x T
+	err := json.Unmarshal([]byte(in), &x)
+	return R(x), err
 }
 
 // TestStringEachByte: a string is handled exactly when every byte of it is
