@@ -147,3 +147,22 @@ func TestMergeKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestSortedKeys: keys added one by one come back sorted, from none to
+// several full runs and a part of one.
+func TestSortedKeys(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 3, keyRun, 3*keyRun + 5} {
+		var s sortedKeys
+		want := make([]SecretKey, 0, n)
+		for range n {
+			k := SecretKey{ID: fmt.Sprintf("id%08d", rnd.IntN(1<<30)), Name: fmt.Sprintf("name-%d", rnd.IntN(n))}
+			s.add(k)
+			want = append(want, k)
+		}
+		slices.SortFunc(want, compareKeys)
+		if got := s.sorted(); got == nil || !slices.Equal(got, want) {
+			t.Errorf("%d keys: not sorted by name, then id (nil: %v)", n, got == nil)
+		}
+	}
+}

@@ -48,8 +48,8 @@ func (s *Scanner) End() bool {
 	return !s.bad && s.i == len(s.b)
 }
 
-// ws skips whitespace. Records and objects are written compact: the
-// next byte is most often a token, and only then is ws inlined this short.
+// ws skips whitespace. Records and objects are written compact, so the
+// next byte is most often a token: that test is inlined, the loop is not.
 func (s *Scanner) ws() {
 	if s.i < len(s.b) && s.b[s.i] > ' ' {
 		return
@@ -144,8 +144,8 @@ const (
 
 func anyBelow(x, n uint64) uint64 { return (x - ones*n) & ^x & highs }        // n <= 128
 func anyAbove(x, n uint64) uint64 { return ((x + ones*(127-n)) | x) & highs } // n <= 127
-func anyZero(x uint64) uint64     { return (x - ones) & ^x & highs }          //
-func anyEqual(x, c uint64) uint64 { return anyZero(x ^ (ones * c)) }          //
+func anyZero(x uint64) uint64     { return (x - ones) & ^x & highs }
+func anyEqual(x, c uint64) uint64 { return anyZero(x ^ (ones * c)) }
 func notPlain(x uint64) uint64 {
 	return anyBelow(x, 0x20) | anyAbove(x, 0x7e) | anyEqual(x, '"') | anyEqual(x, '\\')
 }
