@@ -69,6 +69,10 @@ type localResealWalk struct {
 // December, with cheaper batches (runs 159-165): at 5, about 7,000 a second
 // and 69 % and 78 % kept; at 7, 69 %; a cap on the rate as well, 70-81 %
 // at 26-36 s a 100k. A run's spread is as large as the pace's effect.
+// Against three windows of creates alone (runs 168-180): at 5, 65-69 % at
+// 16-27 s a 100k; at 6, 71 % and 76 % at 24.8 and 33.6 s; at 7, 81 % at
+// 41 s. The rotation's own work (11-18 core-seconds a 100k on two cores)
+// leaves no multiple that keeps 70 % within 30 s on a slower host.
 //
 // The pause is for the writes beside it: while no group on the manager has
 // applied an entry since the batch before (nothing but the rotation runs),

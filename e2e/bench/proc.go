@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -256,39 +255,4 @@ func machineCPU() (busy, steal time.Duration) {
 	}
 	// user nice system idle iowait irq softirq steal
 	return tick(1) + tick(2) + tick(3) + tick(6) + tick(7), tick(8)
-}
-
-// quietCores is the servers' summed CPU, in cores, below which waitQuiet
-// counts them idle: a cluster at rest spends about a hundredth of a core on
-// heartbeats and tickers, a compaction or flush in the background a half or
-// more.
-const quietCores = 0.1
-
-// waitQuiet waits until the servers have used less than quietCores of CPU
-// over each of two consecutive seconds, or until limit: work left in the
-// background by what ran before (compactions after a restart, a restore or
-// a rotation's load) would otherwise be counted against the next workload.
-// It returns how long it waited and the servers' cores over its last
-// second; quiet is false when limit passed first.
-func waitQuiet(ctx context.Context, servers []*proc, limit time.Duration) (took time.Duration, cores float64, quiet bool) {
-	t0 := time.Now()
-	prev, at := cpuOf(servers), time.Now()
-	calm := 0
-	for ctx.Err() == nil && time.Since(t0) < limit {
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-		now, t := cpuOf(servers), time.Now()
-		cores = (now - prev).Seconds() / t.Sub(at).Seconds()
-		prev, at = now, t
-		if cores < quietCores {
-			if calm++; calm == 2 {
-				return time.Since(t0), cores, true
-			}
-		} else {
-			calm = 0
-		}
-	}
-	return time.Since(t0), cores, false
 }

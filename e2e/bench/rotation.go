@@ -278,7 +278,7 @@ const rotationQuiet = 90 * time.Second
 // alone, logs how long that took, and returns it in seconds (-1: they did
 // not go idle within rotationQuiet).
 func settle(ctx context.Context, vc *vaultCluster, step func(string, ...any), when string) float64 {
-	took, cores, quiet := waitQuiet(ctx, vc.servers(), rotationQuiet)
+	took, cores, quiet := waitQuiet(ctx, vc, rotationQuiet)
 	if !quiet {
 		step("rotation: the managers still used %.2f cores after %s, %s; measuring anyway", cores, took.Round(time.Second), when)
 		return -1

@@ -599,6 +599,31 @@ func idleCPU(ctx context.Context, systems []system, d time.Duration) []IdleCPU {
 	return out
 }
 
+// quietCores is the servers' summed CPU, in cores, below which waitQuiet
+// counts them idle: a cluster at rest spends about a hundredth of a core on
+// heartbeats and tickers, a compaction or flush in the background a half or
+// more.
+const quietCores = 0.1
+
+// waitQuiet waits until s's servers have used less than quietCores of CPU
+// (idleCPU) over each of two consecutive seconds, or until limit: work left
+// in the background by what ran before (compactions after a restart, a
+// restore or a rotation's load) would otherwise be counted against the next
+// workload. It returns how long it waited and the servers' cores over its
+// last second; quiet is false when limit passed first.
+func waitQuiet(ctx context.Context, s system, limit time.Duration) (took time.Duration, cores float64, quiet bool) {
+	t0 := time.Now()
+	for calm := 0; ctx.Err() == nil && time.Since(t0) < limit; {
+		cores = idleCPU(ctx, []system{s}, time.Second)[0].Cores
+		if cores >= quietCores {
+			calm = 0
+		} else if calm++; calm == 2 {
+			return time.Since(t0), cores, true
+		}
+	}
+	return time.Since(t0), cores, false
+}
+
 // listRuns is how many times scale lists every key: one list on a
 // machine shared with other work is noise-bound, so the median of a few
 // is reported.

@@ -222,8 +222,10 @@ func (s *Scanner) Int(bits int) int64 {
 	if s.bad {
 		return 0
 	}
-	neg := n[0] == '-'
-	d := n[b2i(neg):]
+	neg, d := n[0] == '-', n
+	if neg {
+		d = n[1:]
+	}
 	if len(d) > maxDigits {
 		v, err := strconv.ParseInt(string(n), 10, bits)
 		if err != nil {
@@ -291,13 +293,6 @@ func eightDigits(x uint64) uint64 {
 	x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
 	x = (x*100 + x>>16) & 0x0000ffff0000ffff
 	return (x*10000 + x>>32) & 0xffffffff
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Keys tracks which of up to 64 known keys an object has held, so that a
