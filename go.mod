@@ -65,3 +65,5 @@ require (
 )
 
 replace github.com/lni/dragonboat/v4 => ./third_party/dragonboat
+
+replace github.com/cockroachdb/pebble => ./third_party/pebble

@@ -29,3 +29,5 @@ require (
 replace github.com/vaultd/vault => ../..
 
 replace github.com/lni/dragonboat/v4 => ../../third_party/dragonboat
+
+replace github.com/cockroachdb/pebble => ../../third_party/pebble
