@@ -169,7 +169,7 @@ func (r *replicas) createSecret(ctx context.Context, req *api.CreateSecretReques
 	}
 	now := time.Now().UnixNano()
 	rec := raftsm.SecretRecord{
-		ID: statedir.NewID(), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
+		ID: statedir.NewSecretID(time.Unix(0, now)), Name: req.Name, Labels: req.Labels, Created: now, Updated: now,
 		Versions:    []raftsm.VersionInfo{{Version: 1, Size: len(req.Data), Created: now}},
 		MaxVersions: req.MaxVersions,
 	}

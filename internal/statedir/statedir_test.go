@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // One daemon per state dir: a second Acquire fails until the first lock
@@ -93,5 +94,37 @@ func TestIDs(t *testing.T) {
 		if IsID(s) {
 			t.Errorf("IsID(%q) = true", s)
 		}
+	}
+}
+
+// TestSecretIDs: secret ids read as ids, sort as the times they were made
+// (to the second, whatever their random bits), and differ within a second.
+func TestSecretIDs(t *testing.T) {
+	times := []time.Time{time.Unix(0, 0), time.Unix(1, 0), time.Unix(1_800_000_000, 0), time.Unix(1_800_000_001, 0), time.Unix(1<<32-1, 0)}
+	var prev string
+	for _, at := range times {
+		seen := map[string]bool{}
+		var first, last string
+		for range 200 {
+			id := NewSecretID(at)
+			if len(id) != 26 || !IsID(id) {
+				t.Fatalf("NewSecretID = %q, not an id", id)
+			}
+			if seen[id] {
+				t.Fatalf("NewSecretID made %q twice", id)
+			}
+			seen[id] = true
+			if id <= prev {
+				t.Fatalf("id %q made at %v sorts before %q, made a second or more earlier", id, at, prev)
+			}
+			if first == "" || id < first {
+				first = id
+			}
+			last = max(last, id)
+		}
+		if first[:6] != last[:6] {
+			t.Errorf("ids made at %v differ in their first 6 characters: %q, %q", at, first, last)
+		}
+		prev = last
 	}
 }
