@@ -4,6 +4,7 @@ package raftsm
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"sort"
@@ -20,6 +21,7 @@ import (
 var (
 	resealSecrets = flag.Int("reseal-secrets", 100_000, "secrets preloaded for TestMeasureResealApply")
 	resealDataLen = flag.Int("reseal-data-size", 1064, "bytes of each create's sealed data version in TestMeasureResealApply (a few bytes: what the state database would compact with the data versions kept outside it)")
+	resealIDs     = flag.String("reseal-ids", "sorted", "the secret ids of TestMeasureResealApply: sorted (in creation order, as vault makes them: statedir.NewSecretID) or random (as vault made them before)")
 	resealMode    = flag.String("reseal-mode", "records", "what TestMeasureResealApply re-seals: records (versions under data keys, as vault writes them), data (records and their versions, as before data keys), none (the creates alone)")
 )
 
@@ -36,7 +38,12 @@ func TestMeasureResealApply(t *testing.T) {
 	key, _ := crypto.GenerateKey(1)
 	n := newTestNode(t, key, 2)
 	rnd := func(k int) []byte { b := make([]byte, k); rand.Read(b); return b }
-	newID := func() string { return hex.EncodeToString(rnd(13)) }
+	newID := func() string { // statedir.NewSecretID's order: the time in seconds first
+		return hex.EncodeToString(binary.BigEndian.AppendUint32(nil, uint32(time.Now().Unix()))) + hex.EncodeToString(rnd(9))
+	}
+	if *resealIDs == "random" {
+		newID = func() string { return hex.EncodeToString(rnd(13)) }
+	}
 	index, now := uint64(1), int64(1)
 	mk := func(id string) *Command {
 		now++
@@ -119,13 +126,22 @@ func TestMeasureResealApply(t *testing.T) {
 	var m1 *pebble.Metrics
 	n.store.with(func(db *pebble.DB) error {
 		// Let the compactions the writes started finish, as they do on a
-		// running replica.
+		// running replica: until no debt is left, or no flush or
+		// compaction has run for a second (what debt is left is not due).
+		idle := 0
 		for i := 0; i < 600; i++ {
 			m1 = db.Metrics()
 			if m1.Compact.InProgressBytes == 0 && m1.Compact.NumInProgress == 0 && m1.Compact.EstimatedDebt == 0 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
+			if m2 := db.Metrics(); m2.Compact.NumInProgress == 0 && m2.Compact.Count == m1.Compact.Count && m2.Flush.Count == m1.Flush.Count {
+				if idle++; idle == 10 {
+					break
+				}
+			} else {
+				idle = 0
+			}
 		}
 		return nil
 	})
