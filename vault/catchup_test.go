@@ -147,7 +147,10 @@ func TestAppliedTotalMovesOnlyWithWrites(t *testing.T) {
 	if now := r.appliedTotal(); now <= idle {
 		t.Fatalf("applied total %d after a create, %d before", now, idle)
 	}
-	if resealPause(time.Millisecond, true) <= resealPause(time.Millisecond, false) {
+	if resealPause(time.Millisecond, true, 64) <= resealPause(time.Millisecond, false, 64) {
 		t.Error("the re-sealing does not pause longer beside writes than alone")
+	}
+	if resealPause(time.Millisecond, true, 0) != resealPause(time.Millisecond, false, 64) {
+		t.Error("a batch that re-sealed nothing beside writes does not pause as one alone")
 	}
 }
