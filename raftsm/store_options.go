@@ -86,22 +86,16 @@ func stateTableLimit(k []byte) []byte {
 	if len(k) > prefix {
 		sub = k[prefix]
 	}
-	var next byte
-	switch {
-	case sub < subName:
-		next = subName
-	case sub == subName:
-		next = subObject
-	case sub == subObject:
-		next = subObject + 1
-	case sub < subData:
-		next = subData
-	case sub == subData:
-		next = subDataAt
-	case sub == subDataAt:
-		next = subDataAt + 1
-	default:
-		return prefixEnd(k[:prefix])
+	for _, end := range stateRegionEnds {
+		if sub < end {
+			return append(append(make([]byte, 0, prefix+1), k[:prefix]...), end)
+		}
 	}
-	return append(append(make([]byte, 0, prefix+1), k[:prefix]...), next)
+	return prefixEnd(k[:prefix])
 }
+
+// stateRegionEnds are the sub-key bytes at which a group's regions end, in
+// order: its small values end at the names, the names at the records, the
+// records just past them, the request records at the data pointers, the
+// pointers at the data, the data just past it.
+var stateRegionEnds = [...]byte{subName, subObject, subObject + 1, subData, subDataAt, subDataAt + 1}
