@@ -32,9 +32,10 @@ var sortedEncoding = base32.NewEncoding("234567abcdefghijklmnopqrstuvwxyz").With
 // secret's record and data pointers by its id, so new secrets' keys land
 // after older ones instead of all over their key ranges, and its
 // compactions stop rewriting old secrets' tables for every new one
-// (raftsm's stateTableLimit). The first 6 characters of ids made in the
-// same minute or so are the same; the 12 a table shows hold 28 random bits.
-// What it gives away, the time a secret was created, its record holds too.
+// (raftsm's stateTableLimit). Ids made within the same 4 seconds share
+// their first 6 characters (within about 2 minutes, their first 5); the
+// 12 a table shows hold 28 random bits. What it gives away, the time a
+// secret was created, its record holds too.
 func NewSecretID(now time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint32(b[:4], uint32(now.Unix()))
