@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The regions stateTableLimit keeps tables to, by a group's sub-key byte.
@@ -132,5 +135,81 @@ func TestStateTablesKeepToRegions(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeSizes is a file system that records the size of every write to a
+// table file.
+type writeSizes struct {
+	vfs.FS
+	mu     sync.Mutex
+	writes map[string][]int
+}
+
+func (fs *writeSizes) Create(name string) (vfs.File, error) {
+	f, err := fs.FS.Create(name)
+	if err != nil || !strings.HasSuffix(name, ".sst") {
+		return f, err
+	}
+	return &sizedFile{File: f, fs: fs, name: name}, nil
+}
+
+type sizedFile struct {
+	vfs.File
+	fs   *writeSizes
+	name string
+}
+
+func (f *sizedFile) Write(p []byte) (int, error) {
+	f.fs.mu.Lock()
+	f.fs.writes[f.name] = append(f.fs.writes[f.name], len(p))
+	f.fs.mu.Unlock()
+	return f.File.Write(p)
+}
+
+// TestTablesWrittenInLargeWrites: a flush or compaction writes each table in
+// 256 KiB pieces, whole pages, not a write(2) per 4 KiB block
+// (third_party/pebble, PATCHES.md). Both of vault's databases run this
+// Pebble; the state database's options stand for both.
+func TestTablesWrittenInLargeWrites(t *testing.T) {
+	fs := &writeSizes{FS: vfs.Default, writes: map[string][]int{}}
+	o := &pebble.Options{FS: fs}
+	tuneStateOptions(o)
+	db, err := pebble.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	val := make([]byte, 1024)
+	for round := range 2 {
+		b := db.NewBatch()
+		for i := range 4000 {
+			rand.Read(val)
+			b.Set(fmt.Appendf(nil, "%c%08d", 'a'+round, i), val, nil)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Compact([]byte("a"), []byte("z"), false); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	large := 0
+	for name, sizes := range fs.writes {
+		for i, n := range sizes[:len(sizes)-1] {
+			if n != 256<<10 {
+				t.Errorf("%s: write %d of %d was %d bytes, not 256 KiB", name, i+1, len(sizes), n)
+				break
+			}
+			large++
+		}
+	}
+	if len(fs.writes) < 3 || large < 3*15 {
+		t.Errorf("%d tables written in %d whole writes: the test wrote too little to see them", len(fs.writes), large)
 	}
 }

@@ -2020,11 +2020,18 @@ func NewWriter(f writeCloseSyncer, o WriterOptions, extraOpts ...WriterOption) *
 	if _, ok := f.(flusher); ok {
 		w.writer = f
 	} else {
-		w.bufWriter = bufio.NewWriter(f)
+		w.bufWriter = bufio.NewWriterSize(f, writerBufferSize)
 		w.writer = w.bufWriter
 	}
 	return w
 }
+
+// writerBufferSize is how many bytes of a table a Writer buffers before it
+// writes them to its file (vault's patch, PATCHES.md). Upstream used
+// bufio's default of 4 KiB: a write(2) per block, each starting and ending
+// inside a page, so the kernel zeroed the rest of each new page before
+// copying the block in. 256 KiB writes start and end on page boundaries.
+const writerBufferSize = 256 << 10
 
 func init() {
 	private.SSTableWriterDisableKeyOrderChecks = func(i interface{}) {
