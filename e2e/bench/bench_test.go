@@ -372,7 +372,8 @@ func TestSmokeVaultOther(t *testing.T) {
 	if err := os.WriteFile(other, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Vault: vaultBin, Peer: PeerVaultOther, OtherVault: other, Duration: time.Second, Clients: 4, Dir: t.TempDir()}
+	profiles := t.TempDir()
+	cfg := Config{Vault: vaultBin, Peer: PeerVaultOther, OtherVault: other, Duration: time.Second, Clients: 4, Dir: t.TempDir(), GoProfile: profiles}
 	var log bytes.Buffer
 	r, err := Run(context.Background(), cfg, &log)
 	if err != nil {
@@ -395,6 +396,24 @@ func TestSmokeVaultOther(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "vault/vault-other") || !strings.Contains(text.String(), other) || !strings.Contains(log.String(), "running "+other) {
 		t.Errorf("report:\n%s\nprogress:\n%s", &text, &log)
+	}
+	// --go-profile: a Go CPU profile of each of vault's managers (not the
+	// peer's) for each workload round, gzipped protobuf as pprof writes it.
+	files, err := filepath.Glob(filepath.Join(profiles, "*.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(r.Workloads) * r.Config.Rounds * 3; len(files) != want {
+		t.Errorf("%d Go profiles, want %d (a workload round on each of vault's managers): %v", len(files), want, files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s: %d bytes, not a gzipped profile: %.80q", f, len(b), b)
+		}
 	}
 }
 

@@ -88,6 +88,11 @@ type Config struct {
 	// profile of each system's servers during each workload. perf's own
 	// cost shows in the figures of such a run.
 	Profile string
+	// GoProfile, when set, is a directory where each vault manager's Go CPU
+	// profile of each workload round is written (the managers run with
+	// --pprof): the input of the build's profile-guided optimization,
+	// `go tool pprof -proto DIR/*.pprof > cmd/vault/default.pgo`.
+	GoProfile string
 }
 
 // Defaults.

@@ -178,7 +178,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 	} else {
 		step("starting %s (%d secret groups)", plural(cfg.Managers, "vault manager"), cfg.Shards)
 	}
-	vc, err := startVault(ctx, cfg.Vault, root, cfg.Managers, cfg.Shards, cfg.Audit, log)
+	var daemonArgs []string
+	if cfg.GoProfile != "" {
+		daemonArgs = append(daemonArgs, "--pprof")
+	}
+	vc, err := startVault(ctx, cfg.Vault, root, cfg.Managers, cfg.Shards, cfg.Audit, log, daemonArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("vault cluster: %w", err)
 	}
@@ -376,9 +380,19 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 						return nil, err
 					}
 				}
+				var goProfiles func() error
+				if cfg.GoProfile != "" && s == system(vc) {
+					name := fmt.Sprintf("%d-%s-r%d", i+1, slug(ph.name), round+1)
+					goProfiles = vc.cpuProfiles(ctx, cfg.GoProfile, name, slice)
+				}
 				m := runLoad(ctx, ph.clients, slice, 0, s.servers(), ops[s])
 				if stopPerf != nil {
 					stopPerf()
+				}
+				if goProfiles != nil {
+					if err := goProfiles(); err != nil {
+						return nil, err
+					}
 				}
 				rounds[s] = append(rounds[s], m)
 			}

@@ -39,8 +39,8 @@ type vaultMember struct {
 // shards secret groups on the first (0: vault's default), joins the others,
 // and waits until group leadership has spread over the three; c.shards is
 // the number of secret groups made.
-func startVault(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer) (_ *vaultCluster, err error) {
-	return startVaultCluster(ctx, bin, root, n, shards, audit, log, false)
+func startVault(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer, daemonArgs ...string) (_ *vaultCluster, err error) {
+	return startVaultLabeled(ctx, bin, root, n, shards, audit, log, false, false, daemonArgs...)
 }
 
 // startVaultCluster is startVault; withMetrics starts each manager with
@@ -55,7 +55,8 @@ func startVaultOther(ctx context.Context, bin, root string, n, shards int, audit
 	return startVaultLabeled(ctx, bin, root, n, shards, audit, log, false, true)
 }
 
-func startVaultLabeled(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer, withMetrics, other bool) (_ *vaultCluster, err error) {
+// daemonArgs are added to each manager's `vault daemon` command line.
+func startVaultLabeled(ctx context.Context, bin, root string, n, shards int, audit bool, log io.Writer, withMetrics, other bool, daemonArgs ...string) (_ *vaultCluster, err error) {
 	addrs, err := freeAddrs(3 * n)
 	if err != nil {
 		return nil, err
@@ -98,6 +99,7 @@ func startVaultLabeled(ctx context.Context, bin, root string, n, shards int, aud
 		if audit {
 			m.p.args = append(m.p.args, "--audit-log", filepath.Join(dir, "audit.log"))
 		}
+		m.p.args = append(m.p.args, daemonArgs...)
 		c.members = append(c.members, m)
 		c.add(m.p, m.stateDir)
 		if err := m.p.start(); err != nil {
