@@ -90,8 +90,7 @@ type Config struct {
 	Profile string
 	// GoProfile, when set, is a directory where each vault manager's Go CPU
 	// profile of each workload round is written (the managers run with
-	// --pprof): the input of the build's profile-guided optimization,
-	// `go tool pprof -proto DIR/*.pprof > cmd/vault/default.pgo`.
+	// --pprof), for `go tool pprof` without perf.
 	GoProfile string
 }
 

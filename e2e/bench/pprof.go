@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,8 +14,8 @@ import (
 // cpuProfiles starts a Go CPU profile of d (whole seconds, at least one) on
 // every manager, each written to dir/name-m<N>.pprof through the manager's
 // local socket (the daemon runs with --pprof), and returns the function
-// that waits for them. `go tool pprof -proto dir/*.pprof` merges them into
-// the profile a PGO build reads (cmd/vault/default.pgo).
+// that waits for them. `go tool pprof -top bin/vault dir/*.pprof` reads
+// them together.
 func (c *vaultCluster) cpuProfiles(ctx context.Context, dir, name string, d time.Duration) func() error {
 	secs := max(1, int(math.Round(d.Seconds())))
 	errs := make(chan error, len(c.members))
@@ -39,10 +38,9 @@ func (c *vaultCluster) cpuProfiles(ctx context.Context, dir, name string, d time
 }
 
 func fetchCPUProfile(ctx context.Context, socket string, secs int, out string) error {
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
-	}}}
+	tr := unixTransport(socket)
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
 	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://vault/debug/pprof/profile?seconds=%d", secs), nil)
 	if err != nil {
 		return err

@@ -48,15 +48,20 @@ type dockerAPI struct {
 }
 
 func newDockerAPI(socket string) *dockerAPI {
-	tr := &http.Transport{
+	tr := unixTransport(socket)
+	tr.MaxIdleConnsPerHost = 2
+	tr.IdleConnTimeout = 5 * time.Minute
+	return &dockerAPI{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// unixTransport is an HTTP transport whose every connection is to socket.
+func unixTransport(socket string) *http.Transport {
+	return &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     5 * time.Minute,
 	}
-	return &dockerAPI{socket: socket, hc: &http.Client{Transport: tr}}
 }
 
 // dockerError is an answer of dockerd other than 2xx.

@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.Dir, "dir", "", "where the state dirs go (default: the temporary directory); its disk is the one measured")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the state dirs and logs")
-	fs.StringVar(&cfg.GoProfile, "go-profile", "", "write a Go CPU profile of each vault manager during each workload round into `DIR`, for cmd/vault/default.pgo (docs/PERFORMANCE.md)")
+	fs.StringVar(&cfg.GoProfile, "go-profile", "", "write a Go CPU profile of each vault manager during each workload round into `DIR`, for go tool pprof (docs/PERFORMANCE.md)")
 	fs.StringVar(&cfg.Profile, "profile", "", "record a perf profile of each system's servers during each workload into `DIR` (perf's cost shows in the figures)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
