@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 // measured, not what it is.
 func TestSmoke(t *testing.T) {
 	// Audit on: the smoke run also checks that managers with audit logs serve the workloads.
-	cfg := Config{Vault: vaultBin, Duration: time.Second, Clients: 8, Preload: 200, Dir: t.TempDir(), Audit: true}
+	// Two rounds, so that the figures of each round are reported too.
+	cfg := Config{Vault: vaultBin, Duration: time.Second, Rounds: 2, Clients: 8, Preload: 200, Dir: t.TempDir(), Audit: true}
 	switch _, err := os.Stat(DefaultEtcd); {
 	case err == nil:
 		cfg.Peer = PeerEtcd
@@ -96,7 +97,19 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 		check("vault", w.Vault)
+		checkRounds := func(who string, rs []RoundFigures) {
+			if len(rs) != cfg.Rounds {
+				t.Errorf("%s on %s: %d rounds' figures, want %d", w.Name, who, len(rs), cfg.Rounds)
+			}
+			for i, f := range rs {
+				if f.OpsPerSec <= 0 || f.CPUPerOpUs <= 0 {
+					t.Errorf("%s on %s, round %d: %+v", w.Name, who, i+1, f)
+				}
+			}
+		}
+		checkRounds("vault", w.VaultRounds)
 		if cfg.Peer != PeerNone {
+			checkRounds(cfg.Peer, w.PeerRounds)
 			check(cfg.Peer, w.Peer)
 		}
 	}
@@ -145,6 +158,9 @@ func TestSmoke(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, &text)
 		}
+	}
+	if cfg.Peer != PeerNone && !strings.Contains(text.String(), "create, 8 clients, by round: vault/"+cfg.Peer+" ops/s ") {
+		t.Errorf("the report lacks the 8-client create's figures by round:\n%s", &text)
 	}
 	t.Logf("\n%s", &text)
 	b, err := json.Marshal(r)

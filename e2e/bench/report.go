@@ -59,6 +59,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "%s: %s\n", wl.Name, wl.placementText())
 		}
 	}
+	for _, wl := range r.Workloads {
+		if s := wl.roundsText(peer); s != "" {
+			fmt.Fprintf(&b, "%s, by round: %s\n", wl.Name, s)
+		}
+	}
 	if o, st := r.outsideLoad(); o > 0 || st > 0 {
 		fmt.Fprintf(&b, "outside load: up to %.2f cores busy beyond these servers, the idle peer and the bench; up to %.2f cores stolen by the hypervisor\n", o, st)
 	}
@@ -400,6 +405,30 @@ func (t *table) write(b *strings.Builder) {
 
 // placementText says which member a one-member workload ran against on
 // each system and what it led, before and, if it changed, after.
+// roundsText gives vault's rate and CPU per operation over the peer's for
+// each round (round i of each side, which ran one after the other), or ""
+// without a peer or with one round.
+func (wl *Workload) roundsText(peer string) string {
+	n := min(len(wl.VaultRounds), len(wl.PeerRounds))
+	if n < 2 {
+		return ""
+	}
+	var ops, cpu []string
+	for i := range n {
+		v, p := wl.VaultRounds[i], wl.PeerRounds[i]
+		ops = append(ops, ratioText(v.OpsPerSec, p.OpsPerSec))
+		cpu = append(cpu, ratioText(v.CPUPerOpUs, p.CPUPerOpUs))
+	}
+	return fmt.Sprintf("vault/%s ops/s %s; CPU an op %s", peer, strings.Join(ops, " "), strings.Join(cpu, " "))
+}
+
+func ratioText(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
 func (wl *Workload) placementText() string {
 	var parts []string
 	for _, p := range wl.Placement {

@@ -71,6 +71,25 @@ type Workload struct {
 	// Placement is, for a workload run against one chosen member of each
 	// system, which member and what it led.
 	Placement []Placement `json:"placement,omitempty"`
+	// VaultRounds and PeerRounds are each round's figures, in the order
+	// the rounds ran: how far one round is from the next says what the
+	// sum of them is worth.
+	VaultRounds []RoundFigures `json:"vault_rounds,omitempty"`
+	PeerRounds  []RoundFigures `json:"peer_rounds,omitempty"`
+}
+
+// RoundFigures are one round's rate and CPU per operation.
+type RoundFigures struct {
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	CPUPerOpUs float64 `json:"cpu_per_op_us"`
+}
+
+func roundFigures(ms []*Measure) []RoundFigures {
+	out := make([]RoundFigures, len(ms))
+	for i, m := range ms {
+		out[i] = RoundFigures{OpsPerSec: m.OpsPerSec, CPUPerOpUs: m.CPUPerOpUs}
+	}
+	return out
 }
 
 // Placement is the member a one-member workload ran against on one system:
@@ -406,9 +425,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (_ *Report, err error) 
 				return nil, fmt.Errorf("%s on %s: no operation succeeded; first error: %s", ph.name, s.name(), m.FirstError)
 			}
 			if s == system(vc) {
-				w.Vault = m
+				w.Vault, w.VaultRounds = m, roundFigures(rounds[s])
 			} else {
-				w.Peer = m
+				w.Peer, w.PeerRounds = m, roundFigures(rounds[s])
 			}
 			if p := placed[s]; p != nil {
 				if led, _, err := s.leads(ctx, p.Member); err == nil {
