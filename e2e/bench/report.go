@@ -403,8 +403,6 @@ func (t *table) write(b *strings.Builder) {
 	}
 }
 
-// placementText says which member a one-member workload ran against on
-// each system and what it led, before and, if it changed, after.
 // roundsText gives vault's rate and CPU per operation over the peer's for
 // each round (round i of each side, which ran one after the other), or ""
 // without a peer or with one round.
@@ -429,6 +427,8 @@ func ratioText(a, b float64) string {
 	return fmt.Sprintf("%.2f", a/b)
 }
 
+// placementText says which member a one-member workload ran against on
+// each system and what it led, before and, if it changed, after.
 func (wl *Workload) placementText() string {
 	var parts []string
 	for _, p := range wl.Placement {
