@@ -16,6 +16,7 @@ package dragonboat
 
 import (
 	"reflect"
+	"runtime"
 	"sync"
 	"time"
 
@@ -1251,6 +1252,10 @@ func (e *engine) stepWorkerMain(workerID uint64) {
 			if cci == 0 || len(nodes) == 0 {
 				nodes, cci = e.loadStepNodes(workerID, cci, nodes)
 			}
+			// vault patch: let the goroutines that are ready to run (the
+			// ones proposing, reading or handing over messages) go first,
+			// so that this step takes what they add too (PATCHES.md).
+			runtime.Gosched()
 			a := e.stepWorkReady.getReadyMap(workerID)
 			if err := e.processSteps(workerID, a, nodes, updates, stopC); err != nil {
 				panicNow(err)
